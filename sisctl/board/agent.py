@@ -1,0 +1,161 @@
+"""Host end of the console protocol spoken by firmware/agent/sisagent.c (its header documents it)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import re
+import time
+import zlib
+from dataclasses import dataclass, field
+
+from sisctl.board.console import Console
+from sisctl.board.errors import AgentError, BootTimeout, CommandTimeout
+
+MARK = "@@SIS "
+READY = re.compile(r"@@SIS READY (\S+) (\d+)$")
+RESENDS = 3
+FRAME_GAP_S = 5.0
+
+
+@dataclass
+class CommandResult:
+    command: str
+    stdout: bytes
+    stderr: bytes
+    reason: str          # exit | signal | timeout
+    code: int
+    duration_s: float
+    resends: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.reason == "exit" and self.code == 0
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode(errors="replace")
+
+
+def framed(line: str) -> str | None:
+    """The protocol body of a console line if its CRC holds, else None.
+
+    Text the kernel printed before the marker on the same line is cut off."""
+    at = line.find(MARK)
+    if at < 0:
+        return None
+    body, _, crc = line[at:].rstrip().rpartition(" ")
+    try:
+        return body if int(crc, 16) == zlib.crc32(body.encode()) else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class _Frame:
+    """The pieces of one result frame seen so far."""
+    chunks: dict[tuple[str, int], bytes] = field(default_factory=dict)
+    end: tuple[str, int, int, int] | None = None
+    damaged: bool = False
+
+    def complete(self) -> bool:
+        if not self.end:
+            return False
+        _, _, n_out, n_err = self.end
+        need = {("O", i) for i in range(n_out)} | {("E", i) for i in range(n_err)}
+        return need <= self.chunks.keys()
+
+    def stream(self, tag: str, count: int) -> bytes:
+        return b"".join(self.chunks[(tag, i)] for i in range(count))
+
+
+class Agent:
+    def __init__(self, console: Console, board: str):
+        self.console, self.board = console, board
+        self._ids = itertools.count(1)
+        self.version: str | None = None
+
+    def _next_id(self) -> str:
+        return f"{int(time.time()) % 100000}-{next(self._ids)}"
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Wait for the agent's ready line after a boot."""
+        deadline = time.monotonic() + timeout_s
+        while (line := self.console.next_line(deadline)) is not None:
+            body = framed(line)
+            if body and (m := READY.match(body)):
+                self.version = m.group(1)
+                return
+        raise BootTimeout(self.board, f"no ready marker from the agent within {timeout_s:.0f} s",
+                          self.console.tail_text())
+
+    def ping(self, timeout_s: float = 5.0) -> float:
+        """Round-trip time of a PING; raises AgentError if no PONG comes."""
+        request = self._next_id()
+        started = time.monotonic()
+        self._send(f"PING {request}")
+        deadline = started + timeout_s
+        while (line := self.console.next_line(deadline)) is not None:
+            if framed(line) == f"@@SIS PONG {request}":
+                return time.monotonic() - started
+        raise AgentError(self.board, f"agent did not answer PING within {timeout_s:.0f} s",
+                         self.console.tail_text())
+
+    def run(self, command: str, timeout_s: float = 60.0) -> CommandResult:
+        """Run `command` with /bin/sh -c in the guest; returns its output and status exactly."""
+        request = self._next_id()
+        encoded = base64.b64encode(command.encode()).decode()
+        started = time.monotonic()
+        self._send(f"RUN {request} {timeout_s:g} {encoded}")
+        # The agent enforces timeout_s itself; allow the frame time to arrive.
+        deadline = started + timeout_s + 30
+        frame, resends = _Frame(), 0
+        while True:
+            line = self.console.next_line(deadline)
+            if line is not None:
+                self._collect(line, request, frame)
+                if frame.chunks or frame.damaged:
+                    deadline = time.monotonic() + FRAME_GAP_S   # a frame arrives in one burst
+                if frame.end is None or frame.complete():
+                    if frame.complete():
+                        break
+                    continue
+            elif frame.end is None and not frame.chunks and not frame.damaged:
+                raise CommandTimeout(self.board, f"no result for {command!r} within {timeout_s:g} s",
+                                     self.console.tail_text())
+            # Damaged or incomplete: keep the good chunks and ask for the frame again.
+            if resends == RESENDS:
+                raise AgentError(self.board, f"result of {command!r} stayed damaged after {RESENDS} resends",
+                                 self.console.tail_text())
+            resends += 1
+            frame.end, frame.damaged = None, False
+            deadline = time.monotonic() + FRAME_GAP_S
+            self._send(f"RESEND {request}")
+        reason, code, n_out, n_err = frame.end
+        return CommandResult(command, frame.stream("O", n_out), frame.stream("E", n_err), reason, code,
+                             time.monotonic() - started, resends)
+
+    def _collect(self, line: str, request: str, frame: _Frame) -> None:
+        body = framed(line)
+        if body is None:
+            # A protocol line broken by kernel output: damaged if it was ours.
+            if MARK in line and f" {request} " in line[line.find(MARK):]:
+                frame.damaged = True
+            return
+        parts = body.split(" ")
+        if len(parts) < 3 or parts[2] != request:
+            return
+        try:
+            if parts[1] == "D" and len(parts) == 6:
+                frame.chunks[(parts[3], int(parts[4]))] = base64.b64decode(parts[5], validate=True)
+            elif parts[1] == "END" and len(parts) == 7:
+                frame.end = (parts[3], int(parts[4]), int(parts[5]), int(parts[6]))
+        except (ValueError, binascii.Error):
+            frame.damaged = True
+
+    def shell(self) -> None:
+        """Switch the console to an interactive shell; the agent returns when it exits."""
+        self._send(f"SHELL {self._next_id()}")
+
+    def _send(self, request: str) -> None:
+        self.console.write(f"{MARK}{request}\n".encode())

@@ -1,0 +1,164 @@
+"""A board's console: pyserial by URL, every byte logged, kernel error reports caught.
+
+A reader thread drains the port all the time, so nothing the board prints is
+lost while the controller is busy, and hands complete lines to whoever waits.
+"""
+from __future__ import annotations
+
+import queue
+import re
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Callable
+
+import serial
+
+from sisctl.board import oops
+from sisctl.board.errors import BoardUnreachable, ConsoleLost, KernelCrash
+
+CRASH_GRACE_S = 10.0      # how long to keep reading after a report starts
+TAIL_LINES = 40
+
+
+def open_port(url: str, baudrate: int, timeout_s: float, board: str) -> serial.SerialBase:
+    """Open a console by pyserial URL (/dev/ttyUSB0, socket://, rfc2217://), retrying until the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            local_tty = {"exclusive": True} if url.startswith("/dev/") else {}
+            return serial.serial_for_url(url, baudrate=baudrate, timeout=0.1, **local_tty)
+        except (serial.SerialException, OSError, ValueError) as err:
+            if time.monotonic() >= deadline:
+                raise BoardUnreachable(board, f"console {url} did not open within {timeout_s:.0f} s: {err}") from None
+            time.sleep(0.05)
+
+
+class Console:
+    def __init__(self, port: serial.SerialBase, log_path: Path, board: str,
+                 ignore_reports: list[str] | None = None, crash_grace_s: float = CRASH_GRACE_S):
+        self.port, self.board = port, board
+        self.log = open(log_path, "ab")
+        self.ignore = [re.compile(p) for p in ignore_reports or []]
+        self.crash_grace_s = crash_grace_s
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self.tap: Callable[[bytes], None] | None = None     # interactive viewers
+        self._partial = b""
+        self._closed = threading.Event()
+        self._crash: oops.ReportStart | None = None
+        self._crash_lines: list[str] = []
+        self._crash_started = 0.0
+        self._crash_done = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read_loop, name=f"console-{board}", daemon=True)
+        self._thread.start()
+
+    # --- reader thread -------------------------------------------------------
+    def _read_loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                data = self.port.read(4096)
+                if data:
+                    self._take(data)
+                elif not self._port_alive():
+                    break
+        except (serial.SerialException, OSError):
+            pass
+        finally:
+            if self._partial:
+                self._line(self._partial)
+            self._closed.set()
+            self._crash_done.set()
+            self.log.flush()
+
+    def _port_alive(self) -> bool:
+        # A socket:// port returns b"" on timeout and raises once the peer closes.
+        return self.port.is_open
+
+    def _take(self, data: bytes) -> None:
+        self.log.write(data)
+        self.log.flush()
+        if self.tap:
+            self.tap(data)
+        self._partial += data
+        *complete, self._partial = self._partial.split(b"\n")
+        for raw in complete:
+            self._line(raw)
+
+    def _line(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", errors="replace").rstrip("\r")
+        self.tail.append(line)
+        if self._crash:
+            self._crash_lines.append(line)
+            if oops.is_report_end(line):
+                self._crash_done.set()
+        else:
+            start = oops.report_start(line, self.ignore)
+            if start:
+                self._crash, self._crash_lines, self._crash_started = start, [line], time.monotonic()
+        self.lines.put(line)
+
+    # --- controller side -----------------------------------------------------
+    def write(self, data: bytes) -> None:
+        try:
+            self.port.write(data)
+            self.port.flush()
+        except (serial.SerialException, OSError) as err:
+            raise ConsoleLost(self.board, f"console write failed: {err}", self.tail_text()) from None
+
+    def next_line(self, deadline: float) -> str | None:
+        """The next console line, or None once `deadline` (monotonic) passes.
+
+        Raises KernelCrash once a report has started (after collecting the rest
+        of it) and ConsoleLost when the console closes with nothing left to read."""
+        while True:
+            self.check_crash()
+            try:
+                return self.lines.get(timeout=max(0.0, min(0.1, deadline - time.monotonic())))
+            except queue.Empty:
+                pass
+            if self._closed.is_set() and self.lines.empty():
+                self.check_crash()
+                raise ConsoleLost(self.board, "console closed (machine stopped or cable gone)", self.tail_text())
+            if time.monotonic() >= deadline:
+                return None
+
+    def check_crash(self) -> None:
+        if not self._crash:
+            return
+        self._crash_done.wait(max(0.0, self._crash_started + self.crash_grace_s - time.monotonic()))
+        report = "\n".join(self._crash_lines)
+        raise KernelCrash(self.board, self._crash.title, report, self.tail_text())
+
+    def expect(self, pattern: str | re.Pattern, timeout_s: float) -> re.Match | None:
+        """Wait for a line matching `pattern`; None on timeout."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout_s
+        while (line := self.next_line(deadline)) is not None:
+            match = regex.search(line)
+            if match:
+                return match
+        return None
+
+    def drain(self) -> None:
+        """Forget lines read so far (they stay in the log)."""
+        while not self.lines.empty():
+            self.lines.get_nowait()
+
+    def tail_text(self) -> str:
+        return "\n".join(self.tail)
+
+    @property
+    def crash(self) -> oops.ReportStart | None:
+        return self._crash
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        try:
+            self.port.close()
+        except (serial.SerialException, OSError):
+            pass
+        self.log.close()

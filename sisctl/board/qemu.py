@@ -1,0 +1,175 @@
+"""A QEMU machine: launched with an explicit command line, controlled through QMP, always stopped."""
+from __future__ import annotations
+
+import ctypes
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qemu.qmp import QMPError
+from qemu.qmp.legacy import QEMUMonitorProtocol
+
+from sisctl import proc
+from sisctl.board.errors import BoardError, BoardUnreachable
+from sisctl.board.spec import QemuSpec
+
+START_TIMEOUT_S = 20.0
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child: the kernel kills QEMU if the controller dies, even by SIGKILL."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _opt(value: Path | str) -> str:
+    """Escape a value inside a QEMU -option a=b,c=d list."""
+    return str(value).replace(",", ",,")
+
+
+@dataclass
+class QemuLaunch:
+    """Everything the guest sees; two launches with equal keys can share a snapshot."""
+    kernel: Path
+    initrd: Path
+    cmdline: str
+    dtb: Path | None = None
+    vmstate: Path | None = None          # qcow2 that holds VM snapshots
+    extra_args: list[str] = field(default_factory=list)
+
+    def guest_args(self, spec: QemuSpec) -> list[str]:
+        args = ["-M", spec.machine, "-cpu", spec.cpu, "-m", str(spec.memory_mb), "-smp", str(spec.smp),
+                "-nodefaults", "-no-user-config", "-display", "none",
+                "-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", self.cmdline]
+        if self.dtb:
+            args += ["-dtb", str(self.dtb)]
+        if spec.no_reboot:
+            args.append("-no-reboot")
+        if self.vmstate:
+            args += ["-drive", f"if=none,id=vmstate,format=qcow2,file={_opt(self.vmstate)}"]
+        return args + spec.extra_args + self.extra_args
+
+
+class QemuMachine:
+    def __init__(self, spec: QemuSpec, launch: QemuLaunch, board: str, run_dir: Path):
+        self.spec, self.launch, self.board, self.run_dir = spec, launch, board, run_dir
+        self.process: subprocess.Popen | None = None
+        self.port: int | None = None
+        self._sockdir = Path(tempfile.mkdtemp(prefix="sisctl-qmp-"))
+        self.qmp_path = self._sockdir / "qmp.sock"
+        self._qmp: QEMUMonitorProtocol | None = None
+
+    @property
+    def console_url(self) -> str:
+        return f"socket://127.0.0.1:{self.port}"
+
+    def argv(self, loadvm: str | None = None) -> list[str]:
+        argv = [self.spec.binary, *self.launch.guest_args(self.spec),
+                "-chardev", f"socket,id=console,host=127.0.0.1,port={self.port},server=on,wait=on",
+                "-serial", "chardev:console",
+                "-qmp", f"unix:{_opt(self.qmp_path)},server=on,wait=off"]
+        return argv + (["-loadvm", loadvm] if loadvm else [])
+
+    def start(self, loadvm: str | None = None) -> None:
+        """Start QEMU; it then waits for the console to connect before running the guest."""
+        for _ in range(5):   # another process may take the free port before QEMU binds it
+            self.port = _free_port()
+            argv = self.argv(loadvm)
+            (self.run_dir / "qemu.argv").write_text("\n".join(argv) + "\n")
+            stderr_path = self.run_dir / "qemu.log"
+            with open(stderr_path, "wb") as stderr:
+                self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
+                                                start_new_session=True, preexec_fn=_die_with_parent)
+            if self._wait_listening(stderr_path):
+                return
+            log = stderr_path.read_text(errors="replace")
+            if "Address already in use" not in log:
+                raise BoardError(self.board, f"QEMU failed to start: {log.strip()[-2000:]}")
+        raise BoardError(self.board, "QEMU could not bind a console port after 5 tries")
+
+    def _wait_listening(self, stderr_path: Path) -> bool:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if "waiting for connection" in stderr_path.read_text(errors="replace"):
+                return True
+            if self.process.poll() is not None:
+                return False
+            time.sleep(0.02)
+        self.stop()
+        raise BoardUnreachable(self.board, f"QEMU did not open its console within {START_TIMEOUT_S:.0f} s")
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def qmp(self, command: str, **args) -> object:
+        if self._qmp is None:
+            self._qmp = self._connect_qmp()
+        try:
+            return self._qmp.cmd(command, **args)
+        except (QMPError, OSError) as err:
+            raise BoardError(self.board, f"QMP {command} failed: {err}") from None
+
+    def _connect_qmp(self) -> QEMUMonitorProtocol:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            client = QEMUMonitorProtocol(str(self.qmp_path))
+            try:
+                client.connect()
+                return client
+            except (QMPError, OSError) as err:
+                client.close()
+                if not self.is_running() or time.monotonic() >= deadline:
+                    raise BoardUnreachable(self.board, f"QMP socket did not answer: {err}") from None
+                time.sleep(0.05)
+
+    def hmp(self, command: str) -> str:
+        return str(self.qmp("human-monitor-command", **{"command-line": command}) or "")
+
+    def save_snapshot(self, tag: str) -> None:
+        out = self.hmp(f"savevm {tag}")
+        if out.strip():
+            raise BoardError(self.board, f"savevm {tag} failed: {out.strip()}")
+
+    def stop(self) -> None:
+        """Stop QEMU: ask through QMP, then terminate, then kill. Safe to call twice."""
+        asked = False
+        if self.is_running() and self._qmp is not None:
+            try:
+                self._qmp.settimeout(2)
+                self._qmp.cmd("quit")
+                asked = True
+            except Exception:  # noqa: BLE001 - QEMU may close the socket mid-reply
+                pass
+        if self._qmp is not None:
+            try:
+                self._qmp.close()
+            except Exception:  # noqa: BLE001 - the peer is gone already
+                pass
+            self._qmp = None
+        if self.process is not None and self.process.poll() is None:
+            try:
+                self.process.wait(3 if asked else 0.01)
+            except subprocess.TimeoutExpired:
+                self.process.terminate()
+                try:
+                    self.process.wait(3)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(5)
+        shutil.rmtree(self._sockdir, ignore_errors=True)
+
+
+def create_vmstate(path: Path, size: str = "2G") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    proc.run(["qemu-img", "create", "-q", "-f", "qcow2", path, size], timeout=30)

@@ -1,0 +1,74 @@
+"""boards/<name>.yaml: what a board is and how to reach its console, power and boot."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from sisctl import config, paths
+
+
+@dataclass
+class ConsoleSpec:
+    url: str = "qemu"              # 'qemu': QEMU's own serial port; else a pyserial URL
+    baudrate: int = 115200
+    open_timeout_s: float = 10.0
+    ignore_reports: list[str] = field(default_factory=list)   # regexes of known-benign kernel reports
+    crash_grace_s: float = 10.0
+
+
+@dataclass
+class PowerSpec:
+    model: Literal["qmp"] = "qmp"
+
+
+@dataclass
+class BootSpec:
+    method: Literal["qemu"] = "qemu"
+    cmdline: str = "console=ttyAMA0 panic=-1"
+    ready_timeout_s: float = 120.0
+    modules: list[str] = field(default_factory=list)   # loaded in the guest, with their dependencies
+
+
+@dataclass
+class QemuSpec:
+    binary: str = "qemu-system-aarch64"
+    machine: str = "virt"
+    cpu: str = "max"
+    memory_mb: int = 512
+    smp: int = 1
+    dtb: str | None = None           # relative to the artifact's dtbs/ folder
+    no_reboot: bool = True           # a guest reboot (panic=-1) ends QEMU
+    extra_args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BoardSpec:
+    name: str
+    description: str = ""
+    recipe: str = "debian-arm64"     # the kernel this board boots by default
+    console: ConsoleSpec = field(default_factory=ConsoleSpec)
+    power: PowerSpec = field(default_factory=PowerSpec)
+    boot: BootSpec = field(default_factory=BootSpec)
+    qemu: QemuSpec | None = None
+    source: str = ""
+
+
+def load_board(path: Path) -> BoardSpec:
+    spec = config.load(BoardSpec, path)
+    if spec.boot.method == "qemu" and spec.qemu is None:
+        spec.qemu = QemuSpec()
+    if spec.name != Path(path).stem:
+        raise config.ConfigError(path, "name", f"must match the file name ('{Path(path).stem}')")
+    spec.source = str(path)
+    return spec
+
+
+def find_board(name_or_path: str) -> BoardSpec:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = paths.boards_dir() / f"{name_or_path}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in paths.boards_dir().glob("*.yaml"))
+        raise config.ConfigError(path, "", f"no such board; known boards: {', '.join(known)}")
+    return load_board(path)

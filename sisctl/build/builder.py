@@ -1,0 +1,65 @@
+"""Turn a recipe into an Artifact, cached by a hash of the recipe and its inputs."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+from sisctl import paths
+from sisctl.build import command, debian, kbuild
+from sisctl.build.artifact import Artifact, write_manifest
+from sisctl.build.recipe import Recipe
+from sisctl.image.kernel import InvalidKernel
+
+
+def cache_key(recipe: Recipe) -> str | None:
+    inputs = {"debian": lambda s: debian.cache_inputs(s),
+              "kbuild": lambda s: kbuild.cache_inputs(s),
+              "command": lambda s: command.cache_inputs(s)}[recipe.kind](recipe.spec)
+    if inputs is None:
+        return None
+    blob = json.dumps({"recipe": recipe.as_dict(), "inputs": inputs}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def build(recipe: Recipe, *, force: bool = False, cache: Path | None = None,
+          progress: Callable[[str], None] = print) -> Artifact:
+    cache = cache or paths.cache_dir()
+    key = cache_key(recipe)
+    store = cache / "artifacts"
+    if key:
+        dest = store / f"{recipe.name}-{key[:16]}"
+        if (dest / "manifest.json").exists() and not force:
+            progress(f"{recipe.name}: cached at {dest}")
+            return Artifact.load(dest)
+    started = time.monotonic()
+    partial = store / f".{recipe.name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        if recipe.kind == "debian":
+            progress(f"{recipe.name}: fetching {recipe.spec.package}")
+            inputs = debian.cache_inputs(recipe.spec)
+            release = debian.produce(recipe.spec, inputs, partial, cache / "debs")
+        elif recipe.kind == "kbuild":
+            release = kbuild.produce(recipe.spec, kbuild.cache_inputs(recipe.spec), partial, cache, progress)
+        else:
+            progress(f"{recipe.name}: running {' '.join(recipe.spec.argv)}")
+            release = command.produce(recipe.spec, partial)
+        artifact = write_manifest(partial, recipe.as_dict(), key or "", release)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if not key:   # uncached recipe: name the artifact by what it produced
+        key = artifact.sha256
+        dest = store / f"{recipe.name}-{key[:16]}"
+    shutil.rmtree(dest, ignore_errors=True)
+    partial.rename(dest)
+    progress(f"{recipe.name}: built in {time.monotonic() - started:.1f} s -> {dest}")
+    return Artifact.load(dest)
+
+
+__all__ = ["build", "cache_key", "InvalidKernel"]

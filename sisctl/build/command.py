@@ -1,0 +1,47 @@
+"""Build a kernel from the user's own tree with the user's own command (make, cargo, ...)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from sisctl import proc
+from sisctl.build.recipe import CommandSpec
+
+
+def workdir(spec: CommandSpec) -> Path:
+    return Path(os.path.expanduser(spec.workdir))
+
+
+def cache_inputs(spec: CommandSpec) -> dict | None:
+    """Hash of the declared inputs; None when the recipe declares none (then it always runs)."""
+    if not spec.inputs:
+        return None
+    digest = hashlib.sha256()
+    for pattern in spec.inputs:
+        for path in sorted(workdir(spec).glob(pattern)):
+            if path.is_file():
+                digest.update(str(path.relative_to(workdir(spec))).encode())
+                digest.update(path.read_bytes())
+    return {"inputs": digest.hexdigest()}
+
+
+def produce(spec: CommandSpec, out: Path) -> str | None:
+    tree = workdir(spec)
+    if not tree.is_dir():
+        raise proc.ToolError(f"recipe workdir {tree} does not exist")
+    done = proc.run(spec.argv, cwd=tree, env={**os.environ, **spec.env}, timeout=spec.timeout_s)
+    (out / "build.log").write_text(done.stdout + done.stderr)
+    image = tree / spec.image
+    if not image.exists():
+        raise proc.ToolError(f"build finished but its image {image} does not exist")
+    shutil.copy(image, out / "Image")
+    if spec.vmlinux:
+        shutil.copy(tree / spec.vmlinux, out / "vmlinux")
+    if spec.modules_dir:
+        modules = tree / spec.modules_dir
+        (out / "modules").mkdir()
+        shutil.copytree(modules, out / "modules" / modules.name)
+        return modules.name
+    return None

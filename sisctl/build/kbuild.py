@@ -1,0 +1,104 @@
+"""Compile an arm64 Image from Debian's linux-source with kbuild and config fragments."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Callable
+
+from sisctl import paths, proc
+from sisctl.build.recipe import KbuildSpec
+
+
+def source_tarball(spec: KbuildSpec) -> Path:
+    tarballs = sorted(Path("/usr/src").glob("linux-source-*.tar.xz"))
+    if not tarballs:
+        raise proc.ToolError(f"no /usr/src/linux-source-*.tar.xz: install the '{spec.source_package}' "
+                             "Debian package ('invoke setup' does)")
+    return tarballs[-1]
+
+
+def fragment_paths(spec: KbuildSpec) -> list[Path]:
+    return [paths.PROJECT / f for f in spec.fragments]
+
+
+def cache_inputs(spec: KbuildSpec) -> dict:
+    tarball = source_tarball(spec)
+    compiler = proc.run([f"{spec.cross_compile}gcc", "--version"], timeout=30).stdout.splitlines()[0]
+    return {"source": tarball.name, "source_size": tarball.stat().st_size, "compiler": compiler,
+            "fragments": {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in fragment_paths(spec)}}
+
+
+def wanted_options(fragments: list[Path]) -> dict[str, str]:
+    wanted = {}
+    for fragment in fragments:
+        for line in fragment.read_text().splitlines():
+            line = line.strip()
+            if line.startswith("CONFIG_") and "=" in line:
+                key, value = line.split("=", 1)
+                wanted[key] = value
+            elif line.startswith("# CONFIG_") and line.endswith(" is not set"):
+                wanted[line[2:-len(" is not set")]] = "n"
+    return wanted
+
+
+def missing_options(config: Path, wanted: dict[str, str]) -> list[str]:
+    """Options a fragment asked for that kconfig dropped (an unmet dependency, usually)."""
+    have = {}
+    for line in config.read_text().splitlines():
+        if line.startswith("CONFIG_") and "=" in line:
+            key, value = line.split("=", 1)
+            have[key] = value
+    return [f"{k}={v} (got {have.get(k, 'n')})" for k, v in wanted.items() if have.get(k, "n") != v]
+
+
+def _extract_source(tarball: Path, cache: Path) -> Path:
+    tree = cache / "kbuild-src" / tarball.name.removesuffix(".tar.xz")
+    if (tree / "Makefile").exists():
+        return tree
+    partial = tree.with_name(tree.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    proc.run(["tar", "-xf", tarball, "-C", partial, "--strip-components=1"], timeout=900)
+    partial.rename(tree)
+    return tree
+
+
+def produce(spec: KbuildSpec, inputs: dict, out: Path, cache: Path,
+            progress: Callable[[str], None] = print) -> str:
+    tree = _extract_source(source_tarball(spec), cache)
+    build = out / "build"
+    build.mkdir(parents=True)
+    make = ["make", "-C", str(tree), f"O={build}", "ARCH=arm64", f"CROSS_COMPILE={spec.cross_compile}"]
+    jobs = spec.jobs or os.cpu_count() or 1
+    log = out / "build.log"
+    fragments = fragment_paths(spec)
+
+    def step(*args: str) -> None:
+        progress(f"kbuild: make {' '.join(args)}")
+        with open(log, "a") as f:
+            try:
+                subprocess.run(make + list(args), stdout=f, stderr=subprocess.STDOUT,
+                               timeout=spec.timeout_s, check=True)
+            except subprocess.CalledProcessError:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+                raise proc.ToolError(f"kbuild 'make {' '.join(args)}' failed; end of {log}:\n{tail}") from None
+            except subprocess.TimeoutExpired:
+                raise proc.ToolError(f"kbuild 'make {' '.join(args)}' exceeded {spec.timeout_s} s") from None
+
+    step(spec.base_config)
+    merge = tree / "scripts" / "kconfig" / "merge_config.sh"
+    proc.run([merge, "-m", "-O", build, build / ".config", *fragments], cwd=build, timeout=120)
+    step("olddefconfig")
+    missing = missing_options(build / ".config", wanted_options(fragments))
+    if missing:
+        raise proc.ToolError("config fragment options not in the final .config: " + ", ".join(missing))
+    step(f"-j{jobs}", *spec.targets)
+    shutil.copy(build / "arch" / "arm64" / "boot" / "Image", out / "Image")
+    shutil.copy(build / "vmlinux", out / "vmlinux")
+    shutil.copy(build / ".config", out / "config")
+    release = (build / "include" / "config" / "kernel.release").read_text().strip()
+    shutil.rmtree(build)
+    return release

@@ -1,0 +1,75 @@
+"""The guest image: an initramfs with busybox, the sisctl agent and the modules a board needs."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from sisctl import paths, proc
+from sisctl.build import debian
+from sisctl.build.artifact import Artifact
+from sisctl.image.cpio import CpioWriter
+
+AGENT_SOURCE = paths.PROJECT / "firmware" / "agent" / "sisagent.c"
+INIT_SCRIPT = paths.PROJECT / "firmware" / "guest" / "init"
+CROSS_GCC = "aarch64-linux-gnu-gcc"
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()
+
+
+def build_agent(cache: Path) -> Path:
+    """Cross-compile the static aarch64 agent, cached by the hash of its source."""
+    source = AGENT_SOURCE.read_bytes()
+    out = cache / "agent" / f"sisagent-{_digest(source)[:16]}"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_suffix(".partial")
+        proc.run([CROSS_GCC, "-static", "-O2", "-Wall", "-o", partial, AGENT_SOURCE], timeout=300)
+        partial.rename(out)
+    return out
+
+
+def fetch_busybox(cache: Path) -> Path:
+    name, version = debian.resolve("busybox-static")
+    out = cache / "busybox" / f"busybox-{version.replace(':', '_')}"
+    if not out.exists():
+        deb = debian.fetch_deb(name, version, "arm64", cache / "debs")
+        unpacked = cache / "busybox" / "unpacked"
+        shutil.rmtree(unpacked, ignore_errors=True)
+        debian.unpack(deb, unpacked)
+        shutil.move(unpacked / "bin" / "busybox", out)
+        shutil.rmtree(unpacked)
+    return out
+
+
+def build_guest(artifact: Artifact, modules: list[str], cache: Path | None = None) -> Path:
+    """Build (or reuse) the initramfs for `artifact` loading `modules` and their dependencies."""
+    cache = cache or paths.cache_dir()
+    agent, busybox = build_agent(cache), fetch_busybox(cache)
+    order = artifact.modules.load_order(modules)
+    key = _digest(agent.read_bytes(), busybox.read_bytes(), INIT_SCRIPT.read_bytes(),
+                  json.dumps([artifact.sha256, [m.name for m in order]]).encode())
+    out = cache / "guest" / f"initramfs-{key[:16]}.cpio.gz"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_suffix(".partial")
+    with CpioWriter(partial) as cpio:
+        for folder in ("bin", "sbin", "dev", "etc", "lib", "lib/modules", "proc", "sys", "tmp", "mnt", "root"):
+            cpio.directory(folder)
+        cpio.char_device("dev/console", 5, 1)
+        cpio.file("bin/busybox", busybox.read_bytes(), 0o755)
+        cpio.symlink("bin/sh", "busybox")
+        cpio.file("sbin/sisagent", agent.read_bytes(), 0o755)
+        cpio.file("init", INIT_SCRIPT.read_bytes(), 0o755)
+        for module in order:
+            cpio.file(f"lib/modules/{module.name}.ko", module.path.read_bytes())
+        cpio.file("etc/modules.order", "".join(f"{m.name}.ko\n" for m in order).encode())
+    partial.rename(out)
+    return out

@@ -1,0 +1,87 @@
+"""Check that a file really is an arm64 kernel, and read what it says about itself."""
+from __future__ import annotations
+
+import gzip
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+ARM64_MAGIC = b"ARM\x64"        # at offset 56 of an arm64 Image header
+GNU_BUILD_ID_NOTE = struct.pack("<III", 4, 20, 3) + b"GNU\0"
+BANNER = re.compile(rb"Linux version (\S+) \(([^\n\0]{0,200})")
+
+
+class InvalidKernel(Exception):
+    """The file is not something an arm64 board can boot."""
+
+
+@dataclass
+class KernelImage:
+    path: Path
+    version: str | None
+    build_id: str | None
+    image_size: int
+
+
+@dataclass
+class ElfSummary:
+    build_id: str | None
+    sections: list[dict]
+
+
+def read_image(path: Path) -> bytes:
+    """Return the raw Image bytes, undoing a gzip wrapper (Debian's vmlinuz on some flavours)."""
+    data = Path(path).read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as err:
+            raise InvalidKernel(f"{path}: corrupt gzip-compressed kernel ({err})") from None
+    return data
+
+
+def inspect_image(path: Path) -> KernelImage:
+    data = read_image(path)
+    if len(data) < 64 or data[56:60] != ARM64_MAGIC:
+        raise InvalidKernel(f"{path}: not an arm64 kernel Image (no 'ARM\\x64' magic at offset 56)")
+    image_size = struct.unpack_from("<Q", data, 16)[0]
+    if image_size and image_size < len(data) // 2:
+        raise InvalidKernel(f"{path}: header says the image is {image_size} bytes but the file holds "
+                            f"{len(data)}: truncated or not a kernel")
+    banner = BANNER.search(data)
+    return KernelImage(Path(path), banner.group(1).decode(errors="replace") if banner else None,
+                       _find_build_id(data), image_size)
+
+
+def _find_build_id(data: bytes) -> str | None:
+    at = data.find(GNU_BUILD_ID_NOTE)
+    if at < 0:
+        return None
+    start = at + len(GNU_BUILD_ID_NOTE)
+    return data[start:start + 20].hex()
+
+
+def inspect_elf(path: Path) -> ElfSummary:
+    """Build-id and allocated sections of a vmlinux, read with pyelftools."""
+    try:
+        with open(path, "rb") as f:
+            elf = ELFFile(f)
+            if elf["e_machine"] != "EM_AARCH64":
+                raise InvalidKernel(f"{path}: ELF for {elf['e_machine']}, expected EM_AARCH64")
+            build_id = None
+            sections = []
+            for section in elf.iter_sections():
+                if section.name == ".notes" or section["sh_type"] == "SHT_NOTE":
+                    for note in section.iter_notes():
+                        if note["n_type"] == "NT_GNU_BUILD_ID":
+                            build_id = note["n_desc"]
+                if section["sh_flags"] & 0x2 and section["sh_size"]:   # SHF_ALLOC
+                    sections.append({"name": section.name, "addr": hex(section["sh_addr"]),
+                                     "size": section["sh_size"]})
+            return ElfSummary(build_id, sections)
+    except ELFError as err:
+        raise InvalidKernel(f"{path}: not a valid ELF file ({err})") from None

@@ -1,0 +1,26 @@
+"""Run external tools with an explicit argument list, a timeout and a clear error."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Sequence
+
+
+class ToolError(Exception):
+    """An external tool failed or is missing."""
+
+
+def run(argv: Sequence[str | Path], *, timeout: float, cwd: Path | None = None,
+        env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    argv = [str(a) for a in argv]
+    try:
+        done = subprocess.run(argv, cwd=cwd, env=env, timeout=timeout,
+                              capture_output=True, text=True, errors="replace")
+    except FileNotFoundError:
+        raise ToolError(f"{argv[0]} not found: run 'invoke setup' to install the tool chain") from None
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"{' '.join(argv)} did not finish within {timeout:.0f} s") from None
+    if check and done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+        raise ToolError(f"{' '.join(argv)} failed with exit code {done.returncode}:\n{tail}")
+    return done
