@@ -58,11 +58,27 @@ def inspect_image(path: Path) -> KernelImage:
 
 
 def _find_build_id(data: bytes) -> str | None:
-    at = data.find(GNU_BUILD_ID_NOTE)
-    if at < 0:
-        return None
-    start = at + len(GNU_BUILD_ID_NOTE)
-    return data[start:start + 20].hex()
+    """The kernel's own GNU build-id note; the vDSOs embedded as ELF files carry their own."""
+    embedded = list(_embedded_elf_ranges(data))
+    for match in re.finditer(re.escape(GNU_BUILD_ID_NOTE), data):
+        if not any(start <= match.start() < end for start, end in embedded):
+            return data[match.end():match.end() + 20].hex()
+    return None
+
+
+def _embedded_elf_ranges(data: bytes):
+    """(start, end) of each ELF file inside the Image, from its section header table's end."""
+    for match in re.finditer(b"\x7fELF[\x01\x02]\x01", data):
+        at = match.start()
+        if data[at + 4] == 2:
+            shoff, = struct.unpack_from("<Q", data, at + 0x28)
+            shentsize, shnum = struct.unpack_from("<HH", data, at + 0x3A)
+        else:
+            shoff, = struct.unpack_from("<I", data, at + 0x20)
+            shentsize, shnum = struct.unpack_from("<HH", data, at + 0x2E)
+        size = shoff + shentsize * shnum
+        if 0 < size < 16 << 20:
+            yield at, at + size
 
 
 def inspect_elf(path: Path) -> ElfSummary:

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install what sisctl needs on a Debian 12 host; each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(qemu-system-arm qemu-utils gcc-aarch64-linux-gnu libc6-dev-arm64-cross e2fsprogs cpio
+              socat linux-source bc bison flex libssl-dev libelf-dev make xz-utils)
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+need_update=0
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    echo "setup: adding the arm64 architecture (for Debian's arm64 kernel and busybox)"
+    $SUDO dpkg --add-architecture arm64
+    need_update=1
+fi
+apt-cache policy busybox-static:arm64 2>/dev/null | grep -q "Candidate: [0-9]" || need_update=1
+if [ "${#missing[@]}" -gt 0 ] || [ "$need_update" = 1 ]; then
+    echo "setup: apt-get update"
+    $SUDO apt-get update -q
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+fi
+
+stamp=.venv/.sisctl-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "setup: creating the Python venv in .venv"
+    python3 -m venv .venv
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q -e ".[test]"
+    echo "$want" > "$stamp"
+fi
