@@ -5,8 +5,12 @@ lost while the controller is busy, and hands complete lines to whoever waits.
 """
 from __future__ import annotations
 
+import fcntl
 import queue
 import re
+import select
+import struct
+import termios
 import threading
 import time
 from collections import deque
@@ -59,11 +63,11 @@ class Console:
     def _read_loop(self) -> None:
         try:
             while not self._stop.is_set():
-                data = self.port.read(4096)
+                data = self._read_available()
+                if data is None:
+                    break
                 if data:
                     self._take(data)
-                elif not self._port_alive():
-                    break
         except (serial.SerialException, OSError):
             pass
         finally:
@@ -73,9 +77,20 @@ class Console:
             self._crash_done.set()
             self.log.flush()
 
-    def _port_alive(self) -> bool:
-        # A socket:// port returns b"" on timeout and raises once the peer closes.
-        return self.port.is_open
+    def _read_available(self) -> bytes | None:
+        """What the port holds now (b"" if nothing within 0.1 s), None once it has closed.
+
+        Reads exactly the bytes waiting, so the last output before the peer
+        closes (a panic, say) is not dropped with the end-of-file."""
+        try:
+            fd = self.port.fileno()
+        except (AttributeError, NotImplementedError, serial.SerialException):
+            return self.port.read(4096) if self.port.is_open else None
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if not ready:
+            return b""
+        waiting = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+        return self.port.read(waiting) if waiting else None
 
     def _take(self, data: bytes) -> None:
         self.log.write(data)
