@@ -1,0 +1,66 @@
+"""The invoke tasks as a user runs them: quoting, exit codes, clear errors, the interactive shell path."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+INVOKE = Path(sys.executable).parent / "invoke"
+
+
+def invoke(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([str(INVOKE), *args], cwd=PROJECT, capture_output=True, text=True, timeout=timeout)
+
+
+def test_run_passes_arguments_through_the_guest_shell_exactly(board):
+    done = invoke("run", "--board", board.name, "--", "printf", "%s|", "a b", "c'd", "$HOME", "; echo x")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "a b|c'd|$HOME|; echo x|"
+
+
+def test_run_exits_with_the_command_status(board):
+    done = invoke("run", "--board", board.name, "--", "sh", "-c", "echo oops >&2; exit 3")
+    assert done.returncode == 3
+    assert done.stderr.startswith("oops")
+
+
+def test_unknown_board_is_a_clear_error():
+    done = invoke("flash", "--board", "no-such-board")
+    assert done.returncode == 1
+    assert "no such board" in done.stderr and "qemu-virt-0" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_wrong_board_yaml_names_file_and_key(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("name: broken\nboot:\n  cmdline: 5\n")
+    done = invoke("flash", "--board", str(bad))
+    assert done.returncode == 1
+    assert f"{bad}: key 'boot.cmdline': expected str" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_file_that_is_not_a_kernel_is_refused_before_booting(tmp_path):
+    recipe = tmp_path / "garbage.yaml"
+    recipe.write_text(f"""name: garbage
+kind: command
+command:
+  workdir: {tmp_path}
+  argv: [dd, if=/dev/urandom, of=Image, bs=1024, count=64]
+  image: Image
+""")
+    done = invoke("build", "--recipe", str(recipe))
+    assert done.returncode == 1
+    assert "not an arm64 kernel Image" in done.stderr
+
+
+def test_console_shell_round_trip(board):
+    """The path `invoke console` uses: the agent hands the console to a shell and comes back."""
+    with board.session(label="shell") as session:
+        session.agent.shell()
+        session.console.write(b"echo shell-says-$((40+2))\n")
+        assert session.console.expect(r"^shell-says-42", 30)
+        session.console.write(b"exit\n")
+        session.agent.wait_ready(30)
+        assert session.run("echo back").text == "back\n"
