@@ -18,7 +18,7 @@ from sisctl.board.agent import Agent, CommandResult
 from sisctl.board.console import Console, open_port
 from sisctl.board.errors import AgentError, BoardError
 from sisctl.board.lock import BoardLock
-from sisctl.board.qemu import QemuLaunch, QemuMachine, create_vmstate
+from sisctl.board.qemu import Disk, QemuLaunch, QemuMachine, create_vmstate
 from sisctl.board.spec import BoardSpec
 from sisctl.build.artifact import Artifact
 from sisctl.image.guest import build_guest
@@ -88,12 +88,15 @@ class Board:
     # --- sessions --------------------------------------------------------------
     @contextmanager
     def session(self, *, fast: bool = True, append: str = "", label: str = "session",
-                ready_timeout_s: float | None = None) -> Iterator["BoardSession"]:
-        """Boot the flashed artifact (from the ready snapshot when `fast`) and yield a live session."""
+                ready_timeout_s: float | None = None, disks: list[Disk] = ()) -> Iterator["BoardSession"]:
+        """Boot the flashed artifact and yield a live session.
+
+        With `fast`, boot from the ready snapshot for this kernel, command line and
+        set of disks; if there is none yet, boot cold and save one."""
         with BoardLock(self.state, self.name):
             session = BoardSession(self, new_run_dir(self.name, label, self.reports))
             try:
-                session.boot(fast=fast, append=append,
+                session.boot(fast=fast, append=append, disks=list(disks),
                              ready_timeout_s=ready_timeout_s or self.spec.boot.ready_timeout_s)
                 yield session
             finally:
@@ -121,7 +124,7 @@ class BoardSession:
         self.boot_s = 0.0
         self._snapshot_key = ""
 
-    def boot(self, *, fast: bool, append: str, ready_timeout_s: float) -> None:
+    def boot(self, *, fast: bool, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
         spec, flashed = self.board.spec, self.board.flashed()
         artifact = flashed.load_artifact()
         vmstate = self.board.state / "vmstate.qcow2"
@@ -129,9 +132,9 @@ class BoardSession:
             create_vmstate(vmstate)
         cmdline = f"{spec.boot.cmdline} {append}".strip()
         launch = QemuLaunch(artifact.image, Path(flashed.initrd), cmdline,
-                            artifact.dtbs / spec.qemu.dtb if spec.qemu.dtb else None, vmstate)
+                            artifact.dtbs / spec.qemu.dtb if spec.qemu.dtb else None, vmstate, disks)
         self._snapshot_key = hashlib.sha256(json.dumps(
-            [launch.guest_args(spec.qemu), flashed.image_sha256]).encode()).hexdigest()[:16]
+            [launch.snapshot_identity(spec.qemu), flashed.image_sha256]).encode()).hexdigest()[:16]
         tag = self.board._snapshots().get(self._snapshot_key) if fast else None
         started = time.monotonic()
         if tag:
@@ -146,15 +149,20 @@ class BoardSession:
         self._power_on(launch)
         self.agent.wait_ready(ready_timeout_s)
         self.boot_mode, self.boot_s = "cold", time.monotonic() - started
+        if fast:
+            self.save_ready_snapshot()
 
     def _power_on(self, launch: QemuLaunch, loadvm: str | None = None) -> None:
         spec = self.board.spec
         self.machine = QemuMachine(spec.qemu, launch, self.name, self.run_dir)
-        self.machine.start(loadvm=loadvm)
+        self.machine.start(paused=bool(loadvm))
         port = open_port(self.machine.console_url, spec.console.baudrate, spec.console.open_timeout_s, self.name)
         self.console = Console(port, self.run_dir / "console.log", self.name,
                                spec.console.ignore_reports, spec.console.crash_grace_s)
         self.agent = Agent(self.console, self.name)
+        if loadvm:
+            self.machine.load_snapshot(loadvm)
+            self.machine.qmp("cont")
 
     def _power_off(self) -> None:
         if self.console:

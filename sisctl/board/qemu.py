@@ -38,6 +38,28 @@ def _opt(value: Path | str) -> str:
     return str(value).replace(",", ",,")
 
 
+@dataclass(frozen=True)
+class Disk:
+    """A virtio disk backed by a raw image; with `log`, every write and flush is recorded (blklogwrites).
+
+    The guest finds it as the virtio disk whose serial is `name`."""
+    name: str
+    image: Path
+    log: Path | None = None
+
+    def args(self) -> list[str]:
+        n = self.name
+        if self.log:
+            nodes = [f"driver=file,filename={_opt(self.image)},node-name={n}-base,cache.direct=on",
+                     f"driver=file,filename={_opt(self.log)},node-name={n}-log",
+                     f"driver=blklogwrites,file={n}-base,log={n}-log,node-name={n},log-append=off"]
+        else:
+            nodes = [f"driver=file,filename={_opt(self.image)},node-name={n}-file",
+                     f"driver=raw,file={n}-file,node-name={n}"]
+        args = [a for node in nodes for a in ("-blockdev", node)]
+        return args + ["-device", f"virtio-blk-pci,drive={n},id={n}-dev,serial={n}"]
+
+
 @dataclass
 class QemuLaunch:
     """Everything the guest sees; two launches with equal keys can share a snapshot."""
@@ -46,6 +68,7 @@ class QemuLaunch:
     cmdline: str
     dtb: Path | None = None
     vmstate: Path | None = None          # qcow2 that holds VM snapshots
+    disks: list[Disk] = field(default_factory=list)
     extra_args: list[str] = field(default_factory=list)
 
     def guest_args(self, spec: QemuSpec) -> list[str]:
@@ -57,8 +80,16 @@ class QemuLaunch:
         if spec.no_reboot:
             args.append("-no-reboot")
         if self.vmstate:
-            args += ["-drive", f"if=none,id=vmstate,format=qcow2,file={_opt(self.vmstate)}"]
+            args += ["-blockdev", f"driver=file,filename={_opt(self.vmstate)},node-name=vmstate-file",
+                     "-blockdev", "driver=qcow2,file=vmstate-file,node-name=vmstate"]
+        for disk in self.disks:
+            args += disk.args()
         return args + spec.extra_args + self.extra_args
+
+    def snapshot_identity(self, spec: QemuSpec) -> list[str]:
+        """What a snapshot depends on: the guest's hardware and boot, not the host files behind disks."""
+        plain = QemuLaunch(self.kernel, self.initrd, self.cmdline, self.dtb, extra_args=self.extra_args)
+        return plain.guest_args(spec) + [f"disk:{d.name}:{'log' if d.log else 'plain'}" for d in self.disks]
 
 
 class QemuMachine:
@@ -74,18 +105,18 @@ class QemuMachine:
     def console_url(self) -> str:
         return f"socket://127.0.0.1:{self.port}"
 
-    def argv(self, loadvm: str | None = None) -> list[str]:
+    def argv(self, paused: bool = False) -> list[str]:
         argv = [self.spec.binary, *self.launch.guest_args(self.spec),
                 "-chardev", f"socket,id=console,host=127.0.0.1,port={self.port},server=on,wait=on",
                 "-serial", "chardev:console",
                 "-qmp", f"unix:{_opt(self.qmp_path)},server=on,wait=off"]
-        return argv + (["-loadvm", loadvm] if loadvm else [])
+        return argv + (["-S"] if paused else [])
 
-    def start(self, loadvm: str | None = None) -> None:
-        """Start QEMU; it then waits for the console to connect before running the guest."""
+    def start(self, paused: bool = False) -> None:
+        """Start QEMU; it then waits for the console to connect (and, if `paused`, for 'cont')."""
         for _ in range(5):   # another process may take the free port before QEMU binds it
             self.port = _free_port()
-            argv = self.argv(loadvm)
+            argv = self.argv(paused)
             (self.run_dir / "qemu.argv").write_text("\n".join(argv) + "\n")
             stderr_path = self.run_dir / "qemu.log"
             with open(stderr_path, "wb") as stderr:
@@ -137,9 +168,25 @@ class QemuMachine:
         return str(self.qmp("human-monitor-command", **{"command-line": command}) or "")
 
     def save_snapshot(self, tag: str) -> None:
-        out = self.hmp(f"savevm {tag}")
-        if out.strip():
-            raise BoardError(self.board, f"savevm {tag} failed: {out.strip()}")
+        """Save the running machine into the vmstate qcow2 (other disks are left out of it)."""
+        self._snapshot_job("snapshot-save", tag)
+
+    def load_snapshot(self, tag: str) -> None:
+        self._snapshot_job("snapshot-load", tag)
+
+    def _snapshot_job(self, command: str, tag: str, timeout_s: float = 60.0) -> None:
+        job = f"{command}-{tag}"
+        self.qmp(command, **{"job-id": job, "tag": tag, "vmstate": "vmstate", "devices": ["vmstate"]})
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = next((j for j in self.qmp("query-jobs") if j["id"] == job), None)
+            if status and status["status"] == "concluded":
+                self.qmp("job-dismiss", id=job)
+                if status.get("error"):
+                    raise BoardError(self.board, f"{command} {tag}: {status['error']}")
+                return
+            time.sleep(0.01)
+        raise BoardError(self.board, f"{command} {tag} did not finish within {timeout_s:.0f} s")
 
     def stop(self) -> None:
         """Stop QEMU: ask through QMP, then terminate, then kill. Safe to call twice."""
