@@ -19,6 +19,9 @@
  * A kernel message that lands inside a line breaks its CRC; the host then
  * asks for RESEND. Output of any content (binary, marker-like) is carried
  * exactly because it only ever travels base64-encoded.
+ *
+ * Called with arguments, it is a tool for campaign scripts in the guest
+ * (see fsops.c): `sisagent ops|dump|now ...`.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sisagent.h"
+
 #define AGENT_VERSION "1"
 #define CHUNK 192                 /* raw bytes per data line */
 #define OUTPUT_CAP (16u << 20)    /* per stream; the rest is dropped */
@@ -46,16 +51,22 @@ static char last_id[64] = "";
 static char last_reason[16] = "";
 static int last_code;
 
-static uint32_t crc32_of(const void *data, size_t len)
+/* zlib-compatible CRC-32; crc32_update(0, ...) starts a new one. */
+uint32_t crc32_update(uint32_t crc, const void *data, size_t len)
 {
     const unsigned char *p = data;
-    uint32_t crc = 0xffffffffu;
+    crc = ~crc;
     while (len--) {
         crc ^= *p++;
         for (int k = 0; k < 8; k++)
             crc = (crc >> 1) ^ (0xedb88320u & -(crc & 1u));
     }
     return ~crc;
+}
+
+uint32_t crc32_of(const void *data, size_t len)
+{
+    return crc32_update(0, data, len);
 }
 
 static const char B64[] =
@@ -315,10 +326,12 @@ static void handle(char *line)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     static char line[LINE_MAX_LEN];
     size_t len = 0;
+    if (argc > 1)
+        return tool_main(argc, argv);
     signal(SIGPIPE, SIG_IGN);
     set_raw(1);
     announce_ready();

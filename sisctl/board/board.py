@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 from sisctl import paths
 from sisctl.board.agent import Agent, CommandResult
 from sisctl.board.console import Console, open_port
-from sisctl.board.errors import AgentError, BoardError
+from sisctl.board.errors import AgentError, BoardError, ConsoleLost
 from sisctl.board.lock import BoardLock
 from sisctl.board.qemu import Disk, QemuLaunch, QemuMachine, create_vmstate
 from sisctl.board.spec import BoardSpec
@@ -127,6 +127,9 @@ class BoardSession:
     def boot(self, *, fast: bool, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
         spec, flashed = self.board.spec, self.board.flashed()
         artifact = flashed.load_artifact()
+        for disk in disks:
+            if disk.log:
+                disk.log.touch()
         vmstate = self.board.state / "vmstate.qcow2"
         if not vmstate.exists():
             create_vmstate(vmstate)
@@ -147,7 +150,10 @@ class BoardSession:
                 self._power_off()   # stale snapshot: fall back to a cold boot
                 started = time.monotonic()
         self._power_on(launch)
-        self.agent.wait_ready(ready_timeout_s)
+        try:
+            self.agent.wait_ready(ready_timeout_s)
+        except ConsoleLost as lost:
+            raise BoardError(self.name, self.machine.exit_report() or lost.message, lost.log_tail) from None
         self.boot_mode, self.boot_s = "cold", time.monotonic() - started
         if fast:
             self.save_ready_snapshot()

@@ -140,6 +140,13 @@ class QemuMachine:
         self.stop()
         raise BoardUnreachable(self.board, f"QEMU did not open its console within {START_TIMEOUT_S:.0f} s")
 
+    def exit_report(self) -> str | None:
+        """QEMU's own last words if it has exited, else None."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        log = (self.run_dir / "qemu.log").read_text(errors="replace").strip().splitlines()
+        return f"QEMU exited with code {self.process.returncode}: " + " | ".join(log[-3:])
+
     def is_running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -168,25 +175,32 @@ class QemuMachine:
         return str(self.qmp("human-monitor-command", **{"command-line": command}) or "")
 
     def save_snapshot(self, tag: str) -> None:
-        """Save the running machine into the vmstate qcow2 (other disks are left out of it)."""
-        self._snapshot_job("snapshot-save", tag)
+        """Save the running machine into the vmstate qcow2 (other disks are left out), replacing `tag`."""
+        if tag in self.snapshot_tags():
+            self._snapshot_job("snapshot-delete", tag=tag, devices=["vmstate"])
+        self._snapshot_job("snapshot-save", tag=tag, vmstate="vmstate", devices=["vmstate"])
 
     def load_snapshot(self, tag: str) -> None:
-        self._snapshot_job("snapshot-load", tag)
+        self._snapshot_job("snapshot-load", tag=tag, vmstate="vmstate", devices=["vmstate"])
 
-    def _snapshot_job(self, command: str, tag: str, timeout_s: float = 60.0) -> None:
-        job = f"{command}-{tag}"
-        self.qmp(command, **{"job-id": job, "tag": tag, "vmstate": "vmstate", "devices": ["vmstate"]})
+    def snapshot_tags(self) -> set[str]:
+        nodes = self.qmp("query-named-block-nodes")
+        vmstate = next((n for n in nodes if n.get("node-name") == "vmstate"), {})
+        return {s["name"] for s in vmstate.get("image", {}).get("snapshots", [])}
+
+    def _snapshot_job(self, command: str, timeout_s: float = 60.0, **args) -> None:
+        job = f"{command}-{args['tag']}"
+        self.qmp(command, **{"job-id": job, **args})
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             status = next((j for j in self.qmp("query-jobs") if j["id"] == job), None)
             if status and status["status"] == "concluded":
                 self.qmp("job-dismiss", id=job)
                 if status.get("error"):
-                    raise BoardError(self.board, f"{command} {tag}: {status['error']}")
+                    raise BoardError(self.board, f"{command} {args['tag']}: {status['error']}")
                 return
             time.sleep(0.01)
-        raise BoardError(self.board, f"{command} {tag} did not finish within {timeout_s:.0f} s")
+        raise BoardError(self.board, f"{command} {args['tag']} did not finish within {timeout_s:.0f} s")
 
     def stop(self) -> None:
         """Stop QEMU: ask through QMP, then terminate, then kill. Safe to call twice."""

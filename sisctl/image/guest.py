@@ -11,7 +11,7 @@ from sisctl.build import debian
 from sisctl.build.artifact import Artifact
 from sisctl.image.cpio import CpioWriter
 
-AGENT_SOURCE = paths.PROJECT / "firmware" / "agent" / "sisagent.c"
+AGENT_DIR = paths.PROJECT / "firmware" / "agent"
 INIT_SCRIPT = paths.PROJECT / "firmware" / "guest" / "init"
 CROSS_GCC = "aarch64-linux-gnu-gcc"
 
@@ -24,13 +24,14 @@ def _digest(*parts: bytes) -> str:
 
 
 def build_agent(cache: Path) -> Path:
-    """Cross-compile the static aarch64 agent, cached by the hash of its source."""
-    source = AGENT_SOURCE.read_bytes()
-    out = cache / "agent" / f"sisagent-{_digest(source)[:16]}"
+    """Cross-compile the static aarch64 agent, cached by the hash of its sources."""
+    sources = sorted(AGENT_DIR.glob("*.[ch]"))
+    out = cache / "agent" / f"sisagent-{_digest(*(p.read_bytes() for p in sources))[:16]}"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_suffix(".partial")
-        proc.run([CROSS_GCC, "-static", "-O2", "-Wall", "-o", partial, AGENT_SOURCE], timeout=300)
+        proc.run([CROSS_GCC, "-static", "-O2", "-Wall", "-o", partial,
+                  *(p for p in sources if p.suffix == ".c")], timeout=300)
         partial.rename(out)
     return out
 

@@ -1,0 +1,212 @@
+/*
+ * Guest-side tools for file-system campaigns, run as `sisagent TOOL ARGS`:
+ *
+ *   sisagent ops MOUNT MARKDEV MARKOFFSET OPSFILE
+ *       Run the operations in OPSFILE (sisctl/campaign/workload.py defines the
+ *       format) inside MOUNT. After each fsync/fdatasync/sync returns, write a
+ *       durable mark block to MARKDEV at MARKOFFSET + 4096 * n, so the host can
+ *       tell from a crashed disk how many persistence calls completed.
+ *   sisagent dump DIR
+ *       Print the tree under DIR: "d PATH", "f PATH SIZE CRC32 NLINK",
+ *       "l PATH TARGET", "e PATH ERRNO" (lost+found left out).
+ *   sisagent now
+ *       Print CLOCK_MONOTONIC in nanoseconds.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sisagent.h"
+
+#define MARK_SIZE 4096
+#define MARK_MAGIC "SISMARK1"
+
+static void pattern(uint32_t seed, unsigned char *out, size_t len)
+{
+    uint32_t x = (uint32_t)(seed * 2654435761u) | 1u;
+    for (size_t i = 0; i < len; i += 4) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        for (size_t k = 0; k < 4 && i + k < len; k++)
+            out[i + k] = (unsigned char)(x >> (8 * k));
+    }
+}
+
+static int write_mark(int dev, long long base, uint32_t persist, uint32_t op)
+{
+    static unsigned char *block;
+    if (!block && posix_memalign((void **)&block, MARK_SIZE, MARK_SIZE))
+        return -1;
+    memset(block, 0, MARK_SIZE);
+    memcpy(block, MARK_MAGIC, 8);
+    memcpy(block + 8, &persist, 4);
+    memcpy(block + 12, &op, 4);
+    uint32_t crc = crc32_of(block, 16);
+    memcpy(block + 16, &crc, 4);
+    if (pwrite(dev, block, MARK_SIZE, base + (long long)persist * MARK_SIZE) != MARK_SIZE)
+        return -1;
+    return 0;
+}
+
+static int sync_path(const char *path, int data_only)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    int r = data_only ? fdatasync(fd) : fsync(fd);
+    close(fd);
+    return r;
+}
+
+static int do_write(const char *path, long long off, long long len, uint32_t seed)
+{
+    int fd = open(path, O_WRONLY);
+    if (fd < 0) return -1;
+    unsigned char *buf = malloc(len ? (size_t)len : 1);
+    if (!buf) { close(fd); errno = ENOMEM; return -1; }
+    pattern(seed, buf, (size_t)len);
+    ssize_t done = pwrite(fd, buf, (size_t)len, off);
+    free(buf);
+    close(fd);
+    return done == len ? 0 : -1;
+}
+
+static int do_falloc(const char *path, long long off, long long len)
+{
+    int fd = open(path, O_WRONLY);
+    if (fd < 0) return -1;
+    int r = fallocate(fd, 0, off, len);
+    close(fd);
+    return r;
+}
+
+/* Returns 1 for a persistence op, 0 for another op, -1 on error. */
+static int run_op(char *line)
+{
+    char *f[6] = {0};
+    int n = 0;
+    for (char *tok = strtok(line, " "); tok && n < 6; tok = strtok(NULL, " "))
+        f[n++] = tok;
+    if (n == 0) return 0;
+    const char *op = f[0];
+    int r;
+    if (!strcmp(op, "creat")) {
+        r = open(f[1], O_CREAT | O_WRONLY, 0644);
+        if (r >= 0) r = close(r);
+    } else if (!strcmp(op, "mkdir")) r = mkdir(f[1], 0755);
+    else if (!strcmp(op, "write")) r = do_write(f[1], atoll(f[2]), atoll(f[3]), (uint32_t)strtoul(f[4], NULL, 10));
+    else if (!strcmp(op, "falloc")) r = do_falloc(f[1], atoll(f[2]), atoll(f[3]));
+    else if (!strcmp(op, "truncate")) r = truncate(f[1], atoll(f[2]));
+    else if (!strcmp(op, "link")) r = link(f[1], f[2]);
+    else if (!strcmp(op, "unlink")) r = unlink(f[1]);
+    else if (!strcmp(op, "rmdir")) r = rmdir(f[1]);
+    else if (!strcmp(op, "rename")) r = rename(f[1], f[2]);
+    else if (!strcmp(op, "symlink")) r = symlink(f[1], f[2]);
+    else if (!strcmp(op, "fsync")) return sync_path(f[1], 0) ? -1 : 1;
+    else if (!strcmp(op, "fdatasync")) return sync_path(f[1], 1) ? -1 : 1;
+    else if (!strcmp(op, "sync")) { sync(); return 1; }
+    else { errno = EINVAL; return -1; }
+    return r < 0 ? -1 : 0;
+}
+
+static int tool_ops(const char *mount, const char *markdev, long long markoff, const char *opsfile)
+{
+    FILE *ops = fopen(opsfile, "r");
+    int dev = open(markdev, O_WRONLY | O_DIRECT | O_DSYNC);
+    if (!ops || dev < 0 || chdir(mount)) {
+        fprintf(stderr, "ops: cannot open %s / %s / enter %s: %s\n", opsfile, markdev, mount, strerror(errno));
+        return 2;
+    }
+    char line[4096];
+    uint32_t index = 0, persisted = 0;
+    while (fgets(line, sizeof line, ops)) {
+        line[strcspn(line, "\r\n")] = 0;
+        char copy[4096];
+        strcpy(copy, line);
+        int r = run_op(line);
+        if (r < 0) {
+            printf("FAIL %u %d %s\n", index, errno, copy);
+            return 1;
+        }
+        if (r == 1) {
+            if (write_mark(dev, markoff, persisted, index)) {
+                printf("FAIL %u %d mark\n", index, errno);
+                return 1;
+            }
+            persisted++;
+        }
+        index++;
+    }
+    printf("DONE %u %u\n", index, persisted);
+    return 0;
+}
+
+static void dump_tree(const char *root, const char *rel)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s%s%s", root, *rel ? "/" : "", rel);
+    DIR *dir = opendir(path);
+    if (!dir) { printf("e %s %d\n", *rel ? rel : ".", errno); return; }
+    struct dirent *de;
+    while ((de = readdir(dir))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        if (!*rel && !strcmp(de->d_name, "lost+found")) continue;
+        char child[PATH_MAX], full[PATH_MAX];
+        snprintf(child, sizeof child, "%s%s%s", rel, *rel ? "/" : "", de->d_name);
+        snprintf(full, sizeof full, "%s/%s", root, child);
+        struct stat st;
+        if (lstat(full, &st)) { printf("e %s %d\n", child, errno); continue; }
+        if (S_ISDIR(st.st_mode)) {
+            printf("d %s\n", child);
+            dump_tree(root, child);
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[PATH_MAX];
+            ssize_t n = readlink(full, target, sizeof target - 1);
+            if (n < 0) { printf("e %s %d\n", child, errno); continue; }
+            target[n] = 0;
+            printf("l %s %s\n", child, target);
+        } else {
+            int fd = open(full, O_RDONLY);
+            if (fd < 0) { printf("e %s %d\n", child, errno); continue; }
+            unsigned char buf[65536];
+            uint32_t crc = 0;
+            long long size = 0;
+            ssize_t n;
+            while ((n = read(fd, buf, sizeof buf)) > 0) {
+                crc = crc32_update(crc, buf, (size_t)n);
+                size += n;
+            }
+            int err = n < 0 ? errno : 0;
+            close(fd);
+            if (err) printf("e %s %d\n", child, err);
+            else printf("f %s %lld %08x %lu\n", child, size, crc, (unsigned long)st.st_nlink);
+        }
+    }
+    closedir(dir);
+}
+
+int tool_main(int argc, char **argv)
+{
+    if (!strcmp(argv[1], "now")) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        printf("%lld\n", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+        return 0;
+    }
+    if (!strcmp(argv[1], "dump") && argc == 3) {
+        dump_tree(argv[2], "");
+        return 0;
+    }
+    if (!strcmp(argv[1], "ops") && argc == 6)
+        return tool_ops(argv[2], argv[3], atoll(argv[4]), argv[5]);
+    fprintf(stderr, "usage: sisagent [ops MOUNT MARKDEV MARKOFFSET OPSFILE | dump DIR | now]\n");
+    return 2;
+}

@@ -1,0 +1,11 @@
+/* Shared between the console agent (sisagent.c) and its tools (fsops.c). */
+#ifndef SISAGENT_H
+#define SISAGENT_H
+#include <stddef.h>
+#include <stdint.h>
+
+uint32_t crc32_of(const void *data, size_t len);
+uint32_t crc32_update(uint32_t crc, const void *data, size_t len);
+int tool_main(int argc, char **argv);
+
+#endif
