@@ -128,8 +128,8 @@ class BoardSession:
         spec, flashed = self.board.spec, self.board.flashed()
         artifact = flashed.load_artifact()
         for disk in disks:
-            if disk.log:
-                disk.log.touch()
+            if disk.log:   # QEMU does not truncate a log; stale entries would look valid
+                disk.log.write_bytes(b"")
         vmstate = self.board.state / "vmstate.qcow2"
         if not vmstate.exists():
             create_vmstate(vmstate)
