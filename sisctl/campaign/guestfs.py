@@ -1,0 +1,75 @@
+"""Shell scripts the agent runs in the guest for file-system campaigns, and parsing what they print.
+
+Disks are found by their virtio serial (the Disk name), never by probe order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sisctl.campaign.disk import FS_BYTES
+
+FIND_DISK = ('disk() { for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/null)" = "$1" ] && '
+             '{ echo /dev/${b##*/}; return; }; done; echo "no disk with serial $1" >&2; exit 3; }\n')
+OPS_END = "SISCTL_OPS_END"
+
+
+def workload_script(disk: str, ops_text: str, unmount: bool) -> str:
+    """Mount the fresh disk, run the ops with durable marks, optionally unmount (freezes the write log)."""
+    if OPS_END in ops_text:
+        raise ValueError("ops text contains the here-document terminator")
+    return (f"set -e\n{FIND_DISK}dev=$(disk {disk})\nmkdir -p /mnt/{disk}\n"
+            f"cat > /tmp/ops <<'{OPS_END}'\n{ops_text.rstrip()}\n{OPS_END}\n"
+            f"sync; echo 3 > /proc/sys/vm/drop_caches\n"
+            f"mount -t ext4 $dev /mnt/{disk}\n"
+            f"/sbin/sisagent ops /mnt/{disk} $dev {FS_BYTES} /tmp/ops\n"
+            + (f"umount /mnt/{disk}\n" if unmount else ""))
+
+
+def check_script(slots: list[str]) -> str:
+    """Recover (mount) each slot's crash image with the kernel under test, dump it, prove it still works."""
+    lines = [FIND_DISK, "sync; echo 3 > /proc/sys/vm/drop_caches"]
+    for slot in slots:
+        mnt = f"/mnt/{slot}"
+        lines.append(f"""dev=$(disk {slot}); mkdir -p {mnt}; echo "== {slot}"
+t0=$(/sbin/sisagent now)
+if mount -t ext4 $dev {mnt} 2>/tmp/mount.err; then
+  t1=$(/sbin/sisagent now); echo "recovery_ns $((t1 - t0))"
+  /sbin/sisagent dump {mnt}
+  if echo sanity > {mnt}/.sisctl-sanity && sync && rm {mnt}/.sisctl-sanity && sync; then
+    echo "sanity ok"; else echo "sanity failed"; fi
+  umount {mnt} || echo "umount failed"
+else
+  echo "mount failed: $(tr '\\n' ' ' < /tmp/mount.err)"
+fi""")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class SlotReport:
+    """What the guest saw when it recovered one crash image."""
+    mounted: bool = False
+    recovery_ms: float | None = None
+    dump: list[str] = field(default_factory=list)
+    sanity: bool = False
+    problem: str = ""
+
+
+def parse_check_output(text: str, slots: list[str]) -> dict[str, SlotReport]:
+    reports: dict[str, SlotReport] = {}
+    current: SlotReport | None = None
+    for line in text.splitlines():
+        if line.startswith("== "):
+            current = reports.setdefault(line[3:].strip(), SlotReport())
+        elif current is None:
+            continue
+        elif line.startswith("recovery_ns "):
+            current.mounted, current.recovery_ms = True, int(line.split()[1]) / 1e6
+        elif line.startswith("sanity "):
+            current.sanity = line == "sanity ok"
+        elif line.startswith(("mount failed", "umount failed")):
+            current.problem = (current.problem + " " + line).strip()
+        elif line[:2] in ("d ", "f ", "l ", "e "):
+            current.dump.append(line)
+    for slot in slots:
+        reports.setdefault(slot, SlotReport(problem="no report from the guest"))
+    return reports

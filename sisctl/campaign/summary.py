@@ -1,0 +1,66 @@
+"""Campaign summaries: per-scenario figures as JSON, JUnit XML for CI, and a few lines for a terminal."""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from sisctl.report.junit import Case, write_junit
+
+
+def _p99(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
+def summarize(records: list[dict]) -> dict:
+    states = [r for r in records if r.get("type") == "state"]
+    scenarios: dict[str, dict] = {}
+    for scenario in dict.fromkeys(r["scenario"] for r in states):
+        mine = [r for r in states if r["scenario"] == scenario]
+        recovery = [r["recovery_ms"] for r in mine if r["recovery_ms"] is not None]
+        outcomes = [r["outcome"] for r in mine]
+        failing = [r for r in mine if r["outcome"] != "ok"]
+        scenarios[scenario] = {
+            "states": len(mine),
+            "recovered_ok": outcomes.count("ok"),
+            "recovery_rate": round(outcomes.count("ok") / len(mine), 4),
+            "violations": outcomes.count("violation"),
+            "fsck_failures": outcomes.count("fsck"),
+            "mount_failures": outcomes.count("mount-failed"),
+            "sanity_failures": outcomes.count("sanity"),
+            "recovery_ms_mean": round(statistics.fmean(recovery), 2) if recovery else None,
+            "recovery_ms_p99": round(_p99(recovery), 2) if recovery else None,
+            "failures": [{"state": r["state_key"], "outcome": r["outcome"],
+                          "violations": [f"{v['kind']} {v['path']}: {v['guarantee']}" for v in r["violations"]],
+                          "e2fsck": r["e2fsck"]["meaning"], "reproduce": r["reproduce"]} for r in failing],
+        }
+    total = len(states)
+    return {"states": total, "ok": sum(r["outcome"] == "ok" for r in states),
+            "failed": sum(r["outcome"] != "ok" for r in states), "scenarios": scenarios}
+
+
+def write_reports(out: Path, records: list[dict], extra: dict) -> dict:
+    summary = {**extra, **summarize(records)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    cases = []
+    for name, s in summary["scenarios"].items():
+        detail = "\n".join(f"{f['state']}: {f['outcome']}; " + "; ".join(f["violations"] or [f["e2fsck"]])
+                           + f"\n  reproduce: {f['reproduce']}" for f in s["failures"])
+        cases.append(Case(name, not s["failures"], detail))
+    write_junit(out / "junit.xml", "ext4-crash", cases, {k: v for k, v in extra.items() if not isinstance(v, dict)})
+    return summary
+
+
+def terminal_summary(summary: dict) -> str:
+    lines = [f"{'scenario':32s} {'states':>7s} {'ok':>6s} {'viol':>5s} {'fsck':>5s} {'rec ms mean/p99':>16s}"]
+    for name, s in summary["scenarios"].items():
+        rec = f"{s['recovery_ms_mean']}/{s['recovery_ms_p99']}" if s["recovery_ms_mean"] is not None else "-"
+        lines.append(f"{name:32s} {s['states']:7d} {s['recovered_ok']:6d} {s['violations']:5d} "
+                     f"{s['fsck_failures']:5d} {rec:>16s}")
+        for failure in s["failures"][:5]:
+            lines.append(f"  FAIL {failure['state']}: {'; '.join(failure['violations']) or failure['e2fsck']}")
+    lines.append(f"{summary['states']} crash states checked: {summary['ok']} ok, {summary['failed']} failed")
+    return "\n".join(lines)
