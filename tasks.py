@@ -145,6 +145,49 @@ def bench_boot(c, board="qemu-virt-0", runs=3):
                     "--runs", str(runs)], check=True)
 
 
+@task(name="run", default=True,
+      help={"kind": "campaign kind (ext4-crash)", "board": "board name or path",
+            "scenario": "scenario name, comma list, 'all', or generated-N", "mode": "powerloss or reset",
+            "runs": "runs per scenario", "seed": "campaign seed (same seed, same workloads)",
+            "resume": "campaign id or folder to continue after a kill", "json": "print the summary as JSON"})
+@_guard
+def campaign_run(c, kind="ext4-crash", board="qemu-virt-0", scenario="all", mode="powerloss", runs=2, seed=1,
+                 resume="", json_=False):
+    """Run a campaign: invoke campaign --kind ext4-crash --board B --scenario all --mode powerloss --runs N."""
+    from sisctl.campaign import runner
+    progress = _live_progress(json_)
+    summary = (runner.resume(resume, progress) if resume else
+               runner.start(kind, board, scenario, mode, int(runs), int(seed), progress))
+    if json_:
+        print(json.dumps(summary, indent=1))
+    else:
+        print(f"report: {summary['report']}  ({summary['states_per_minute']} states/min)")
+    if summary["failed"]:
+        raise Exit(code=1)
+
+
+def _live_progress(quiet: bool):
+    def show(message: str) -> None:
+        if quiet:
+            return
+        stream = sys.stderr
+        stream.write(message if message.startswith("\r") else f"\r{message}\n")
+        stream.flush()
+    return show
+
+
+@task(help={"campaign": "campaign id or folder", "state": "state key from a record: SCENARIO/RUN/STATE"})
+@_guard
+def replay(c, campaign, state):
+    """Rebuild one recorded crash state and check it again (the record's 'reproduce' command)."""
+    from sisctl.campaign import runner
+    record = runner.replay(campaign, state, progress=print)
+    raise Exit(code=0 if record["outcome"] == "ok" else 1)
+
+
+campaign = Collection("campaign")
+campaign.add_task(campaign_run, default=True)
+campaign.add_task(replay)
 bench = Collection("bench")
 bench.add_task(bench_boot)
-ns = Collection(setup, build, flash, run, console, smoke, test, bench)
+ns = Collection(setup, build, flash, run, console, smoke, test, campaign, bench)

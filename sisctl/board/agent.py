@@ -103,10 +103,8 @@ class Agent:
 
     def run(self, command: str, timeout_s: float = 60.0) -> CommandResult:
         """Run `command` with /bin/sh -c in the guest; returns its output and status exactly."""
-        request = self._next_id()
-        encoded = base64.b64encode(command.encode()).decode()
         started = time.monotonic()
-        self._send(f"RUN {request} {timeout_s:g} {encoded}")
+        request = self.start(command, timeout_s)
         # The agent enforces timeout_s itself; allow the frame time to arrive.
         deadline = started + timeout_s + 30
         frame, resends = _Frame(), 0
@@ -134,6 +132,13 @@ class Agent:
         reason, code, n_out, n_err = frame.end
         return CommandResult(command, frame.stream("O", n_out), frame.stream("E", n_err), reason, code,
                              time.monotonic() - started, resends)
+
+    def start(self, command: str, timeout_s: float = 60.0) -> str:
+        """Send a RUN request without waiting for its result; returns the request id."""
+        request = self._next_id()
+        encoded = base64.b64encode(command.encode()).decode()
+        self._send(f"RUN {request} {timeout_s:g} {encoded}")
+        return request
 
     def _collect(self, line: str, request: str, frame: _Frame) -> None:
         body = framed(line)

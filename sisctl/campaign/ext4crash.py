@@ -1,0 +1,264 @@
+"""The ext4 crash-injection campaign: run workloads, crash them, recover each crash state with the
+kernel under test, and check it with e2fsck and the durability oracle.
+
+Modes:
+- powerloss: every write and flush of the workload is logged (blklogwrites); crash states are
+  rebuilt offline from log prefixes at each flush, plus states that lose unflushed writes.
+- reset: a hard reset through QMP at a seeded moment inside the workload; the disk is the state.
+
+One board session per run: it first checks crash states still pending (reset mode), then runs
+the workload; in powerloss mode the same session then checks that run's states on spare disks.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+from sisctl import __version__
+from sisctl.board.board import Board, BoardSession
+from sisctl.board.errors import BoardError, KernelCrash
+from sisctl.board.qemu import Disk
+from sisctl.campaign import blocklog
+from sisctl.campaign.disk import e2fsck, make_base_image, read_marks
+from sisctl.campaign.guestfs import check_script, parse_check_output, workload_script
+from sisctl.campaign.durability import parse_dump, verify
+from sisctl.campaign.records import RecordLog, read_records
+from sisctl.campaign.fsworkloads import workload
+from sisctl.campaign.ops import format_ops
+from sisctl.provenance import provenance
+
+SLOTS = 4
+WORK = "work"
+
+
+@dataclass
+class CampaignConfig:
+    board: str
+    scenarios: list[str]
+    mode: Literal["powerloss", "reset"] = "powerloss"
+    runs: int = 2
+    seed: int = 1
+    reorder_per_epoch: int = 2      # powerloss: extra states per epoch that lose unflushed writes
+    keep_all: bool = False          # keep logs/images of runs without failures too
+
+
+@dataclass
+class PendingState:
+    """A crash state waiting to be checked, and how to rebuild it."""
+    scenario: str
+    run: int
+    name: str
+    source: Path                    # the run's write log (powerloss) or crash image (reset)
+    upto: int | None = None
+    dropped: list[int] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.scenario}/{self.run}/{self.name}"
+
+    def materialize(self, base: Path, out: Path) -> None:
+        if self.upto is None:
+            shutil.copyfile(self.source, out)
+        else:
+            log = blocklog.read_log(self.source)
+            state = blocklog.CrashState(self.name, self.upto, frozenset(self.dropped))
+            blocklog.replay(log, base, out, state)
+
+
+def run_seed(seed: int, scenario: str, run: int) -> int:
+    return int(hashlib.sha256(f"{seed}/{scenario}/{run}".encode()).hexdigest()[:8], 16)
+
+
+class Ext4CrashCampaign:
+    def __init__(self, board: Board, config: CampaignConfig, out: Path,
+                 progress: Callable[[str], None] = lambda _: None, cold_sessions: bool = False,
+                 base: Path | None = None):
+        """`base`: the starting image of the runs (default: a fresh one in `out`). `cold_sessions`
+        boots every session cold and checks one state per session: the naive method, for benchmarks."""
+        self.board, self.config, self.out, self.progress = board, config, out, progress
+        self.cold_sessions = cold_sessions
+        (out / "runs").mkdir(parents=True, exist_ok=True)
+        (out / "slots").mkdir(exist_ok=True)
+        if not (out / "campaign.json").exists():
+            (out / "campaign.json").write_text(json.dumps({"kind": "ext4-crash", **asdict(config)}, indent=1) + "\n")
+        self.base = base or out / "base.img"
+        if not self.base.exists():
+            make_base_image(self.base)
+        self.records_path = out / "records.jsonl"
+        self.done = {r["state_key"] for r in read_records(self.records_path) if r.get("type") == "state"}
+        self.runs_done = {r["run_key"] for r in read_records(self.records_path) if r.get("type") == "run"}
+        self.pending: list[PendingState] = []
+        self.origin = provenance(board.name, board.flashed(), board.spec.qemu.binary if board.spec.qemu else None)
+        self.checked = 0
+        self.started = time.monotonic()
+
+    # --- the run loop -------------------------------------------------------------
+    def run(self) -> None:
+        with RecordLog(self.records_path) as self.records:
+            for scenario in self.config.scenarios:
+                for run in range(self.config.runs):
+                    if f"{scenario}/{run}" not in self.runs_done:
+                        self._one_run(scenario, run)
+            self._check_leftovers()
+
+    def run_checks_only(self) -> None:
+        """Check the states already pending (a replay), in a session of their own."""
+        with RecordLog(self.records_path) as self.records:
+            self._check_leftovers()
+
+    def _check_leftovers(self) -> None:
+        size = 1 if self.cold_sessions else max(1, len(self.pending))
+        while self.pending:
+            batch, self.pending = self.pending[:size], self.pending[size:]
+            with self._session("check") as session:
+                self._check_states(session, batch)
+
+    def _disks(self, logged: bool) -> list[Disk]:
+        work = Disk(WORK, self.out / "work.img", self.out / "work.log" if logged else None)
+        return [work] + [Disk(f"slot{i}", self.out / "slots" / f"slot{i}.img") for i in range(SLOTS)]
+
+    def _session(self, label: str, logged: bool = False):
+        for disk in self._disks(logged):
+            if not disk.image.exists():
+                shutil.copyfile(self.base, disk.image)
+        return self.board.session(label=label, disks=self._disks(logged), fast=not self.cold_sessions)
+
+    def _one_run(self, scenario: str, run: int) -> None:
+        seed = run_seed(self.config.seed, scenario, run)
+        ops = workload(scenario, seed)
+        runs = self.out / "runs"
+        if self.config.mode == "reset":
+            image = runs / f"{scenario}-{run}.img"
+            if not image.exists():   # else: crashed before a kill, still to be checked
+                delay = random.Random(seed).uniform(0.05, 1.0) * self._expected_duration(scenario, ops)
+                shutil.copyfile(self.base, self.out / "work.img")
+                with self._session(f"{scenario}-{run}") as session:
+                    self._check_pending(session)
+                    self._reset_during_workload(session, ops, delay)
+                shutil.copyfile(self.out / "work.img", image)
+                self.progress(f"{scenario} run {run}: reset {delay:.2f} s into the workload")
+            self.pending.append(PendingState(scenario, run, "reset", image))
+            return
+        log = runs / f"{scenario}-{run}.log"
+        complete = log.with_suffix(".done")
+        if not complete.exists():
+            shutil.copyfile(self.base, self.out / "work.img")
+        with self._session(f"{scenario}-{run}", logged=not complete.exists()) as session:
+            self._check_pending(session)
+            if not complete.exists():
+                self._run_workload(session, ops, scenario, run)
+                shutil.copyfile(self.out / "work.log", log)
+                complete.touch()
+            self.pending += self._powerloss_states(scenario, run, log, seed)
+            self._check_pending(session)
+        self._finish_run(scenario, run, [log, complete])
+
+    def _run_workload(self, session: BoardSession, ops, scenario: str, run: int) -> None:
+        result = session.run(workload_script(WORK, format_ops(ops), unmount=True), timeout_s=600)
+        if not result.ok:
+            raise BoardError(self.board.name, f"workload {scenario} run {run} failed: "
+                             f"{result.text.strip()} {result.stderr.decode(errors='replace').strip()}")
+
+    def _reset_during_workload(self, session: BoardSession, ops, delay: float) -> None:
+        """Start the workload and hard-reset the machine `delay` seconds later."""
+        session.agent.start(workload_script(WORK, format_ops(ops), unmount=False), timeout_s=600)
+        time.sleep(delay)
+        try:
+            session.reset()
+        except BoardError:
+            pass   # the workload ended and QEMU already stopped: the state is its end
+
+    def _expected_duration(self, scenario: str, ops) -> float:
+        """Measured once per scenario: the workload's full duration in a session of its own."""
+        cache = self.out / "durations.json"
+        durations = json.loads(cache.read_text()) if cache.exists() else {}
+        if scenario not in durations:
+            shutil.copyfile(self.base, self.out / "work.img")
+            with self._session(f"{scenario}-timing") as session:
+                started = time.monotonic()
+                self._run_workload(session, ops, scenario, -1)
+                durations[scenario] = time.monotonic() - started
+            cache.write_text(json.dumps(durations))
+            shutil.copyfile(self.base, self.out / "work.img")
+        return durations[scenario]
+
+    def _powerloss_states(self, scenario: str, run: int, log_path: Path, seed: int) -> list[PendingState]:
+        log = blocklog.read_log(log_path)
+        states = blocklog.prefix_states(log) + blocklog.reorder_states(
+            log, random.Random(seed), self.config.reorder_per_epoch)
+        return [PendingState(scenario, run, s.name, log_path, s.upto, sorted(s.dropped)) for s in states]
+
+    # --- checking ------------------------------------------------------------------
+    def _check_pending(self, session: BoardSession) -> None:
+        states, self.pending = self.pending, []
+        self._check_states(session, states)
+
+    def _check_states(self, session: BoardSession, states: list[PendingState]) -> None:
+        todo = [p for p in states if p.key not in self.done]
+        for start in range(0, len(todo), SLOTS):
+            batch = todo[start:start + SLOTS]
+            try:
+                self._check_batch(session, batch)
+            except KernelCrash as crash:
+                raise BoardError(self.board.name, f"kernel crashed while recovering one of "
+                                 f"{[p.key for p in batch]}: {crash.title}", crash.log_tail) from None
+
+    def _check_batch(self, session: BoardSession, batch: list[PendingState]) -> None:
+        slots = [f"slot{i}" for i in range(len(batch))]
+        marks = {}
+        for slot, state in zip(slots, batch):
+            image = self.out / "slots" / f"{slot}.img"
+            state.materialize(self.base, image)
+            marks[slot] = read_marks(image)
+        output = session.run(check_script(slots), timeout_s=300).text
+        reports = parse_check_output(output, slots)
+        for slot, state in zip(slots, batch):
+            self._record(state, marks[slot], reports[slot], e2fsck(self.out / "slots" / f"{slot}.img"))
+
+    def _record(self, state: PendingState, marks, report, fsck) -> None:
+        ops = workload(state.scenario, run_seed(self.config.seed, state.scenario, state.run))
+        verdict = verify(ops, len(marks), parse_dump("\n".join(report.dump))) if report.mounted else None
+        outcome = ("mount-failed" if not report.mounted else "violation" if not verdict.ok
+                   else "fsck" if not fsck.clean else "sanity" if not report.sanity else "ok")
+        record = {
+            "type": "state", "state_key": state.key, "scenario": state.scenario, "run": state.run,
+            "mode": self.config.mode, "seed": self.config.seed,
+            "run_seed": run_seed(self.config.seed, state.scenario, state.run),
+            "crash_point": {"state": state.name, "log_entries": state.upto, "dropped": state.dropped,
+                            "source": str(state.source), "base": str(self.base),
+                            "persistence_calls_completed": len(marks),
+                            "last_completed_op": marks[-1].op_index if marks else None},
+            "outcome": outcome, "recovery_ms": report.recovery_ms, "sanity": report.sanity,
+            "guest_problem": report.problem,
+            "e2fsck": {"code": fsck.code, "meaning": fsck.meaning,
+                       "output": fsck.output if not fsck.clean else ""},
+            "violations": [asdict(v) for v in verdict.violations] if verdict else [],
+            "facts_checked": verdict.checked if verdict else 0,
+            "reproduce": f"invoke campaign.replay --campaign {self.out} --state {state.key}",
+            **self.origin, "campaign_seed": self.config.seed, "sisctl_version": __version__,
+        }
+        self.records.append(record)
+        self.done.add(state.key)
+        self.checked += 1
+        rate = self.checked / max(1e-9, time.monotonic() - self.started) * 60
+        self.progress(f"\r{state.key:40.40s} {outcome:12s} checked {self.checked}  ({rate:.0f} states/min)")
+        if outcome != "ok":
+            self._keep(state)
+        if self.config.mode == "reset":
+            self._finish_run(state.scenario, state.run, [state.source])
+
+    def _keep(self, state: PendingState) -> None:
+        (self.out / "runs" / f"{state.scenario}-{state.run}.keep").touch()
+
+    def _finish_run(self, scenario: str, run: int, files: list[Path]) -> None:
+        keep = (self.out / "runs" / f"{scenario}-{run}.keep").exists() or self.config.keep_all
+        if not keep:
+            for f in files:
+                f.unlink(missing_ok=True)
+        self.records.append({"type": "run", "run_key": f"{scenario}/{run}", "kept": keep})

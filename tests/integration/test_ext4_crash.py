@@ -1,0 +1,126 @@
+"""ext4 crash campaigns on the real Debian kernel: clean runs pass, the oracle catches real loss,
+a killed campaign resumes without losing or redoing states, and a record replays."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sisctl.campaign import blocklog
+from sisctl.campaign.ext4crash import CampaignConfig, Ext4CrashCampaign, PendingState
+from sisctl.campaign.records import read_records
+from sisctl.campaign.runner import replay, resume, start
+from sisctl.campaign.fsworkloads import workload
+from sisctl.campaign.ops import pattern
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def states(out: Path) -> list[dict]:
+    return [r for r in read_records(out / "records.jsonl") if r.get("type") == "state"]
+
+
+@pytest.fixture(scope="module")
+def powerloss(board):
+    """A short powerloss campaign; its logs are kept for the tests below."""
+    summary = start("ext4-crash", board.name, "write_during_journal_commit,generated-2", "powerloss", 1, 3,
+                    progress=lambda _: None)
+    return Path(summary["report"]), summary
+
+
+def test_clean_kernel_gives_no_false_violations(powerloss):
+    out, summary = powerloss
+    records = states(out)
+    assert summary["failed"] == 0, json.dumps(summary["scenarios"], indent=1)
+    assert len(records) >= 10
+    assert {r["scenario"] for r in records} == {"write_during_journal_commit", "generated-2"}
+    assert all(r["e2fsck"]["code"] == 0 for r in records)
+    # Later states carry guarantees the oracle really checked.
+    assert max(r["crash_point"]["persistence_calls_completed"] for r in records) >= 2
+    assert sum(r["facts_checked"] for r in records) > 0
+    assert all(r["recovery_ms"] is not None and r["build_id"] for r in records)
+    assert (out / "junit.xml").exists() and (out / "summary.json").exists()
+
+
+def _data_entry(log: blocklog.BlockLog, data: bytes) -> blocklog.Entry:
+    """The logged write that carries the start of `data` (a file's content)."""
+    with open(log.path, "rb") as f:
+        for entry in log.entries:
+            if entry.is_write:
+                f.seek(entry.data_offset)
+                if f.read(64) == data[:64]:
+                    return entry
+    raise AssertionError("no logged write carries the file's data")
+
+
+def test_oracle_catches_a_lost_fsynced_write(board, tmp_path):
+    """A disk that drops a write it had acknowledged before the flush must be reported."""
+    cfg = CampaignConfig(board.name, ["write_during_journal_commit"], "powerloss", 1, seed=5, keep_all=True)
+    campaign = Ext4CrashCampaign(board, cfg, tmp_path / "honest")
+    campaign.run()
+    assert all(r["outcome"] == "ok" for r in states(tmp_path / "honest"))
+    ops = workload("write_during_journal_commit", states(tmp_path / "honest")[0]["run_seed"])
+    big = next(op for op in ops if op.kind == "write" and op.length >= 1 << 20)
+    log_path = tmp_path / "honest" / "runs" / "write_during_journal_commit-0.log"
+    log = blocklog.read_log(log_path)
+    lost = _data_entry(log, pattern(big.seed, big.length))
+    liar = Ext4CrashCampaign(board, cfg, tmp_path / "liar", base=tmp_path / "honest" / "base.img")
+    liar.pending = [PendingState("write_during_journal_commit", 0, "end-lying-disk", log_path,
+                                 len(log.entries), [lost.index])]
+    liar.run_checks_only()
+    (record,) = states(tmp_path / "liar")
+    assert record["outcome"] == "violation"
+    named = {(v["kind"], v["path"]) for v in record["violations"]}
+    assert ("corrupt", big.path) in named, record["violations"]
+    assert any("fsync" in v["guarantee"] for v in record["violations"] if v["path"] == big.path)
+    # Both records reproduce from their 'reproduce' data.
+    assert replay(str(tmp_path / "liar"), record["state_key"], progress=lambda _: None)["outcome"] == "violation"
+    honest_end = states(tmp_path / "honest")[-1]
+    assert replay(str(tmp_path / "honest"), honest_end["state_key"], progress=lambda _: None)["outcome"] == "ok"
+
+
+def test_reset_mode_campaign(board):
+    summary = start("ext4-crash", board.name, "generated-2", "reset", 2, 11, progress=lambda _: None)
+    out = Path(summary["report"])
+    records = states(out)
+    assert len(records) == 2 and {r["crash_point"]["state"] for r in records} == {"reset"}
+    assert summary["failed"] == 0, json.dumps(summary["scenarios"], indent=1)
+
+
+def test_killed_campaign_resumes_without_losing_or_redoing_states(board, lab_dirs):
+    code = ("import sys; from sisctl.campaign.runner import start\n"
+            "start('ext4-crash', sys.argv[1], 'generated-1,generated-2', 'powerloss', 2, 9, progress=print)\n")
+    controller = subprocess.Popen([sys.executable, "-c", code, board.name], cwd=PROJECT,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        out = None
+        while time.monotonic() < deadline:
+            found = sorted(lab_dirs["reports"].glob("ext4-crash-powerloss-*/records.jsonl"),
+                           key=lambda p: p.stat().st_mtime)
+            if found and len(states(found[-1].parent)) >= 3:
+                out = found[-1].parent
+                break
+            time.sleep(0.2)
+        assert out, "the campaign never wrote records"
+        controller.send_signal(signal.SIGKILL)
+        controller.wait(30)
+    finally:
+        controller.kill()
+        controller.wait()
+    before = {r["state_key"]: r for r in states(out)}
+    summary = resume(str(out), progress=lambda _: None)
+    after = states(out)
+    keys = [r["state_key"] for r in after]
+    assert len(keys) == len(set(keys)), "a state was checked twice"
+    assert set(before) <= set(keys), "a record written before the kill was lost"
+    for key, record in before.items():
+        assert next(r for r in after if r["state_key"] == key) == record
+    runs = {r["run_key"] for r in read_records(out / "records.jsonl") if r.get("type") == "run"}
+    assert runs == {f"{s}/{n}" for s in ("generated-1", "generated-2") for n in range(2)}
+    assert summary["failed"] == 0
