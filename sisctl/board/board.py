@@ -21,7 +21,7 @@ from sisctl.board.lock import BoardLock
 from sisctl.board.qemu import Disk, QemuLaunch, QemuMachine, create_vmstate
 from sisctl.board.spec import BoardSpec
 from sisctl.build.artifact import Artifact
-from sisctl.image.guest import build_guest
+from sisctl.image.guest import agent_digest, build_guest
 
 SNAPSHOT_PING_S = 10.0
 
@@ -34,6 +34,7 @@ class FlashRecord:
     build_id: str | None
     kernel_version: str | None
     flashed_at: str
+    agent: str = ""          # digest of the agent sources in the guest image
 
     def load_artifact(self) -> Artifact:
         return Artifact.load(Path(self.artifact))
@@ -68,7 +69,7 @@ class Board:
         initrd = build_guest(artifact, self.spec.boot.modules)
         record = FlashRecord(str(artifact.root), str(initrd), artifact.sha256, artifact.build_id,
                              artifact.manifest.get("kernel_version"),
-                             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), agent_digest())
         with BoardLock(self.state, self.name):
             (self.state / "flashed.json").write_text(json.dumps(record.__dict__, indent=1) + "\n")
             (self.state / "snapshots.json").unlink(missing_ok=True)
@@ -80,10 +81,13 @@ class Board:
 
     def flashed(self) -> FlashRecord:
         try:
-            data = json.loads((self.state / "flashed.json").read_text())
+            record = FlashRecord(**json.loads((self.state / "flashed.json").read_text()))
         except FileNotFoundError:
             raise BoardError(self.name, f"nothing is flashed; run 'invoke flash --board {self.name}'") from None
-        return FlashRecord(**data)
+        if record.agent != agent_digest():
+            raise BoardError(self.name, "the flashed guest image holds an older agent than this sisctl; "
+                             f"run 'invoke flash --board {self.name}'")
+        return record
 
     # --- sessions --------------------------------------------------------------
     @contextmanager

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import shutil
 import struct
 from dataclasses import dataclass
 from itertools import combinations, zip_longest
 from pathlib import Path
+
+from sisctl.image.sparse import copy_image
 
 MAGIC = 0x6A736677736872
 VERSION = 1
@@ -225,7 +226,7 @@ def replay(log: BlockLog, base_image: Path, out_image: Path, state: CrashState) 
         if (e.sector + e.nr_sectors) * ss > image_size:
             raise LogError(f"{log.path}: entry {e.index} (sectors {e.sector}+{e.nr_sectors} of {ss} bytes) "
                            f"lies beyond the end of {base_image} ({image_size} bytes)")
-    shutil.copyfile(base_image, out_image)
+    copy_image(base_image, out_image)
     with open(log.path, "rb") as logf, open(out_image, "r+b") as out:
         for e in chosen:
             length = e.nr_sectors * ss

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,9 +30,10 @@ from sisctl.campaign.durability import parse_dump, verify
 from sisctl.campaign.records import RecordLog, read_records
 from sisctl.campaign.fsworkloads import workload
 from sisctl.campaign.ops import format_ops
+from sisctl.image.sparse import copy_image
 from sisctl.provenance import provenance
 
-SLOTS = 4
+SLOTS = 8
 WORK = "work"
 
 
@@ -64,7 +64,7 @@ class PendingState:
 
     def materialize(self, base: Path, out: Path) -> None:
         if self.upto is None:
-            shutil.copyfile(self.source, out)
+            copy_image(self.source, out)
         else:
             log = blocklog.read_log(self.source)
             state = blocklog.CrashState(self.name, self.upto, frozenset(self.dropped))
@@ -126,7 +126,7 @@ class Ext4CrashCampaign:
     def _session(self, label: str, logged: bool = False):
         for disk in self._disks(logged):
             if not disk.image.exists():
-                shutil.copyfile(self.base, disk.image)
+                copy_image(self.base, disk.image)
         return self.board.session(label=label, disks=self._disks(logged), fast=not self.cold_sessions)
 
     def _one_run(self, scenario: str, run: int) -> None:
@@ -137,23 +137,23 @@ class Ext4CrashCampaign:
             image = runs / f"{scenario}-{run}.img"
             if not image.exists():   # else: crashed before a kill, still to be checked
                 delay = random.Random(seed).uniform(0.05, 1.0) * self._expected_duration(scenario, ops)
-                shutil.copyfile(self.base, self.out / "work.img")
+                copy_image(self.base, self.out / "work.img")
                 with self._session(f"{scenario}-{run}") as session:
                     self._check_pending(session)
                     self._reset_during_workload(session, ops, delay)
-                shutil.copyfile(self.out / "work.img", image)
+                copy_image(self.out / "work.img", image)
                 self.progress(f"{scenario} run {run}: reset {delay:.2f} s into the workload")
             self.pending.append(PendingState(scenario, run, "reset", image))
             return
         log = runs / f"{scenario}-{run}.log"
         complete = log.with_suffix(".done")
         if not complete.exists():
-            shutil.copyfile(self.base, self.out / "work.img")
+            copy_image(self.base, self.out / "work.img")
         with self._session(f"{scenario}-{run}", logged=not complete.exists()) as session:
             self._check_pending(session)
             if not complete.exists():
                 self._run_workload(session, ops, scenario, run)
-                shutil.copyfile(self.out / "work.log", log)
+                copy_image(self.out / "work.log", log)
                 complete.touch()
             self.pending += self._powerloss_states(scenario, run, log, seed)
             self._check_pending(session)
@@ -179,13 +179,13 @@ class Ext4CrashCampaign:
         cache = self.out / "durations.json"
         durations = json.loads(cache.read_text()) if cache.exists() else {}
         if scenario not in durations:
-            shutil.copyfile(self.base, self.out / "work.img")
+            copy_image(self.base, self.out / "work.img")
             with self._session(f"{scenario}-timing") as session:
                 started = time.monotonic()
                 self._run_workload(session, ops, scenario, -1)
                 durations[scenario] = time.monotonic() - started
             cache.write_text(json.dumps(durations))
-            shutil.copyfile(self.base, self.out / "work.img")
+            copy_image(self.base, self.out / "work.img")
         return durations[scenario]
 
     def _powerloss_states(self, scenario: str, run: int, log_path: Path, seed: int) -> list[PendingState]:

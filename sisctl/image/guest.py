@@ -23,10 +23,15 @@ def _digest(*parts: bytes) -> str:
     return h.hexdigest()
 
 
+def agent_digest() -> str:
+    """Hash of the agent's sources: a guest image built from other sources is out of date."""
+    return _digest(*(p.read_bytes() for p in sorted(AGENT_DIR.glob("*.[ch]"))))[:16]
+
+
 def build_agent(cache: Path) -> Path:
     """Cross-compile the static aarch64 agent, cached by the hash of its sources."""
     sources = sorted(AGENT_DIR.glob("*.[ch]"))
-    out = cache / "agent" / f"sisagent-{_digest(*(p.read_bytes() for p in sources))[:16]}"
+    out = cache / "agent" / f"sisagent-{agent_digest()}"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_suffix(".partial")
