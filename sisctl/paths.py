@@ -29,3 +29,16 @@ def boards_dir() -> Path:
 
 def recipes_dir() -> Path:
     return PROJECT / "firmware" / "recipes"
+
+
+def unique_dir(parent: Path, name: str) -> Path:
+    """Create and return parent/name, or parent/name-N if that exists already."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1000):
+        path = parent / (name if n == 0 else f"{name}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{parent / name}: too many folders of that name")

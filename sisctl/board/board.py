@@ -41,16 +41,7 @@ class FlashRecord:
 
 
 def new_run_dir(board: str, label: str, root: Path | None = None) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = (root or paths.reports_dir()) / "runs"
-    for n in range(1000):
-        run_dir = base / (f"{stamp}-{board}-{label}" + ("" if n == 0 else f"-{n}"))
-        try:
-            run_dir.mkdir(parents=True)
-            return run_dir
-        except FileExistsError:
-            continue
-    raise BoardError(board, f"cannot create a run folder under {base}")
+    return paths.unique_dir((root or paths.reports_dir()) / "runs", f"{time.strftime('%Y%m%d-%H%M%S')}-{board}-{label}")
 
 
 class Board:

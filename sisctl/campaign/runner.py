@@ -36,8 +36,7 @@ def start(kind: str, board: str, scenario: str, mode: str, runs: int, seed: int,
     if mode not in ("powerloss", "reset"):
         raise config.ConfigError("--mode", mode, "expected 'powerloss' or 'reset'")
     cfg = CampaignConfig(board, scenario_names(scenario), mode, runs, seed)
-    out = paths.reports_dir() / f"{kind}-{mode}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True)
+    out = paths.unique_dir(paths.reports_dir(), f"{kind}-{mode}-{time.strftime('%Y%m%d-%H%M%S')}")
     (out / "campaign.json").write_text(json.dumps({"kind": kind, **asdict(cfg)}, indent=1) + "\n")
     return _run(cfg, out, progress)
 
