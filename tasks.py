@@ -188,6 +188,15 @@ def replay(c, campaign, state):
 campaign = Collection("campaign")
 campaign.add_task(campaign_run, default=True)
 campaign.add_task(replay)
+@task(name="crash", help={"board": "board name or path", "runs": "workload runs per scenario"})
+@_guard
+def bench_crash(c, board="qemu-virt-0", runs=2):
+    """Benchmark: verified ext4 crash states per minute, fast path vs a cold boot per state, and the ratio."""
+    subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "crash.py"), "--board", board,
+                    "--runs", str(runs)], check=True)
+
+
 bench = Collection("bench")
 bench.add_task(bench_boot)
+bench.add_task(bench_crash)
 ns = Collection(setup, build, flash, run, console, smoke, test, campaign, bench)
