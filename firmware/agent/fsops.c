@@ -9,6 +9,12 @@
  *   sisagent dump DIR
  *       Print the tree under DIR: "d PATH", "f PATH SIZE CRC32 NLINK",
  *       "l PATH TARGET", "e PATH ERRNO" (lost+found left out).
+ *   sisagent check MNTBASE SERIAL...
+ *       For each virtio disk with that serial: mount it as ext4 under
+ *       MNTBASE/SERIAL (the kernel recovers the journal), time the mount, dump
+ *       the tree, create+fsync+delete a file, unmount. Prints "== SERIAL",
+ *       "recovery_ns N", the dump, "sanity ok|failed ...", and "mount failed:
+ *       ..." or "umount failed: ..." when they fail. No process is forked.
  *   sisagent now
  *       Print CLOCK_MONOTONIC in nanoseconds.
  */
@@ -20,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -193,12 +200,80 @@ static void dump_tree(const char *root, const char *rel)
     closedir(dir);
 }
 
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* /dev/vdX of the virtio disk whose serial is `serial`, or NULL. */
+static const char *disk_by_serial(const char *serial)
+{
+    static char dev[64];
+    DIR *dir = opendir("/sys/block");
+    struct dirent *de;
+    const char *found = NULL;
+    while (dir && !found && (de = readdir(dir))) {
+        char path[300], value[128] = "";
+        snprintf(path, sizeof path, "/sys/block/%s/serial", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (fgets(value, sizeof value, f)) value[strcspn(value, "\n")] = 0;
+        fclose(f);
+        if (!strcmp(value, serial)) {
+            snprintf(dev, sizeof dev, "/dev/%s", de->d_name);
+            found = dev;
+        }
+    }
+    if (dir) closedir(dir);
+    return found;
+}
+
+static void sanity(const char *mnt)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/.sisctl-sanity", mnt);
+    int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    int ok = fd >= 0 && write(fd, "sanity\n", 7) == 7 && fsync(fd) == 0;
+    if (fd >= 0) close(fd);
+    ok = ok && unlink(path) == 0;
+    if (ok) printf("sanity ok\n");
+    else printf("sanity failed: %s\n", strerror(errno));
+}
+
+static int tool_check(const char *base, int count, char **serials)
+{
+    sync();
+    int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);   /* forget the previous images' blocks */
+    if (fd >= 0) { if (write(fd, "3", 1) < 0) perror("drop_caches"); close(fd); }
+    for (int i = 0; i < count; i++) {
+        char mnt[PATH_MAX];
+        const char *dev = disk_by_serial(serials[i]);
+        printf("== %s\n", serials[i]);
+        snprintf(mnt, sizeof mnt, "%s/%s", base, serials[i]);
+        mkdir(mnt, 0755);
+        if (!dev) { printf("mount failed: no disk with serial %s\n", serials[i]); continue; }
+        long long t0 = now_ns();
+        if (mount(dev, mnt, "ext4", 0, NULL)) {
+            printf("mount failed: %s\n", strerror(errno));
+            continue;
+        }
+        printf("recovery_ns %lld\n", now_ns() - t0);
+        dump_tree(mnt, "");
+        sanity(mnt);
+        if (umount(mnt)) printf("umount failed: %s\n", strerror(errno));
+        fflush(stdout);
+    }
+    return 0;
+}
+
 int tool_main(int argc, char **argv)
 {
+    if (!strcmp(argv[1], "check") && argc >= 4)
+        return tool_check(argv[2], argc - 3, argv + 3);
     if (!strcmp(argv[1], "now")) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        printf("%lld\n", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+        printf("%lld\n", now_ns());
         return 0;
     }
     if (!strcmp(argv[1], "dump") && argc == 3) {
@@ -207,6 +282,6 @@ int tool_main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "ops") && argc == 6)
         return tool_ops(argv[2], argv[3], atoll(argv[4]), argv[5]);
-    fprintf(stderr, "usage: sisagent [ops MOUNT MARKDEV MARKOFFSET OPSFILE | dump DIR | now]\n");
+    fprintf(stderr, "usage: sisagent [ops MOUNT MARKDEV MARKOFFSET OPSFILE | dump DIR | check MNTBASE SERIAL... | now]\n");
     return 2;
 }
