@@ -37,6 +37,17 @@ def load_yaml(path: Path) -> dict:
     return data
 
 
+def named_file(name_or_path: str, folder: Path, what: str) -> Path:
+    """A YAML file given by path, or by name in `folder`; an unknown name lists the known ones."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = folder / f"{name_or_path}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in folder.glob("*.yaml"))
+        raise ConfigError(path, "", f"no such {what}; known {what}s: {', '.join(known)}")
+    return path
+
+
 def load(cls: type[T], path: Path) -> T:
     return parse(cls, load_yaml(path), path)
 

@@ -65,10 +65,4 @@ def load_board(path: Path) -> BoardSpec:
 
 
 def find_board(name_or_path: str) -> BoardSpec:
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = paths.boards_dir() / f"{name_or_path}.yaml"
-    if not path.exists():
-        known = sorted(p.stem for p in paths.boards_dir().glob("*.yaml"))
-        raise config.ConfigError(path, "", f"no such board; known boards: {', '.join(known)}")
-    return load_board(path)
+    return load_board(config.named_file(name_or_path, paths.boards_dir(), "board"))

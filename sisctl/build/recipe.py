@@ -73,10 +73,4 @@ def load_recipe(path: Path) -> Recipe:
 
 
 def find_recipe(name_or_path: str) -> Recipe:
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = paths.recipes_dir() / f"{name_or_path}.yaml"
-    if not path.exists():
-        known = sorted(p.stem for p in paths.recipes_dir().glob("*.yaml"))
-        raise config.ConfigError(path, "", f"no such recipe; known recipes: {', '.join(known)}")
-    return load_recipe(path)
+    return load_recipe(config.named_file(name_or_path, paths.recipes_dir(), "recipe"))
