@@ -1,0 +1,158 @@
+"""Config validation, kernel checks, module order and the initramfs writer, on small real inputs."""
+from __future__ import annotations
+
+import gzip
+import shutil
+import struct
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from sisctl import config
+from sisctl.board.spec import load_board
+from sisctl.build.recipe import load_recipe
+from sisctl.image.cpio import CpioWriter
+from sisctl.image.kernel import GNU_BUILD_ID_NOTE, InvalidKernel, inspect_image
+from sisctl.image.modules import ModuleError, ModuleTree
+
+
+@dataclass
+class Inner:
+    cmdline: str
+    modules: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outer:
+    name: str
+    count: int = 1
+    mode: Literal["a", "b"] = "a"
+    inner: Inner | None = None
+
+
+@pytest.mark.parametrize("data, key, words", [
+    ({"name": "x", "colour": 1}, "colour", "unknown key"),
+    ({"count": 2}, "name", "required key is missing"),
+    ({"name": "x", "count": "2"}, "count", "expected int"),
+    ({"name": "x", "count": True}, "count", "expected int"),
+    ({"name": "x", "mode": "c"}, "mode", "expected one of 'a', 'b'"),
+    ({"name": "x", "inner": {"cmdline": 5}}, "inner.cmdline", "expected str"),
+    ({"name": "x", "inner": {"cmdline": "c", "modules": ["a", 3]}}, "inner.modules[1]", "expected str"),
+])
+def test_config_errors_name_file_and_key(data, key, words):
+    with pytest.raises(config.ConfigError) as caught:
+        config.parse(Outer, data, "boards/x.yaml")
+    assert caught.value.key == key and words in str(caught.value)
+    assert str(caught.value).startswith(f"boards/x.yaml: key '{key}'")
+
+
+def test_bad_yaml_names_the_line(tmp_path):
+    bad = tmp_path / "b.yaml"
+    bad.write_text("name: b\nboot: [unclosed\n")
+    with pytest.raises(config.ConfigError, match=r"b.yaml: not valid YAML at line \d"):
+        load_board(bad)
+    bad.write_text("- a list\n")
+    with pytest.raises(config.ConfigError, match="mapping"):
+        load_board(bad)
+
+
+def test_board_and_recipe_files(tmp_path):
+    board = tmp_path / "b1.yaml"
+    board.write_text("name: b1\nboot: {modules: [virtio_blk]}\n")
+    spec = load_board(board)
+    assert spec.qemu.machine == "virt" and spec.boot.modules == ["virtio_blk"]
+    board.write_text("name: other\n")
+    with pytest.raises(config.ConfigError, match="must match the file name"):
+        load_board(board)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\nkind: kbuild\n")
+    assert load_recipe(recipe).kbuild.base_config == "tinyconfig"
+    recipe.write_text("name: r\nkind: command\n")
+    with pytest.raises(config.ConfigError, match="needs a 'command' section"):
+        load_recipe(recipe)
+    recipe.write_text("name: r\nkind: debian\nkbuild: {}\n")
+    with pytest.raises(config.ConfigError, match="does not belong"):
+        load_recipe(recipe)
+
+
+def fake_image(extra: bytes = b"") -> bytes:
+    header = bytearray(64)
+    body = b"Linux version 6.1.0-test (builder@host) #1\n" + extra
+    struct.pack_into("<Q", header, 16, 64 + len(body))
+    header[56:60] = b"ARM\x64"
+    return bytes(header) + body
+
+
+def test_arm64_image_checks(tmp_path):
+    build_id = bytes(range(20))
+    image = tmp_path / "Image"
+    image.write_bytes(fake_image(GNU_BUILD_ID_NOTE + build_id))
+    info = inspect_image(image)
+    assert (info.version, info.build_id) == ("6.1.0-test", build_id.hex())
+    image.write_bytes(gzip.compress(fake_image()))
+    assert inspect_image(image).version == "6.1.0-test"
+    for junk in (b"\x7fELF" + bytes(100), bytes(4096), gzip.compress(fake_image())[:40]):
+        image.write_bytes(junk)
+        with pytest.raises(InvalidKernel):
+            inspect_image(image)
+
+
+def test_build_id_inside_an_embedded_vdso_is_skipped(tmp_path):
+    vdso = bytearray(256)
+    vdso[:6] = b"\x7fELF\x02\x01"
+    struct.pack_into("<Q", vdso, 0x28, 128)          # section headers at 128..
+    struct.pack_into("<HH", vdso, 0x3A, 64, 2)       # ..two of 64 bytes: the ELF ends at 256
+    vdso[100:100 + 36] = GNU_BUILD_ID_NOTE + b"\xaa" * 20
+    image = tmp_path / "Image"
+    image.write_bytes(fake_image(bytes(vdso) + GNU_BUILD_ID_NOTE + b"\xbb" * 20))
+    assert inspect_image(image).build_id == "bb" * 20
+
+
+needs_cross = pytest.mark.skipif(not shutil.which("aarch64-linux-gnu-gcc"), reason="no cross compiler")
+
+
+def module(folder: Path, name: str, depends: str) -> None:
+    source = folder / f"{name}.c"
+    source.write_text(f'static const char d[] __attribute__((section(".modinfo"), used)) = "depends={depends}";\n'
+                      'static const char v[] __attribute__((section(".modinfo"), used)) = "vermagic=6.1.0 SMP";\n')
+    subprocess.run(["aarch64-linux-gnu-gcc", "-c", "-o", folder / f"{name}.ko", source], check=True)
+
+
+@needs_cross
+def test_modules_load_dependencies_first(tmp_path):
+    tree = tmp_path / "6.1.0"
+    (tree / "kernel").mkdir(parents=True)
+    module(tree / "kernel", "virtio_ring", "")
+    module(tree / "kernel", "virtio", "virtio_ring")
+    module(tree / "kernel", "virtio_blk", "virtio,virtio_ring,crc-t10dif")
+    module(tree / "kernel", "virtio_pci", "virtio,virtio_ring")
+    (tree / "modules.builtin").write_text("kernel/lib/crc-t10dif.ko\n")
+    order = [m.name for m in ModuleTree(tree).load_order(["virtio_blk", "virtio_pci"])]
+    assert order == ["virtio_ring", "virtio", "virtio_blk", "virtio_pci"]
+    with pytest.raises(ModuleError, match="nope"):
+        ModuleTree(tree).load_order(["nope"])
+    module(tree / "kernel", "virtio_ring", "virtio_blk")    # a cycle
+    with pytest.raises(ModuleError, match="cycle"):
+        ModuleTree(tree).load_order(["virtio_blk"])
+    assert ModuleTree(tmp_path / "empty").load_order(["anything"]) == []
+
+
+def test_initramfs_is_a_valid_newc_archive(tmp_path):
+    archive = tmp_path / "initramfs.cpio.gz"
+    with CpioWriter(archive) as cpio:
+        cpio.directory("bin")
+        cpio.file("bin/hello", b"#!/bin/sh\necho hi\n", 0o755)
+        cpio.symlink("bin/sh", "busybox")
+        cpio.char_device("dev-console", 5, 1)
+    raw = gzip.decompress(archive.read_bytes())
+    listing = subprocess.run(["cpio", "-it"], input=raw, capture_output=True, check=True).stdout.decode()
+    assert listing.split() == ["bin", "bin/hello", "bin/sh", "dev-console"]
+    out = tmp_path / "x"
+    out.mkdir()
+    subprocess.run(["cpio", "-id", "--no-absolute-filenames"], input=raw, cwd=out, capture_output=True)
+    assert (out / "bin/hello").read_bytes() == b"#!/bin/sh\necho hi\n"
+    assert (out / "bin/hello").stat().st_mode & 0o777 == 0o755
+    assert (out / "bin/sh").readlink() == Path("busybox")
