@@ -6,6 +6,7 @@ import json
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from invoke import Collection, Exit, task
@@ -14,9 +15,10 @@ from sisctl import config, proc
 from sisctl.board.errors import BoardError
 from sisctl.image.kernel import InvalidKernel
 from sisctl.image.modules import ModuleError
+from sisctl.telemetry.tsdb import TsdbError
 
 PROJECT = Path(__file__).resolve().parent
-CLEAR_ERRORS = (config.ConfigError, BoardError, InvalidKernel, ModuleError, proc.ToolError)
+CLEAR_ERRORS = (config.ConfigError, BoardError, InvalidKernel, ModuleError, proc.ToolError, TsdbError)
 
 
 def _guard(fn):
@@ -185,6 +187,43 @@ def replay(c, campaign, state):
     raise Exit(code=0 if record["outcome"] == "ok" else 1)
 
 
+@task(name="up")
+@_guard
+def lab_up(c):
+    """Start the embedded lab database (VictoriaMetrics, InfluxDB write API) on loopback."""
+    from sisctl.telemetry.lab import embedded_tsdb, load_lab
+    db = embedded_tsdb(load_lab())
+    print(f"lab database running at {db.url} (pid {db.start()}, data in {db.data_dir})")
+
+
+@task(name="down")
+@_guard
+def lab_down(c):
+    """Stop the embedded lab database; its data stays."""
+    from sisctl.telemetry.lab import embedded_tsdb, load_lab
+    embedded_tsdb(load_lab()).stop()
+    print("lab database stopped")
+
+
+@task(name="status", help={"json": "print as JSON"})
+@_guard
+def telemetry_status(c, json_=False):
+    """Telemetry spool depth, last successful write and last error."""
+    from sisctl.telemetry.lab import load_lab, open_sink
+    sink = open_sink(load_lab())
+    time.sleep(1.0)   # one delivery attempt
+    status = sink.status()
+    sink.close(drain_s=0)
+    _say(json_, status, f"{status['url']}: {status['spool_depth']} points spooled; last success "
+                        f"{time.ctime(status['last_success']) if status['last_success'] else 'never (this process)'}"
+                        + (f"; last error: {status['last_error']}" if status["last_error"] else ""))
+
+
+lab = Collection("lab")
+lab.add_task(lab_up)
+lab.add_task(lab_down)
+telemetry = Collection("telemetry")
+telemetry.add_task(telemetry_status)
 campaign = Collection("campaign")
 campaign.add_task(campaign_run, default=True)
 campaign.add_task(replay)
@@ -199,4 +238,4 @@ def bench_crash(c, board="qemu-virt-0", runs=2):
 bench = Collection("bench")
 bench.add_task(bench_boot)
 bench.add_task(bench_crash)
-ns = Collection(setup, build, flash, run, console, smoke, test, campaign, bench)
+ns = Collection(setup, build, flash, run, console, smoke, test, campaign, bench, lab, telemetry)

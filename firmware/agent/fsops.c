@@ -270,6 +270,8 @@ static int tool_check(const char *base, int count, char **serials)
 
 int tool_main(int argc, char **argv)
 {
+    if (!strcmp(argv[1], "pmu") && argc >= 4)
+        return tool_pmu(atoi(argv[2]), argv + 3);
     if (!strcmp(argv[1], "check") && argc >= 4)
         return tool_check(argv[2], argc - 3, argv + 3);
     if (!strcmp(argv[1], "now")) {
@@ -282,6 +284,6 @@ int tool_main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "ops") && argc == 6)
         return tool_ops(argv[2], argv[3], atoll(argv[4]), argv[5]);
-    fprintf(stderr, "usage: sisagent [ops MOUNT MARKDEV MARKOFFSET OPSFILE | dump DIR | check MNTBASE SERIAL... | now]\n");
+    fprintf(stderr, "usage: sisagent [ops MOUNT MARKDEV MARKOFFSET OPSFILE | dump DIR | check MNTBASE SERIAL... | pmu INTERVAL_MS CMD... | now]\n");
     return 2;
 }

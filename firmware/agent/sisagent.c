@@ -21,7 +21,7 @@
  * exactly because it only ever travels base64-encoded.
  *
  * Called with arguments, it is a tool for campaign scripts in the guest
- * (see fsops.c): `sisagent ops|dump|now ...`.
+ * (see fsops.c and pmu.c): `sisagent ops|dump|check|pmu|now ...`.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -28,7 +28,8 @@ def cache_inputs(spec: KbuildSpec) -> dict:
     tarball = source_tarball(spec)
     compiler = proc.run([f"{spec.cross_compile}gcc", "--version"], timeout=30).stdout.splitlines()[0]
     return {"source": tarball.name, "source_size": tarball.stat().st_size, "compiler": compiler,
-            "fragments": {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in fragment_paths(spec)}}
+            "fragments": {name: hashlib.sha256((paths.PROJECT / name).read_bytes()).hexdigest()
+                          for name in spec.fragments}}   # by name: the key must not depend on the checkout's place
 
 
 def wanted_options(fragments: list[Path]) -> dict[str, str]:

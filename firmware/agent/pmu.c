@@ -1,0 +1,108 @@
+/*
+ * sisagent pmu INTERVAL_MS CMD [ARGS...]
+ *
+ * Runs CMD with hardware and software counters attached (perf_event_open,
+ * inherited by its children) and prints, on stderr, lines starting "pmu ":
+ *   pmu unsupported EVENT ERRNO          the kernel or CPU cannot count it
+ *   pmu sample NS EVENT=VALUE ...        every INTERVAL_MS (0: no samples)
+ *   pmu total EVENT VALUE                at the end, scaled if multiplexed
+ *   pmu exit CODE | pmu signal SIG
+ * An unsupported counter is never reported as zero.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sisagent.h"
+
+struct event { const char *name; uint32_t type; uint64_t config; int fd; };
+
+static struct event events[] = {
+    {"cycles", PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES, -1},
+    {"instructions", PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS, -1},
+    {"cache-references", PERF_TYPE_HARDWARE, PERF_COUNT_HW_CACHE_REFERENCES, -1},
+    {"cache-misses", PERF_TYPE_HARDWARE, PERF_COUNT_HW_CACHE_MISSES, -1},
+    {"branch-misses", PERF_TYPE_HARDWARE, PERF_COUNT_HW_BRANCH_MISSES, -1},
+    {"context-switches", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CONTEXT_SWITCHES, -1},
+    {"page-faults", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS, -1},
+    {"task-clock", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_TASK_CLOCK, -1},
+};
+#define NEVENTS (sizeof events / sizeof events[0])
+
+static long long read_scaled(int fd)
+{
+    uint64_t v[3];   /* value, time enabled, time running */
+    if (read(fd, v, sizeof v) != sizeof v) return -1;
+    if (v[2] == 0) return 0;
+    return (long long)(v[2] < v[1] ? (double)v[0] * v[1] / v[2] : v[0]);
+}
+
+static long long mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int tool_pmu(int interval_ms, char **argv)
+{
+    int go[2];
+    if (pipe(go)) return 2;
+    pid_t pid = fork();
+    if (pid == 0) {
+        char c;
+        close(go[1]);
+        if (read(go[0], &c, 1) != 1) _exit(126);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(go[0]);
+    for (size_t i = 0; i < NEVENTS; i++) {
+        struct perf_event_attr attr;
+        memset(&attr, 0, sizeof attr);
+        attr.size = sizeof attr;
+        attr.type = events[i].type;
+        attr.config = events[i].config;
+        attr.disabled = 1;
+        attr.inherit = 1;
+        attr.enable_on_exec = 1;
+        attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
+        events[i].fd = (int)syscall(SYS_perf_event_open, &attr, pid, -1, -1, 0);
+        if (events[i].fd < 0)
+            fprintf(stderr, "pmu unsupported %s %d\n", events[i].name, errno);
+    }
+    if (write(go[1], "g", 1) != 1) return 2;
+    close(go[1]);
+    int status = 0;
+    for (;;) {
+        pid_t done = waitpid(pid, &status, interval_ms > 0 ? WNOHANG : 0);
+        if (done == pid) break;
+        if (done < 0 && errno != EINTR) break;
+        if (interval_ms > 0) {
+            poll(NULL, 0, interval_ms);
+            fprintf(stderr, "pmu sample %lld", mono_ns());
+            for (size_t i = 0; i < NEVENTS; i++)
+                if (events[i].fd >= 0) fprintf(stderr, " %s=%lld", events[i].name, read_scaled(events[i].fd));
+            fprintf(stderr, "\n");
+        }
+    }
+    for (size_t i = 0; i < NEVENTS; i++)
+        if (events[i].fd >= 0)
+            fprintf(stderr, "pmu total %s %lld\n", events[i].name, read_scaled(events[i].fd));
+    if (WIFSIGNALED(status)) {
+        fprintf(stderr, "pmu signal %d\n", WTERMSIG(status));
+        return 128 + WTERMSIG(status);
+    }
+    fprintf(stderr, "pmu exit %d\n", WEXITSTATUS(status));
+    return WEXITSTATUS(status);
+}

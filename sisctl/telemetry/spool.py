@@ -1,0 +1,72 @@
+"""An on-disk spool of line-protocol points: appended first, sent in order, forgotten once acknowledged.
+
+Nothing is lost while the database is down, and nothing is sent twice once it confirmed a batch:
+`spool.lp` holds the lines, `spool.sent` the byte offset up to which the database has them.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+
+class Spool:
+    def __init__(self, folder: Path):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.lines_path, self.sent_path = folder / "spool.lp", folder / "spool.sent"
+        self._lock = threading.Lock()
+        self._repair()
+
+    def _repair(self) -> None:
+        """A line cut short by a killed writer is dropped so appends stay line-aligned."""
+        if self.lines_path.exists():
+            data = self.lines_path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                with open(self.lines_path, "r+b") as f:
+                    f.truncate(data.rfind(b"\n") + 1)
+
+    def append(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        with self._lock, open(self.lines_path, "ab") as f:
+            f.write("".join(line.rstrip("\n") + "\n" for line in lines).encode())
+            f.flush()
+            os.fsync(f.fileno())
+
+    def sent(self) -> int:
+        try:
+            return int(self.sent_path.read_text())
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def pending(self, max_lines: int) -> tuple[list[str], int]:
+        """The next unsent lines (at most max_lines) and the offset just after them."""
+        with self._lock:
+            if not self.lines_path.exists():
+                return [], 0
+            with open(self.lines_path, "rb") as f:
+                f.seek(self.sent())
+                lines, end = [], f.tell()
+                for raw in f:
+                    if not raw.endswith(b"\n") or len(lines) == max_lines:
+                        break
+                    lines.append(raw.decode().rstrip("\n"))
+                    end += len(raw)
+            return lines, end
+
+    def mark_sent(self, offset: int) -> None:
+        """Record that the database has everything before `offset`; compact when all is sent."""
+        with self._lock:
+            size = self.lines_path.stat().st_size if self.lines_path.exists() else 0
+            if offset >= size:
+                self.lines_path.unlink(missing_ok=True)
+                self.sent_path.unlink(missing_ok=True)
+                return
+            tmp = self.sent_path.with_suffix(".tmp")
+            tmp.write_text(str(offset))
+            os.replace(tmp, self.sent_path)
+
+    def depth(self) -> int:
+        """Lines waiting to be sent."""
+        lines, _ = self.pending(max_lines=-1)
+        return len(lines)

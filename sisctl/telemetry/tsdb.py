@@ -1,0 +1,90 @@
+"""The embedded lab database: Debian's VictoriaMetrics, which accepts InfluxDB line protocol on
+/api/v2/write, on loopback, with its data under the lab's state folder."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+
+class TsdbError(Exception):
+    pass
+
+
+class EmbeddedTsdb:
+    def __init__(self, listen: str, data_dir: Path, binary: str = "victoria-metrics"):
+        self.listen, self.data_dir, self.binary = listen, data_dir, binary
+        self.pid_file = data_dir / "tsdb.pid"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.listen}"
+
+    def pid(self) -> int | None:
+        """The running database's pid, if the pid file names a live victoria-metrics."""
+        try:
+            pid = int(self.pid_file.read_text())
+            if self.binary.rsplit("/", 1)[-1].encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            pass
+        return None
+
+    def start(self, timeout_s: float = 20.0) -> int:
+        if (pid := self.pid()) is not None:
+            return pid
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        argv = [self.binary, f"-httpListenAddr={self.listen}", f"-storageDataPath={self.data_dir / 'data'}",
+                "-dedup.minScrapeInterval=1ms", "-search.latencyOffset=0s", "-loggerLevel=ERROR"]
+        try:
+            with open(self.data_dir / "tsdb.log", "ab") as log:
+                process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                           start_new_session=True)
+        except FileNotFoundError:
+            raise TsdbError(f"{self.binary} not found: run 'invoke setup'") from None
+        self.pid_file.write_text(str(process.pid))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise TsdbError(f"{self.binary} exited with {process.returncode}; see {self.data_dir / 'tsdb.log'}")
+            if self.healthy():
+                return process.pid
+            time.sleep(0.1)
+        self.stop()
+        raise TsdbError(f"{self.binary} did not answer on {self.url} within {timeout_s:.0f} s")
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=1) as reply:
+                return reply.status == 200
+        except OSError:
+            return False
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.pid() is not None:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.05)
+        if self.pid() is not None:
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+
+    def export(self, match: str) -> list[dict]:
+        """Every stored series matching a series selector, with its samples (for checks and tests)."""
+        urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=5).read()
+        query = urllib.parse.urlencode({"match[]": match, "start": 0, "end": int(time.time()) + 3600})
+        with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=10) as reply:
+            return [json.loads(line) for line in reply.read().decode().splitlines() if line.strip()]
+
