@@ -78,11 +78,11 @@ def run_seed(seed: int, scenario: str, run: int) -> int:
 class Ext4CrashCampaign:
     def __init__(self, board: Board, config: CampaignConfig, out: Path,
                  progress: Callable[[str], None] = lambda _: None, cold_sessions: bool = False,
-                 base: Path | None = None):
+                 base: Path | None = None, on_record: Callable[[dict], None] = lambda _: None):
         """`base`: the starting image of the runs (default: a fresh one in `out`). `cold_sessions`
         boots every session cold and checks one state per session: the naive method, for benchmarks."""
         self.board, self.config, self.out, self.progress = board, config, out, progress
-        self.cold_sessions = cold_sessions
+        self.cold_sessions, self.on_record = cold_sessions, on_record
         (out / "runs").mkdir(parents=True, exist_ok=True)
         (out / "slots").mkdir(exist_ok=True)
         if not (out / "campaign.json").exists():
@@ -244,6 +244,7 @@ class Ext4CrashCampaign:
             **self.origin, "campaign_seed": self.config.seed, "sisctl_version": __version__,
         }
         self.records.append(record)
+        self.on_record(record)
         self.done.add(state.key)
         self.checked += 1
         rate = self.checked / max(1e-9, time.monotonic() - self.started) * 60

@@ -14,6 +14,8 @@ from sisctl.campaign.ext4crash import CampaignConfig, Ext4CrashCampaign, Pending
 from sisctl.campaign.records import read_records
 from sisctl.campaign.fsworkloads import SCENARIOS
 from sisctl.campaign.summary import terminal_summary, write_reports
+from sisctl.telemetry.lab import load_lab, open_sink
+from sisctl.telemetry.points import crash_state_point
 
 KINDS = ("ext4-crash",)
 
@@ -63,11 +65,14 @@ def _campaign_dir(campaign: str) -> Path:
 
 def _run(cfg: CampaignConfig, out: Path, progress: Callable[[str], None]) -> dict:
     board = Board(find_board(cfg.board))
-    campaign = Ext4CrashCampaign(board, cfg, out, progress)
+    sink = open_sink(load_lab())   # spooled: a missing or slow database never stops the campaign
+    campaign = Ext4CrashCampaign(board, cfg, out, progress, on_record=lambda record: sink.write(
+        [crash_state_point(record, out.name, time.time_ns())]))
     started = time.monotonic()
     try:
         campaign.run()
     finally:
+        sink.close(drain_s=2)
         elapsed = time.monotonic() - started
         records = list(read_records(out / "records.jsonl"))
         summary = write_reports(out, records, {

@@ -68,3 +68,14 @@ def test_an_outage_loses_and_duplicates_nothing(tsdb, tmp_path):
     got = samples(tsdb)
     assert len(got) == 400 and len({t for t, _ in got}) == 400
     assert [int(v) for _, v in got] == list(range(400))
+
+
+def test_campaign_results_are_written_as_points(board, tsdb, tmp_path, monkeypatch):
+    from sisctl.campaign.runner import start
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(f"tsdb: {{url: '{tsdb.url}', org: lab, bucket: sisctl}}\n")
+    monkeypatch.setenv("SISCTL_LAB", str(lab))
+    summary = start("ext4-crash", board.name, "generated-1", "powerloss", 1, 2, progress=lambda _: None)
+    series = tsdb.export(f'{{__name__="crash_state_ok",campaign="{summary["campaign"]}"}}')
+    assert sum(len(s["values"]) for s in series) == summary["states"] > 0
+    assert {s["metric"]["board"] for s in series} == {board.name}
