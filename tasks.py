@@ -219,7 +219,16 @@ def telemetry_status(c, json_=False):
                         + (f"; last error: {status['last_error']}" if status["last_error"] else ""))
 
 
+@task(name="dashboards")
+def lab_dashboards(c):
+    """Regenerate the Grafana provisioning files in lab/grafana/ from the telemetry schema."""
+    from sisctl.telemetry.dashboards import write_all
+    for path in write_all(PROJECT / "lab" / "grafana"):
+        print(path.relative_to(PROJECT))
+
+
 lab = Collection("lab")
+lab.add_task(lab_dashboards)
 lab.add_task(lab_up)
 lab.add_task(lab_down)
 telemetry = Collection("telemetry")

@@ -23,6 +23,19 @@ class PowerSpec:
 
 
 @dataclass
+class PowerMeterSpec:
+    """Where a board's power readings come from (sisctl/telemetry/power.py)."""
+    model: Literal["estimate", "tasmota", "http", "hwmon"] = "estimate"
+    url: str = ""                       # tasmota / http
+    json_path: str = "power"            # http: dotted path to the watts in the JSON reply
+    hwmon_path: str = "/sys/class/hwmon/hwmon0/power1_input"
+    timeout_s: float = 3.0
+    idle_w: float = 2.7                 # estimate: P = idle_w + cpu_w * util + mem_w_per_gbps * GB/s
+    cpu_w: float = 3.7
+    mem_w_per_gbps: float = 0.3
+
+
+@dataclass
 class BootSpec:
     method: Literal["qemu"] = "qemu"
     cmdline: str = "console=ttyAMA0 panic=-1"
@@ -49,6 +62,7 @@ class BoardSpec:
     recipe: str = "debian-arm64"     # the kernel this board boots by default
     console: ConsoleSpec = field(default_factory=ConsoleSpec)
     power: PowerSpec = field(default_factory=PowerSpec)
+    power_meter: PowerMeterSpec = field(default_factory=PowerMeterSpec)
     boot: BootSpec = field(default_factory=BootSpec)
     qemu: QemuSpec | None = None
     source: str = ""

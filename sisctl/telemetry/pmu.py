@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 
 from influxdb_client import Point
 
-EVENTS = ("cycles", "instructions", "cache-references", "cache-misses", "branch-misses",
-          "context-switches", "page-faults", "task-clock")
+from sisctl.telemetry.points import PMU_EVENTS, make_point
 
 
 @dataclass
@@ -42,14 +41,7 @@ def parse_pmu(stderr: str) -> PmuReading:
 
 def pmu_points(reading: PmuReading, tags: dict[str, str], time_ns: int) -> list[Point]:
     """One 'pmu' point with a field per counted event; unsupported events get no field (never a zero)
-    and are listed in a 'pmu_support' point."""
-    point = Point("pmu")
-    support = Point("pmu_support")
-    for key, value in tags.items():
-        point.tag(key, value)
-        support.tag(key, value)
-    for event, value in reading.totals.items():
-        point.field(event.replace("-", "_"), value)
-    for event in EVENTS:
-        support.field(event.replace("-", "_"), int(event in reading.totals))
-    return [point.time(time_ns), support.time(time_ns)]
+    and show as 0 in the 'pmu_support' point."""
+    counted = {event.replace("-", "_"): value for event, value in reading.totals.items()}
+    support = {event.replace("-", "_"): int(event in reading.totals) for event in PMU_EVENTS}
+    return [make_point("pmu", tags, counted, time_ns), make_point("pmu_support", tags, support, time_ns)]

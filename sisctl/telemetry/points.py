@@ -1,21 +1,42 @@
-"""Telemetry points for campaign results; measurement, tag and field names live here only."""
+"""Telemetry points; every measurement, tag and field name the code writes is defined here, and the
+Grafana boards are generated from the same names (sisctl/telemetry/dashboards.py)."""
 from __future__ import annotations
 
 from influxdb_client import Point
 
-CRASH_STATE = "crash_state"
-CRASH_STATE_TAGS = ("board", "build_id", "campaign", "scenario", "mode", "outcome")
+PMU_EVENTS = ("cycles", "instructions", "cache-references", "cache-misses", "branch-misses",
+              "context-switches", "page-faults", "task-clock")
+
+# measurement -> (tags, fields)
+SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "crash_state": (("board", "build_id", "campaign", "scenario", "mode", "outcome"),
+                    ("ok", "violations", "e2fsck_code", "persistence_calls_completed", "recovery_ms")),
+    "pmu": (("board", "build_id", "run"), tuple(e.replace("-", "_") for e in PMU_EVENTS)),
+    "pmu_support": (("board", "build_id", "run"), tuple(e.replace("-", "_") for e in PMU_EVENTS)),
+    "power": (("board", "source", "estimated"), ("watts",)),
+}
+
+
+def make_point(measurement: str, tags: dict[str, str], fields: dict[str, float | int], time_ns: int) -> Point:
+    """A point whose names are checked against SCHEMA, so a typo cannot reach a dashboard."""
+    known_tags, known_fields = SCHEMA[measurement]
+    unknown = (set(tags) - set(known_tags)) | (set(fields) - set(known_fields))
+    if unknown:
+        raise ValueError(f"{measurement}: names not in the telemetry schema: {sorted(unknown)}")
+    point = Point(measurement)
+    for key, value in tags.items():
+        point.tag(key, str(value))
+    for key, value in fields.items():
+        point.field(key, value)
+    return point.time(time_ns)
 
 
 def crash_state_point(record: dict, campaign: str, time_ns: int) -> Point:
-    point = Point(CRASH_STATE)
-    values = {**record, "campaign": campaign, "build_id": record.get("build_id") or "none"}
-    for tag in CRASH_STATE_TAGS:
-        point.tag(tag, str(values[tag]))
-    point.field("ok", int(record["outcome"] == "ok"))
-    point.field("violations", len(record["violations"]))
-    point.field("e2fsck_code", record["e2fsck"]["code"])
-    point.field("persistence_calls_completed", record["crash_point"]["persistence_calls_completed"])
+    fields = {"ok": int(record["outcome"] == "ok"), "violations": len(record["violations"]),
+              "e2fsck_code": record["e2fsck"]["code"],
+              "persistence_calls_completed": record["crash_point"]["persistence_calls_completed"]}
     if record["recovery_ms"] is not None:
-        point.field("recovery_ms", float(record["recovery_ms"]))
-    return point.time(time_ns)
+        fields["recovery_ms"] = float(record["recovery_ms"])
+    tags = {"board": record["board"], "build_id": record.get("build_id") or "none", "campaign": campaign,
+            "scenario": record["scenario"], "mode": record["mode"], "outcome": record["outcome"]}
+    return make_point("crash_state", tags, fields, time_ns)

@@ -88,3 +88,13 @@ class EmbeddedTsdb:
         with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=10) as reply:
             return [json.loads(line) for line in reply.read().decode().splitlines() if line.strip()]
 
+
+    def query(self, expr: str) -> list[dict]:
+        """An instant query through the Prometheus API (what the Grafana boards use)."""
+        urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=5).read()
+        query = urllib.parse.urlencode({"query": expr})
+        with urllib.request.urlopen(f"{self.url}/api/v1/query?{query}", timeout=10) as reply:
+            answer = json.loads(reply.read())
+        if answer.get("status") != "success":
+            raise TsdbError(f"query {expr!r} failed: {answer}")
+        return answer["data"]["result"]

@@ -79,3 +79,35 @@ def test_campaign_results_are_written_as_points(board, tsdb, tmp_path, monkeypat
     series = tsdb.export(f'{{__name__="crash_state_ok",campaign="{summary["campaign"]}"}}')
     assert sum(len(s["values"]) for s in series) == summary["states"] > 0
     assert {s["metric"]["board"] for s in series} == {board.name}
+
+
+def test_every_prometheus_panel_shows_data_after_a_short_campaign(board, tsdb, tmp_path, monkeypatch):
+    import json as _json
+    from pathlib import Path
+
+    from sisctl.campaign.runner import start
+    from sisctl.telemetry.pmu import parse_pmu, pmu_command, pmu_points
+    from sisctl.telemetry.power import estimate_from_pmu
+
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(f"tsdb: {{url: '{tsdb.url}', org: lab, bucket: sisctl}}\n")
+    monkeypatch.setenv("SISCTL_LAB", str(lab))
+    start("ext4-crash", board.name, "generated-1", "powerloss", 1, 4, progress=lambda _: None)
+    with board.session(label="telemetry") as session:
+        result = session.run(pmu_command("i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done"))
+    reading = parse_pmu(result.stderr.decode())
+    power = estimate_from_pmu(board.spec.power_meter, reading.totals["task-clock"], result.duration_s)
+    sink = TelemetrySink(SinkConfig(tsdb.url, "lab", "sisctl"), tmp_path / "spool")
+    now = time.time_ns()
+    sink.write(pmu_points(reading, {"board": board.name, "build_id": "x", "run": "t"}, now)
+               + [power.point(board.name, now)])
+    assert sink.drain(20)
+    sink.close()
+    grafana = Path(__file__).resolve().parents[2] / "lab" / "grafana" / "dashboards" / "prometheus"
+    for board_file in sorted(grafana.glob("*.json")):
+        for panel in _json.loads(board_file.read_text())["panels"]:
+            expr = panel["targets"][0]["expr"].replace("$__range", "1h").replace("$board", ".*")
+            deadline = time.monotonic() + 10   # fresh series become searchable within about a second
+            while not (shown := tsdb.query(expr)) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert shown, f"{board_file.name}: '{panel['title']}' shows nothing ({expr})"
