@@ -244,7 +244,15 @@ def bench_crash(c, board="qemu-virt-0", runs=2):
                     "--runs", str(runs)], check=True)
 
 
+@task(name="telemetry", help={"board": "board name or path"})
+@_guard
+def bench_telemetry(c, board="qemu-virt-0"):
+    """Benchmark: points/s into the local database, and the overhead of periodic PMU sampling."""
+    subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "telemetry.py"), "--board", board], check=True)
+
+
 bench = Collection("bench")
+bench.add_task(bench_telemetry)
 bench.add_task(bench_boot)
 bench.add_task(bench_crash)
 ns = Collection(setup, build, flash, run, console, smoke, test, campaign, bench, lab, telemetry)

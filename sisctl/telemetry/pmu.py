@@ -45,3 +45,13 @@ def pmu_points(reading: PmuReading, tags: dict[str, str], time_ns: int) -> list[
     counted = {event.replace("-", "_"): value for event, value in reading.totals.items()}
     support = {event.replace("-", "_"): int(event in reading.totals) for event in PMU_EVENTS}
     return [make_point("pmu", tags, counted, time_ns), make_point("pmu_support", tags, support, time_ns)]
+
+
+def sample_points(reading: PmuReading, tags: dict[str, str], end_ns: int) -> list[Point]:
+    """The periodic samples as 'pmu' points, placed on the host clock so the last ends at `end_ns`."""
+    if not reading.samples:
+        return []
+    last_guest_ns = reading.samples[-1][0]
+    return [make_point("pmu", tags, {e.replace("-", "_"): v for e, v in counters.items()},
+                       end_ns - (last_guest_ns - guest_ns))
+            for guest_ns, counters in reading.samples]

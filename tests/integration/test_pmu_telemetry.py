@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from sisctl.telemetry.pmu import parse_pmu, pmu_command, pmu_points
+from sisctl.telemetry.pmu import parse_pmu, pmu_command, pmu_points, sample_points
 from sisctl.telemetry.sink import SinkConfig, TelemetrySink
 from sisctl.telemetry.tsdb import EmbeddedTsdb
 
@@ -38,12 +38,17 @@ def test_counters_of_a_guest_workload(board, tmp_path):
     try:
         sink = TelemetrySink(SinkConfig(db.url, "lab", "sisctl"), tmp_path / "spool")
         tags = {"board": board.name, "build_id": board.flashed().build_id or "none", "run": "pmu-test"}
-        sink.write(pmu_points(reading, tags, time.time_ns()))
+        now = time.time_ns()
+        sink.write(pmu_points(reading, tags, now))
+        sink.write(sample_points(reading, {**tags, "run": "pmu-samples"}, now - 10**9))
         assert sink.drain(20)
         sink.close()
         stored = {s["metric"]["__name__"]: s["values"][0] for s in db.export('{run="pmu-test"}')}
+        streamed = db.export('{__name__="pmu_cycles",run="pmu-samples"}')
     finally:
         db.stop()
     assert stored.get("pmu_cycles") == reading.totals["cycles"], stored
     assert "pmu_instructions" not in stored               # unsupported: no zero written
     assert stored["pmu_support_instructions"] == 0 and stored["pmu_support_cycles"] == 1
+    (series,) = streamed
+    assert series["values"] == cycles and series["timestamps"] == sorted(series["timestamps"])
