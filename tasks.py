@@ -227,6 +227,31 @@ def lab_dashboards(c):
         print(path.relative_to(PROJECT))
 
 
+@task(name="calibrate", help={"board": "board name or path (its power_meter must be tasmota or http)",
+                               "seconds": "length of the idle and of the busy phase"})
+@_guard
+def power_calibrate(c, board="qemu-virt-0", seconds=20.0):
+    """Fit the board's power model (idle_w, cpu_w) to its real meter over an idle and a busy phase."""
+    from sisctl.board.board import Board
+    from sisctl.board.spec import find_board
+    from sisctl.telemetry.calibrate import BUSY, calibrate
+    from sisctl.telemetry.power import PowerError, read_power
+    spec = find_board(board)
+    if spec.power_meter.model not in ("tasmota", "http"):
+        raise Exit(f"error: {spec.name}: calibration needs a host-side meter (power_meter.model tasmota or "
+                   f"http), not {spec.power_meter.model!r}", code=1)
+    with Board(spec).session(label="calibrate") as session:
+        try:
+            idle, cpu = calibrate(lambda: read_power(spec.power_meter).watts,
+                                  start_busy=lambda s: session.agent.start(BUSY.format(s=int(s) + 2), s + 10),
+                                  wait_idle=lambda s: None, seconds=float(seconds))
+        except PowerError as err:
+            raise Exit(f"error: {err}", code=1) from None
+    print(f"{spec.name}: put this in {spec.source}:\npower_meter:\n  idle_w: {idle:.2f}\n  cpu_w: {cpu:.2f}")
+
+
+power = Collection("power")
+power.add_task(power_calibrate)
 lab = Collection("lab")
 lab.add_task(lab_dashboards)
 lab.add_task(lab_up)
@@ -255,4 +280,4 @@ bench = Collection("bench")
 bench.add_task(bench_telemetry)
 bench.add_task(bench_boot)
 bench.add_task(bench_crash)
-ns = Collection(setup, build, flash, run, console, smoke, test, campaign, bench, lab, telemetry)
+ns = Collection(setup, build, flash, run, console, smoke, test, campaign, bench, lab, telemetry, power)

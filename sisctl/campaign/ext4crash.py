@@ -262,4 +262,6 @@ class Ext4CrashCampaign:
         if not keep:
             for f in files:
                 f.unlink(missing_ok=True)
-        self.records.append({"type": "run", "run_key": f"{scenario}/{run}", "kept": keep})
+        record = {"type": "run", "run_key": f"{scenario}/{run}", "kept": keep}
+        self.records.append(record)
+        self.on_record(record)

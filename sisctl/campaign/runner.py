@@ -15,7 +15,7 @@ from sisctl.campaign.records import read_records
 from sisctl.campaign.fsworkloads import SCENARIOS
 from sisctl.campaign.summary import terminal_summary, write_reports
 from sisctl.telemetry.lab import load_lab, open_sink
-from sisctl.telemetry.points import crash_state_point
+from sisctl.telemetry.points import campaign_point
 
 KINDS = ("ext4-crash",)
 
@@ -67,7 +67,7 @@ def _run(cfg: CampaignConfig, out: Path, progress: Callable[[str], None]) -> dic
     board = Board(find_board(cfg.board))
     sink = open_sink(load_lab())   # spooled: a missing or slow database never stops the campaign
     campaign = Ext4CrashCampaign(board, cfg, out, progress, on_record=lambda record: sink.write(
-        [crash_state_point(record, out.name, time.time_ns())]))
+        [campaign_point(record, board.name, out.name, cfg.mode, time.time_ns())]))
     started = time.monotonic()
     try:
         campaign.run()

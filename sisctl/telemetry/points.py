@@ -14,6 +14,7 @@ SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "pmu": (("board", "build_id", "run"), tuple(e.replace("-", "_") for e in PMU_EVENTS)),
     "pmu_support": (("board", "build_id", "run"), tuple(e.replace("-", "_") for e in PMU_EVENTS)),
     "power": (("board", "source", "estimated"), ("watts",)),
+    "campaign_run": (("board", "campaign", "scenario", "mode"), ("finished", "kept")),
 }
 
 
@@ -40,3 +41,12 @@ def crash_state_point(record: dict, campaign: str, time_ns: int) -> Point:
     tags = {"board": record["board"], "build_id": record.get("build_id") or "none", "campaign": campaign,
             "scenario": record["scenario"], "mode": record["mode"], "outcome": record["outcome"]}
     return make_point("crash_state", tags, fields, time_ns)
+
+
+def campaign_point(record: dict, board: str, campaign: str, mode: str, time_ns: int) -> Point:
+    """A campaign record as a point: a crash-state result, or a run that finished."""
+    if record.get("type") == "run":
+        scenario = record["run_key"].rsplit("/", 1)[0]
+        return make_point("campaign_run", {"board": board, "campaign": campaign, "scenario": scenario,
+                                           "mode": mode}, {"finished": 1, "kept": int(record["kept"])}, time_ns)
+    return crash_state_point(record, campaign, time_ns)

@@ -79,6 +79,8 @@ def test_campaign_results_are_written_as_points(board, tsdb, tmp_path, monkeypat
     series = tsdb.export(f'{{__name__="crash_state_ok",campaign="{summary["campaign"]}"}}')
     assert sum(len(s["values"]) for s in series) == summary["states"] > 0
     assert {s["metric"]["board"] for s in series} == {board.name}
+    runs = tsdb.export(f'{{__name__="campaign_run_finished",campaign="{summary["campaign"]}"}}')
+    assert [s["metric"]["scenario"] for s in runs] == ["generated-1"]
 
 
 def test_every_prometheus_panel_shows_data_after_a_short_campaign(board, tsdb, tmp_path, monkeypatch):
