@@ -1,0 +1,96 @@
+"""Commands on a board or lab host over SSH: host keys checked against a known_hosts file, key
+authentication, bounded timeouts, and errors that say which host and what went wrong."""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from sisctl.board.errors import BoardError, BoardUnreachable
+
+
+@dataclass
+class SshSpec:
+    host: str
+    user: str = "root"
+    port: int = 22
+    key_file: str | None = None             # private key; never a password in YAML
+    known_hosts: str = "~/.ssh/known_hosts"
+    connect_timeout_s: float = 10.0
+    retries: int = 2
+
+
+@dataclass(frozen=True)
+class SshResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+class SshRunner:
+    def __init__(self, spec: SshSpec, name: str):
+        self.spec, self.name = spec, name
+        self.where = f"ssh {spec.user}@{spec.host}:{spec.port}"
+        self._client: paramiko.SSHClient | None = None
+
+    def connect(self) -> None:
+        known = Path(os.path.expanduser(self.spec.known_hosts))
+        for attempt in range(self.spec.retries + 1):
+            client = paramiko.SSHClient()
+            if known.exists():
+                client.load_host_keys(str(known))
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())   # no silent auto-add
+            try:
+                client.connect(self.spec.host, self.spec.port, username=self.spec.user,
+                               key_filename=os.path.expanduser(self.spec.key_file) if self.spec.key_file else None,
+                               timeout=self.spec.connect_timeout_s, banner_timeout=self.spec.connect_timeout_s,
+                               auth_timeout=self.spec.connect_timeout_s, look_for_keys=False, allow_agent=False)
+                self._client = client
+                return
+            except paramiko.BadHostKeyException as err:
+                client.close()
+                raise BoardError(self.name, f"{self.where}: host key does not match {known} "
+                                 f"(got {err.key.get_name()}); refusing to connect") from None
+            except paramiko.AuthenticationException:
+                client.close()
+                raise BoardError(self.name, f"{self.where}: authentication failed with key "
+                                 f"{self.spec.key_file}") from None
+            except paramiko.SSHException as err:
+                client.close()
+                if "not found in known_hosts" in str(err):
+                    raise BoardError(self.name, f"{self.where}: unknown host key; check it and add it to {known} "
+                                     f"(ssh-keyscan -p {self.spec.port} {self.spec.host})") from None
+                problem = str(err)
+            except (socket.timeout, OSError) as err:
+                client.close()
+                problem = str(err) or type(err).__name__
+            if attempt < self.spec.retries:
+                time.sleep(0.5 * (attempt + 1))
+        raise BoardUnreachable(self.name, f"{self.where} unreachable after {self.spec.retries + 1} tries "
+                               f"({self.spec.connect_timeout_s:g} s each): {problem}")
+
+    def run(self, command: str, timeout_s: float = 60.0) -> SshResult:
+        """Run a shell command string on the remote host. Quote what you put in it (shlex.quote)."""
+        if self._client is None:
+            self.connect()
+        try:
+            _, out, err = self._client.exec_command(command, timeout=timeout_s)
+            stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+            return SshResult(out.channel.recv_exit_status(), stdout, stderr)
+        except (socket.timeout, paramiko.SSHException, OSError) as err:
+            raise BoardUnreachable(self.name, f"{self.where}: {command!r} did not finish: {err}") from None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> "SshRunner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
