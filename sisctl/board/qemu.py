@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import shutil
 import signal
 import socket
@@ -97,7 +98,8 @@ class QemuMachine:
         self.spec, self.launch, self.board, self.run_dir = spec, launch, board, run_dir
         self.process: subprocess.Popen | None = None
         self.port: int | None = None
-        self._sockdir = Path(tempfile.mkdtemp(prefix="sisctl-qmp-"))
+        _remove_stale_socket_dirs()
+        self._sockdir = Path(tempfile.mkdtemp(prefix=f"sisctl-qmp-{os.getpid()}-"))
         self.qmp_path = self._sockdir / "qmp.sock"
         self._qmp: QEMUMonitorProtocol | None = None
 
@@ -229,6 +231,14 @@ class QemuMachine:
                     self.process.kill()
                     self.process.wait(5)
         shutil.rmtree(self._sockdir, ignore_errors=True)
+
+
+def _remove_stale_socket_dirs() -> None:
+    """QMP socket folders of sisctl processes that died without cleaning up (SIGKILL)."""
+    for folder in Path(tempfile.gettempdir()).glob("sisctl-qmp-*-*"):
+        pid = folder.name.split("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def create_vmstate(path: Path, size: str = "2G") -> None:
