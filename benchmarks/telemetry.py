@@ -4,7 +4,6 @@ periodic PMU sampling on a guest workload's run time (sampled vs unsampled, inte
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import sys
 import tempfile
@@ -17,6 +16,7 @@ from sisctl.board.board import Board  # noqa: E402
 from sisctl.board.spec import find_board  # noqa: E402
 from sisctl.build.builder import build  # noqa: E402
 from sisctl.build.recipe import find_recipe  # noqa: E402
+from sisctl.net import free_port  # noqa: E402
 from sisctl.telemetry.pmu import parse_pmu, pmu_command  # noqa: E402
 from sisctl.telemetry.sink import SinkConfig, TelemetrySink  # noqa: E402
 from sisctl.telemetry.tsdb import EmbeddedTsdb  # noqa: E402
@@ -25,10 +25,7 @@ WORKLOAD = "i=0; while [ $i -lt 40000 ]; do i=$((i+1)); done"
 
 
 def points_per_second(tmp: Path, count: int) -> float:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    db = EmbeddedTsdb(f"127.0.0.1:{port}", tmp / "tsdb")
+    db = EmbeddedTsdb(f"127.0.0.1:{free_port()}", tmp / "tsdb")
     db.start()
     try:
         sink = TelemetrySink(SinkConfig(db.url, "bench", "sisctl"), tmp / "spool")

@@ -5,7 +5,6 @@ import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,6 +15,7 @@ from qemu.qmp import QMPError
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from sisctl import proc
+from sisctl.net import free_port
 from sisctl.board.errors import BoardError, BoardUnreachable
 from sisctl.board.spec import QemuSpec
 
@@ -26,12 +26,6 @@ PR_SET_PDEATHSIG = 1
 def _die_with_parent() -> None:
     """Runs in the child: the kernel kills QEMU if the controller dies, even by SIGKILL."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _opt(value: Path | str) -> str:
@@ -117,7 +111,7 @@ class QemuMachine:
     def start(self, paused: bool = False) -> None:
         """Start QEMU; it then waits for the console to connect (and, if `paused`, for 'cont')."""
         for _ in range(5):   # another process may take the free port before QEMU binds it
-            self.port = _free_port()
+            self.port = free_port()
             argv = self.argv(paused)
             (self.run_dir / "qemu.argv").write_text("\n".join(argv) + "\n")
             stderr_path = self.run_dir / "qemu.log"

@@ -12,7 +12,7 @@ import pytest
 
 from sisctl.board.board import Board
 from sisctl.board.errors import BoardBusy, BootTimeout, KernelCrash
-from sisctl.board.spec import find_board, load_board
+from sisctl.board.spec import load_board
 from tests.conftest import qemu_processes_mentioning
 
 PROJECT = Path(__file__).resolve().parents[2]

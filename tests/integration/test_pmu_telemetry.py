@@ -1,11 +1,10 @@
 """PMU counters from a real guest workload, written to the real local database and read back."""
 from __future__ import annotations
 
-import socket
 import time
 
-import pytest
 
+from sisctl.net import free_port
 from sisctl.telemetry.pmu import parse_pmu, pmu_command, pmu_points, sample_points
 from sisctl.telemetry.sink import SinkConfig, TelemetrySink
 from sisctl.telemetry.tsdb import EmbeddedTsdb
@@ -30,10 +29,7 @@ def test_counters_of_a_guest_workload(board, tmp_path):
     cycles = [s["cycles"] for _, s in reading.samples]
     assert cycles == sorted(cycles) and cycles[-1] <= reading.totals["cycles"]
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    db = EmbeddedTsdb(f"127.0.0.1:{port}", tmp_path / "tsdb")
+    db = EmbeddedTsdb(f"127.0.0.1:{free_port()}", tmp_path / "tsdb")
     db.start()
     try:
         sink = TelemetrySink(SinkConfig(db.url, "lab", "sisctl"), tmp_path / "spool")

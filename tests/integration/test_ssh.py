@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sisctl.net import free_port
 from sisctl.board.errors import BoardError, BoardUnreachable
 from sisctl.board.spec import PowerMeterSpec
 from sisctl.board.ssh import SshRunner, SshSpec
@@ -16,12 +17,6 @@ from sisctl.telemetry.power import read_power
 
 SSHD = "/usr/sbin/sshd"
 pytestmark = pytest.mark.skipif(not Path(SSHD).exists(), reason="openssh-server is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def keygen(path: Path) -> str:

@@ -1,21 +1,15 @@
 """The telemetry sink against the real embedded database: batches land, and an outage loses nothing."""
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
 
+from sisctl.net import free_port
 from sisctl.telemetry.sink import SinkConfig, TelemetrySink
 from sisctl.telemetry.tsdb import EmbeddedTsdb
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
