@@ -250,7 +250,30 @@ def power_calibrate(c, board="qemu-virt-0", seconds=20.0):
     print(f"{spec.name}: put this in {spec.source}:\npower_meter:\n  idle_w: {idle:.2f}\n  cpu_w: {cpu:.2f}")
 
 
+@task(name="switch", help={"board": "board name or path", "action": "on, off, cycle or status"})
+@_guard
+def power_switch(c, board, action="status"):
+    """Switch a real board's power (tasmota, http, uhubctl, gpio, manual): on, off, cycle, status."""
+    from sisctl.board.power import PowerSwitchError, power_cycle, power_get, power_set
+    from sisctl.board.spec import find_board
+    spec = find_board(board)
+    if spec.power.model == "qmp":
+        raise Exit(f"error: {spec.name} is a QEMU board: its power is its QEMU process (flash/run/console)", code=1)
+    try:
+        if action in ("on", "off"):
+            power_set(spec.power, action == "on")
+        elif action == "cycle":
+            power_cycle(spec.power)
+        elif action != "status":
+            raise Exit("error: --action is one of on, off, cycle, status", code=2)
+        state = power_get(spec.power)
+    except PowerSwitchError as err:
+        raise Exit(f"error: {spec.name}: {err}", code=1) from None
+    print(f"{spec.name}: power {'unknown' if state is None else 'on' if state else 'off'}")
+
+
 power = Collection("power")
+power.add_task(power_switch)
 power.add_task(power_calibrate)
 lab = Collection("lab")
 lab.add_task(lab_dashboards)

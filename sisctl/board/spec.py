@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from sisctl import config, paths
+from sisctl.board.ssh import SshSpec
 
 
 @dataclass
@@ -19,7 +20,25 @@ class ConsoleSpec:
 
 @dataclass
 class PowerSpec:
-    model: Literal["qmp"] = "qmp"
+    """How the board is switched: qmp (QEMU) or a switch driver in sisctl/board/power/."""
+    model: Literal["qmp", "tasmota", "http", "uhubctl", "gpio", "manual"] = "qmp"
+    url: str = ""                       # tasmota
+    on_url: str = ""                    # http
+    off_url: str = ""
+    status_url: str = ""
+    status_on: str = "(?i)on"
+    method: str = "GET"
+    user_env: str = ""                  # HTTP credentials: names of environment variables
+    password_env: str = ""
+    hub: str = ""                       # uhubctl
+    port: int = 1
+    chip: str = "gpiochip0"             # gpio
+    line: int = 0
+    active_low: bool = False
+    tool: str = ""                      # path of uhubctl / gpioset on the lab host
+    ssh: SshSpec | None = None          # the lab host for uhubctl / gpio
+    off_time_s: float = 3.0             # how long a power cycle keeps the board off
+    timeout_s: float = 5.0
 
 
 @dataclass

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import shlex
-import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,51 +12,8 @@ from sisctl.board.errors import BoardError, BoardUnreachable
 from sisctl.board.spec import PowerMeterSpec
 from sisctl.board.ssh import SshRunner, SshSpec
 from sisctl.telemetry.power import read_power
+from tests.integration.conftest import keygen
 
-SSHD = "/usr/sbin/sshd"
-pytestmark = pytest.mark.skipif(not Path(SSHD).exists(), reason="openssh-server is not installed")
-
-
-def keygen(path: Path) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return path.with_suffix(".pub").read_text().strip()
-
-
-@pytest.fixture
-def sshd(tmp_path):
-    """A real sshd on a free loopback port accepting one key; stopped after the test."""
-    host_pub = keygen(tmp_path / "host_key")
-    user_pub = keygen(tmp_path / "user_key")
-    (tmp_path / "authorized_keys").write_text(user_pub + "\n")
-    port = free_port()
-    (tmp_path / "sshd_config").write_text(f"""Port {port}
-ListenAddress 127.0.0.1
-HostKey {tmp_path / 'host_key'}
-AuthorizedKeysFile {tmp_path / 'authorized_keys'}
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-StrictModes no
-UsePAM no
-PidFile {tmp_path / 'sshd.pid'}
-""")
-    Path("/run/sshd").mkdir(exist_ok=True)
-    server = subprocess.Popen([SSHD, "-D", "-e", "-f", str(tmp_path / "sshd_config")],
-                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "sshd.log", "wb"))
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    key_type, key_data = host_pub.split()[:2]
-    (tmp_path / "known_hosts").write_text(f"[127.0.0.1]:{port} {key_type} {key_data}\n")
-    spec = SshSpec("127.0.0.1", user="root", port=port, key_file=str(tmp_path / "user_key"),
-                   known_hosts=str(tmp_path / "known_hosts"), connect_timeout_s=3, retries=0)
-    yield spec
-    server.terminate()
-    server.wait(10)
 
 
 def test_commands_run_with_exit_status_and_quoting(sshd):
