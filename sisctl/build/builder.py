@@ -12,7 +12,6 @@ from sisctl import paths
 from sisctl.build import command, debian, kbuild
 from sisctl.build.artifact import Artifact, write_manifest
 from sisctl.build.recipe import Recipe
-from sisctl.image.kernel import InvalidKernel
 
 
 def cache_key(recipe: Recipe) -> str | None:
@@ -61,5 +60,3 @@ def build(recipe: Recipe, *, force: bool = False, cache: Path | None = None,
     progress(f"{recipe.name}: built in {time.monotonic() - started:.1f} s -> {dest}")
     return Artifact.load(dest)
 
-
-__all__ = ["build", "cache_key", "InvalidKernel"]
