@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(qemu-system-arm qemu-utils gcc-aarch64-linux-gnu libc6-dev-arm64-cross e2fsprogs cpio victoria-metrics
-              socat linux-source bc bison flex libssl-dev libelf-dev make xz-utils openssh-server)
+              socat linux-source bc bison flex libssl-dev libelf-dev make xz-utils openssh-server
+              device-tree-compiler)
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 

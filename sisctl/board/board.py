@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sisctl import paths
+from sisctl import paths, proc
 from sisctl.board.agent import Agent, CommandResult
 from sisctl.board.console import Console, open_port
 from sisctl.board.errors import AgentError, BoardError, ConsoleLost
@@ -129,8 +130,7 @@ class BoardSession:
         if not vmstate.exists():
             create_vmstate(vmstate)
         cmdline = f"{spec.boot.cmdline} {append}".strip()
-        launch = QemuLaunch(artifact.image, Path(flashed.initrd), cmdline,
-                            artifact.dtbs / spec.qemu.dtb if spec.qemu.dtb else None, vmstate, disks)
+        launch = QemuLaunch(artifact.image, Path(flashed.initrd), cmdline, self._dtb(artifact), vmstate, disks)
         self._snapshot_key = hashlib.sha256(json.dumps(
             [launch.snapshot_identity(spec.qemu), flashed.image_sha256]).encode()).hexdigest()[:16]
         tag = self.board._snapshots().get(self._snapshot_key) if fast else None
@@ -152,6 +152,27 @@ class BoardSession:
         self.boot_mode, self.boot_s = "cold", time.monotonic() - started
         if fast:
             self.save_ready_snapshot()
+
+    def _dtb(self, artifact: Artifact) -> Path | None:
+        """The board's device tree from the artifact, with the nodes the board says to drop removed
+        (on a Pi 3 the PL011's Bluetooth child would take the console's input away)."""
+        spec = self.board.spec.qemu
+        if not spec.dtb:
+            return None
+        source = artifact.dtbs / spec.dtb
+        if not source.exists():
+            raise BoardError(self.name, f"the artifact has no device tree {spec.dtb} (in {artifact.dtbs})")
+        if not spec.dtb_remove:
+            return source
+        key = hashlib.sha256(source.read_bytes() + json.dumps(spec.dtb_remove).encode()).hexdigest()[:12]
+        edited = self.board.state / f"{source.stem}-{key}.dtb"
+        if not edited.exists():
+            partial = edited.with_suffix(".partial")
+            shutil.copyfile(source, partial)
+            for node in spec.dtb_remove:
+                proc.run(["fdtput", "-r", partial, node], timeout=30)
+            partial.rename(edited)
+        return edited
 
     def _power_on(self, launch: QemuLaunch, loadvm: str | None = None) -> None:
         spec = self.board.spec

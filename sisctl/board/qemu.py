@@ -67,7 +67,8 @@ class QemuLaunch:
     extra_args: list[str] = field(default_factory=list)
 
     def guest_args(self, spec: QemuSpec) -> list[str]:
-        args = ["-M", spec.machine, "-cpu", spec.cpu, "-m", str(spec.memory_mb), "-smp", str(spec.smp),
+        args = ["-M", spec.machine, *(["-cpu", spec.cpu] if spec.cpu else []), "-m", str(spec.memory_mb),
+                "-smp", str(spec.smp),
                 "-nodefaults", "-no-user-config", "-display", "none",
                 "-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", self.cmdline]
         if self.dtb:

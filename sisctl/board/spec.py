@@ -66,10 +66,11 @@ class BootSpec:
 class QemuSpec:
     binary: str = "qemu-system-aarch64"
     machine: str = "virt"
-    cpu: str = "max"
+    cpu: str | None = "max"          # null: the machine's own CPU (raspi3b)
     memory_mb: int = 512
     smp: int = 1
     dtb: str | None = None           # relative to the artifact's dtbs/ folder
+    dtb_remove: list[str] = field(default_factory=list)   # device-tree nodes to drop (fdtput -r)
     no_reboot: bool = True           # a guest reboot (panic=-1) ends QEMU
     extra_args: list[str] = field(default_factory=list)
 
