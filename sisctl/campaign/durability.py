@@ -111,8 +111,10 @@ def _promises(ops: list[Op], states: list[FsState], last: int) -> dict[tuple[str
     return promises
 
 
-def verify(ops: list[Op], completed: int, seen: dict[str, Seen]) -> Verdict:
-    states = simulate(ops)
+def verify(ops: list[Op], completed: int, seen: dict[str, Seen],
+           states: list[FsState] | None = None) -> Verdict:
+    """`states`: simulate(ops), when the caller already has it (one workload, many crash states)."""
+    states = states or simulate(ops)
     persist_at = [i for i, op in enumerate(ops) if op.kind in PERSIST]
     violations = [Violation("corrupt", p, "readable after recovery", f"errno {s.error}")
                   for p, s in seen.items() if s.kind == "e"]

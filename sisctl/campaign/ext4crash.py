@@ -16,10 +16,10 @@ import json
 import random
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Literal
 
-from sisctl import __version__
 from sisctl.board.board import Board, BoardSession
 from sisctl.board.errors import BoardError, KernelCrash
 from sisctl.board.qemu import Disk
@@ -29,7 +29,7 @@ from sisctl.campaign.guestfs import check_script, parse_check_output, workload_s
 from sisctl.campaign.durability import parse_dump, verify
 from sisctl.campaign.records import RecordLog, read_records
 from sisctl.campaign.fsworkloads import workload
-from sisctl.campaign.ops import format_ops
+from sisctl.campaign.ops import FsState, Op, format_ops, simulate
 from sisctl.image.sparse import copy_image
 from sisctl.provenance import provenance
 
@@ -75,6 +75,17 @@ def run_seed(seed: int, scenario: str, run: int) -> int:
     return int(hashlib.sha256(f"{seed}/{scenario}/{run}".encode()).hexdigest()[:8], 16)
 
 
+@dataclass
+class RunWorkload:
+    """One run's workload, and the model's states of it, shared by all of that run's crash states."""
+    seed: int
+    ops: list[Op]
+
+    @cached_property
+    def states(self) -> list[FsState]:
+        return simulate(self.ops)
+
+
 class Ext4CrashCampaign:
     def __init__(self, board: Board, config: CampaignConfig, out: Path,
                  progress: Callable[[str], None] = lambda _: None, cold_sessions: bool = False,
@@ -94,6 +105,7 @@ class Ext4CrashCampaign:
         self.done = {r["state_key"] for r in read_records(self.records_path) if r.get("type") == "state"}
         self.runs_done = {r["run_key"] for r in read_records(self.records_path) if r.get("type") == "run"}
         self.pending: list[PendingState] = []
+        self._workloads: dict[tuple[str, int], RunWorkload] = {}
         self.origin = provenance(board.name, board.flashed(), board.spec.qemu.binary if board.spec.qemu else None)
         self.checked = 0
         self.started = time.monotonic()
@@ -124,14 +136,22 @@ class Ext4CrashCampaign:
         return [work] + [Disk(f"slot{i}", self.out / "slots" / f"slot{i}.img") for i in range(SLOTS)]
 
     def _session(self, label: str, logged: bool = False):
-        for disk in self._disks(logged):
+        disks = self._disks(logged)
+        for disk in disks:
             if not disk.image.exists():
                 copy_image(self.base, disk.image)
-        return self.board.session(label=label, disks=self._disks(logged), fast=not self.cold_sessions)
+        return self.board.session(label=label, disks=disks, fast=not self.cold_sessions)
+
+    def _workload(self, scenario: str, run: int) -> RunWorkload:
+        key = (scenario, run)
+        if key not in self._workloads:
+            seed = run_seed(self.config.seed, scenario, run)
+            self._workloads[key] = RunWorkload(seed, workload(scenario, seed))
+        return self._workloads[key]
 
     def _one_run(self, scenario: str, run: int) -> None:
-        seed = run_seed(self.config.seed, scenario, run)
-        ops = workload(scenario, seed)
+        current = self._workload(scenario, run)
+        seed, ops = current.seed, current.ops
         runs = self.out / "runs"
         if self.config.mode == "reset":
             image = runs / f"{scenario}-{run}.img"
@@ -222,14 +242,15 @@ class Ext4CrashCampaign:
             self._record(state, marks[slot], reports[slot], e2fsck(self.out / "slots" / f"{slot}.img"))
 
     def _record(self, state: PendingState, marks, report, fsck) -> None:
-        ops = workload(state.scenario, run_seed(self.config.seed, state.scenario, state.run))
-        verdict = verify(ops, len(marks), parse_dump("\n".join(report.dump))) if report.mounted else None
+        run = self._workload(state.scenario, state.run)
+        verdict = (verify(run.ops, len(marks), parse_dump("\n".join(report.dump)), run.states)
+                   if report.mounted else None)
         outcome = ("mount-failed" if not report.mounted else "violation" if not verdict.ok
                    else "fsck" if not fsck.clean else "sanity" if not report.sanity else "ok")
         record = {
             "type": "state", "state_key": state.key, "scenario": state.scenario, "run": state.run,
             "mode": self.config.mode, "seed": self.config.seed,
-            "run_seed": run_seed(self.config.seed, state.scenario, state.run),
+            "run_seed": run.seed,
             "crash_point": {"state": state.name, "log_entries": state.upto, "dropped": state.dropped,
                             "source": str(state.source), "base": str(self.base),
                             "persistence_calls_completed": len(marks),
@@ -241,7 +262,7 @@ class Ext4CrashCampaign:
             "violations": [asdict(v) for v in verdict.violations] if verdict else [],
             "facts_checked": verdict.checked if verdict else 0,
             "reproduce": f"invoke campaign.replay --campaign {self.out} --state {state.key}",
-            **self.origin, "campaign_seed": self.config.seed, "sisctl_version": __version__,
+            **self.origin,
         }
         self.records.append(record)
         self.on_record(record)
