@@ -137,8 +137,9 @@ class Ext4CrashCampaign:
 
     def _session(self, label: str, logged: bool = False):
         disks = self._disks(logged)
-        for disk in disks:
-            if not disk.image.exists():
+        size = self.base.stat().st_size
+        for disk in disks:   # QEMU sizes a disk once, at start: one cut short by a kill must be redone
+            if not disk.image.exists() or disk.image.stat().st_size != size:
                 copy_image(self.base, disk.image)
         return self.board.session(label=label, disks=disks, fast=not self.cold_sessions)
 
