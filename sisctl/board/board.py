@@ -18,9 +18,13 @@ from sisctl import paths, proc
 from sisctl.board.agent import Agent, CommandResult
 from sisctl.board.console import Console, open_port
 from sisctl.board.errors import AgentError, BoardError, ConsoleLost
-from sisctl.board.lock import BoardLock
+from sisctl.board import tftp
+from sisctl.board.lock import BoardLock, console_lock
+from sisctl.board.pi import PiTryboot
+from sisctl.board.power import power_set
 from sisctl.board.qemu import Disk, QemuLaunch, QemuMachine, create_vmstate
 from sisctl.board.spec import BoardSpec
+from sisctl.board.uboot import BootFiles, UBoot
 from sisctl.build.artifact import Artifact
 from sisctl.image.guest import agent_digest, build_guest
 
@@ -51,8 +55,6 @@ class Board:
         self.state = (state_root or paths.state_dir()) / "boards" / spec.name
         self.state.mkdir(parents=True, exist_ok=True)
         self.reports = reports
-        if spec.boot.method != "qemu":
-            raise BoardError(self.name, f"boot method {spec.boot.method!r} is not supported yet")
 
     # --- flashing ------------------------------------------------------------
     def flash(self, artifact: Artifact, progress: Callable[[str], None] = print) -> dict:
@@ -62,12 +64,13 @@ class Board:
         record = FlashRecord(str(artifact.root), str(initrd), artifact.sha256, artifact.build_id,
                              artifact.manifest.get("kernel_version"),
                              time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), agent_digest())
-        with BoardLock(self.state, self.name):
+        with BoardLock(self.state / "lock", self.name):
             (self.state / "flashed.json").write_text(json.dumps(record.__dict__, indent=1) + "\n")
             (self.state / "snapshots.json").unlink(missing_ok=True)
         progress(f"{self.name}: flashed {artifact.root.name}; booting to verify")
         with self.session(fast=False, label="flash") as session:
-            session.save_ready_snapshot()
+            if self.spec.boot.method == "qemu":
+                session.save_ready_snapshot()
             return {"board": self.name, "boot_s": session.boot_s, "run_dir": str(session.run_dir),
                     **record.__dict__}
 
@@ -89,7 +92,7 @@ class Board:
 
         With `fast`, boot from the ready snapshot for this kernel, command line and
         set of disks; if there is none yet, boot cold and save one."""
-        with BoardLock(self.state, self.name):
+        with BoardLock(self.state / "lock", self.name):
             session = BoardSession(self, new_run_dir(self.name, label, self.reports))
             try:
                 session.boot(fast=fast, append=append, disks=list(disks),
@@ -119,8 +122,19 @@ class BoardSession:
         self.boot_mode = ""
         self.boot_s = 0.0
         self._snapshot_key = ""
+        self.powered = False                     # a real board switched on by this session
+        self.tryboot: PiTryboot | None = None
+        self.console_lock: BoardLock | None = None
+        self.progress: Callable[[str], None] = lambda _: None
 
     def boot(self, *, fast: bool, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
+        if self.board.spec.boot.method == "qemu":
+            self._boot_direct(fast=fast, append=append, disks=disks, ready_timeout_s=ready_timeout_s)
+        else:
+            self._boot_through_loader(append, disks, ready_timeout_s)
+
+    def _boot_direct(self, *, fast: bool, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
+        """QEMU loads the kernel itself; with `fast`, from a ready snapshot."""
         spec, flashed = self.board.spec, self.board.flashed()
         artifact = flashed.load_artifact()
         for disk in disks:
@@ -130,7 +144,8 @@ class BoardSession:
         if not vmstate.exists():
             create_vmstate(vmstate)
         cmdline = f"{spec.boot.cmdline} {append}".strip()
-        launch = QemuLaunch(artifact.image, Path(flashed.initrd), cmdline, self._dtb(artifact), vmstate, disks)
+        launch = QemuLaunch(artifact.image, Path(flashed.initrd), cmdline, self._dtb(artifact, spec.qemu.dtb,
+                            spec.qemu.dtb_remove), vmstate=vmstate, disks=disks)
         self._snapshot_key = hashlib.sha256(json.dumps(
             [launch.snapshot_identity(spec.qemu), flashed.image_sha256]).encode()).hexdigest()[:16]
         tag = self.board._snapshots().get(self._snapshot_key) if fast else None
@@ -145,53 +160,113 @@ class BoardSession:
                 self._power_off()   # stale snapshot: fall back to a cold boot
                 started = time.monotonic()
         self._power_on(launch)
-        try:
-            self.agent.wait_ready(ready_timeout_s)
-        except ConsoleLost as lost:
-            raise BoardError(self.name, self.machine.exit_report() or lost.message, lost.log_tail) from None
+        self._wait_ready(ready_timeout_s)
         self.boot_mode, self.boot_s = "cold", time.monotonic() - started
         if fast:
             self.save_ready_snapshot()
 
-    def _dtb(self, artifact: Artifact) -> Path | None:
-        """The board's device tree from the artifact, with the nodes the board says to drop removed
+    def _wait_ready(self, timeout_s: float) -> None:
+        try:
+            self.agent.wait_ready(timeout_s)
+        except ConsoleLost as lost:
+            exit_report = self.machine.exit_report() if self.machine else None
+            raise BoardError(self.name, exit_report or lost.message, lost.log_tail) from None
+
+    def _boot_through_loader(self, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
+        """A boot loader brings the kernel: U-Boot (on QEMU or a real board) or a Pi's tryboot.
+        Every such session boots cold; a Pi session ends back on its known-good OS."""
+        spec, flashed = self.board.spec, self.board.flashed()
+        artifact = flashed.load_artifact()
+        files = BootFiles(artifact.image, Path(flashed.initrd), self._dtb(artifact, spec.boot.dtb),
+                          f"{spec.boot.cmdline} {append}".strip(), prefix=self.name)
+        started = time.monotonic()
+        if spec.boot.method == "uboot":
+            uboot = spec.boot.uboot
+            if uboot.transfer == "tftp":
+                tftp.stage(files.named(), uboot.tftp_root or str(self._qemu_tftp_root()), files.prefix,
+                           uboot.tftp_ssh, self.name)
+            self._power_on(self._firmware_launch(disks) if spec.qemu else None)
+            UBoot(self.console, uboot, self.name, self.progress).boot(files)
+        else:
+            self.tryboot = PiTryboot(spec.boot.pi, spec.power, self.name, self.progress)
+            self.tryboot.stage(files)
+            self._open_console(spec.console.url)
+            self.tryboot.reboot_into_trial()
+        self._wait_ready(ready_timeout_s)
+        self.boot_mode, self.boot_s = "loader", time.monotonic() - started
+
+    def _qemu_tftp_root(self) -> Path:
+        return self.board.state / "tftp"
+
+    def _firmware_launch(self, disks: list[Disk]) -> QemuLaunch:
+        """QEMU running the board's firmware, with its own TFTP server when the board names no other."""
+        spec = self.board.spec
+        served = spec.boot.uboot.transfer == "tftp" and not spec.boot.uboot.tftp_root
+        return QemuLaunch(None, None, "", firmware=Path(spec.qemu.firmware),
+                          tftp_root=self._qemu_tftp_root() if served else None, disks=disks)
+
+    def _dtb(self, artifact: Artifact, name: str | None, remove: list[str] = ()) -> Path | None:
+        """A device tree from the artifact, with the nodes the board says to drop removed
         (on a Pi 3 the PL011's Bluetooth child would take the console's input away)."""
-        spec = self.board.spec.qemu
-        if not spec.dtb:
+        if not name:
             return None
-        source = artifact.dtbs / spec.dtb
+        source = artifact.dtbs / name
         if not source.exists():
-            raise BoardError(self.name, f"the artifact has no device tree {spec.dtb} (in {artifact.dtbs})")
-        if not spec.dtb_remove:
+            raise BoardError(self.name, f"the artifact has no device tree {name} (in {artifact.dtbs})")
+        if not remove:
             return source
-        key = hashlib.sha256(source.read_bytes() + json.dumps(spec.dtb_remove).encode()).hexdigest()[:12]
+        key = hashlib.sha256(source.read_bytes() + json.dumps(list(remove)).encode()).hexdigest()[:12]
         edited = self.board.state / f"{source.stem}-{key}.dtb"
         if not edited.exists():
             partial = edited.with_suffix(".partial")
             shutil.copyfile(source, partial)
-            for node in spec.dtb_remove:
+            for node in remove:
                 proc.run(["fdtput", "-r", partial, node], timeout=30)
             partial.rename(edited)
         return edited
 
-    def _power_on(self, launch: QemuLaunch, loadvm: str | None = None) -> None:
+    def _power_on(self, launch: QemuLaunch | None, loadvm: str | None = None) -> None:
+        """Start the QEMU machine, or switch a real board on with its console already listening."""
         spec = self.board.spec
+        if launch is None:
+            self._open_console(spec.console.url)
+            power_set(spec.power, False)
+            time.sleep(spec.power.off_time_s)
+            self.powered = True
+            power_set(spec.power, True)
+            return
         self.machine = QemuMachine(spec.qemu, launch, self.name, self.run_dir)
         self.machine.start(paused=bool(loadvm))
-        port = open_port(self.machine.console_url, spec.console.baudrate, spec.console.open_timeout_s, self.name)
-        self.console = Console(port, self.run_dir / "console.log", self.name,
-                               spec.console.ignore_reports, spec.console.crash_grace_s)
-        self.agent = Agent(self.console, self.name)
+        self._open_console(self.machine.console_url)
         if loadvm:
             self.machine.load_snapshot(loadvm)
             self.machine.qmp("cont")
 
+    def _open_console(self, url: str) -> None:
+        spec = self.board.spec.console
+        if self.machine is None:   # a real console: possibly named by other boards or users too
+            self.console_lock = console_lock(self.board.state.parent.parent, url, self.name).__enter__()
+        port = open_port(url, spec.baudrate, spec.open_timeout_s, self.name)
+        self.console = Console(port, self.run_dir / "console.log", self.name, spec.ignore_reports,
+                               spec.crash_grace_s)
+        self.agent = Agent(self.console, self.name)
+
     def _power_off(self) -> None:
+        """Stop what this session started: QEMU, a board it switched on, a Pi's trial boot."""
         if self.console:
             self.console.close()
         if self.machine:
             self.machine.stop()
-        self.console = self.agent = self.machine = None
+        try:
+            if self.powered:
+                power_set(self.board.spec.power, False)
+            if self.tryboot:
+                self.tryboot.restore()
+        finally:
+            if self.console_lock:
+                self.console_lock.__exit__(None, None, None)
+            self.console = self.agent = self.machine = self.tryboot = self.console_lock = None
+            self.powered = False
 
     def run(self, command: str, timeout_s: float = 60.0) -> CommandResult:
         return self.agent.run(command, timeout_s)

@@ -24,6 +24,7 @@ from sisctl.board.errors import BoardUnreachable, ConsoleLost, KernelCrash
 
 CRASH_GRACE_S = 10.0      # how long to keep reading after a report starts
 TAIL_LINES = 40
+RAW_KEEP = 1 << 20        # bytes kept for prompt matching and binary transfers
 
 
 def open_port(url: str, baudrate: int, timeout_s: float, board: str) -> serial.SerialBase:
@@ -50,6 +51,8 @@ class Console:
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
         self.tap: Callable[[bytes], None] | None = None     # interactive viewers
         self._partial = b""
+        self._raw = bytearray()                # bytes not yet consumed by wait_for / read_raw
+        self._raw_ready = threading.Condition()
         self._closed = threading.Event()
         self._crash: oops.ReportStart | None = None
         self._crash_lines: list[str] = []
@@ -75,6 +78,8 @@ class Console:
                 self._line(self._partial)
             self._closed.set()
             self._crash_done.set()
+            with self._raw_ready:
+                self._raw_ready.notify_all()
             self.log.flush()
 
     def _read_available(self) -> bytes | None:
@@ -97,6 +102,10 @@ class Console:
         self.log.flush()
         if self.tap:
             self.tap(data)
+        with self._raw_ready:
+            self._raw += data
+            del self._raw[:-RAW_KEEP]
+            self._raw_ready.notify_all()
         self._partial += data
         *complete, self._partial = self._partial.split(b"\n")
         for raw in complete:
@@ -156,6 +165,39 @@ class Console:
             if match:
                 return match
         return None
+
+    # --- byte level: prompts without a newline (boot loaders) and binary transfers --
+    def forget_bytes(self) -> None:
+        with self._raw_ready:
+            self._raw.clear()
+
+    def wait_for(self, pattern: bytes, timeout_s: float) -> re.Match | None:
+        """Wait until the bytes since the last match (or forget_bytes) match `pattern`;
+        consume them up to the match's end. None on timeout."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout_s
+        with self._raw_ready:
+            while True:
+                match = regex.search(bytes(self._raw))   # a copy: the match outlives the buffer
+                if match:
+                    del self._raw[:match.end()]
+                    return match
+                if self._closed.is_set():
+                    raise ConsoleLost(self.board, "console closed (machine stopped or cable gone)", self.tail_text())
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._raw_ready.wait(min(left, 0.1))
+
+    def read_raw(self, size: int, timeout_s: float) -> bytes:
+        """Up to `size` bytes as they arrive (b"" on timeout), for binary protocols such as YMODEM."""
+        deadline = time.monotonic() + timeout_s
+        with self._raw_ready:
+            while not self._raw and not self._closed.is_set() and time.monotonic() < deadline:
+                self._raw_ready.wait(max(0.0, min(0.1, deadline - time.monotonic())))
+            data = bytes(self._raw[:size])
+            del self._raw[:size]
+            return data
 
     def drain(self) -> None:
         """Forget lines read so far (they stay in the log)."""

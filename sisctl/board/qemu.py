@@ -58,10 +58,12 @@ class Disk:
 @dataclass
 class QemuLaunch:
     """Everything the guest sees; two launches with equal keys can share a snapshot."""
-    kernel: Path
-    initrd: Path
+    kernel: Path | None              # None: the firmware loads the kernel (U-Boot)
+    initrd: Path | None
     cmdline: str
     dtb: Path | None = None
+    firmware: Path | None = None     # -bios
+    tftp_root: Path | None = None    # QEMU's own TFTP server on a guest-only network (restrict=on)
     vmstate: Path | None = None          # qcow2 that holds VM snapshots
     disks: list[Disk] = field(default_factory=list)
     extra_args: list[str] = field(default_factory=list)
@@ -69,8 +71,14 @@ class QemuLaunch:
     def guest_args(self, spec: QemuSpec) -> list[str]:
         args = ["-M", spec.machine, *(["-cpu", spec.cpu] if spec.cpu else []), "-m", str(spec.memory_mb),
                 "-smp", str(spec.smp),
-                "-nodefaults", "-no-user-config", "-display", "none",
-                "-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", self.cmdline]
+                "-nodefaults", "-no-user-config", "-display", "none"]
+        if self.kernel:
+            args += ["-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", self.cmdline]
+        if self.firmware:
+            args += ["-bios", str(self.firmware)]
+        if self.tftp_root:
+            args += ["-netdev", f"user,id=net0,restrict=on,tftp={_opt(self.tftp_root)}",
+                     "-device", "virtio-net-pci,netdev=net0"]
         if self.dtb:
             args += ["-dtb", str(self.dtb)]
         if spec.no_reboot:
@@ -84,7 +92,8 @@ class QemuLaunch:
 
     def snapshot_identity(self, spec: QemuSpec) -> list[str]:
         """What a snapshot depends on: the guest's hardware and boot, not the host files behind disks."""
-        plain = QemuLaunch(self.kernel, self.initrd, self.cmdline, self.dtb, extra_args=self.extra_args)
+        plain = QemuLaunch(self.kernel, self.initrd, self.cmdline, self.dtb, self.firmware,
+                           extra_args=self.extra_args)
         return plain.guest_args(spec) + [f"disk:{d.name}:{'log' if d.log else 'plain'}" for d in self.disks]
 
 

@@ -55,11 +55,46 @@ class PowerMeterSpec:
 
 
 @dataclass
+class UbootSpec:
+    """boot.method uboot: sisctl stops autoboot on the console, loads the files and runs booti."""
+    transfer: Literal["tftp", "ymodem"] = "tftp"
+    prompt: str = "=> "
+    autoboot_timeout_s: float = 60.0             # power-on to the prompt
+    command_timeout_s: float = 30.0
+    transfer_timeout_s: float = 900.0            # per file
+    tftp_root: str = ""       # folder the lab's TFTP server serves; '' on QEMU: QEMU's own TFTP server
+    tftp_ssh: SshSpec | None = None              # the lab host holding tftp_root, when not this machine
+    server_ip: str = ""       # the TFTP server as the board sees it; '' : the one DHCP names
+    dhcp: bool = True
+    kernel_addr: str = "${kernel_addr_r}"        # U-Boot expressions or hex addresses
+    ramdisk_addr: str = "${ramdisk_addr_r}"
+    fdt_addr: str = "${fdt_addr_r}"              # where boot.dtb is loaded
+    ymodem_baud: int = 0                         # loady's rate; 0: the console's
+
+
+@dataclass
+class PiSpec:
+    """boot.method pi-tryboot: a Raspberry Pi running a known-good OS over SSH; each session boots
+    the artifact once through the firmware's tryboot, so a power cycle always brings the old OS back."""
+    ssh: SshSpec
+    model: Literal["pi4", "pi5"] = "pi4"
+    boot_dir: str = "/boot/firmware"             # the FAT boot partition as the running OS mounts it
+    folder: str = "sisctl"                       # the artifact's files go here (os_prefix)
+    reboot_command: str = "sudo reboot '0 tryboot'"
+    tryboot_flag: str = "/proc/device-tree/chosen/bootloader/tryboot"   # non-zero while in tryboot
+    sudo: str = "sudo"                           # prefix for writes to boot_dir; '' when logged in as root
+    back_timeout_s: float = 180.0                # power cycle to the known-good OS answering SSH
+
+
+@dataclass
 class BootSpec:
-    method: Literal["qemu"] = "qemu"
+    method: Literal["qemu", "uboot", "pi-tryboot"] = "qemu"
     cmdline: str = "console=ttyAMA0 panic=-1"
     ready_timeout_s: float = 120.0
     modules: list[str] = field(default_factory=list)   # loaded in the guest, with their dependencies
+    dtb: str | None = None           # uboot / pi-tryboot: device tree from the artifact's dtbs/ folder
+    uboot: UbootSpec | None = None
+    pi: PiSpec | None = None
 
 
 @dataclass
@@ -72,6 +107,7 @@ class QemuSpec:
     dtb: str | None = None           # relative to the artifact's dtbs/ folder
     dtb_remove: list[str] = field(default_factory=list)   # device-tree nodes to drop (fdtput -r)
     no_reboot: bool = True           # a guest reboot (panic=-1) ends QEMU
+    firmware: str | None = None      # boot firmware run as -bios (U-Boot); the kernel then comes through it
     extra_args: list[str] = field(default_factory=list)
 
 
@@ -92,6 +128,17 @@ def load_board(path: Path) -> BoardSpec:
     spec = config.load(BoardSpec, path)
     if spec.boot.method == "qemu" and spec.qemu is None:
         spec.qemu = QemuSpec()
+    if spec.boot.method == "uboot" and spec.boot.uboot is None:
+        spec.boot.uboot = UbootSpec()
+    if spec.boot.method == "pi-tryboot" and spec.boot.pi is None:
+        raise config.ConfigError(path, "boot.pi", "pi-tryboot needs a 'pi' section with the board's ssh")
+    if spec.boot.method != "qemu" and spec.qemu is not None and not spec.qemu.firmware:
+        raise config.ConfigError(path, "qemu.firmware", f"a QEMU board booted by {spec.boot.method} needs "
+                                 "its boot firmware (e.g. U-Boot's u-boot.bin)")
+    if spec.boot.method != "qemu" and spec.qemu is None and spec.power.model == "qmp":
+        raise config.ConfigError(path, "power.model", "a real board needs a power switch model, not qmp")
+    if spec.qemu is None and spec.console.url == "qemu":
+        raise config.ConfigError(path, "console.url", "a real board needs its console's pyserial URL")
     if spec.name != Path(path).stem:
         raise config.ConfigError(path, "name", f"must match the file name ('{Path(path).stem}')")
     spec.source = str(path)

@@ -84,6 +84,16 @@ class SshRunner:
         except (socket.timeout, paramiko.SSHException, OSError) as err:
             raise BoardUnreachable(self.name, f"{self.where}: {command!r} did not finish: {err}") from None
 
+    def put(self, local: Path, remote: str) -> None:
+        """Copy a file to the remote host over SFTP (no shell involved)."""
+        if self._client is None:
+            self.connect()
+        try:
+            with self._client.open_sftp() as sftp:
+                sftp.put(str(local), remote)
+        except (OSError, paramiko.SSHException) as err:
+            raise BoardError(self.name, f"{self.where}: copying {local.name} to {remote} failed: {err}") from None
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()

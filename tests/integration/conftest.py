@@ -43,9 +43,9 @@ def keygen(path: Path) -> str:
 
 @pytest.fixture
 def sshd(tmp_path):
+    """A real sshd (with SFTP) on a free loopback port accepting one key; stopped after the test."""
     if not Path(SSHD).exists():
         pytest.skip("openssh-server is not installed")
-    """A real sshd on a free loopback port accepting one key; stopped after the test."""
     host_pub = keygen(tmp_path / "host_key")
     user_pub = keygen(tmp_path / "user_key")
     (tmp_path / "authorized_keys").write_text(user_pub + "\n")
@@ -59,6 +59,7 @@ KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 StrictModes no
 UsePAM no
+Subsystem sftp internal-sftp
 PidFile {tmp_path / 'sshd.pid'}
 """)
     Path("/run/sshd").mkdir(exist_ok=True)

@@ -1,0 +1,138 @@
+"""Raspberry Pi tryboot, SSH side: a real sshd serves a boot partition laid out like a Pi's, a
+reboot shim sets the firmware's tryboot flag, a loopback smart plug's power cycle clears it (as the
+firmware does), and a loopback console plays the trial kernel. A kernel that panics must leave the
+board back on its known-good OS, with config.txt untouched."""
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import yaml
+
+from sisctl.board.board import Board
+from sisctl.board.errors import BoardError, KernelCrash
+from sisctl.board.pi import PiTryboot
+from sisctl.board.spec import PiSpec, PowerSpec, load_board
+from sisctl.board.uboot import BootFiles
+
+KNOWN_GOOD = "# the known-good OS\narm_64bit=1\nkernel=kernel8.img\n"
+
+
+class FakePi:
+    """The Pi's side: boot partition, firmware flag, reboot shim, smart plug and console."""
+
+    def __init__(self, root: Path, comes_back: bool = True):
+        self.boot = root / "boot" / "firmware"
+        self.boot.mkdir(parents=True)
+        (self.boot / "config.txt").write_text(KNOWN_GOOD)
+        self.flag = root / "tryboot-flag"
+        self.flag.write_bytes(b"\0\0\0\0")
+        self.reboots = root / "reboots"
+        self.shim = root / "reboot"
+        self.shim.write_text(f"#!/bin/sh\necho \"$@\" >> {self.reboots}\nprintf '\\000\\000\\000\\001' > {self.flag}\n")
+        self.shim.chmod(0o755)
+        self.power_log: list[str] = []
+        fake = self
+
+        class Plug(BaseHTTPRequestHandler):
+            def do_GET(self):
+                command = parse_qs(urlparse(self.path).query)["cmnd"][0]
+                fake.power_log.append(command)
+                if command == "Power On" and comes_back:
+                    fake.flag.write_bytes(b"\0\0\0\0")   # the firmware boots config.txt again
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(json.dumps({"POWER": "ON"}).encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.plug = ThreadingHTTPServer(("127.0.0.1", 0), Plug)
+        threading.Thread(target=self.plug.serve_forever, daemon=True).start()
+        self.console = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=self._console, daemon=True).start()
+
+    def _console(self) -> None:
+        """Once the trial boot starts, print what a kernel that cannot mount its root prints."""
+        conn, _ = self.console.accept()
+        while self.flag.read_bytes() == b"\0\0\0\0":
+            time.sleep(0.05)
+        conn.sendall(b"[    1.234] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\r\n"
+                     b"[    1.235] ---[ end Kernel panic - not syncing: VFS ]---\r\n")
+        time.sleep(5)
+        conn.close()
+
+    def close(self) -> None:
+        self.plug.shutdown()
+        self.plug.server_close()
+        self.console.close()
+
+
+def pi_spec(sshd, fake: FakePi, model: str = "pi4") -> PiSpec:
+    return PiSpec(ssh=sshd, model=model, boot_dir=str(fake.boot), reboot_command=f"{fake.shim} '0 tryboot'",
+                  tryboot_flag=str(fake.flag), sudo="", back_timeout_s=5)
+
+
+def board_yaml(tmp_path: Path, sshd, fake: FakePi) -> Path:
+    path = tmp_path / "rpi4-test.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "rpi4-test", "console": {"url": f"socket://127.0.0.1:{fake.console.getsockname()[1]}",
+                                         "crash_grace_s": 1},
+        "power": {"model": "tasmota", "url": f"http://127.0.0.1:{fake.plug.server_port}", "off_time_s": 0.1},
+        "boot": {"method": "pi-tryboot", "cmdline": "console=ttyAMA0,115200 panic=-1", "ready_timeout_s": 20,
+                 "modules": [],
+                 "pi": {**pi_spec(sshd, fake).__dict__, "ssh": sshd.__dict__}}}))
+    return path
+
+
+@pytest.fixture
+def fake_pi(tmp_path):
+    fake = FakePi(tmp_path / "pi")
+    yield fake
+    fake.close()
+
+
+@pytest.mark.parametrize("model", ["pi4", "pi5"])
+def test_tryboot_layout_leaves_config_txt_alone(sshd, fake_pi, tmp_path, model):
+    kernel, initrd, dtb = (tmp_path / n for n in ("Image", "initrd", "bcm2712-rpi-5-b.dtb"))
+    for path in (kernel, initrd, dtb):
+        path.write_bytes(path.name.encode() * 1000)
+    files = BootFiles(kernel, initrd, dtb, "console=ttyAMA10,115200 panic=-1")
+    PiTryboot(pi_spec(sshd, fake_pi, model), PowerSpec(), "pi").stage(files)
+    folder = fake_pi.boot / "sisctl"
+    for path in (kernel, initrd, dtb):
+        assert hashlib.sha256((folder / path.name).read_bytes()).digest() == hashlib.sha256(path.read_bytes()).digest()
+    assert (folder / "cmdline.txt").read_text() == files.cmdline + "\n"
+    tryboot = (fake_pi.boot / "tryboot.txt").read_text()
+    assert "os_prefix=sisctl/" in tryboot and "kernel=Image" in tryboot and "initramfs initrd followkernel" in tryboot
+    assert f"device_tree={dtb.name}" in tryboot
+    assert ("arm_64bit=1" in tryboot) == (model == "pi4")
+    assert (fake_pi.boot / "config.txt").read_text() == KNOWN_GOOD
+
+
+def test_a_panicking_trial_kernel_rolls_back_to_the_known_good_os(sshd, fake_pi, tmp_path, debian_artifact):
+    board = Board(load_board(board_yaml(tmp_path, sshd, fake_pi)), state_root=tmp_path / "state", reports=tmp_path)
+    with pytest.raises(KernelCrash, match="Kernel panic"):
+        board.flash(debian_artifact, progress=lambda _: None)
+    assert fake_pi.reboots.read_text().split() == ["0", "tryboot"]        # one trial boot, asked for
+    assert fake_pi.power_log[-2:] == ["Power Off", "Power On"]            # recovered by a power cycle
+    assert fake_pi.flag.read_bytes() == b"\0\0\0\0"                       # and verified back home
+    assert (fake_pi.boot / "config.txt").read_text() == KNOWN_GOOD
+
+
+def test_a_board_that_stays_in_tryboot_is_reported(sshd, tmp_path):
+    fake = FakePi(tmp_path / "pi", comes_back=False)
+    try:
+        fake.flag.write_bytes(b"\0\0\0\1")
+        with pytest.raises(BoardError, match="did not come back.*still in tryboot"):
+            PiTryboot(pi_spec(sshd, fake), PowerSpec(model="tasmota", url=f"http://127.0.0.1:{fake.plug.server_port}",
+                                                     off_time_s=0.1), "pi").restore()
+    finally:
+        fake.close()

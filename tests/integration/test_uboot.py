@@ -1,0 +1,69 @@
+"""U-Boot boards, played by Debian's real U-Boot on QEMU virt: sisctl stops autoboot on the console,
+loads the files over TFTP (QEMU's own server) or YMODEM, checks them with U-Boot's crc32, boots."""
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+import pytest
+
+from sisctl.board.board import Board, new_run_dir
+from sisctl.board.console import Console, open_port
+from sisctl.board.errors import BoardError
+from sisctl.board.qemu import QemuLaunch, QemuMachine
+from sisctl.board.spec import find_board
+from sisctl.board.uboot import UBoot
+
+pytestmark = pytest.mark.skipif(not Path(find_board("qemu-virt-uboot").qemu.firmware).exists(),
+                                reason="u-boot-qemu is not installed")
+
+
+def test_tftp_boot_to_the_agent(debian_artifact, tmp_path):
+    board = Board(find_board("qemu-virt-uboot"), state_root=tmp_path / "state", reports=tmp_path)
+    board.flash(debian_artifact, progress=lambda _: None)
+    with board.session(label="uboot") as session:
+        assert session.boot_mode == "loader"
+        result = session.run("cat /proc/cmdline; uname -r")
+        assert result.ok and "console=ttyAMA0" in result.text
+        assert debian_artifact.manifest["kernel_version"] in result.text
+        log = (session.run_dir / "console.log").read_text(errors="replace")
+    # Every file was fetched by TFTP and checked before booti ran.
+    assert log.count("tftpboot") >= 2 and log.count("crc32 ") >= 2 and "booti " in log
+
+
+@pytest.fixture
+def uboot_prompt(tmp_path):
+    """Debian's U-Boot running on QEMU virt, stopped at its prompt."""
+    spec = find_board("qemu-virt-uboot")
+    spec.boot.uboot.transfer = "ymodem"
+    machine = QemuMachine(spec.qemu, QemuLaunch(None, None, "", firmware=Path(spec.qemu.firmware)),
+                          spec.name, new_run_dir(spec.name, "ymodem", tmp_path))
+    machine.start()
+    console = None
+    try:
+        console = Console(open_port(machine.console_url, 115200, 10, spec.name), tmp_path / "console.log", spec.name)
+        uboot = UBoot(console, spec.boot.uboot, spec.name)
+        uboot.stop_autoboot()
+        yield uboot
+    finally:
+        if console:
+            console.close()
+        machine.stop()
+
+
+def test_ymodem_upload_arrives_whole_and_crc32_catches_damage(uboot_prompt, tmp_path):
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(os.urandom(96 * 1024 + 123))      # not a whole number of blocks
+    addr = uboot_prompt.env("${kernel_addr_r}")
+    assert uboot_prompt.load(addr, "payload", payload) == payload.stat().st_size
+    # The checker compares U-Boot's own crc32 of memory with ours: one flipped byte must fail it.
+    other = 0x5A if payload.read_bytes()[0] != 0x5A else 0xA5
+    uboot_prompt.command(f"mw.b {addr} {other:#x} 1")
+    with pytest.raises(BoardError, match="arrived damaged"):
+        uboot_prompt.verify(addr, payload.stat().st_size, zlib.crc32(payload.read_bytes()), "payload")
+
+
+def test_a_failing_uboot_command_is_an_error(uboot_prompt):
+    with pytest.raises(BoardError, match="failed"):
+        uboot_prompt.command("tftpboot 0x40400000 no-such-file", 20)
