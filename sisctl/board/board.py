@@ -21,7 +21,7 @@ from sisctl.board.errors import AgentError, BoardError, ConsoleLost
 from sisctl.board import tftp
 from sisctl.board.lock import BoardLock, console_lock
 from sisctl.board.pi import PiTryboot
-from sisctl.board.power import power_set
+from sisctl.board.power import power_cycle, power_set
 from sisctl.board.qemu import Disk, QemuLaunch, QemuMachine, create_vmstate
 from sisctl.board.spec import BoardSpec
 from sisctl.board.uboot import BootFiles, UBoot
@@ -230,10 +230,8 @@ class BoardSession:
         spec = self.board.spec
         if launch is None:
             self._open_console(spec.console.url)
-            power_set(spec.power, False)
-            time.sleep(spec.power.off_time_s)
-            self.powered = True
-            power_set(spec.power, True)
+            self.powered = True          # from here on, closing the session switches it off
+            power_cycle(spec.power)
             return
         self.machine = QemuMachine(spec.qemu, launch, self.name, self.run_dir)
         self.machine.start(paused=bool(loadvm))

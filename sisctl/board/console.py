@@ -24,7 +24,7 @@ from sisctl.board.errors import BoardUnreachable, ConsoleLost, KernelCrash
 
 CRASH_GRACE_S = 10.0      # how long to keep reading after a report starts
 TAIL_LINES = 40
-RAW_KEEP = 1 << 20        # bytes kept for prompt matching and binary transfers
+RAW_KEEP = 256 << 10      # bytes kept for prompt matching and binary transfers
 
 
 def open_port(url: str, baudrate: int, timeout_s: float, board: str) -> serial.SerialBase:
@@ -104,7 +104,8 @@ class Console:
             self.tap(data)
         with self._raw_ready:
             self._raw += data
-            del self._raw[:-RAW_KEEP]
+            if len(self._raw) > 2 * RAW_KEEP:   # trimmed now and then, not on every read
+                del self._raw[:-RAW_KEEP]
             self._raw_ready.notify_all()
         self._partial += data
         *complete, self._partial = self._partial.split(b"\n")
