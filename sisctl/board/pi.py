@@ -36,11 +36,9 @@ def tryboot_config(spec: PiSpec, files: BootFiles) -> str:
 
 
 def boot_files(files: BootFiles) -> dict[str, Path]:
-    """Names in the tryboot folder: os_prefix applies to the kernel, initramfs, dtb and cmdline.txt."""
-    named = {"Image": files.kernel, "initrd": files.initrd}
-    if files.dtb:
-        named[files.dtb.name] = files.dtb
-    return named
+    """Names in the tryboot folder: os_prefix applies to the kernel, initramfs, dtb and cmdline.txt;
+    the device tree keeps its own name, which tryboot.txt gives."""
+    return files.named(files.dtb.name if files.dtb else "")
 
 
 class PiTryboot:
@@ -70,15 +68,16 @@ class PiTryboot:
                 raise BoardError(self.board, "the Pi is running a tryboot configuration, not its known-good "
                                  "OS; power-cycle it first")
             folder = f"{self.boot_dir}/{self.spec.folder}"
+            named = boot_files(files)
             staging = self._must(ssh, "mktemp -d", "creating a staging folder").strip()
             with tempfile.TemporaryDirectory() as local:
                 extra = {"cmdline.txt": Path(local) / "cmdline.txt", "tryboot.txt": Path(local) / "tryboot.txt"}
                 extra["cmdline.txt"].write_text(files.cmdline + "\n")
                 extra["tryboot.txt"].write_text(tryboot_config(self.spec, files))
-                for name, path in {**boot_files(files), **extra}.items():
+                for name, path in {**named, **extra}.items():
                     self.progress(f"{self.board}: copying {name} ({path.stat().st_size / 1e6:.1f} MB)")
                     ssh.put(path, f"{staging}/{name}")
-            names = [*boot_files(files), "cmdline.txt"]
+            names = [*named, "cmdline.txt"]
             self._must(ssh, self._sudo(["mkdir", "-p", folder]), f"creating {folder}")
             self._must(ssh, self._sudo(["cp", *[f"{staging}/{n}" for n in names], folder + "/"]),
                        f"copying into {folder}")

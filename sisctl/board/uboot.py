@@ -21,17 +21,17 @@ UNSAFE = re.compile(r"[;$\\\"'#`\n]")   # hush metacharacters: never part of a v
 
 @dataclass
 class BootFiles:
-    """What the loader brings to the board; `names` are the file names it asks the server for."""
+    """What the loader brings to the board; named() gives the names it asks the server for."""
     kernel: Path
     initrd: Path
     dtb: Path | None
     cmdline: str
     prefix: str = ""        # folder below the TFTP root
 
-    def named(self) -> dict[str, Path]:
+    def named(self, dtb_name: str = "board.dtb") -> dict[str, Path]:
         files = {"Image": self.kernel, "initrd": self.initrd}
         if self.dtb:
-            files["board.dtb"] = self.dtb
+            files[dtb_name] = self.dtb
         return files
 
 
