@@ -19,7 +19,9 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     $SUDO dpkg --add-architecture arm64
     need_update=1
 fi
-apt-cache policy busybox-static:arm64 2>/dev/null | grep -q "Candidate: [0-9]" || need_update=1
+# Read whole before matching: grep -q stopping early would fail apt-cache with SIGPIPE (pipefail).
+policy=$(apt-cache policy busybox-static:arm64 2>/dev/null || true)
+grep -q "Candidate: [0-9]" <<< "$policy" || need_update=1
 if [ "${#missing[@]}" -gt 0 ] || [ "$need_update" = 1 ]; then
     echo "setup: apt-get update"
     $SUDO apt-get update -q

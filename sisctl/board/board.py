@@ -24,7 +24,7 @@ from sisctl.board.pi import PiTryboot
 from sisctl.board.power import power_cycle, power_set
 from sisctl.board.qemu import Disk, QemuLaunch, QemuMachine, create_vmstate
 from sisctl.board.spec import BoardSpec
-from sisctl.board.uboot import BootFiles, UBoot
+from sisctl.board.uboot import BootFiles, UBoot, gzip_kernel
 from sisctl.build.artifact import Artifact
 from sisctl.image.guest import agent_digest, build_guest
 
@@ -69,7 +69,7 @@ class Board:
             (self.state / "snapshots.json").unlink(missing_ok=True)
         progress(f"{self.name}: flashed {artifact.root.name}; booting to verify")
         with self.session(fast=False, label="flash") as session:
-            if self.spec.boot.method == "qemu":
+            if self.spec.qemu:
                 session.save_ready_snapshot()
             return {"board": self.name, "boot_s": session.boot_s, "run_dir": str(session.run_dir),
                     **record.__dict__}
@@ -128,26 +128,31 @@ class BoardSession:
         self.progress: Callable[[str], None] = lambda _: None
 
     def boot(self, *, fast: bool, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
-        if self.board.spec.boot.method == "qemu":
-            self._boot_direct(fast=fast, append=append, disks=disks, ready_timeout_s=ready_timeout_s)
+        if self.board.spec.qemu:
+            self._boot_qemu(fast=fast, append=append, disks=disks, ready_timeout_s=ready_timeout_s)
         else:
-            self._boot_through_loader(append, disks, ready_timeout_s)
+            self._boot_real(append, ready_timeout_s)
 
-    def _boot_direct(self, *, fast: bool, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
-        """QEMU loads the kernel itself; with `fast`, from a ready snapshot."""
+    def _boot_qemu(self, *, fast: bool, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
+        """A QEMU machine, which loads the kernel itself or runs U-Boot to do it; with `fast`,
+        from a ready snapshot of the same guest (kernel, initramfs, command line, hardware)."""
         spec, flashed = self.board.spec, self.board.flashed()
-        artifact = flashed.load_artifact()
         for disk in disks:
             if disk.log:   # QEMU does not truncate a log; stale entries would look valid
                 disk.log.write_bytes(b"")
         vmstate = self.board.state / "vmstate.qcow2"
         if not vmstate.exists():
             create_vmstate(vmstate)
-        cmdline = f"{spec.boot.cmdline} {append}".strip()
-        launch = QemuLaunch(artifact.image, Path(flashed.initrd), cmdline, self._dtb(artifact, spec.qemu.dtb,
-                            spec.qemu.dtb_remove), vmstate=vmstate, disks=disks)
-        self._snapshot_key = hashlib.sha256(json.dumps(
-            [launch.snapshot_identity(spec.qemu), flashed.image_sha256]).encode()).hexdigest()[:16]
+        if spec.boot.method == "qemu":
+            files = self._boot_files(append, spec.qemu.dtb, spec.qemu.dtb_remove)
+            launch = QemuLaunch(files.kernel, files.initrd, files.cmdline, files.dtb, vmstate=vmstate, disks=disks)
+            identity = launch.snapshot_identity(spec.qemu)
+        else:
+            files = self._boot_files(append, spec.boot.dtb)
+            launch = self._firmware_launch(disks, vmstate)
+            identity = launch.snapshot_identity(spec.qemu) + [str(files.kernel), str(files.initrd),
+                                                              str(files.dtb), files.cmdline]
+        self._snapshot_key = hashlib.sha256(json.dumps([identity, flashed.image_sha256]).encode()).hexdigest()[:16]
         tag = self.board._snapshots().get(self._snapshot_key) if fast else None
         started = time.monotonic()
         if tag:
@@ -159,9 +164,14 @@ class BoardSession:
             except (BoardError, AgentError):
                 self._power_off()   # stale snapshot: fall back to a cold boot
                 started = time.monotonic()
-        self._power_on(launch)
+        if spec.boot.method == "qemu":
+            self._power_on(launch)
+            self.boot_mode = "cold"
+        else:
+            self._uboot(files, launch)
+            self.boot_mode = "loader"
         self._wait_ready(ready_timeout_s)
-        self.boot_mode, self.boot_s = "cold", time.monotonic() - started
+        self.boot_s = time.monotonic() - started
         if fast:
             self.save_ready_snapshot()
 
@@ -172,21 +182,14 @@ class BoardSession:
             exit_report = self.machine.exit_report() if self.machine else None
             raise BoardError(self.name, exit_report or lost.message, lost.log_tail) from None
 
-    def _boot_through_loader(self, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
-        """A boot loader brings the kernel: U-Boot (on QEMU or a real board) or a Pi's tryboot.
-        Every such session boots cold; a Pi session ends back on its known-good OS."""
-        spec, flashed = self.board.spec, self.board.flashed()
-        artifact = flashed.load_artifact()
-        files = BootFiles(artifact.image, Path(flashed.initrd), self._dtb(artifact, spec.boot.dtb),
-                          f"{spec.boot.cmdline} {append}".strip(), prefix=self.name)
+    def _boot_real(self, append: str, ready_timeout_s: float) -> None:
+        """A real board: U-Boot brings the kernel, or a Pi's tryboot does. Every such session boots
+        cold; a Pi session ends back on its known-good OS."""
+        spec = self.board.spec
+        files = self._boot_files(append, spec.boot.dtb)
         started = time.monotonic()
         if spec.boot.method == "uboot":
-            uboot = spec.boot.uboot
-            if uboot.transfer == "tftp":
-                tftp.stage(files.named(), uboot.tftp_root or str(self._qemu_tftp_root()), files.prefix,
-                           uboot.tftp_ssh, self.name)
-            self._power_on(self._firmware_launch(disks) if spec.qemu else None)
-            UBoot(self.console, uboot, self.name, self.progress).boot(files)
+            self._uboot(files, None)
         else:
             self.tryboot = PiTryboot(spec.boot.pi, spec.power, self.name, self.progress)
             self.tryboot.stage(files)
@@ -195,15 +198,33 @@ class BoardSession:
         self._wait_ready(ready_timeout_s)
         self.boot_mode, self.boot_s = "loader", time.monotonic() - started
 
+    def _boot_files(self, append: str, dtb: str | None, dtb_remove: list[str] = ()) -> BootFiles:
+        spec, flashed = self.board.spec, self.board.flashed()
+        artifact = flashed.load_artifact()
+        kernel = artifact.image
+        if spec.boot.uboot and spec.boot.uboot.kernel_gzip:
+            kernel = gzip_kernel(kernel, self.board.state / "kernels")
+        return BootFiles(kernel, Path(flashed.initrd), self._dtb(artifact, dtb, dtb_remove),
+                         f"{spec.boot.cmdline} {append}".strip(), prefix=self.name)
+
+    def _uboot(self, files: BootFiles, launch: QemuLaunch | None) -> None:
+        """Switch on (start QEMU when `launch` is given) and drive U-Boot to booti."""
+        uboot = self.board.spec.boot.uboot
+        if uboot.transfer == "tftp":
+            tftp.stage(files.named(), uboot.tftp_root or str(self._qemu_tftp_root()), files.prefix,
+                       uboot.tftp_ssh, self.name)
+        self._power_on(launch)
+        UBoot(self.console, uboot, self.name, self.progress).boot(files)
+
     def _qemu_tftp_root(self) -> Path:
         return self.board.state / "tftp"
 
-    def _firmware_launch(self, disks: list[Disk]) -> QemuLaunch:
+    def _firmware_launch(self, disks: list[Disk], vmstate: Path) -> QemuLaunch:
         """QEMU running the board's firmware, with its own TFTP server when the board names no other."""
         spec = self.board.spec
         served = spec.boot.uboot.transfer == "tftp" and not spec.boot.uboot.tftp_root
         return QemuLaunch(None, None, "", firmware=Path(spec.qemu.firmware),
-                          tftp_root=self._qemu_tftp_root() if served else None, disks=disks)
+                          tftp_root=self._qemu_tftp_root() if served else None, vmstate=vmstate, disks=disks)
 
     def _dtb(self, artifact: Artifact, name: str | None, remove: list[str] = ()) -> Path | None:
         """A device tree from the artifact, with the nodes the board says to drop removed

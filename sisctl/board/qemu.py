@@ -92,7 +92,7 @@ class QemuLaunch:
 
     def snapshot_identity(self, spec: QemuSpec) -> list[str]:
         """What a snapshot depends on: the guest's hardware and boot, not the host files behind disks."""
-        plain = QemuLaunch(self.kernel, self.initrd, self.cmdline, self.dtb, self.firmware,
+        plain = QemuLaunch(self.kernel, self.initrd, self.cmdline, self.dtb, self.firmware, self.tftp_root,
                            extra_args=self.extra_args)
         return plain.guest_args(spec) + [f"disk:{d.name}:{'log' if d.log else 'plain'}" for d in self.disks]
 

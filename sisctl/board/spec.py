@@ -70,6 +70,8 @@ class UbootSpec:
     ramdisk_addr: str = "${ramdisk_addr_r}"
     fdt_addr: str = "${fdt_addr_r}"              # where boot.dtb is loaded
     ymodem_baud: int = 0                         # loady's rate; 0: the console's
+    kernel_gzip: bool = False   # send the Image gzip-compressed (a third of the bytes); booti unpacks it
+    kernel_comp_addr: str = "${kernel_comp_addr_r}"   # booti's scratch area for unpacking, Image-sized
 
 
 @dataclass
@@ -132,6 +134,9 @@ def load_board(path: Path) -> BoardSpec:
         spec.boot.uboot = UbootSpec()
     if spec.boot.method == "pi-tryboot" and spec.boot.pi is None:
         raise config.ConfigError(path, "boot.pi", "pi-tryboot needs a 'pi' section with the board's ssh")
+    if spec.boot.method == "pi-tryboot" and spec.qemu is not None:
+        raise config.ConfigError(path, "qemu", "pi-tryboot is for real Raspberry Pis; a QEMU board boots "
+                                 "by qemu or uboot")
     if spec.boot.method != "qemu" and spec.qemu is not None and not spec.qemu.firmware:
         raise config.ConfigError(path, "qemu.firmware", f"a QEMU board booted by {spec.boot.method} needs "
                                  "its boot firmware (e.g. U-Boot's u-boot.bin)")

@@ -2,6 +2,8 @@
 by TFTP or YMODEM (`loady`), check each with U-Boot's crc32, then `booti`."""
 from __future__ import annotations
 
+import gzip
+import hashlib
 import re
 import zlib
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from sisctl.board.errors import BoardError
 from sisctl.board.spec import UbootSpec
 
 AUTOBOOT = rb"(?i)(hit any key|press .{1,20} to stop|autoboot in)"
+GZIP_MAGIC = b"\x1f\x8b"
 RC_MARK = "sisctl-rc="
 UNSAFE = re.compile(r"[;$\\\"'#`\n]")   # hush metacharacters: never part of a value we pass
 
@@ -33,6 +36,18 @@ class BootFiles:
         if self.dtb:
             files[dtb_name] = self.dtb
         return files
+
+
+def gzip_kernel(image: Path, folder: Path) -> Path:
+    """The Image gzip-compressed, kept in `folder` under its content's hash."""
+    data = image.read_bytes()
+    out = folder / f"Image-{hashlib.sha256(data).hexdigest()[:16]}.gz"
+    if not out.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = out.with_suffix(".partial")
+        partial.write_bytes(gzip.compress(data, compresslevel=9, mtime=0))
+        partial.rename(out)
+    return out
 
 
 class UBoot:
@@ -82,10 +97,22 @@ class UBoot:
         for name, path in files.named().items():
             sizes[name] = self.load(addr[name], name, path, files.prefix)
         self.command(f"setenv bootargs {files.cmdline}")
+        with open(files.kernel, "rb") as kernel:
+            packed = kernel.read(2) == GZIP_MAGIC
+        if packed:
+            self.set_unpack_area(sizes["Image"])
         fdt = addr["board.dtb"] if files.dtb else "${fdtcontroladdr}"
         self.progress("U-Boot: booti")
         self.console.forget_bytes()
         self.console.write(f"booti {addr['Image']} {addr['initrd']}:{sizes['initrd']:x} {fdt}\n".encode())
+
+    def set_unpack_area(self, packed_size: int) -> None:
+        """booti unpacks a compressed Image only when told where it may and how big it is."""
+        area = self.env(self.spec.kernel_comp_addr)
+        if not area:
+            raise BoardError(self.board, f"the kernel is compressed but {self.spec.kernel_comp_addr} is empty "
+                             "in U-Boot; set boot.uboot.kernel_comp_addr")
+        self.command(f"setenv kernel_comp_addr_r {area}; setenv kernel_comp_size {packed_size:x}")
 
     def _network(self) -> None:
         if self.spec.dhcp:

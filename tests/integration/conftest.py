@@ -29,6 +29,11 @@ def debian_artifact():
 
 
 @pytest.fixture(scope="session")
+def kbuild_artifact():
+    return build(find_recipe("linux-kbuild"))   # minutes the first time, cached after
+
+
+@pytest.fixture(scope="session")
 def board(lab_dirs, debian_artifact) -> Board:
     """qemu-virt-0 with the Debian kernel flashed (one cold boot, then a ready snapshot)."""
     board = Board(find_board("qemu-virt-0"))

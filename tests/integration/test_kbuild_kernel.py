@@ -11,11 +11,6 @@ from sisctl.build.recipe import find_recipe
 pytestmark = pytest.mark.kbuild
 
 
-@pytest.fixture(scope="module")
-def kbuild_artifact():
-    return build(find_recipe("linux-kbuild"))   # minutes the first time, cached after
-
-
 def test_manifest_reads_the_vmlinux_elf(kbuild_artifact):
     manifest = kbuild_artifact.manifest
     assert manifest["build_id_source"] == "vmlinux"

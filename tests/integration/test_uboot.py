@@ -19,17 +19,31 @@ pytestmark = pytest.mark.skipif(not Path(find_board("qemu-virt-uboot").qemu.firm
                                 reason="u-boot-qemu is not installed")
 
 
-def test_tftp_boot_to_the_agent(debian_artifact, tmp_path):
+def test_tftp_boot_to_the_agent_then_from_its_snapshot(debian_artifact, tmp_path):
     board = Board(find_board("qemu-virt-uboot"), state_root=tmp_path / "state", reports=tmp_path)
-    board.flash(debian_artifact, progress=lambda _: None)
+    flashed = board.flash(debian_artifact, progress=lambda _: None)
+    log = (Path(flashed["run_dir"]) / "console.log").read_text(errors="replace")
+    # Every file was fetched by TFTP and checked before booti ran.
+    assert log.count("tftpboot") >= 2 and log.count("crc32 ") >= 2 and "booti " in log
+    # The flash saved the U-Boot-booted guest: later sessions restore it instead of going through U-Boot.
     with board.session(label="uboot") as session:
-        assert session.boot_mode == "loader"
+        assert session.boot_mode == "snapshot"
         result = session.run("cat /proc/cmdline; uname -r")
         assert result.ok and "console=ttyAMA0" in result.text
         assert debian_artifact.manifest["kernel_version"] in result.text
-        log = (session.run_dir / "console.log").read_text(errors="replace")
-    # Every file was fetched by TFTP and checked before booti ran.
-    assert log.count("tftpboot") >= 2 and log.count("crc32 ") >= 2 and "booti " in log
+
+
+@pytest.mark.kbuild
+def test_ymodem_boot_of_a_compressed_kernel_to_the_agent(kbuild_artifact, tmp_path):
+    board = Board(find_board("qemu-virt-uboot-serial"), state_root=tmp_path / "state", reports=tmp_path)
+    flashed = board.flash(kbuild_artifact, progress=lambda _: None)
+    log = (Path(flashed["run_dir"]) / "console.log").read_text(errors="replace")
+    # Both files crossed the console by YMODEM; the kernel went gzip-compressed and booti unpacked it.
+    assert log.count("loady ") == 2 and log.count("## Total Size") == 2 and log.count("crc32 ") >= 2
+    assert "Uncompressing Kernel Image" in log and "booti " in log
+    with board.session(label="serial") as session:
+        assert session.boot_mode == "snapshot"
+        assert session.run("uname -r").text.strip() == kbuild_artifact.manifest["kernel_release"]
 
 
 @pytest.fixture
@@ -67,3 +81,9 @@ def test_ymodem_upload_arrives_whole_and_crc32_catches_damage(uboot_prompt, tmp_
 def test_a_failing_uboot_command_is_an_error(uboot_prompt):
     with pytest.raises(BoardError, match="failed"):
         uboot_prompt.command("tftpboot 0x40400000 no-such-file", 20)
+
+
+def test_a_compressed_kernel_needs_somewhere_to_unpack(uboot_prompt):
+    uboot_prompt.spec.kernel_comp_addr = "${no_such_variable}"
+    with pytest.raises(BoardError, match="kernel_comp_addr"):
+        uboot_prompt.set_unpack_area(1 << 20)

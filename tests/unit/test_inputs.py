@@ -13,6 +13,7 @@ import pytest
 
 from sisctl import config
 from sisctl.board.spec import load_board
+from sisctl.board.uboot import gzip_kernel
 from sisctl.build.recipe import load_recipe
 from sisctl.image.cpio import CpioWriter
 from sisctl.image.kernel import GNU_BUILD_ID_NOTE, InvalidKernel, inspect_image
@@ -67,6 +68,9 @@ def test_board_and_recipe_files(tmp_path):
     board.write_text("name: other\n")
     with pytest.raises(config.ConfigError, match="must match the file name"):
         load_board(board)
+    board.write_text("name: b1\nboot: {method: pi-tryboot, pi: {ssh: {host: pi}}}\nqemu: {firmware: u.bin}\n")
+    with pytest.raises(config.ConfigError, match="key 'qemu': pi-tryboot is for real"):
+        load_board(board)
     recipe = tmp_path / "r.yaml"
     recipe.write_text("name: r\nkind: kbuild\n")
     assert load_recipe(recipe).kbuild.base_config == "tinyconfig"
@@ -76,6 +80,17 @@ def test_board_and_recipe_files(tmp_path):
     recipe.write_text("name: r\nkind: debian\nkbuild: {}\n")
     with pytest.raises(config.ConfigError, match="does not belong"):
         load_recipe(recipe)
+
+
+def test_gzip_kernel_is_kept_by_content(tmp_path):
+    image = tmp_path / "Image"
+    image.write_bytes(fake_image(b"x" * 100_000))
+    packed = gzip_kernel(image, tmp_path / "kernels")
+    assert gzip.decompress(packed.read_bytes()) == image.read_bytes()
+    assert packed.stat().st_size < image.stat().st_size // 10
+    assert gzip_kernel(image, tmp_path / "kernels") == packed      # same kernel: reused
+    image.write_bytes(fake_image(b"y" * 100_000))
+    assert gzip_kernel(image, tmp_path / "kernels") != packed      # another kernel: another file
 
 
 def fake_image(extra: bytes = b"") -> bytes:
