@@ -6,6 +6,7 @@ lost while the controller is busy, and hands complete lines to whoever waits.
 from __future__ import annotations
 
 import fcntl
+import io
 import queue
 import re
 import select
@@ -89,7 +90,8 @@ class Console:
         closes (a panic, say) is not dropped with the end-of-file."""
         try:
             fd = self.port.fileno()
-        except (AttributeError, NotImplementedError, serial.SerialException):
+        except (AttributeError, NotImplementedError, io.UnsupportedOperation, serial.SerialException):
+            # No descriptor to wait on (rfc2217:// decodes telnet in a thread of its own).
             return self.port.read(4096) if self.port.is_open else None
         ready, _, _ = select.select([fd], [], [], 0.1)
         if not ready:

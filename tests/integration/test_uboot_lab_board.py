@@ -1,0 +1,183 @@
+"""A U-Boot board wired as a lab wires one, every part real except the board itself: ser2net
+serves its console over RFC 2217, an HTTP PDU (basic auth) switches it, and its TFTP files are
+staged on the lab host over SFTP. The "board" is QEMU running Debian's U-Boot, started by the
+PDU's outlet and attached to a serial line (a pty pair that outlives power cycles, as a
+USB-serial adapter outlives the board it is plugged into)."""
+from __future__ import annotations
+
+import base64
+import errno
+import os
+import select
+import subprocess
+import threading
+import time
+import tty
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sisctl.board.board import Board
+from sisctl.board.power import PowerSwitchError
+from sisctl.board.spec import find_board, load_board
+from sisctl.net import free_port
+
+UBOOT = Path(find_board("qemu-virt-uboot").qemu.firmware)
+SER2NET = "/usr/sbin/ser2net"
+PDU_USER, PDU_PASSWORD = "lab", "outlet-secret"
+
+pytestmark = pytest.mark.skipif(not (UBOOT.exists() and Path(SER2NET).exists()),
+                                reason="u-boot-qemu and ser2net are needed")
+
+
+class SerialLine:
+    """Two ptys joined like a null-modem cable: ser2net opens one end, the board the other.
+    The test holds both masters, so either end may close and reopen."""
+
+    def __init__(self):
+        self.ends = [os.openpty() for _ in range(2)]        # (master, slave) each
+        for _, slave in self.ends:
+            tty.setraw(slave)
+        self.paths = [os.ttyname(slave) for _, slave in self.ends]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._relay, daemon=True)
+        self._thread.start()
+
+    def _relay(self) -> None:
+        masters = [master for master, _ in self.ends]
+        while not self._stop.is_set():
+            ready, _, _ = select.select(masters, [], [], 0.1)
+            for master in ready:
+                try:
+                    data = os.read(master, 4096)
+                except OSError as err:
+                    if err.errno != errno.EIO:
+                        raise
+                    continue
+                os.write(masters[1 - masters.index(master)], data)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        for fds in self.ends:
+            for fd in fds:
+                os.close(fd)
+
+
+class Pdu:
+    """An HTTP PDU outlet: POST /on starts the board, POST /off cuts it, GET / tells the state."""
+
+    def __init__(self, board_argv: list[str], log: Path):
+        self.board_argv, self.log = board_argv, log
+        self.board: subprocess.Popen | None = None
+        self.requests: list[str] = []
+        pdu = self
+        expected = "Basic " + base64.b64encode(f"{PDU_USER}:{PDU_PASSWORD}".encode()).decode()
+
+        class Outlet(BaseHTTPRequestHandler):
+            def _answer(self, body: str, status: int = 200) -> None:
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def do_POST(self):
+                if self.headers.get("Authorization") != expected:
+                    return self._answer("denied", 401)
+                pdu.requests.append(self.path)
+                pdu.switch(self.path == "/on")
+                self._answer("ok")
+
+            def do_GET(self):
+                on = pdu.board is not None and pdu.board.poll() is None
+                self._answer(f'{{"state": "{"on" if on else "off"}"}}')
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Outlet)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def switch(self, on: bool) -> None:
+        if self.board is not None:
+            self.board.kill()
+            self.board.wait(10)
+            self.board = None
+        if on:
+            self.board = subprocess.Popen(self.board_argv, stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"))
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.switch(False)
+
+
+@pytest.fixture
+def lab_board(tmp_path, sshd, monkeypatch):
+    """boards/uboot-lab.yaml for a board behind ser2net, an HTTP PDU and a TFTP lab host."""
+    line = SerialLine()
+    tftp_root = tmp_path / "srv-tftp"
+    tftp_root.mkdir()
+    state = tmp_path / "state"
+    board_argv = ["qemu-system-aarch64", "-M", "virt", "-cpu", "max", "-m", "512", "-nodefaults",
+                  "-no-user-config", "-display", "none", "-bios", str(UBOOT), "-serial", line.paths[1],
+                  "-netdev", f"user,id=net0,restrict=on,tftp={tftp_root}", "-device", "virtio-net-pci,netdev=net0"]
+    pdu = Pdu(board_argv, tmp_path / "board.log")
+    console_port = free_port()
+    ser2net = subprocess.Popen([SER2NET, "-n", "-u", "-P", str(tmp_path / "ser2net.pid"),
+                                "-Y", "connection: &board",
+                                "-Y", f"  accepter: telnet(rfc2217),tcp,127.0.0.1,{console_port}",
+                                "-Y", f"  connector: serialdev,{line.paths[0]},115200n81,local"],
+                               stdout=subprocess.DEVNULL, stderr=open(tmp_path / "ser2net.log", "wb"))
+    monkeypatch.setenv("LAB_PDU_USER", PDU_USER)
+    monkeypatch.setenv("LAB_PDU_PASSWORD", PDU_PASSWORD)
+    pdu_url = f"http://127.0.0.1:{pdu.server.server_port}"
+    path = tmp_path / "uboot-lab.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "uboot-lab",
+        "console": {"url": f"rfc2217://127.0.0.1:{console_port}?ign_set_control", "open_timeout_s": 10},
+        "power": {"model": "http", "on_url": f"{pdu_url}/on", "off_url": f"{pdu_url}/off",
+                  "status_url": pdu_url, "status_on": '"state": "on"', "method": "POST",
+                  "user_env": "LAB_PDU_USER", "password_env": "LAB_PDU_PASSWORD", "off_time_s": 0.2},
+        "boot": {"method": "uboot", "cmdline": "console=ttyAMA0 panic=-1", "ready_timeout_s": 120,
+                 "modules": ["virtio_pci", "virtio_blk"],
+                 "uboot": {"transfer": "tftp", "tftp_root": str(tftp_root), "tftp_ssh": sshd.__dict__,
+                           "ramdisk_addr": "0x48000000"}}}))
+    state.mkdir()
+    try:
+        yield Board(load_board(path), state_root=state, reports=tmp_path), pdu, tftp_root
+    finally:
+        ser2net.terminate()
+        ser2net.wait(10)
+        pdu.close()
+        line.close()
+
+
+def test_uboot_board_behind_ser2net_pdu_and_tftp_host(lab_board, debian_artifact):
+    board, pdu, tftp_root = lab_board
+    flashed = board.flash(debian_artifact, progress=lambda _: None)
+    # Staged over SFTP on the lab host, byte for byte.
+    staged = tftp_root / "uboot-lab"
+    assert (staged / "Image").read_bytes() == debian_artifact.image.read_bytes()
+    assert (staged / "initrd").read_bytes() == Path(flashed["initrd"]).read_bytes()
+    # The PDU cycled the board on (off first), and the session cut it when it ended.
+    assert pdu.requests == ["/off", "/on", "/off"] and pdu.board is None
+    log = (Path(flashed["run_dir"]) / "console.log").read_text(errors="replace")
+    assert log.count("tftpboot") >= 2 and log.count("crc32 ") >= 2 and "booti " in log
+    # A real board has no snapshot: every session boots through U-Boot, and its agent answers
+    # through ser2net like any other.
+    with board.session(label="lab") as session:
+        assert session.boot_mode == "loader"
+        result = session.run("cat /proc/cmdline; uname -r")
+        assert result.ok and debian_artifact.manifest["kernel_version"] in result.text
+    assert pdu.board is None
+
+
+def test_pdu_credentials_come_from_the_environment(lab_board, debian_artifact, monkeypatch):
+    board, pdu, _ = lab_board
+    monkeypatch.setenv("LAB_PDU_PASSWORD", "wrong")
+    with pytest.raises(PowerSwitchError, match="refused: HTTP 401"):
+        board.flash(debian_artifact, progress=lambda _: None)
+    assert pdu.board is None and pdu.requests == []
