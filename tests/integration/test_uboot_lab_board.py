@@ -11,7 +11,6 @@ import os
 import select
 import subprocess
 import threading
-import time
 import tty
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
