@@ -92,6 +92,9 @@ class Board:
 
         With `fast`, boot from the ready snapshot for this kernel, command line and
         set of disks; if there is none yet, boot cold and save one."""
+        if disks and not self.spec.qemu:
+            raise BoardError(self.name, "extra disks (ext4-crash campaigns record every write to one) "
+                             "exist only on QEMU boards; this is a real board")
         with BoardLock(self.state / "lock", self.name):
             session = BoardSession(self, new_run_dir(self.name, label, self.reports))
             try:

@@ -11,6 +11,7 @@ import os
 import select
 import subprocess
 import threading
+import time
 import tty
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 import yaml
 
 from sisctl.board.board import Board
+from sisctl.board.errors import BoardError
 from sisctl.board.power import PowerSwitchError
 from sisctl.board.spec import find_board, load_board
 from sisctl.net import free_port
@@ -180,3 +182,14 @@ def test_pdu_credentials_come_from_the_environment(lab_board, debian_artifact, m
     with pytest.raises(PowerSwitchError, match="refused: HTTP 401"):
         board.flash(debian_artifact, progress=lambda _: None)
     assert pdu.board is None and pdu.requests == []
+
+
+def test_a_silent_board_is_reported_within_its_timeout_and_switched_off(lab_board, debian_artifact):
+    board, pdu, _ = lab_board
+    pdu.board_argv = ["sleep", "60"]                  # powered, but nothing on the serial line
+    board.spec.boot.uboot.autoboot_timeout_s = 3
+    started = time.monotonic()
+    with pytest.raises(BoardError, match="uboot-lab: no U-Boot autoboot countdown or prompt within 3 s"):
+        board.flash(debian_artifact, progress=lambda _: None)
+    assert time.monotonic() - started < 30
+    assert pdu.requests[-1] == "/off" and pdu.board is None

@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from sisctl.board.errors import BoardBusy
+from sisctl.board.console import open_port
+from sisctl.board.errors import BoardBusy, BoardUnreachable
 from sisctl.board.lock import console_lock
 
 
@@ -19,3 +20,17 @@ def test_second_user_of_a_console_is_told_who_holds_it(tmp_path):
             pass
     with console_lock(tmp_path, url, "rpi4-02"):               # and this one is free again
         pass
+
+
+def test_a_local_tty_is_opened_exclusively(tmp_path):
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    try:
+        first = open_port(path, 115200, 1, "board-a")
+        with pytest.raises(BoardUnreachable, match=rf"board-b: console {path} did not open within 1 s: .*lock"):
+            open_port(path, 115200, 1, "board-b")
+        first.close()
+        open_port(path, 115200, 1, "board-b").close()     # free again
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -12,6 +12,9 @@ from typing import Literal
 import pytest
 
 from sisctl import config
+from sisctl.board.board import Board
+from sisctl.board.errors import BoardError
+from sisctl.board.qemu import Disk
 from sisctl.board.spec import load_board
 from sisctl.board.uboot import gzip_kernel
 from sisctl.build.recipe import load_recipe
@@ -171,3 +174,13 @@ def test_initramfs_is_a_valid_newc_archive(tmp_path):
     assert (out / "bin/hello").read_bytes() == b"#!/bin/sh\necho hi\n"
     assert (out / "bin/hello").stat().st_mode & 0o777 == 0o755
     assert (out / "bin/sh").readlink() == Path("busybox")
+
+
+def test_a_real_board_refuses_campaign_disks_before_touching_anything(tmp_path):
+    path = tmp_path / "uboot-x.yaml"
+    path.write_text("name: uboot-x\nconsole: {url: /dev/ttyUSB7}\npower: {model: manual}\nboot: {method: uboot}\n")
+    board = Board(load_board(path), state_root=tmp_path / "state", reports=tmp_path)
+    with pytest.raises(BoardError, match="uboot-x: extra disks .* exist only on QEMU boards"):
+        with board.session(disks=[Disk("work", tmp_path / "work.img")]):
+            pass
+    assert not (tmp_path / "runs").exists()
