@@ -24,6 +24,7 @@ from sisctl.board.errors import BoardError
 from sisctl.board.power import PowerSwitchError
 from sisctl.board.spec import find_board, load_board
 from sisctl.net import free_port
+from sisctl.smoke import run_smoke
 
 UBOOT = Path(find_board("qemu-virt-uboot").qemu.firmware)
 SER2NET = "/usr/sbin/ser2net"
@@ -156,24 +157,20 @@ def lab_board(tmp_path, sshd, monkeypatch):
         line.close()
 
 
-def test_uboot_board_behind_ser2net_pdu_and_tftp_host(lab_board, debian_artifact):
+def test_smoke_job_on_a_uboot_board_behind_ser2net_pdu_and_tftp_host(lab_board, lab_dirs, debian_artifact):
     board, pdu, tftp_root = lab_board
-    flashed = board.flash(debian_artifact, progress=lambda _: None)
+    summary = run_smoke(board.spec.source, progress=lambda _: None, reports=lab_dirs["reports"])
+    assert summary["failed"] == 0 and summary["passed"] == 7, summary["checks"]
+    # A real board has no snapshot: the smoke session, too, came up through U-Boot.
+    assert "loader boot to ready" in [check["name"] for check in summary["checks"]]
+    log = Path(summary["console_log"]).read_text(errors="replace")
+    assert log.count("tftpboot") >= 2 and log.count("crc32 ") >= 2 and "booti " in log
     # Staged over SFTP on the lab host, byte for byte.
     staged = tftp_root / "uboot-lab"
     assert (staged / "Image").read_bytes() == debian_artifact.image.read_bytes()
-    assert (staged / "initrd").read_bytes() == Path(flashed["initrd"]).read_bytes()
-    # The PDU cycled the board on (off first), and the session cut it when it ended.
-    assert pdu.requests == ["/off", "/on", "/off"] and pdu.board is None
-    log = (Path(flashed["run_dir"]) / "console.log").read_text(errors="replace")
-    assert log.count("tftpboot") >= 2 and log.count("crc32 ") >= 2 and "booti " in log
-    # A real board has no snapshot: every session boots through U-Boot, and its agent answers
-    # through ser2net like any other.
-    with board.session(label="lab") as session:
-        assert session.boot_mode == "loader"
-        result = session.run("cat /proc/cmdline; uname -r")
-        assert result.ok and debian_artifact.manifest["kernel_version"] in result.text
-    assert pdu.board is None
+    assert (staged / "initrd").read_bytes() == Path(Board(board.spec).flashed().initrd).read_bytes()
+    # Each boot (the flash's, the smoke session's): a power cycle by the PDU, and off at its end.
+    assert pdu.requests == ["/off", "/on", "/off"] * 2 and pdu.board is None
 
 
 def test_pdu_credentials_come_from_the_environment(lab_board, debian_artifact, monkeypatch):
