@@ -139,23 +139,10 @@ class BoardSession:
     def _boot_qemu(self, *, fast: bool, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
         """A QEMU machine, which loads the kernel itself or runs U-Boot to do it; with `fast`,
         from a ready snapshot of the same guest (kernel, initramfs, command line, hardware)."""
-        spec, flashed = self.board.spec, self.board.flashed()
         for disk in disks:
             if disk.log:   # QEMU does not truncate a log; stale entries would look valid
                 disk.log.write_bytes(b"")
-        vmstate = self.board.state / "vmstate.qcow2"
-        if not vmstate.exists():
-            create_vmstate(vmstate)
-        if spec.boot.method == "qemu":
-            files = self._boot_files(append, spec.qemu.dtb, spec.qemu.dtb_remove)
-            launch = QemuLaunch(files.kernel, files.initrd, files.cmdline, files.dtb, vmstate=vmstate, disks=disks)
-            identity = launch.snapshot_identity(spec.qemu)
-        else:
-            files = self._boot_files(append, spec.boot.dtb)
-            launch = self._firmware_launch(disks, vmstate)
-            identity = launch.snapshot_identity(spec.qemu) + [str(files.kernel), str(files.initrd),
-                                                              str(files.dtb), files.cmdline]
-        self._snapshot_key = hashlib.sha256(json.dumps([identity, flashed.image_sha256]).encode()).hexdigest()[:16]
+        files, launch = self._qemu_guest(append, disks)
         tag = self.board._snapshots().get(self._snapshot_key) if fast else None
         started = time.monotonic()
         if tag:
@@ -167,7 +154,7 @@ class BoardSession:
             except (BoardError, AgentError):
                 self._power_off()   # stale snapshot: fall back to a cold boot
                 started = time.monotonic()
-        if spec.boot.method == "qemu":
+        if self.board.spec.boot.method == "qemu":
             self._power_on(launch)
             self.boot_mode = "cold"
         else:
@@ -177,6 +164,25 @@ class BoardSession:
         self.boot_s = time.monotonic() - started
         if fast:
             self.save_ready_snapshot()
+
+    def _qemu_guest(self, append: str, disks: list[Disk]) -> tuple[BootFiles, QemuLaunch]:
+        """What QEMU starts with; sets the key of the ready snapshot of that guest."""
+        spec = self.board.spec
+        vmstate = self.board.state / "vmstate.qcow2"
+        if not vmstate.exists():
+            create_vmstate(vmstate)
+        if spec.boot.method == "qemu":
+            files = self._boot_files(append, spec.qemu.dtb, spec.qemu.dtb_remove)
+            launch = QemuLaunch(files.kernel, files.initrd, files.cmdline, files.dtb, vmstate=vmstate, disks=disks)
+            identity = launch.snapshot_identity(spec.qemu)
+        else:   # U-Boot loads the files: they are not on QEMU's command line
+            files = self._boot_files(append, spec.boot.dtb)
+            launch = self._firmware_launch(disks, vmstate)
+            identity = launch.snapshot_identity(spec.qemu) + [str(files.kernel), str(files.initrd),
+                                                              str(files.dtb), files.cmdline]
+        image_sha256 = self.board.flashed().image_sha256
+        self._snapshot_key = hashlib.sha256(json.dumps([identity, image_sha256]).encode()).hexdigest()[:16]
+        return files, launch
 
     def _wait_ready(self, timeout_s: float) -> None:
         try:
