@@ -69,7 +69,6 @@ class UbootSpec:
     kernel_addr: str = "${kernel_addr_r}"        # U-Boot expressions or hex addresses
     ramdisk_addr: str = "${ramdisk_addr_r}"
     fdt_addr: str = "${fdt_addr_r}"              # where boot.dtb is loaded
-    ymodem_baud: int = 0                         # loady's rate; 0: the console's
     kernel_gzip: bool = False   # send the Image gzip-compressed (a third of the bytes); booti unpacks it
     kernel_comp_addr: str = "${kernel_comp_addr_r}"   # booti's scratch area for unpacking, Image-sized
 

@@ -143,9 +143,10 @@ class UBoot:
                              f"{found.group(1) if found else out.strip()!r}, expected {crc:08x}")
 
     def _ymodem(self, addr: str, path: Path) -> None:
-        baud = f" {self.spec.ymodem_baud}" if self.spec.ymodem_baud else ""
+        # At the console's own rate: asking loady for another makes U-Boot's PL011 driver (Pi,
+        # QEMU virt) spin forever in its flush before the switch.
         self.console.forget_bytes()
-        self.console.write(f"loady {addr}{baud}\n".encode())
+        self.console.write(f"loady {addr}\n".encode())
         if not self.console.wait_for(rb"Ready for binary[^\n]*\n", self.spec.command_timeout_s):
             raise BoardError(self.board, "U-Boot did not start loady", self.console.tail_text())
         total = path.stat().st_size
