@@ -1,9 +1,13 @@
 """Run external tools with an explicit argument list, a timeout and a clear error."""
 from __future__ import annotations
 
+import ctypes
+import signal
 import subprocess
 from pathlib import Path
 from typing import Sequence
+
+PR_SET_PDEATHSIG = 1
 
 
 class ToolError(Exception):
@@ -24,3 +28,9 @@ def run(argv: Sequence[str | Path], *, timeout: float, cwd: Path | None = None,
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
         raise ToolError(f"{' '.join(argv)} failed with exit code {done.returncode}:\n{tail}")
     return done
+
+
+def die_with_parent() -> None:
+    """A preexec_fn: the kernel kills the child if its parent dies, even by SIGKILL. "Parent" is
+    the thread that started it: start children from a thread that lives as long as they should."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

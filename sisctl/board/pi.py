@@ -29,7 +29,7 @@ def tryboot_config(spec: PiSpec, files: BootFiles) -> str:
     lines = ["# Written by sisctl: read by the firmware for one 'reboot 0 tryboot' only;",
              "# config.txt (the known-good OS) is untouched and boots on the next power cycle.",
              "[all]", *MODEL_LINES[spec.model],
-             f"os_prefix={spec.folder}/", "kernel=Image", "initramfs initrd followkernel"]
+             f"os_prefix={spec.folder}/", "kernel=Image", "initramfs initrd followkernel", *spec.config_lines]
     if files.dtb:
         lines.append(f"device_tree={files.dtb.name}")
     return "\n".join(lines) + "\n"

@@ -1,10 +1,8 @@
 """A QEMU machine: launched with an explicit command line, controlled through QMP, always stopped."""
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -20,12 +18,6 @@ from sisctl.board.errors import BoardError, BoardUnreachable
 from sisctl.board.spec import QemuSpec
 
 START_TIMEOUT_S = 20.0
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Runs in the child: the kernel kills QEMU if the controller dies, even by SIGKILL."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _opt(value: Path | str) -> str:
@@ -127,7 +119,7 @@ class QemuMachine:
             stderr_path = self.run_dir / "qemu.log"
             with open(stderr_path, "wb") as stderr:
                 self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
-                                                start_new_session=True, preexec_fn=_die_with_parent)
+                                                start_new_session=True, preexec_fn=proc.die_with_parent)
             if self._wait_listening(stderr_path):
                 return
             log = stderr_path.read_text(errors="replace")

@@ -85,6 +85,7 @@ class PiSpec:
     tryboot_flag: str = "/proc/device-tree/chosen/bootloader/tryboot"   # non-zero while in tryboot
     sudo: str = "sudo"                           # prefix for writes to boot_dir; '' when logged in as root
     back_timeout_s: float = 180.0                # power cycle to the known-good OS answering SSH
+    config_lines: list[str] = field(default_factory=list)   # more tryboot.txt lines: dtoverlay=disable-bt, ...
 
 
 @dataclass
@@ -133,6 +134,8 @@ def load_board(path: Path) -> BoardSpec:
         spec.boot.uboot = UbootSpec()
     if spec.boot.method == "pi-tryboot" and spec.boot.pi is None:
         raise config.ConfigError(path, "boot.pi", "pi-tryboot needs a 'pi' section with the board's ssh")
+    if spec.boot.pi and any("\n" in line for line in spec.boot.pi.config_lines):
+        raise config.ConfigError(path, "boot.pi.config_lines", "one line per item, without newlines")
     if spec.boot.method == "pi-tryboot" and spec.qemu is not None:
         raise config.ConfigError(path, "qemu", "pi-tryboot is for real Raspberry Pis; a QEMU board boots "
                                  "by qemu or uboot")

@@ -5,15 +5,8 @@ PDU's outlet and attached to a serial line (a pty pair that outlives power cycle
 USB-serial adapter outlives the board it is plugged into)."""
 from __future__ import annotations
 
-import base64
-import errno
-import os
-import select
 import subprocess
-import threading
 import time
-import tty
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,6 +18,7 @@ from sisctl.board.power import PowerSwitchError
 from sisctl.board.spec import find_board, load_board
 from sisctl.net import free_port
 from sisctl.smoke import run_smoke
+from tests.integration.standins import Pdu, SerialLine
 
 UBOOT = Path(find_board("qemu-virt-uboot").qemu.firmware)
 SER2NET = "/usr/sbin/ser2net"
@@ -32,88 +26,6 @@ PDU_USER, PDU_PASSWORD = "lab", "outlet-secret"
 
 pytestmark = pytest.mark.skipif(not (UBOOT.exists() and Path(SER2NET).exists()),
                                 reason="u-boot-qemu and ser2net are needed")
-
-
-class SerialLine:
-    """Two ptys joined like a null-modem cable: ser2net opens one end, the board the other.
-    The test holds both masters, so either end may close and reopen."""
-
-    def __init__(self):
-        self.ends = [os.openpty() for _ in range(2)]        # (master, slave) each
-        for _, slave in self.ends:
-            tty.setraw(slave)
-        self.paths = [os.ttyname(slave) for _, slave in self.ends]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._relay, daemon=True)
-        self._thread.start()
-
-    def _relay(self) -> None:
-        masters = [master for master, _ in self.ends]
-        while not self._stop.is_set():
-            ready, _, _ = select.select(masters, [], [], 0.1)
-            for master in ready:
-                try:
-                    data = os.read(master, 4096)
-                except OSError as err:
-                    if err.errno != errno.EIO:
-                        raise
-                    continue
-                os.write(masters[1 - masters.index(master)], data)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        for fds in self.ends:
-            for fd in fds:
-                os.close(fd)
-
-
-class Pdu:
-    """An HTTP PDU outlet: POST /on starts the board, POST /off cuts it, GET / tells the state."""
-
-    def __init__(self, board_argv: list[str], log: Path):
-        self.board_argv, self.log = board_argv, log
-        self.board: subprocess.Popen | None = None
-        self.requests: list[str] = []
-        pdu = self
-        expected = "Basic " + base64.b64encode(f"{PDU_USER}:{PDU_PASSWORD}".encode()).decode()
-
-        class Outlet(BaseHTTPRequestHandler):
-            def _answer(self, body: str, status: int = 200) -> None:
-                self.send_response(status)
-                self.end_headers()
-                self.wfile.write(body.encode())
-
-            def do_POST(self):
-                if self.headers.get("Authorization") != expected:
-                    return self._answer("denied", 401)
-                pdu.requests.append(self.path)
-                pdu.switch(self.path == "/on")
-                self._answer("ok")
-
-            def do_GET(self):
-                on = pdu.board is not None and pdu.board.poll() is None
-                self._answer(f'{{"state": "{"on" if on else "off"}"}}')
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Outlet)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def switch(self, on: bool) -> None:
-        if self.board is not None:
-            self.board.kill()
-            self.board.wait(10)
-            self.board = None
-        if on:
-            self.board = subprocess.Popen(self.board_argv, stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"))
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.switch(False)
 
 
 @pytest.fixture
@@ -126,7 +38,7 @@ def lab_board(tmp_path, sshd, monkeypatch):
     board_argv = ["qemu-system-aarch64", "-M", "virt", "-cpu", "max", "-m", "512", "-nodefaults",
                   "-no-user-config", "-display", "none", "-bios", str(UBOOT), "-serial", line.paths[1],
                   "-netdev", f"user,id=net0,restrict=on,tftp={tftp_root}", "-device", "virtio-net-pci,netdev=net0"]
-    pdu = Pdu(board_argv, tmp_path / "board.log")
+    pdu = Pdu(board_argv, tmp_path / "board.log", (PDU_USER, PDU_PASSWORD))
     console_port = free_port()
     ser2net = subprocess.Popen([SER2NET, "-n", "-u", "-P", str(tmp_path / "ser2net.pid"),
                                 "-Y", "connection: &board",
