@@ -148,7 +148,7 @@ class Console:
                 pass
             if self._closed.is_set() and self.lines.empty():
                 self.check_crash()
-                raise ConsoleLost(self.board, "console closed (machine stopped or cable gone)", self.tail_text())
+                raise self._lost()
             if time.monotonic() >= deadline:
                 return None
 
@@ -186,7 +186,7 @@ class Console:
                     del self._raw[:match.end()]
                     return match
                 if self._closed.is_set():
-                    raise ConsoleLost(self.board, "console closed (machine stopped or cable gone)", self.tail_text())
+                    raise self._lost()
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
@@ -206,6 +206,9 @@ class Console:
         """Forget lines read so far (they stay in the log)."""
         while not self.lines.empty():
             self.lines.get_nowait()
+
+    def _lost(self) -> ConsoleLost:
+        return ConsoleLost(self.board, "console closed (machine stopped or cable gone)", self.tail_text())
 
     def tail_text(self) -> str:
         return "\n".join(self.tail)

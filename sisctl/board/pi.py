@@ -49,16 +49,9 @@ class PiTryboot:
     def _sudo(self, argv: list[str]) -> str:
         return " ".join(([self.spec.sudo] if self.spec.sudo else []) + [shlex.quote(a) for a in argv])
 
-    def _must(self, ssh: SshRunner, command: str, what: str) -> str:
-        result = ssh.run(command)
-        if result.code != 0:
-            raise BoardError(self.board, f"{what} failed on {self.spec.ssh.host} ({result.code}): "
-                             f"{result.stderr.strip()[-300:]}")
-        return result.stdout
-
     def in_tryboot(self, ssh: SshRunner) -> bool:
         """The firmware's flag: set while the board runs a tryboot configuration."""
-        out = self._must(ssh, f"od -An -tx1 {shlex.quote(self.spec.tryboot_flag)}", "reading the tryboot flag")
+        out = ssh.must(f"od -An -tx1 {shlex.quote(self.spec.tryboot_flag)}", "reading the tryboot flag")
         return any(int(b, 16) for b in out.split())
 
     def stage(self, files: BootFiles) -> None:
@@ -69,7 +62,7 @@ class PiTryboot:
                                  "OS; power-cycle it first")
             folder = f"{self.boot_dir}/{self.spec.folder}"
             named = boot_files(files)
-            staging = self._must(ssh, "mktemp -d", "creating a staging folder").strip()
+            staging = ssh.must("mktemp -d", "creating a staging folder").strip()
             with tempfile.TemporaryDirectory() as local:
                 extra = {"cmdline.txt": Path(local) / "cmdline.txt", "tryboot.txt": Path(local) / "tryboot.txt"}
                 extra["cmdline.txt"].write_text(files.cmdline + "\n")
@@ -78,15 +71,15 @@ class PiTryboot:
                     self.progress(f"{self.board}: copying {name} ({path.stat().st_size / 1e6:.1f} MB)")
                     ssh.put(path, f"{staging}/{name}")
             names = [*named, "cmdline.txt"]
-            self._must(ssh, self._sudo(["mkdir", "-p", folder]), f"creating {folder}")
-            self._must(ssh, self._sudo(["cp", *[f"{staging}/{n}" for n in names], folder + "/"]),
+            ssh.must(self._sudo(["mkdir", "-p", folder]), f"creating {folder}")
+            ssh.must(self._sudo(["cp", *[f"{staging}/{n}" for n in names], folder + "/"]),
                        f"copying into {folder}")
             # tryboot.txt last: until it is complete the firmware has nothing new to try.
-            self._must(ssh, self._sudo(["cp", f"{staging}/tryboot.txt", f"{self.boot_dir}/tryboot.txt.new"]),
+            ssh.must(self._sudo(["cp", f"{staging}/tryboot.txt", f"{self.boot_dir}/tryboot.txt.new"]),
                        "writing tryboot.txt")
-            self._must(ssh, self._sudo(["mv", f"{self.boot_dir}/tryboot.txt.new", f"{self.boot_dir}/tryboot.txt"]),
+            ssh.must(self._sudo(["mv", f"{self.boot_dir}/tryboot.txt.new", f"{self.boot_dir}/tryboot.txt"]),
                        "writing tryboot.txt")
-            self._must(ssh, "sync; rm -rf " + shlex.quote(staging), "flushing the boot partition")
+            ssh.must("sync; rm -rf " + shlex.quote(staging), "flushing the boot partition")
 
     def reboot_into_trial(self) -> None:
         """Ask the known-good OS to reboot once into tryboot.txt; the connection drops as it does."""

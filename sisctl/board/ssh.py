@@ -84,6 +84,14 @@ class SshRunner:
         except (socket.timeout, paramiko.SSHException, OSError) as err:
             raise BoardUnreachable(self.name, f"{self.where}: {command!r} did not finish: {err}") from None
 
+    def must(self, command: str, what: str, timeout_s: float = 60.0) -> str:
+        """Run `command`; its stdout, or an error naming `what`, the host, the status and stderr."""
+        result = self.run(command, timeout_s)
+        if result.code != 0:
+            raise BoardError(self.name, f"{what} failed on {self.spec.host} ({result.code}): "
+                             f"{result.stderr.strip()[-300:]}")
+        return result.stdout
+
     def put(self, local: Path, remote: str) -> None:
         """Copy a file to the remote host over SFTP (no shell involved)."""
         if self._client is None:

@@ -5,7 +5,6 @@ import shlex
 import shutil
 from pathlib import Path
 
-from sisctl.board.errors import BoardError
 from sisctl.board.ssh import SshRunner, SshSpec
 
 
@@ -19,8 +18,6 @@ def stage(files: dict[str, Path], root: str, folder: str, ssh: SshSpec | None, b
         return
     target = f"{root.rstrip('/')}/{folder}"
     with SshRunner(ssh, board) as remote:
-        made = remote.run(f"mkdir -p {shlex.quote(target)}")
-        if made.code != 0:
-            raise BoardError(board, f"cannot create {target} on {ssh.host}: {made.stderr.strip()}")
+        remote.must(f"mkdir -p {shlex.quote(target)}", f"creating {target}")
         for name, path in files.items():
             remote.put(path, f"{target}/{name}")
