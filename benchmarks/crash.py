@@ -21,8 +21,8 @@ from sisctl.board.board import Board  # noqa: E402
 from sisctl.board.spec import find_board  # noqa: E402
 from sisctl.build.builder import build  # noqa: E402
 from sisctl.build.recipe import find_recipe  # noqa: E402
-from sisctl.campaign.ext4crash import CampaignConfig, Ext4CrashCampaign  # noqa: E402
-from sisctl.campaign.records import read_records  # noqa: E402
+from sisctl.campaign.ext4crash.campaign import CampaignConfig, Ext4CrashCampaign  # noqa: E402
+from sisctl.campaign.core.records import read_records  # noqa: E402
 
 
 def timed_campaign(board: Board, cfg: CampaignConfig, out: Path, cold: bool = False,

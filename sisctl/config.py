@@ -9,10 +9,12 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import yaml
 
+from sisctl.errors import UsageError
+
 T = TypeVar("T")
 
 
-class ConfigError(Exception):
+class ConfigError(UsageError):
     """A configuration file is unreadable or does not match its schema."""
 
     def __init__(self, path: Path | str, key: str, problem: str):

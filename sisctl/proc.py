@@ -7,10 +7,12 @@ import subprocess
 from pathlib import Path
 from typing import Sequence
 
+from sisctl.errors import InfrastructureError
+
 PR_SET_PDEATHSIG = 1
 
 
-class ToolError(Exception):
+class ToolError(InfrastructureError):
     """An external tool failed or is missing."""
 
 

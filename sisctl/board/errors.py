@@ -1,8 +1,10 @@
 """Typed failures of a board; each carries the board's name and the end of its console log."""
 from __future__ import annotations
 
+from sisctl.errors import InfrastructureError
 
-class BoardError(Exception):
+
+class BoardError(InfrastructureError):
     def __init__(self, board: str, message: str, log_tail: str = ""):
         self.board, self.message, self.log_tail = board, message, log_tail
         text = f"{board}: {message}"

@@ -10,12 +10,14 @@ from pathlib import Path
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
+from sisctl.errors import UsageError
+
 ARM64_MAGIC = b"ARM\x64"        # at offset 56 of an arm64 Image header
 GNU_BUILD_ID_NOTE = struct.pack("<III", 4, 20, 3) + b"GNU\0"
 BANNER = re.compile(rb"Linux version (\S+) \(([^\n\0]{0,200})")
 
 
-class InvalidKernel(Exception):
+class InvalidKernel(UsageError):
     """The file is not something an arm64 board can boot."""
 
 

@@ -7,8 +7,10 @@ from pathlib import Path
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
+from sisctl.errors import UsageError
 
-class ModuleError(Exception):
+
+class ModuleError(UsageError):
     """A wanted module is missing or its dependencies cannot be resolved."""
 
 

@@ -20,9 +20,10 @@ from influxdb_client import Point
 
 from sisctl.board.spec import PowerMeterSpec
 from sisctl.telemetry.points import make_point
+from sisctl.errors import InfrastructureError
 
 
-class PowerError(Exception):
+class PowerError(InfrastructureError):
     pass
 
 

@@ -11,8 +11,10 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from sisctl.errors import InfrastructureError
 
-class TsdbError(Exception):
+
+class TsdbError(InfrastructureError):
     pass
 
 

@@ -27,7 +27,7 @@ def test_run_exits_with_the_command_status(board):
 
 def test_unknown_board_is_a_clear_error():
     done = invoke("flash", "--board", "no-such-board")
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "no such board" in done.stderr and "qemu-virt-0" in done.stderr
     assert "Traceback" not in done.stderr
 
@@ -36,7 +36,7 @@ def test_wrong_board_yaml_names_file_and_key(tmp_path):
     bad = tmp_path / "broken.yaml"
     bad.write_text("name: broken\nboot:\n  cmdline: 5\n")
     done = invoke("flash", "--board", str(bad))
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert f"{bad}: key 'boot.cmdline': expected str" in done.stderr
     assert "Traceback" not in done.stderr
 
@@ -51,7 +51,7 @@ command:
   image: Image
 """)
     done = invoke("build", "--recipe", str(recipe))
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "not an arm64 kernel Image" in done.stderr
 
 

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from sisctl.campaign import blocklog
-from sisctl.campaign.ext4crash import CampaignConfig, Ext4CrashCampaign, PendingState
-from sisctl.campaign.records import read_records
-from sisctl.campaign.runner import replay, resume, start
-from sisctl.campaign.fsworkloads import workload
-from sisctl.campaign.ops import pattern
+from sisctl.campaign.ext4crash import blocklog
+from sisctl.campaign.ext4crash.campaign import CampaignConfig, Ext4CrashCampaign, PendingState
+from sisctl.campaign.core.records import read_records
+from sisctl.campaign.core.runner import resume, start
+from sisctl.campaign.ext4crash.replay import replay
+from sisctl.campaign.ext4crash.fsworkloads import workload
+from sisctl.campaign.ext4crash.ops import pattern
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -28,8 +29,8 @@ def states(out: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def powerloss(board):
     """A short powerloss campaign; its logs are kept for the tests below."""
-    summary = start("ext4-crash", board.name, "write_during_journal_commit,generated-2", "powerloss", 1, 3,
-                    progress=lambda _: None)
+    summary = start("ext4-crash", board.name, {"scenario": "write_during_journal_commit,generated-2",
+                                              "mode": "powerloss", "runs": 1}, 3, progress=lambda _: None)
     return Path(summary["report"]), summary
 
 
@@ -85,7 +86,8 @@ def test_oracle_catches_a_lost_fsynced_write(board, tmp_path):
 
 
 def test_reset_mode_campaign(board):
-    summary = start("ext4-crash", board.name, "generated-2", "reset", 2, 11, progress=lambda _: None)
+    summary = start("ext4-crash", board.name, {"scenario": "generated-2", "mode": "reset", "runs": 2}, 11,
+                    progress=lambda _: None)
     out = Path(summary["report"])
     records = states(out)
     assert len(records) == 2 and {r["crash_point"]["state"] for r in records} == {"reset"}
@@ -93,8 +95,8 @@ def test_reset_mode_campaign(board):
 
 
 def test_killed_campaign_resumes_without_losing_or_redoing_states(board, lab_dirs):
-    code = ("import sys; from sisctl.campaign.runner import start\n"
-            "start('ext4-crash', sys.argv[1], 'generated-1,generated-2', 'powerloss', 2, 9, progress=print)\n")
+    code = ("import sys; from sisctl.campaign.core.runner import start\n"
+            "start('ext4-crash', sys.argv[1], {'scenario': 'generated-1,generated-2', 'runs': 2}, 9, progress=print)\n")
     earlier = set(lab_dirs["reports"].glob("ext4-crash-powerloss-*"))
     controller = subprocess.Popen([sys.executable, "-c", code, board.name], cwd=PROJECT,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

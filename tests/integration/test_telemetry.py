@@ -65,11 +65,11 @@ def test_an_outage_loses_and_duplicates_nothing(tsdb, tmp_path):
 
 
 def test_campaign_results_are_written_as_points(board, tsdb, tmp_path, monkeypatch):
-    from sisctl.campaign.runner import start
+    from sisctl.campaign.core.runner import start
     lab = tmp_path / "lab.yaml"
     lab.write_text(f"tsdb: {{url: '{tsdb.url}', org: lab, bucket: sisctl}}\n")
     monkeypatch.setenv("SISCTL_LAB", str(lab))
-    summary = start("ext4-crash", board.name, "generated-1", "powerloss", 1, 2, progress=lambda _: None)
+    summary = start("ext4-crash", board.name, {"scenario": "generated-1", "runs": 1}, 2, progress=lambda _: None)
     series = tsdb.export(f'{{__name__="crash_state_ok",campaign="{summary["campaign"]}"}}')
     assert sum(len(s["values"]) for s in series) == summary["states"] > 0
     assert {s["metric"]["board"] for s in series} == {board.name}
@@ -81,14 +81,14 @@ def test_every_prometheus_panel_shows_data_after_a_short_campaign(board, tsdb, t
     import json as _json
     from pathlib import Path
 
-    from sisctl.campaign.runner import start
+    from sisctl.campaign.core.runner import start
     from sisctl.telemetry.pmu import parse_pmu, pmu_command, pmu_points
     from sisctl.telemetry.power import estimate_from_pmu
 
     lab = tmp_path / "lab.yaml"
     lab.write_text(f"tsdb: {{url: '{tsdb.url}', org: lab, bucket: sisctl}}\n")
     monkeypatch.setenv("SISCTL_LAB", str(lab))
-    start("ext4-crash", board.name, "generated-1", "powerloss", 1, 4, progress=lambda _: None)
+    start("ext4-crash", board.name, {"scenario": "generated-1", "runs": 1}, 4, progress=lambda _: None)
     with board.session(label="telemetry") as session:
         result = session.run(pmu_command("i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done"))
     reading = parse_pmu(result.stderr.decode())

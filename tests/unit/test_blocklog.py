@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sisctl.campaign.blocklog import (DISCARD, FLUSH, MAGIC, CrashState, LogError, prefix_states, read_log,
+from sisctl.campaign.ext4crash.blocklog import (DISCARD, FLUSH, MAGIC, CrashState, LogError, prefix_states, read_log,
                                       reorder_states, replay, write_log)
 
 SS = 512

@@ -1,13 +1,13 @@
 """Records survive a killed writer; guest check output is parsed per slot; summaries count right."""
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 
-from sisctl.campaign.disk import FS_BYTES, MARK_SIZE, make_base_image, read_marks
-from sisctl.campaign.guestfs import OPS_END, check_script, parse_check_output, workload_script
-from sisctl.campaign.records import RecordLog, read_records
-from sisctl.campaign.summary import summarize, write_reports
+from sisctl.campaign.ext4crash.disk import FS_BYTES, MARK_SIZE, make_base_image, read_marks
+from sisctl.campaign.ext4crash.guestfs import OPS_END, check_script, parse_check_output, workload_script
+from sisctl.campaign.core.records import RecordLog, read_records
+from sisctl.campaign.ext4crash.summary import scenario_cases, summarize
+from sisctl.report.junit import write_junit
 
 import pytest
 import struct
@@ -74,9 +74,8 @@ def test_summary_and_junit_name_the_violated_guarantee(tmp_path):
     assert summary["states"] == 3 and summary["failed"] == 1
     assert summary["scenarios"]["s1"]["recovery_rate"] == 0.5
     assert summary["scenarios"]["s1"]["recovery_ms_mean"] == 20.0
-    write_reports(tmp_path, records, {"campaign": "c"})
+    write_junit(tmp_path / "junit.xml", "ext4-crash", scenario_cases(summary))
     suite = ET.parse(tmp_path / "junit.xml").getroot()
     failures = suite.findall(".//failure")
     assert suite.get("tests") == "2" and len(failures) == 1
     assert "missing A: fsync(A) at op 2" in failures[0].text and "campaign.replay" in failures[0].text
-    assert json.loads((tmp_path / "summary.json").read_text())["campaign"] == "c"

@@ -6,9 +6,9 @@ import zlib
 
 import pytest
 
-from sisctl.campaign.durability import OracleError, Seen, parse_dump, verify
-from sisctl.campaign.fsworkloads import SCENARIOS, generate, workload
-from sisctl.campaign.ops import PERSIST, Op, WorkloadError, format_ops, parse_ops, pattern, simulate
+from sisctl.campaign.ext4crash.durability import OracleError, Seen, parse_dump, verify
+from sisctl.campaign.ext4crash.fsworkloads import SCENARIOS, generate, workload
+from sisctl.campaign.ext4crash.ops import PERSIST, Op, WorkloadError, format_ops, parse_ops, pattern, simulate
 
 
 def dump_of(state) -> dict[str, Seen]:

@@ -8,11 +8,12 @@ import time
 from importlib import import_module
 
 from sisctl.board.spec import PowerSpec
+from sisctl.errors import InfrastructureError
 
 MODELS = ("tasmota", "http", "uhubctl", "gpio", "manual")
 
 
-class PowerSwitchError(Exception):
+class PowerSwitchError(InfrastructureError):
     pass
 
 

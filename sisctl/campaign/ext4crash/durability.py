@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sisctl.campaign.ops import CONTENT, PERSIST, FsState, Op, parent_of, simulate
+from sisctl.campaign.ext4crash.ops import CONTENT, PERSIST, FsState, Op, parent_of, simulate
 
 
 class OracleError(Exception):

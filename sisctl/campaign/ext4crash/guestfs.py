@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sisctl.campaign.disk import FS_BYTES
+from sisctl.campaign.ext4crash.disk import FS_BYTES
 
 FIND_DISK = ('disk() { for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/null)" = "$1" ] && '
              '{ echo /dev/${b##*/}; return; }; done; echo "no disk with serial $1" >&2; exit 3; }\n')

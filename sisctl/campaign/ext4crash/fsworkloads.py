@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-from sisctl.campaign.ops import CONTENT, Model, Op, WorkloadError, parent_of, simulate
+from sisctl.campaign.ext4crash.ops import CONTENT, Model, Op, WorkloadError, parent_of, simulate
 
 KiB = 1024
 

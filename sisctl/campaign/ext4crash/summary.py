@@ -1,9 +1,7 @@
-"""Campaign summaries: per-scenario figures as JSON, JUnit XML for CI, and a few lines for a terminal."""
+"""ext4-crash findings: per-scenario figures, a JUnit case per scenario, and a table for a terminal."""
 from __future__ import annotations
 
-import json
 import statistics
-from pathlib import Path
 
 from sisctl.report.junit import Case, write_junit
 
@@ -42,16 +40,14 @@ def summarize(records: list[dict]) -> dict:
             "failed": sum(r["outcome"] != "ok" for r in states), "scenarios": scenarios}
 
 
-def write_reports(out: Path, records: list[dict], extra: dict) -> dict:
-    summary = {**extra, **summarize(records)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+def scenario_cases(summary: dict) -> list[Case]:
+    """A JUnit case per scenario: its failing states, each with what it violated and how to replay it."""
     cases = []
     for name, s in summary["scenarios"].items():
         detail = "\n".join(f"{f['state']}: {f['outcome']}; " + "; ".join(f["violations"] or [f["e2fsck"]])
                            + f"\n  reproduce: {f['reproduce']}" for f in s["failures"])
         cases.append(Case(name, not s["failures"], detail))
-    write_junit(out / "junit.xml", "ext4-crash", cases, {k: v for k, v in extra.items() if not isinstance(v, dict)})
-    return summary
+    return cases
 
 
 def terminal_summary(summary: dict) -> str:

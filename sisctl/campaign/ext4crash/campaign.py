@@ -15,6 +15,7 @@ import hashlib
 import json
 import random
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -23,13 +24,13 @@ from typing import Callable, Literal
 from sisctl.board.board import Board, BoardSession
 from sisctl.board.errors import BoardError, KernelCrash
 from sisctl.board.qemu import Disk
-from sisctl.campaign import blocklog
-from sisctl.campaign.disk import e2fsck, make_base_image, read_marks
-from sisctl.campaign.guestfs import check_script, parse_check_output, workload_script
-from sisctl.campaign.durability import parse_dump, verify
-from sisctl.campaign.records import RecordLog, read_records
-from sisctl.campaign.fsworkloads import workload
-from sisctl.campaign.ops import FsState, Op, format_ops, simulate
+from sisctl.campaign.ext4crash import blocklog
+from sisctl.campaign.ext4crash.disk import e2fsck, make_base_image, read_marks
+from sisctl.campaign.ext4crash.guestfs import check_script, parse_check_output, workload_script
+from sisctl.campaign.ext4crash.durability import parse_dump, verify
+from sisctl.campaign.core.records import RecordLog, read_records
+from sisctl.campaign.ext4crash.fsworkloads import workload
+from sisctl.campaign.ext4crash.ops import FsState, Op, format_ops, simulate
 from sisctl.image.sparse import copy_image
 from sisctl.provenance import provenance
 
@@ -89,19 +90,23 @@ class RunWorkload:
 class Ext4CrashCampaign:
     def __init__(self, board: Board, config: CampaignConfig, out: Path,
                  progress: Callable[[str], None] = lambda _: None, cold_sessions: bool = False,
-                 base: Path | None = None, on_record: Callable[[dict], None] = lambda _: None):
+                 base: Path | None = None, on_record: Callable[[dict], None] = lambda _: None,
+                 records: RecordLog | None = None):
         """`base`: the starting image of the runs (default: a fresh one in `out`). `cold_sessions`
-        boots every session cold and checks one state per session: the naive method, for benchmarks."""
+        boots every session cold and checks one state per session: the naive method, for benchmarks.
+        `records`: an open log to append to (the campaign core's); by default the campaign opens its own."""
         self.board, self.config, self.out, self.progress = board, config, out, progress
         self.cold_sessions, self.on_record = cold_sessions, on_record
         (out / "runs").mkdir(parents=True, exist_ok=True)
         (out / "slots").mkdir(exist_ok=True)
         if not (out / "campaign.json").exists():
-            (out / "campaign.json").write_text(json.dumps({"kind": "ext4-crash", **asdict(config)}, indent=1) + "\n")
+            (out / "campaign.json").write_text(json.dumps({"kind": "ext4-crash", "config": asdict(config)},
+                                                          indent=1) + "\n")
         self.base = base or out / "base.img"
         if not self.base.exists():
             make_base_image(self.base)
         self.records_path = out / "records.jsonl"
+        self._given_records = records
         self.done = {r["state_key"] for r in read_records(self.records_path) if r.get("type") == "state"}
         self.runs_done = {r["run_key"] for r in read_records(self.records_path) if r.get("type") == "run"}
         self.pending: list[PendingState] = []
@@ -112,7 +117,7 @@ class Ext4CrashCampaign:
 
     # --- the run loop -------------------------------------------------------------
     def run(self) -> None:
-        with RecordLog(self.records_path) as self.records:
+        with self._record_log() as self.records:
             for scenario in self.config.scenarios:
                 for run in range(self.config.runs):
                     if f"{scenario}/{run}" not in self.runs_done:
@@ -121,8 +126,11 @@ class Ext4CrashCampaign:
 
     def run_checks_only(self) -> None:
         """Check the states already pending (a replay), in a session of their own."""
-        with RecordLog(self.records_path) as self.records:
+        with self._record_log() as self.records:
             self._check_leftovers()
+
+    def _record_log(self):
+        return nullcontext(self._given_records) if self._given_records else RecordLog(self.records_path)
 
     def _check_leftovers(self) -> None:
         size = 1 if self.cold_sessions else max(1, len(self.pending))

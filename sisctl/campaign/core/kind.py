@@ -1,0 +1,62 @@
+"""The contract between the campaign core and one campaign kind."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from sisctl.board.board import Board
+from sisctl.campaign.core.records import RecordLog
+from sisctl.errors import UsageError
+from sisctl.report.junit import Case
+
+# kind name -> module exposing KIND; imported on first use so the CLI starts fast
+KIND_MODULES = {
+    "ext4-crash": "sisctl.campaign.ext4crash",
+}
+
+
+@dataclass
+class Context:
+    """What a running campaign gets from the core."""
+    board: Board
+    out: Path                                   # reports/<campaign>/
+    records: RecordLog                          # append-only, fsynced per record
+    progress: Callable[[str], None]             # "\r..." updates the live line, anything else is a line
+    write_points: Callable[[list], None]        # telemetry (spooled: never blocks, never loses)
+    origin: dict                                # provenance of every record
+    figures: dict = field(default_factory=dict)  # run-level figures the kind wants in its summary
+
+
+@dataclass
+class Findings:
+    """A kind's verdict over its records."""
+    summary: dict                 # kind-specific figures, merged into summary.json
+    cases: list[Case]             # JUnit test cases; none at all means the run produced nothing
+    headline: str                 # one line for the terminal and the reports index ("258 states, 0 failed")
+
+
+class CampaignKind(Protocol):
+    name: str
+
+    def config_from_options(self, board: str, seed: int, options: dict[str, Any]) -> Any:
+        """A config dataclass from command-line options; UsageError names a bad option."""
+
+    def config_from_json(self, data: dict) -> Any:
+        """The config saved in campaign.json, for resume."""
+
+    def execute(self, ctx: Context, config: Any) -> None:
+        """Run (or continue) the campaign, appending every result to ctx.records as it is measured."""
+
+    def findings(self, config: Any, records: list[dict], figures: dict) -> Findings:
+        ...
+
+    def terminal(self, summary: dict) -> str:
+        """The end-of-run table."""
+
+
+def kind_named(name: str) -> CampaignKind:
+    if name not in KIND_MODULES:
+        raise UsageError(f"--kind {name!r}: unknown campaign kind; known: {', '.join(KIND_MODULES)}")
+    return import_module(KIND_MODULES[name]).KIND

@@ -1,0 +1,129 @@
+"""Start and resume campaigns of any kind, and always end with an honest summary.
+
+Every campaign, however it ends, writes summary.json and junit.xml with a status:
+  passed   every case passed           exit 0
+  failed   a case failed               exit 1
+  error    infrastructure failed, or the run produced no result at all   exit 75
+  aborted  interrupted (Ctrl-C) or stopped by bad input found late        exit 130 / 2
+An aborted or empty run never reads as a pass.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+from sisctl import errors, paths
+from sisctl.board.board import Board
+from sisctl.board.spec import find_board
+from sisctl.campaign.core.kind import CampaignKind, Context, kind_named
+from sisctl.campaign.core.records import RecordLog, read_records
+from sisctl.errors import UsageError
+from sisctl.provenance import provenance
+from sisctl.report.junit import Case, write_junit
+from sisctl.telemetry.lab import load_lab, open_sink
+
+STATUS_EXIT = {"passed": errors.OK, "failed": errors.TEST_FAILURE, "error": errors.INFRASTRUCTURE,
+               "aborted": errors.INTERRUPTED}
+
+
+def start(kind: str, board: str, options: dict[str, Any], seed: int = 1,
+          progress: Callable[[str], None] = print) -> dict:
+    """A new campaign of `kind` on `board`; `options` are the kind's own (scenario, mode, runs, ...)."""
+    campaign_kind = kind_named(kind)
+    config = campaign_kind.config_from_options(board, seed, options)
+    find_board(board)   # an unknown board is bad input, before any folder is made
+    out = paths.unique_dir(paths.reports_dir(), f"{kind}-{_label(options)}{time.strftime('%Y%m%d-%H%M%S')}")
+    (out / "campaign.json").write_text(json.dumps({"kind": kind, "config": asdict(config)}, indent=1) + "\n")
+    return _run(campaign_kind, config, out, progress)
+
+
+def resume(campaign: str, progress: Callable[[str], None] = print) -> dict:
+    """Continue a killed campaign: what is recorded is kept and not redone."""
+    out = campaign_dir(campaign)
+    campaign_kind, config = load_campaign(out)
+    return _run(campaign_kind, config, out, progress)
+
+
+def campaign_dir(campaign: str) -> Path:
+    """A campaign folder given by path or by id under the reports folder."""
+    out = Path(campaign)
+    if not (out / "campaign.json").exists():
+        out = paths.reports_dir() / campaign
+    if not (out / "campaign.json").exists():
+        raise UsageError(f"{campaign}: no campaign there (campaign.json missing)")
+    return out
+
+
+def load_campaign(out: Path) -> tuple[CampaignKind, Any]:
+    try:
+        data = json.loads((out / "campaign.json").read_text())
+        campaign_kind = kind_named(data["kind"])
+        return campaign_kind, campaign_kind.config_from_json(data["config"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise UsageError(f"{out / 'campaign.json'}: not a campaign description ({err})") from None
+
+
+def exit_code(summary: dict) -> int:
+    if summary["status"] == "aborted" and summary.get("error_kind") == "usage":
+        return errors.USAGE
+    return STATUS_EXIT[summary["status"]]
+
+
+def _label(options: dict[str, Any]) -> str:
+    """The mode or target in the folder name, when it is a plain word."""
+    tag = str(options.get("mode") or options.get("target") or "")
+    return f"{tag}-" if re.fullmatch(r"[a-z0-9][a-z0-9-]*", tag) else ""
+
+
+def _run(campaign_kind: CampaignKind, config: Any, out: Path, progress: Callable[[str], None]) -> dict:
+    board = Board(find_board(config.board))
+    origin = provenance(board.name, board.flashed(), board.spec.qemu.binary if board.spec.qemu else None)
+    sink = open_sink(load_lab())   # spooled: a missing or slow database never stops the campaign
+    started = time.monotonic()
+    status, problem = "passed", None
+    figures: dict = {}
+    try:
+        with RecordLog(out / "records.jsonl") as records:
+            ctx = Context(board, out, records, progress, sink.write, origin, figures)
+            campaign_kind.execute(ctx, config)
+    except KeyboardInterrupt as err:
+        status, problem = "aborted", err
+    except errors.SisctlError as err:
+        status, problem = ("aborted" if isinstance(err, UsageError) else "error"), err
+    finally:
+        sink.close(drain_s=2)
+        summary = _summarize(campaign_kind, config, out, origin, figures, time.monotonic() - started,
+                             status, problem)
+    progress("\n" + campaign_kind.terminal(summary) + f"\nstatus: {summary['status']}"
+             + (f" ({summary['reason']})" if summary.get("reason") else ""))
+    if isinstance(problem, KeyboardInterrupt):
+        raise problem
+    return summary
+
+
+def _summarize(campaign_kind: CampaignKind, config: Any, out: Path, origin: dict, figures: dict,
+               elapsed: float, status: str, problem: BaseException | None) -> dict:
+    records = list(read_records(out / "records.jsonl"))
+    found = campaign_kind.findings(config, records, figures)
+    reason = ("interrupted" if isinstance(problem, KeyboardInterrupt) else str(problem).splitlines()[0]
+              if problem else "")
+    if status == "passed" and not found.cases:
+        status, reason = "error", "the campaign produced no results"
+    elif status == "passed" and not all(c.passed for c in found.cases):
+        status = "failed"
+    summary = {"campaign": out.name, "kind": campaign_kind.name, "report": str(out), "board": config.board,
+               "seed": config.seed, "status": status, "reason": reason,
+               "error_kind": getattr(problem, "kind", "interrupted" if problem else ""),
+               "headline": found.headline, "elapsed_s": round(elapsed, 1), "provenance": origin,
+               **found.summary}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    cases = list(found.cases)
+    if problem is not None:
+        cases.append(Case("campaign", False, f"{summary['status']}: {reason}", error=True))
+    write_junit(out / "junit.xml", campaign_kind.name, cases,
+                {"campaign": out.name, "status": status, "seed": config.seed, **origin})
+    return summary

@@ -1,0 +1,38 @@
+"""Rebuild one recorded crash state and check it again (a record's `reproduce` command)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from sisctl.board.board import Board
+from sisctl.board.spec import find_board
+from sisctl.campaign.core.records import read_records
+from sisctl.campaign.core.runner import campaign_dir, load_campaign
+from sisctl.campaign.ext4crash.campaign import Ext4CrashCampaign, PendingState
+from sisctl.errors import UsageError
+
+
+def replay(campaign: str, state_key: str, progress: Callable[[str], None] = print) -> dict:
+    """Returns the new record of the state."""
+    out = campaign_dir(campaign)
+    kind, cfg = load_campaign(out)
+    if kind.name != "ext4-crash":
+        raise UsageError(f"{out}: a {kind.name} campaign; replay rebuilds ext4-crash states")
+    original = next((r for r in read_records(out / "records.jsonl") if r.get("state_key") == state_key), None)
+    if original is None:
+        raise UsageError(f"{out / 'records.jsonl'}: no record for state {state_key!r}")
+    scenario, run, point = original["scenario"], original["run"], original["crash_point"]
+    source = Path(point["source"])
+    if not source.exists():
+        raise UsageError(f"{source}: the run's log/image was not kept (runs that pass keep nothing "
+                         "unless the campaign keeps all)")
+    replay_out = out / "replays" / f"{state_key.replace('/', '-')}-{time.strftime('%H%M%S')}"
+    replay_out.mkdir(parents=True)
+    campaign = Ext4CrashCampaign(Board(find_board(cfg.board)), cfg, replay_out, progress, base=Path(point["base"]))
+    campaign.pending = [PendingState(scenario, run, point["state"], source, point["log_entries"], point["dropped"])]
+    campaign.run_checks_only()
+    record = next(r for r in read_records(replay_out / "records.jsonl") if r.get("type") == "state")
+    progress(f"{state_key}: was {original['outcome']}, now {record['outcome']}"
+             + "".join(f"\n  {v['kind']} {v['path']}: {v['guarantee']} ({v['detail']})" for v in record["violations"]))
+    return record

@@ -1,0 +1,110 @@
+"""Tasks that build, flash, use and check one board: setup, build, flash, run, console, smoke, test."""
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+
+from invoke import Exit, task
+
+from sisctl import errors
+from sisctl.cli.common import guard, lines, say, usage
+from sisctl.paths import PROJECT
+
+
+@task
+def setup(c):
+    """Install what sisctl needs (Debian packages, arm64 multiarch, the venv); safe to repeat."""
+    subprocess.run(["bash", str(PROJECT / "lab" / "setup.sh")], check=True)
+
+
+@task(help={"recipe": "recipe name (firmware/recipes/NAME.yaml) or path", "force": "rebuild even if cached",
+            "json": "print the manifest as JSON"})
+@guard
+def build(c, recipe="debian-arm64", force=False, json_=False):
+    """Build (or fetch) a kernel artifact from a recipe; cached by a hash of the recipe and its inputs."""
+    from sisctl.build.builder import build as build_artifact
+    from sisctl.build.recipe import find_recipe
+    artifact = build_artifact(find_recipe(recipe), force=force, progress=lines(json_))
+    m = artifact.manifest
+    say(json_, {"artifact": str(artifact.root), **{k: v for k, v in m.items() if k != "files"}},
+        f"{artifact.root}\n  kernel {m['kernel_version']}  build-id {m['build_id']}  "
+        f"modules {m['modules']}  files {len(m['files'])}")
+
+
+@task(help={"board": "board name (boards/NAME.yaml) or path", "recipe": "kernel recipe (default: the board's)",
+            "json": "print the result as JSON"})
+@guard
+def flash(c, board="qemu-virt-0", recipe="", json_=False):
+    """Build the kernel and install it on a board, boot it to the agent's ready marker, save a ready snapshot."""
+    from sisctl.board.board import Board
+    from sisctl.board.spec import find_board
+    from sisctl.build.builder import build as build_artifact
+    from sisctl.build.recipe import find_recipe
+    spec = find_board(board)
+    artifact = build_artifact(find_recipe(recipe or spec.recipe), progress=lines(json_))
+    result = Board(spec).flash(artifact, progress=lines(json_))
+    say(json_, result, f"{spec.name}: {result['kernel_version']} boots to ready in {result['boot_s']:.2f} s "
+                       f"(console log: {result['run_dir']}/console.log)")
+
+
+@task(help={"board": "board name or path", "timeout": "seconds the command may run",
+            "cold": "boot cold instead of from the ready snapshot", "cmd": "command string (instead of -- ARGS)",
+            "json": "print the result as JSON (output base64-free, decoded as UTF-8)"})
+@guard
+def run(c, board="qemu-virt-0", timeout=60.0, cold=False, cmd="", json_=False):
+    """Run a command on the board's flashed kernel: invoke run --board B -- uname -a. Exits with its status."""
+    from sisctl.board.board import Board
+    from sisctl.board.spec import find_board
+    argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
+    command = cmd or shlex.join(argv)
+    if not command:
+        raise usage("give a command after -- (or --cmd)")
+    with Board(find_board(board)).session(fast=not cold, label="run") as session:
+        result = session.run(command, timeout_s=float(timeout))
+    if json_:
+        print(json.dumps({"command": command, "stdout": result.stdout.decode(errors="replace"),
+                          "stderr": result.stderr.decode(errors="replace"), "reason": result.reason,
+                          "code": result.code, "duration_s": result.duration_s, "boot": session.boot_mode}))
+    else:
+        sys.stdout.buffer.write(result.stdout)
+        sys.stderr.buffer.write(result.stderr)
+    if result.reason == "timeout":
+        raise Exit(f"error: {command!r} timed out after {timeout} s", code=124)
+    raise Exit(code=result.code if result.reason == "exit" else 128 + result.code)
+
+
+@task(help={"board": "board name or path", "cold": "boot cold instead of from the ready snapshot"})
+@guard
+def console(c, board="qemu-virt-0", cold=False):
+    """Attach to the board's console with a shell in the guest; Ctrl-] detaches and stops the board."""
+    from sisctl.board.board import Board
+    from sisctl.board.interactive import attach
+    from sisctl.board.spec import find_board
+    with Board(find_board(board)).session(fast=not cold, label="console") as session:
+        attach(session)
+
+
+@task(help={"board": "board name or path", "recipe": "kernel recipe (default: the board's)",
+            "json": "print the summary as JSON"})
+@guard
+def smoke(c, board="qemu-virt-0", recipe="", json_=False):
+    """The main job: build the kernel, flash the board, run the smoke checks, write a report under reports/."""
+    from sisctl.smoke import run_smoke
+    summary = run_smoke(board, recipe, progress=lines(json_))
+    say(json_, summary, f"smoke: {summary['passed']} passed, {summary['failed']} failed; "
+                        f"report {summary['report']}")
+    if summary["failed"]:
+        raise Exit(code=errors.TEST_FAILURE)
+
+
+@task(help={"fast": "unit tests only (no QEMU)", "k": "only tests matching this pytest expression"})
+def test(c, fast=False, k=""):
+    """Run the test suite (unit + integration with real QEMU, kbuild and e2fsprogs)."""
+    argv = [sys.executable, "-m", "pytest", "-ra", str(PROJECT / "tests")]
+    if fast:
+        argv += ["-m", "not integration and not kbuild"]
+    if k:
+        argv += ["-k", k]
+    raise Exit(code=subprocess.run(argv, cwd=PROJECT).returncode)

@@ -1,0 +1,60 @@
+"""`invoke campaign`: every campaign kind through one task; `campaign.replay` for ext4-crash states."""
+from __future__ import annotations
+
+import json
+import sys
+
+from invoke import Collection, Exit, task
+
+from sisctl.cli.common import guard
+
+# Options that belong to one kind or another; a kind rejects those that are not its own.
+KIND_OPTIONS = ("scenario", "mode", "runs")
+
+
+@task(name="run", default=True,
+      help={"kind": "campaign kind: ext4-crash", "board": "board name or path",
+            "scenario": "ext4-crash: scenario name, comma list, 'all', or generated-N",
+            "mode": "ext4-crash: powerloss or reset", "runs": "ext4-crash: runs per scenario",
+            "seed": "campaign seed (same seed, same workloads)",
+            "resume": "campaign id or folder to continue after a kill", "json": "print the summary as JSON"})
+@guard
+def campaign_run(c, kind="ext4-crash", board="qemu-virt-0", scenario=None, mode=None, runs=None, seed=1,
+                 resume="", json_=False):
+    """Run a campaign: invoke campaign --kind ext4-crash --board B --scenario all --mode powerloss --runs N."""
+    from sisctl.campaign.core import runner
+    given = {"scenario": scenario, "mode": mode, "runs": runs}
+    options = {k: v for k, v in given.items() if v is not None}
+    progress = _live_progress(json_)
+    summary = runner.resume(resume, progress) if resume else runner.start(kind, board, options, int(seed), progress)
+    if json_:
+        print(json.dumps(summary, indent=1))
+    else:
+        print(f"{summary['status']}: {summary['headline']}; report {summary['report']}")
+    code = runner.exit_code(summary)
+    if code:
+        raise Exit(code=code)
+
+
+def _live_progress(quiet: bool):
+    def show(message: str) -> None:
+        if quiet:
+            return
+        stream = sys.stderr
+        stream.write(message if message.startswith("\r") else f"\r{message}\n")
+        stream.flush()
+    return show
+
+
+@task(help={"campaign": "campaign id or folder", "state": "state key from a record: SCENARIO/RUN/STATE"})
+@guard
+def replay(c, campaign, state):
+    """Rebuild one recorded crash state and check it again (the record's 'reproduce' command)."""
+    from sisctl.campaign.ext4crash.replay import replay as replay_state
+    record = replay_state(campaign, state, progress=print)
+    raise Exit(code=0 if record["outcome"] == "ok" else 1)
+
+
+campaign = Collection("campaign")
+campaign.add_task(campaign_run, default=True)
+campaign.add_task(replay)

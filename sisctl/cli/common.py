@@ -1,0 +1,41 @@
+"""What every task shares: one-line errors with the exit code of their kind, JSON or text output."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+from invoke import Exit
+
+from sisctl import errors
+
+
+def guard(fn):
+    """The tool's own errors become one line on stderr and their exit code (0/1/2/75), never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except errors.SisctlError as err:
+            raise Exit(f"error: {err}", code=err.exit_code) from None
+        except OSError as err:   # a full or read-only disk, a folder that vanished: name the path
+            where = f"{err.filename}: " if err.filename else ""
+            raise Exit(f"error: {where}{err.strerror or err}", code=errors.INFRASTRUCTURE) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted; every machine this command started has been stopped",
+                       code=errors.INTERRUPTED) from None
+    return wrapper
+
+
+def say(as_json: bool, data: dict, text: str) -> None:
+    print(json.dumps(data, indent=1) if as_json else text)
+
+
+def lines(quiet: bool):
+    """Progress lines: to stderr when stdout carries JSON."""
+    return (lambda msg: print(msg, file=sys.stderr)) if quiet else print
+
+
+def usage(message: str):
+    """Exit for a wrong option."""
+    return Exit(f"error: {message}", code=errors.USAGE)
