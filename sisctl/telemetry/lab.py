@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sisctl import config, paths
+from sisctl.config import Seconds
 from sisctl.telemetry.sink import SinkConfig, TelemetrySink, token_from
 from sisctl.telemetry.tsdb import EmbeddedTsdb
 
@@ -17,7 +18,7 @@ class TsdbSpec:
     bucket: str = "sisctl"
     token_env: str = "SISCTL_INFLUX_TOKEN"
     token_file: str | None = None
-    timeout_s: float = 2.0
+    timeout_s: Seconds = 2.0
 
 
 @dataclass
@@ -27,9 +28,16 @@ class EmbeddedSpec:
 
 
 @dataclass
+class GrafanaSpec:
+    url: str = ""                                   # e.g. http://grafana.lab:3000; "" = reports link no board
+    campaign_board: str = "sisctl-campaign-results-prom"   # uid of the campaign-results board to link
+
+
+@dataclass
 class LabSpec:
     tsdb: TsdbSpec = field(default_factory=TsdbSpec)
     embedded: EmbeddedSpec = field(default_factory=EmbeddedSpec)
+    grafana: GrafanaSpec = field(default_factory=GrafanaSpec)
 
 
 def lab_file() -> Path:

@@ -55,6 +55,10 @@ class CampaignKind(Protocol):
     def terminal(self, summary: dict) -> str:
         """The end-of-run table."""
 
+    # Optional: page_sections(self, summary: dict, records: list[dict]) -> list[sisctl.report.page.Section]
+    # adds the kind's tables, plots and details to reports/<id>/index.html (written for every outcome,
+    # also error and aborted, so records may be few or none). Without it the page has the verdict only.
+
 
 def kind_named(name: str) -> CampaignKind:
     if name not in KIND_MODULES:

@@ -23,6 +23,8 @@ from sisctl.campaign.core.kind import CampaignKind, Context, kind_named
 from sisctl.campaign.core.records import RecordLog, read_records
 from sisctl.errors import UsageError
 from sisctl.provenance import provenance
+from sisctl.report.index import write_index
+from sisctl.report.jobpage import write_job_page
 from sisctl.report.junit import Case, write_junit
 from sisctl.telemetry.lab import load_lab, open_sink
 
@@ -118,12 +120,22 @@ def _summarize(campaign_kind: CampaignKind, config: Any, out: Path, origin: dict
     summary = {"campaign": out.name, "kind": campaign_kind.name, "report": str(out), "board": config.board,
                "seed": config.seed, "status": status, "reason": reason,
                "error_kind": getattr(problem, "kind", "interrupted" if problem else ""),
-               "headline": found.headline, "elapsed_s": round(elapsed, 1), "provenance": origin,
-               **found.summary}
+               "headline": found.headline, "elapsed_s": round(elapsed, 1), "finished_epoch": round(time.time(), 1),
+               "provenance": origin, **found.summary}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     cases = list(found.cases)
     if problem is not None:
         cases.append(Case("campaign", False, f"{summary['status']}: {reason}", error=True))
     write_junit(out / "junit.xml", campaign_kind.name, cases,
                 {"campaign": out.name, "status": status, "seed": config.seed, **origin})
+    _write_pages(campaign_kind, out, summary, records)
     return summary
+
+
+def _write_pages(campaign_kind: CampaignKind, out: Path, summary: dict, records: list[dict]) -> None:
+    """reports/<id>/index.html with the kind's sections, and the refreshed reports index."""
+    sections = getattr(campaign_kind, "page_sections", None)
+    grafana = load_lab().grafana
+    write_job_page(out, summary, (lambda: sections(summary, records)) if sections else [],
+                   (grafana.url, grafana.campaign_board))
+    write_index(out.parent)
