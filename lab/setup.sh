@@ -38,5 +38,7 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
     python3 -m venv .venv
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q -e ".[test]"
+    # pyserial and pyserial-labgrid both ship `serial`: the fork labgrid is tested with goes last
+    .venv/bin/pip install -q --no-deps --force-reinstall "pyserial-labgrid>=3.5.0.2,<3.6"
     echo "$want" > "$stamp"
 fi
