@@ -274,6 +274,8 @@ int tool_main(int argc, char **argv)
         return tool_pmu(atoi(argv[2]), argv + 3);
     if (!strcmp(argv[1], "check") && argc >= 4)
         return tool_check(argv[2], argc - 3, argv + 3);
+    if (!strcmp(argv[1], "bench") && argc >= 3)
+        return tool_bench(argc - 2, argv + 2);
     if (!strcmp(argv[1], "now")) {
         printf("%lld\n", now_ns());
         return 0;

@@ -87,16 +87,19 @@ class Board:
     # --- sessions --------------------------------------------------------------
     @contextmanager
     def session(self, *, fast: bool = True, append: str = "", label: str = "session",
-                ready_timeout_s: float | None = None, disks: list[Disk] = ()) -> Iterator["BoardSession"]:
-        """Boot the flashed artifact and yield a live session.
+                ready_timeout_s: float | None = None, disks: list[Disk] = (), artifact: Artifact | None = None,
+                qemu_args: list[str] = ()) -> Iterator["BoardSession"]:
+        """Boot the flashed artifact (or `artifact`, without flashing it) and yield a live session.
 
         With `fast`, boot from the ready snapshot for this kernel, command line and
-        set of disks; if there is none yet, boot cold and save one."""
+        set of disks; if there is none yet, boot cold and save one. `qemu_args` are
+        extra QEMU options for this session only (e.g. -icount)."""
         if disks and not self.spec.qemu:
             raise BoardError(self.name, "extra disks (ext4-crash campaigns record every write to one) "
                              "exist only on QEMU boards; this is a real board")
         with BoardLock(self.state / "lock", self.name):
             session = BoardSession(self, new_run_dir(self.name, label, self.reports))
+            session.artifact, session.qemu_args = artifact, list(qemu_args)
             try:
                 session.boot(fast=fast, append=append, disks=list(disks),
                              ready_timeout_s=ready_timeout_s or self.spec.boot.ready_timeout_s)
@@ -129,6 +132,8 @@ class BoardSession:
         self.tryboot: PiTryboot | None = None
         self.console_lock: BoardLock | None = None
         self.progress: Callable[[str], None] = lambda _: None
+        self.artifact: Artifact | None = None    # boot this instead of the flashed artifact
+        self.qemu_args: list[str] = []
 
     def boot(self, *, fast: bool, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
         if self.board.spec.qemu:
@@ -173,14 +178,15 @@ class BoardSession:
             create_vmstate(vmstate)
         if spec.boot.method == "qemu":
             files = self._boot_files(append, spec.qemu.dtb, spec.qemu.dtb_remove)
-            launch = QemuLaunch(files.kernel, files.initrd, files.cmdline, files.dtb, vmstate=vmstate, disks=disks)
+            launch = QemuLaunch(files.kernel, files.initrd, files.cmdline, files.dtb, vmstate=vmstate, disks=disks,
+                                extra_args=self.qemu_args)
             identity = launch.snapshot_identity(spec.qemu)
         else:   # U-Boot loads the files: they are not on QEMU's command line
             files = self._boot_files(append, spec.boot.dtb)
             launch = self._firmware_launch(disks, vmstate)
             identity = launch.snapshot_identity(spec.qemu) + [str(files.kernel), str(files.initrd),
                                                               str(files.dtb), files.cmdline]
-        image_sha256 = self.board.flashed().image_sha256
+        image_sha256 = self.artifact.sha256 if self.artifact else self.board.flashed().image_sha256
         self._snapshot_key = hashlib.sha256(json.dumps([identity, image_sha256]).encode()).hexdigest()[:16]
         return files, launch
 
@@ -209,11 +215,12 @@ class BoardSession:
 
     def _boot_files(self, append: str, dtb: str | None, dtb_remove: list[str] = ()) -> BootFiles:
         spec, flashed = self.board.spec, self.board.flashed()
-        artifact = flashed.load_artifact()
+        artifact = self.artifact or flashed.load_artifact()
+        initrd = build_guest(artifact, spec.boot.modules) if self.artifact else Path(flashed.initrd)
         kernel = artifact.image
         if spec.boot.uboot and spec.boot.uboot.kernel_gzip:
             kernel = gzip_kernel(kernel, self.board.state / "kernels")
-        return BootFiles(kernel, Path(flashed.initrd), self._dtb(artifact, dtb, dtb_remove),
+        return BootFiles(kernel, initrd, self._dtb(artifact, dtb, dtb_remove),
                          f"{spec.boot.cmdline} {append}".strip(), prefix=self.name)
 
     def _uboot(self, files: BootFiles, launch: QemuLaunch | None) -> None:
