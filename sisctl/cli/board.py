@@ -56,12 +56,15 @@ def flash(c, board="qemu-virt-0", recipe="", json_=False):
 def run(c, board="qemu-virt-0", timeout=60.0, cold=False, cmd="", json_=False):
     """Run a command on the board's flashed kernel: invoke run --board B -- uname -a. Exits with its status."""
     from sisctl.board.board import Board
+    from sisctl.board.firstuse import ensure_flashed
     from sisctl.board.spec import find_board
     argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
     command = cmd or shlex.join(argv)
     if not command:
         raise usage("give a command after -- (or --cmd)")
-    with Board(find_board(board)).session(fast=not cold, label="run") as session:
+    target = Board(find_board(board))
+    ensure_flashed(target, lines(True))   # a first use flashes the default recipe; stdout stays the command's
+    with target.session(fast=not cold, label="run") as session:
         result = session.run(command, timeout_s=float(timeout))
     if json_:
         print(json.dumps({"command": command, "stdout": result.stdout.decode(errors="replace"),
@@ -80,9 +83,12 @@ def run(c, board="qemu-virt-0", timeout=60.0, cold=False, cmd="", json_=False):
 def console(c, board="qemu-virt-0", cold=False):
     """Attach to the board's console with a shell in the guest; Ctrl-] detaches and stops the board."""
     from sisctl.board.board import Board
+    from sisctl.board.firstuse import ensure_flashed
     from sisctl.board.interactive import attach
     from sisctl.board.spec import find_board
-    with Board(find_board(board)).session(fast=not cold, label="console") as session:
+    target = Board(find_board(board))
+    ensure_flashed(target)
+    with target.session(fast=not cold, label="console") as session:
         attach(session)
 
 

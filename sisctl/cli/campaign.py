@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
-import sys
 
 from invoke import Collection, Exit, task
 
 from sisctl.cli.common import guard
+from sisctl.progress import progress_for
 
 # Options that belong to one kind or another; a kind rejects those that are not its own.
 KIND_OPTIONS = ("scenario", "mode", "runs")
@@ -25,8 +25,9 @@ def campaign_run(c, kind="ext4-crash", board="qemu-virt-0", scenario=None, mode=
     from sisctl.campaign.core import runner
     given = {"scenario": scenario, "mode": mode, "runs": runs}
     options = {k: v for k, v in given.items() if v is not None}
-    progress = _live_progress(json_)
-    summary = runner.resume(resume, progress) if resume else runner.start(kind, board, options, int(seed), progress)
+    with progress_for(quiet=json_) as progress:
+        summary = (runner.resume(resume, progress) if resume
+                   else runner.start(kind, board, options, int(seed), progress))
     if json_:
         print(json.dumps(summary, indent=1))
     else:
@@ -34,16 +35,6 @@ def campaign_run(c, kind="ext4-crash", board="qemu-virt-0", scenario=None, mode=
     code = runner.exit_code(summary)
     if code:
         raise Exit(code=code)
-
-
-def _live_progress(quiet: bool):
-    def show(message: str) -> None:
-        if quiet:
-            return
-        stream = sys.stderr
-        stream.write(message if message.startswith("\r") else f"\r{message}\n")
-        stream.flush()
-    return show
 
 
 @task(help={"campaign": "campaign id or folder", "state": "state key from a record: SCENARIO/RUN/STATE"})

@@ -9,6 +9,7 @@ from typing import Any, Callable, Protocol
 from sisctl.board.board import Board
 from sisctl.campaign.core.records import RecordLog
 from sisctl.errors import UsageError
+from sisctl.progress import Progress
 from sisctl.report.junit import Case
 
 # kind name -> module exposing KIND; imported on first use so the CLI starts fast
@@ -23,7 +24,7 @@ class Context:
     board: Board
     out: Path                                   # reports/<campaign>/
     records: RecordLog                          # append-only, fsynced per record
-    progress: Callable[[str], None]             # "\r..." updates the live line, anything else is a line
+    progress: Progress                          # "\r..." updates the live line, else a line; .total(n), .advance()
     write_points: Callable[[list], None]        # telemetry (spooled: never blocks, never loses)
     origin: dict                                # provenance of every record
     figures: dict = field(default_factory=dict)  # run-level figures the kind wants in its summary

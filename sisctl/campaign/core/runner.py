@@ -18,10 +18,12 @@ from typing import Any, Callable
 
 from sisctl import errors, paths
 from sisctl.board.board import Board
+from sisctl.board.firstuse import ensure_flashed
 from sisctl.board.spec import find_board
 from sisctl.campaign.core.kind import CampaignKind, Context, kind_named
 from sisctl.campaign.core.records import RecordLog, read_records
 from sisctl.errors import UsageError
+from sisctl.progress import as_progress
 from sisctl.provenance import provenance
 from sisctl.report.index import write_index
 from sisctl.report.jobpage import write_job_page
@@ -82,8 +84,10 @@ def _label(options: dict[str, Any]) -> str:
 
 
 def _run(campaign_kind: CampaignKind, config: Any, out: Path, progress: Callable[[str], None]) -> dict:
+    progress = as_progress(progress)   # kinds may set progress.total(n) and .advance()
     board = Board(find_board(config.board))
-    origin = provenance(board.name, board.flashed(), board.spec.qemu.binary if board.spec.qemu else None)
+    flashed = ensure_flashed(board, progress)   # a board never flashed gets its default recipe, saying so
+    origin = provenance(board.name, flashed, board.spec.qemu.binary if board.spec.qemu else None)
     sink = open_sink(load_lab())   # spooled: a missing or slow database never stops the campaign
     started = time.monotonic()
     status, problem = "passed", None

@@ -31,7 +31,9 @@ from sisctl.campaign.ext4crash.durability import parse_dump, verify
 from sisctl.campaign.core.records import RecordLog, read_records
 from sisctl.campaign.ext4crash.fsworkloads import workload
 from sisctl.campaign.ext4crash.ops import FsState, Op, format_ops, simulate
+from sisctl.campaign.ext4crash.summary import failure_cause
 from sisctl.image.sparse import copy_image
+from sisctl.progress import as_progress
 from sisctl.provenance import provenance
 
 SLOTS = 8
@@ -95,7 +97,7 @@ class Ext4CrashCampaign:
         """`base`: the starting image of the runs (default: a fresh one in `out`). `cold_sessions`
         boots every session cold and checks one state per session: the naive method, for benchmarks.
         `records`: an open log to append to (the campaign core's); by default the campaign opens its own."""
-        self.board, self.config, self.out, self.progress = board, config, out, progress
+        self.board, self.config, self.out, self.progress = board, config, out, as_progress(progress)
         self.cold_sessions, self.on_record = cold_sessions, on_record
         (out / "runs").mkdir(parents=True, exist_ok=True)
         (out / "slots").mkdir(exist_ok=True)
@@ -118,6 +120,8 @@ class Ext4CrashCampaign:
     # --- the run loop -------------------------------------------------------------
     def run(self) -> None:
         with self._record_log() as self.records:
+            self.progress.total(len(self.config.scenarios) * self.config.runs, "runs")
+            self.progress.advance(len(self.runs_done))
             for scenario in self.config.scenarios:
                 for run in range(self.config.runs):
                     if f"{scenario}/{run}" not in self.runs_done:
@@ -271,6 +275,7 @@ class Ext4CrashCampaign:
             "violations": [asdict(v) for v in verdict.violations] if verdict else [],
             "facts_checked": verdict.checked if verdict else 0,
             "reproduce": f"invoke campaign.replay --campaign {self.out} --state {state.key}",
+            "checked_at": round(time.time(), 3),
             **self.origin,
         }
         self.records.append(record)
@@ -280,6 +285,7 @@ class Ext4CrashCampaign:
         rate = self.checked / max(1e-9, time.monotonic() - self.started) * 60
         self.progress(f"\r{state.key:40.40s} {outcome:12s} checked {self.checked}  ({rate:.0f} states/min)")
         if outcome != "ok":
+            self.progress(f"FAIL {state.key} {outcome}: {failure_cause(record)}")
             self._keep(state)
         if self.config.mode == "reset":
             self._finish_run(state.scenario, state.run, [state.source])
@@ -295,3 +301,4 @@ class Ext4CrashCampaign:
         record = {"type": "run", "run_key": f"{scenario}/{run}", "kept": keep}
         self.records.append(record)
         self.on_record(record)
+        self.progress.advance()

@@ -13,6 +13,18 @@ def _p99(values: list[float]) -> float | None:
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
+def failure_cause(record: dict) -> str:
+    """Why a state failed, in words: the guarantees it broke, else what e2fsck says of its image."""
+    if record["violations"]:
+        return "; ".join(f"{v['kind']} {v['path']}: {v['guarantee']}" for v in record["violations"])
+    meaning = record["e2fsck"]["meaning"]
+    if record["outcome"] == "mount-failed":
+        return f"e2fsck: {meaning}, yet the kernel could not mount it" if meaning == "clean" else f"e2fsck: {meaning}"
+    if record["outcome"] == "sanity":
+        return f"sanity checks failed after mounting ({record.get('guest_problem') or 'no detail'})"
+    return f"e2fsck: {meaning}"
+
+
 def summarize(records: list[dict]) -> dict:
     states = [r for r in records if r.get("type") == "state"]
     scenarios: dict[str, dict] = {}
@@ -33,7 +45,8 @@ def summarize(records: list[dict]) -> dict:
             "recovery_ms_p99": round(_p99(recovery), 2) if recovery else None,
             "failures": [{"state": r["state_key"], "outcome": r["outcome"],
                           "violations": [f"{v['kind']} {v['path']}: {v['guarantee']}" for v in r["violations"]],
-                          "e2fsck": r["e2fsck"]["meaning"], "reproduce": r["reproduce"]} for r in failing],
+                          "e2fsck": r["e2fsck"]["meaning"], "cause": failure_cause(r),
+                          "reproduce": r["reproduce"]} for r in failing],
         }
     total = len(states)
     return {"states": total, "ok": sum(r["outcome"] == "ok" for r in states),
@@ -44,7 +57,7 @@ def scenario_cases(summary: dict) -> list[Case]:
     """A JUnit case per scenario: its failing states, each with what it violated and how to replay it."""
     cases = []
     for name, s in summary["scenarios"].items():
-        detail = "\n".join(f"{f['state']}: {f['outcome']}; " + "; ".join(f["violations"] or [f["e2fsck"]])
+        detail = "\n".join(f"{f['state']}: {f['outcome']}; {f['cause']}"
                            + f"\n  reproduce: {f['reproduce']}" for f in s["failures"])
         cases.append(Case(name, not s["failures"], detail))
     return cases
@@ -57,6 +70,6 @@ def terminal_summary(summary: dict) -> str:
         lines.append(f"{name:32s} {s['states']:7d} {s['recovered_ok']:6d} {s['violations']:5d} "
                      f"{s['fsck_failures']:5d} {rec:>16s}")
         for failure in s["failures"][:5]:
-            lines.append(f"  FAIL {failure['state']}: {'; '.join(failure['violations']) or failure['e2fsck']}")
+            lines.append(f"  FAIL {failure['state']} {failure['outcome']}: {failure['cause']}")
     lines.append(f"{summary['states']} crash states checked: {summary['ok']} ok, {summary['failed']} failed")
     return "\n".join(lines)
