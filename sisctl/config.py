@@ -1,41 +1,136 @@
-"""Load YAML into typed dataclasses; every error names the file, the key and what was expected."""
+"""Load YAML into typed dataclasses; every error names the file, the key and what was expected.
+
+Types may carry constraints as `Annotated[T, Check(...)]` (`Seconds`, `Regex`, `Name`, `between`):
+`parse` enforces them and `json_schema` publishes them, so editors check the same rules."""
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Callable, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import yaml
 
 from sisctl.errors import UsageError
 
 T = TypeVar("T")
+MAX_FILE_BYTES = 1 << 20
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 
 
 class ConfigError(UsageError):
     """A configuration file is unreadable or does not match its schema."""
 
     def __init__(self, path: Path | str, key: str, problem: str):
-        self.path, self.key, self.problem = str(path), key, problem
+        self.path, self.key, self.problem = str(path), key, " ".join(problem.split())
         where = f"{path}: key '{key}'" if key else str(path)
-        super().__init__(f"{where}: {problem}")
+        super().__init__(f"{where}: {self.problem}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """A rule beyond the type: `test` returns True, or False / a problem text."""
+    test: Callable[[Any], bool | str]
+    expected: str
+    schema: dict
+
+
+def between(lo: float | None, hi: float | None = None, *, above: bool = False, what: str = "a value") -> Check:
+    """lo <= value <= hi (value > lo with `above`); None leaves that side open."""
+    def test(v):
+        return (lo is None or (v > lo if above else v >= lo)) and (hi is None or v <= hi)
+    low = "" if lo is None else (f"> {lo}" if above else f">= {lo}")
+    high = "" if hi is None else f"<= {hi}"
+    schema = {k: v for k, v in {("exclusiveMinimum" if above else "minimum"): lo, "maximum": hi}.items()
+              if v is not None}
+    return Check(test, f"{what} {' and '.join(filter(None, (low, high)))}", schema)
+
+
+def max_bytes(limit: int, why: str) -> Check:
+    return Check(lambda v: len(v.encode()) <= limit, f"a text of at most {limit} bytes ({why})",
+                 {"maxLength": limit})
+
+
+def _regex_problem(value: str) -> bool | str:
+    try:
+        re.compile(value)
+        return True
+    except re.error as err:
+        return f"not a valid regular expression ({err})"
+
+
+def _name_ok(value: str) -> bool:
+    return re.fullmatch(NAME_PATTERN, value) is not None and value not in (".", "..")
+
+
+FINITE = {"maximum": 1e12}   # JSON Schema has no NaN or infinity; parse() refuses both for every number
+Seconds = Annotated[float, between(0, above=True, what="seconds"), Check(bool, "", FINITE)]   # a timeout
+SecondsOrZero = Annotated[float, between(0, what="seconds"), Check(lambda v: True, "", FINITE)]
+Regex = Annotated[str, Check(_regex_problem, "a regular expression", {"format": "regex"})]
+Name = Annotated[str, Check(_name_ok, "a name of letters, digits, '.', '_' and '-' (it becomes a folder "
+                            "name: no '/', no '..', at most 64 characters)", {"pattern": f"^{NAME_PATTERN}$"})]
+
+
+def check_name(value: str, what: str) -> str:
+    """`value` if it can be used as one folder name; else a UsageError naming `what`."""
+    if not _name_ok(value):
+        raise UsageError(f"{value!r} is not a valid {what} name: use letters, digits, '.', '_' and '-' "
+                         "(no '/', no '..', at most 64 characters)")
+    return value
+
+
+# --- reading YAML --------------------------------------------------------------------------------
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"a key must be a string, got {_kind(key)}", key_node.start_mark) from None
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first given at line {first})", key_node.start_mark)
+                seen[key] = line
+        return super().construct_mapping(node, deep)
 
 
 def load_yaml(path: Path) -> dict:
     try:
-        text = Path(path).read_text()
+        raw = Path(path).read_bytes()
     except OSError as err:
         raise ConfigError(path, "", f"cannot read file ({err.strerror})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(path, "", f"{len(raw)} bytes; a configuration file is at most {MAX_FILE_BYTES} bytes")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise ConfigError(path, "", f"not valid UTF-8: byte 0x{raw[err.start]:02x} at line {line}") from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(path, "", f"not valid YAML{at}: {getattr(err, 'problem', err)}") from None
+        line = mark.line + 1 if mark else text[:getattr(err, "position", 0)].count("\n") + 1
+        at = f" at line {line}"
+        problem = getattr(err, "problem", None) or getattr(err, "reason", None) or err
+        raise ConfigError(path, "", f"not valid YAML{at}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(path, "", "nested too deeply") from None
     if not isinstance(data, dict):
-        raise ConfigError(path, "", "expected a mapping of keys at the top level")
+        raise ConfigError(path, "", f"expected a mapping of keys at the top level, got {_kind(data)}")
     return data
 
 
@@ -43,23 +138,26 @@ def named_file(name_or_path: str, folder: Path, what: str) -> Path:
     """A YAML file given by path, or by name in `folder`; an unknown name lists the known ones."""
     path = Path(name_or_path)
     if not path.suffix:
-        path = folder / f"{name_or_path}.yaml"
-    if not path.exists():
+        path = folder / f"{check_name(name_or_path, what)}.yaml"
+    if not path.is_file():
         known = sorted(p.stem for p in folder.glob("*.yaml"))
-        raise ConfigError(path, "", f"no such {what}; known {what}s: {', '.join(known)}")
+        raise ConfigError(path, "", f"no such {what} file; known {what}s: {', '.join(known)}")
     return path
 
+
+# --- typed parsing ---------------------------------------------------------------------------------
 
 def load(cls: type[T], path: Path) -> T:
     return parse(cls, load_yaml(path), path)
 
 
 def parse(cls: type[T], data: Any, path: Path | str, key: str = "") -> T:
-    """Build dataclass `cls` from `data`, checking unknown, missing and mistyped keys."""
+    """Build dataclass `cls` from `data`, checking unknown, missing, mistyped and out-of-range keys."""
     if not isinstance(data, dict):
         raise ConfigError(path, key, f"expected a mapping, got {_kind(data)}")
-    hints = get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    _string_keys(data, path, key)
+    hints = get_type_hints(cls, include_extras=True)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(path, _join(key, unknown[0]),
@@ -76,6 +174,15 @@ def parse(cls: type[T], data: Any, path: Path | str, key: str = "") -> T:
 
 def _convert(hint: Any, value: Any, path: Path | str, key: str) -> Any:
     origin = get_origin(hint)
+    if origin is Annotated:
+        inner, *checks = get_args(hint)
+        value = _convert(inner, value, path, key)
+        for check in checks:
+            verdict = check.test(value) if value is not None else True
+            if verdict is not True:
+                problem = verdict if isinstance(verdict, str) else f"expected {check.expected}"
+                raise ConfigError(path, key, f"{problem}, got {_show(value)}")
+        return value
     if origin in (typing.Union, types.UnionType):
         options = get_args(hint)
         if value is None and type(None) in options:
@@ -84,8 +191,8 @@ def _convert(hint: Any, value: Any, path: Path | str, key: str) -> Any:
         return _convert(inner[0], value, path, key)
     if origin is Literal:
         choices = get_args(hint)
-        if value not in choices:
-            raise ConfigError(path, key, f"expected one of {', '.join(map(repr, choices))}, got {value!r}")
+        if value not in choices or type(value) is bool:
+            raise ConfigError(path, key, f"expected one of {', '.join(map(repr, choices))}, got {_show(value)}")
         return value
     if origin is list:
         if not isinstance(value, list):
@@ -95,21 +202,92 @@ def _convert(hint: Any, value: Any, path: Path | str, key: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(path, key, f"expected a mapping, got {_kind(value)}")
+        _string_keys(value, path, key)
         _, item = get_args(hint)
-        return {str(k): _convert(item, v, path, _join(key, str(k))) for k, v in value.items()}
+        return {k: _convert(item, v, path, _join(key, k)) for k, v in value.items()}
     if dataclasses.is_dataclass(hint):
         return parse(hint, value, path, key)
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(path, key, f"expected a finite number, got {_show(value)}")
         return float(value)
     if hint is Any or (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
         return value
-    raise ConfigError(path, key, f"expected {hint.__name__}, got {_kind(value)} {value!r}")
+    raise ConfigError(path, key, f"expected {_NAMES.get(hint, hint.__name__)}, got {_kind(value)} {_show(value)}")
+
+
+def _string_keys(data: dict, path: Path | str, key: str) -> None:
+    for k in data:
+        if not isinstance(k, str):
+            raise ConfigError(path, _join(key, str(k)), f"a key must be a string, got {_kind(k)} "
+                              "(quote it: YAML reads yes/no/on/off and numbers as other types)")
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
+_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
-        type(value), type(value).__name__)
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing", bool: "a boolean",
+            int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
+
+
+# --- JSON Schema -----------------------------------------------------------------------------------
+
+def json_schema(cls: type, title: str) -> dict:
+    """A JSON Schema (draft 2020-12) of dataclass `cls`, with the same types and constraints as parse()."""
+    defs: dict[str, dict] = {}
+    root = _schema_of(cls, defs)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, **root,
+            "$defs": dict(sorted(defs.items()))}
+
+
+def _schema_of(hint: Any, defs: dict) -> dict:
+    origin = get_origin(hint)
+    if origin is Annotated:
+        inner, *checks = get_args(hint)
+        schema = _schema_of(inner, defs)
+        for check in checks:
+            schema.update(check.schema)
+        return schema
+    if origin in (typing.Union, types.UnionType):
+        options = [o for o in get_args(hint) if o is not type(None)]
+        return {"anyOf": [_schema_of(options[0], defs), {"type": "null"}]}
+    if origin is Literal:
+        return {"enum": list(get_args(hint))}
+    if origin is list:
+        return {"type": "array", "items": _schema_of(get_args(hint)[0], defs)}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _schema_of(get_args(hint)[1], defs)}
+    if dataclasses.is_dataclass(hint):
+        if hint.__name__ not in defs:
+            defs[hint.__name__] = {}   # placeholder against recursion
+            defs[hint.__name__] = _object_schema(hint, defs)
+        return {"$ref": f"#/$defs/{hint.__name__}"}
+    return {str: {"type": "string"}, int: {"type": "integer"}, float: {"type": "number"},
+            bool: {"type": "boolean"}}.get(hint, {})
+
+
+def _object_schema(cls: type, defs: dict) -> dict:
+    hints = get_type_hints(cls, include_extras=True)
+    props, required = {}, []
+    for f in dataclasses.fields(cls):
+        if not f.init or f.name == "source":
+            continue
+        props[f.name] = _schema_of(hints[f.name], defs)
+        if f.default is not dataclasses.MISSING and isinstance(f.default, (str, int, float, bool, type(None))):
+            props[f.name]["default"] = f.default
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            required.append(f.name)
+    schema = {"type": "object", "properties": props, "additionalProperties": False}
+    if cls.__doc__ and not cls.__doc__.startswith(f"{cls.__name__}("):
+        schema["description"] = " ".join(cls.__doc__.split())
+    return {**schema, **({"required": required} if required else {})}

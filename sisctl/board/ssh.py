@@ -7,21 +7,23 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import paramiko
 
 from sisctl.board.errors import BoardError, BoardUnreachable
+from sisctl.config import Seconds, between
 
 
 @dataclass
 class SshSpec:
     host: str
     user: str = "root"
-    port: int = 22
+    port: Annotated[int, between(1, 65535)] = 22
     key_file: str | None = None             # private key; never a password in YAML
     known_hosts: str = "~/.ssh/known_hosts"
-    connect_timeout_s: float = 10.0
-    retries: int = 2
+    connect_timeout_s: Seconds = 10.0
+    retries: Annotated[int, between(0, 20)] = 2
 
 
 @dataclass(frozen=True)

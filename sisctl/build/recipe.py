@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from sisctl import config, paths
+from sisctl.config import Name, between
 
 
 @dataclass
@@ -21,10 +22,11 @@ class KbuildSpec:
     source_package: str = "linux-source"
     base_config: str = "tinyconfig"
     fragments: list[str] = field(default_factory=list)   # relative to the project
+    patches: list[str] = field(default_factory=list)     # relative to the project; applied with patch -p1
     targets: list[str] = field(default_factory=lambda: ["Image"])
     cross_compile: str = "aarch64-linux-gnu-"
-    jobs: int = 0                                         # 0: one per core
-    timeout_s: int = 3600
+    jobs: Annotated[int, between(0, 1024)] = 0             # 0: one per core
+    timeout_s: Annotated[int, between(1)] = 3600
 
 
 @dataclass
@@ -37,25 +39,28 @@ class CommandSpec:
     modules_dir: str | None = None   # a lib/modules/<release> folder, if the tree installs one
     inputs: list[str] = field(default_factory=list)   # hashed into the cache key; none: always run
     env: dict[str, str] = field(default_factory=dict)
-    timeout_s: int = 3600
+    timeout_s: Annotated[int, between(1)] = 3600
 
 
 @dataclass
 class Recipe:
-    name: str
+    name: Name
     kind: Literal["debian", "kbuild", "command"]
     description: str = ""
     debian: DebianSpec | None = None
     kbuild: KbuildSpec | None = None
     command: CommandSpec | None = None
-    source: str = ""
+    source: str = field(default="", init=False)
 
     @property
     def spec(self):
         return getattr(self, self.kind)
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, self.kind: asdict(self.spec)}
+        spec = asdict(self.spec)
+        if spec.get("patches") == []:
+            del spec["patches"]   # recipes without patches keep the cache key they had before patches existed
+        return {"name": self.name, "kind": self.kind, self.kind: spec}
 
 
 def load_recipe(path: Path) -> Recipe:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sisctl import config, paths
+from sisctl.fleet.config import CoordinatorSpec
 from sisctl.config import Seconds
 from sisctl.telemetry.sink import SinkConfig, TelemetrySink, token_from
 from sisctl.telemetry.tsdb import EmbeddedTsdb
@@ -37,6 +38,7 @@ class GrafanaSpec:
 class LabSpec:
     tsdb: TsdbSpec = field(default_factory=TsdbSpec)
     embedded: EmbeddedSpec = field(default_factory=EmbeddedSpec)
+    coordinator: CoordinatorSpec = field(default_factory=CoordinatorSpec)   # the fleet (sisctl/fleet)
     grafana: GrafanaSpec = field(default_factory=GrafanaSpec)
 
 

@@ -40,11 +40,11 @@ class Outer:
 @pytest.mark.parametrize("data, key, words", [
     ({"name": "x", "colour": 1}, "colour", "unknown key"),
     ({"count": 2}, "name", "required key is missing"),
-    ({"name": "x", "count": "2"}, "count", "expected int"),
-    ({"name": "x", "count": True}, "count", "expected int"),
+    ({"name": "x", "count": "2"}, "count", "expected an integer"),
+    ({"name": "x", "count": True}, "count", "expected an integer"),
     ({"name": "x", "mode": "c"}, "mode", "expected one of 'a', 'b'"),
-    ({"name": "x", "inner": {"cmdline": 5}}, "inner.cmdline", "expected str"),
-    ({"name": "x", "inner": {"cmdline": "c", "modules": ["a", 3]}}, "inner.modules[1]", "expected str"),
+    ({"name": "x", "inner": {"cmdline": 5}}, "inner.cmdline", "expected a string"),
+    ({"name": "x", "inner": {"cmdline": "c", "modules": ["a", 3]}}, "inner.modules[1]", "expected a string"),
 ])
 def test_config_errors_name_file_and_key(data, key, words):
     with pytest.raises(config.ConfigError) as caught:

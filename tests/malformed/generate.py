@@ -1,0 +1,178 @@
+"""Write the malformed board and recipe files of this folder (run it after changing a case).
+
+Each file's first line says what its one error line must contain: '# expect: TEXT'."""
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).parent
+REAL = ("console: {url: /dev/ttyUSB9}\npower: {model: http, on_url: 'http://127.0.0.1:9/on', "
+        "off_url: 'http://127.0.0.1:9/off'}\n")
+PI = "boot:\n  method: pi-tryboot\n  pi:\n    ssh: {host: 127.0.0.1%s}\n%s"
+UBOOT = "boot:\n  method: uboot\n  uboot: {%s}\nqemu: {firmware: u-boot.bin}\n"
+
+BOARDS: dict[str, tuple[str | bytes, str]] = {
+    # the file itself
+    "invalid-utf8": (b"name: invalid-utf8\ndescription: caf\xe9\n", "not valid UTF-8"),
+    "nul-byte": (b"name: nul-byte\ndescription: a\x00b\n", "not valid YAML"),
+    "not-yaml": ("name: not-yaml\nboot: [unclosed\n", "not valid YAML at line"),
+    "tab-indent": ("name: tab-indent\nqemu:\n\tsmp: 1\n", "not valid YAML at line"),
+    "top-level-list": ("- name: top-level-list\n", "expected a mapping of keys at the top level"),
+    "empty": ("", "expected a mapping of keys at the top level"),
+    "python-tag": ("name: python-tag\ndescription: !!python/object/apply:os.system ['true']\n",
+                   "not valid YAML"),
+    "duplicate-key": ("name: duplicate-key\nqemu: {smp: 1}\nqemu: {smp: 2}\n", "duplicate key 'qemu'"),
+    "duplicate-nested-key": ("name: duplicate-nested-key\nqemu: {smp: 1, smp: 2}\n", "duplicate key 'smp'"),
+    "duplicate-name": ("name: duplicate-name\nname: other\n", "duplicate key 'name'"),
+    "non-string-key": ("name: non-string-key\n1: one\n", "a key must be a string"),
+    "bool-key": ("name: bool-key\nyes: 1\n", "a key must be a string"),
+    "nested-non-string-key": ("name: nested-non-string-key\nqemu: {2: x}\n", "key 'qemu.2'"),
+    "list-key": ("name: list-key\n? [a, b]\n: x\n", "a key must be a string"),
+    # keys and types
+    "unknown-key": ("name: unknown-key\ncolour: red\n", "key 'colour': unknown key"),
+    "unknown-nested-key": ("name: unknown-nested-key\nqemu: {cpus: 2}\n", "key 'qemu.cpus': unknown key"),
+    "missing-name": ("description: no name\n", "key 'name': required key is missing"),
+    "name-mismatch": ("name: something-else\n", "key 'name': must match the file name"),
+    "name-path": ("name: ../../x\n", "key 'name'"),
+    "name-number": ("name: 5\n", "key 'name': expected a string"),
+    "description-number": ("name: description-number\ndescription: 5\n", "key 'description'"),
+    "recipe-path": ("name: recipe-path\nrecipe: ../../etc/x\n", "key 'recipe'"),
+    "qemu-not-mapping": ("name: qemu-not-mapping\nqemu: 5\n", "key 'qemu': expected a mapping"),
+    "smp-string": ("name: smp-string\nqemu: {smp: two}\n", "key 'qemu.smp': expected an integer"),
+    "smp-zero": ("name: smp-zero\nqemu: {smp: 0}\n", "key 'qemu.smp'"),
+    "smp-negative": ("name: smp-negative\nqemu: {smp: -1}\n", "key 'qemu.smp'"),
+    "smp-bool": ("name: smp-bool\nqemu: {smp: true}\n", "key 'qemu.smp': expected an integer"),
+    "smp-float": ("name: smp-float\nqemu: {smp: 1.5}\n", "key 'qemu.smp': expected an integer"),
+    "smp-huge": ("name: smp-huge\nqemu: {smp: 100000}\n", "key 'qemu.smp'"),
+    "memory-zero": ("name: memory-zero\nqemu: {memory_mb: 0}\n", "key 'qemu.memory_mb'"),
+    "memory-absurd": ("name: memory-absurd\nqemu: {memory_mb: 99999999999}\n", "key 'qemu.memory_mb'"),
+    "memory-over-host": ("name: memory-over-host\nqemu: {memory_mb: 1048576}\n",
+                         "key 'qemu.memory_mb': 1048576 MiB is more than this machine's"),
+    "machine-unknown": ("name: machine-unknown\nqemu: {machine: virtx}\n", "key 'qemu.machine'"),
+    "cpu-unknown": ("name: cpu-unknown\nqemu: {cpu: cortex-a999}\n", "key 'qemu.cpu'"),
+    "binary-missing": ("name: binary-missing\nqemu: {binary: qemu-system-nonexistent}\n", "key 'qemu.binary'"),
+    "binary-bad-path": ("name: binary-bad-path\nqemu: {binary: /nonexistent/qemu}\n", "key 'qemu.binary'"),
+    "extra-args-string": ("name: extra-args-string\nqemu: {extra_args: -s}\n",
+                          "key 'qemu.extra_args': expected a list"),
+    "extra-arg-too-long": (f"name: extra-arg-too-long\nqemu: {{extra_args: [{'x' * 140000}]}}\n",
+                           "key 'qemu.extra_args[0]'"),
+    "no-reboot-string": ("name: no-reboot-string\nqemu: {no_reboot: 'yes'}\n", "key 'qemu.no_reboot'"),
+    "dtb-remove-string": ("name: dtb-remove-string\nqemu: {dtb_remove: /soc}\n", "key 'qemu.dtb_remove'"),
+    # timeouts and numbers
+    "ready-timeout-zero": ("name: ready-timeout-zero\nboot: {ready_timeout_s: 0}\n", "key 'boot.ready_timeout_s'"),
+    "ready-timeout-negative": ("name: ready-timeout-negative\nboot: {ready_timeout_s: -5}\n",
+                               "key 'boot.ready_timeout_s'"),
+    "ready-timeout-nan": ("name: ready-timeout-nan\nboot: {ready_timeout_s: .nan}\n", "key 'boot.ready_timeout_s'"),
+    "ready-timeout-inf": ("name: ready-timeout-inf\nboot: {ready_timeout_s: .inf}\n", "key 'boot.ready_timeout_s'"),
+    "ready-timeout-text": ("name: ready-timeout-text\nboot: {ready_timeout_s: 2min}\n",
+                           "key 'boot.ready_timeout_s': expected a number"),
+    "open-timeout-negative": ("name: open-timeout-negative\nconsole: {open_timeout_s: -1}\n",
+                              "key 'console.open_timeout_s'"),
+    "crash-grace-negative": ("name: crash-grace-negative\nconsole: {crash_grace_s: -1}\n",
+                             "key 'console.crash_grace_s'"),
+    "crash-grace-nan": ("name: crash-grace-nan\nconsole: {crash_grace_s: .NaN}\n", "key 'console.crash_grace_s'"),
+    "baudrate-zero": ("name: baudrate-zero\nconsole: {baudrate: 0}\n", "key 'console.baudrate'"),
+    "power-timeout-zero": ("name: power-timeout-zero\npower: {timeout_s: 0}\n", "key 'power.timeout_s'"),
+    "power-off-time-negative": ("name: power-off-time-negative\npower: {off_time_s: -1}\n",
+                                "key 'power.off_time_s'"),
+    "power-port-zero": ("name: power-port-zero\npower: {port: 0}\n", "key 'power.port'"),
+    "meter-timeout-inf": ("name: meter-timeout-inf\npower_meter: {timeout_s: .inf}\n",
+                          "key 'power_meter.timeout_s'"),
+    "meter-idle-negative": ("name: meter-idle-negative\npower_meter: {idle_w: -2}\n", "key 'power_meter.idle_w'"),
+    "cmdline-too-long": (f"name: cmdline-too-long\nboot: {{cmdline: {'a' * 3000}}}\n", "key 'boot.cmdline'"),
+    # regexes
+    "ignore-reports-bad-regex": ("name: ignore-reports-bad-regex\nconsole: {ignore_reports: ['([unclosed']}\n",
+                                 "key 'console.ignore_reports[0]': not a valid regular expression"),
+    "ignore-reports-string": ("name: ignore-reports-string\nconsole: {ignore_reports: WARNING}\n",
+                              "key 'console.ignore_reports': expected a list"),
+    "ignore-reports-number": ("name: ignore-reports-number\nconsole: {ignore_reports: [5]}\n",
+                              "key 'console.ignore_reports[0]'"),
+    "status-on-bad-regex": ("name: status-on-bad-regex\npower: {status_on: '*on'}\n",
+                            "key 'power.status_on': not a valid regular expression"),
+    # choices and combinations
+    "power-model-unknown": ("name: power-model-unknown\npower: {model: magic}\n", "key 'power.model'"),
+    "meter-model-unknown": ("name: meter-model-unknown\npower_meter: {model: volts}\n", "key 'power_meter.model'"),
+    "boot-method-unknown": ("name: boot-method-unknown\nboot: {method: pxe}\n", "key 'boot.method'"),
+    "modules-string": ("name: modules-string\nboot: {modules: virtio_blk}\n", "key 'boot.modules'"),
+    "console-url-on-qemu": ("name: console-url-on-qemu\nconsole: {url: 'socket://127.0.0.1:4000'}\n",
+                            "key 'console.url': a QEMU board's console"),
+    "uboot-transfer-unknown": ("name: uboot-transfer-unknown\n" + UBOOT % "transfer: kermit",
+                               "key 'boot.uboot.transfer'"),
+    "uboot-autoboot-zero": ("name: uboot-autoboot-zero\n" + UBOOT % "autoboot_timeout_s: 0",
+                            "key 'boot.uboot.autoboot_timeout_s'"),
+    "uboot-transfer-timeout-text": ("name: uboot-transfer-timeout-text\n" + UBOOT % "transfer_timeout_s: 900s",
+                                    "key 'boot.uboot.transfer_timeout_s'"),
+    "uboot-without-firmware": ("name: uboot-without-firmware\nboot: {method: uboot}\nqemu: {}\n",
+                               "key 'qemu.firmware'"),
+    "real-board-no-console": ("name: real-board-no-console\nboot: {method: uboot}\npower: {model: manual}\n",
+                              "key 'console.url'"),
+    "real-board-qmp-power": ("name: real-board-qmp-power\nboot: {method: uboot}\nconsole: {url: /dev/ttyUSB9}\n",
+                             "key 'power.model'"),
+    "pi-without-pi": ("name: pi-without-pi\nboot: {method: pi-tryboot}\n" + REAL, "key 'boot.pi'"),
+    "pi-with-qemu": ("name: pi-with-qemu\n" + PI % ("", "") + "qemu: {firmware: u.bin}\n", "key 'qemu'"),
+    "pi-model-unknown": ("name: pi-model-unknown\n" + PI % ("", "    model: pi9\n") + REAL, "key 'boot.pi.model'"),
+    "pi-ssh-no-host": ("name: pi-ssh-no-host\nboot:\n  method: pi-tryboot\n  pi: {ssh: {user: pi}}\n" + REAL,
+                       "key 'boot.pi.ssh.host': required key is missing"),
+    "pi-ssh-port-huge": ("name: pi-ssh-port-huge\n" + PI % (", port: 70000", "") + REAL, "key 'boot.pi.ssh.port'"),
+    "pi-ssh-timeout-negative": ("name: pi-ssh-timeout-negative\n" + PI % (", connect_timeout_s: -1", "") + REAL,
+                                "key 'boot.pi.ssh.connect_timeout_s'"),
+    "pi-back-timeout-nan": ("name: pi-back-timeout-nan\n" + PI % ("", "    back_timeout_s: .nan\n") + REAL,
+                            "key 'boot.pi.back_timeout_s'"),
+    "pi-config-line-newline": ("name: pi-config-line-newline\n" + PI % ("", "    config_lines: [\"a\\nb\"]\n") + REAL,
+                               "key 'boot.pi.config_lines'"),
+    "source-key": ("name: source-key\nsource: /etc/passwd\n", "key 'source': unknown key"),
+}
+
+RECIPES: dict[str, tuple[str | bytes, str]] = {
+    "invalid-utf8": (b"name: invalid-utf8\nkind: debian\ndescription: \xff\n", "not valid UTF-8"),
+    "nul-byte": (b"name: nul-byte\nkind: debian\x00\n", "not valid YAML"),
+    "not-yaml": ("name: not-yaml\nkind: [debian\n", "not valid YAML at line"),
+    "top-level-list": ("- kind: debian\n", "expected a mapping of keys at the top level"),
+    "duplicate-kind": ("name: duplicate-kind\nkind: debian\nkind: kbuild\n", "duplicate key 'kind'"),
+    "non-string-key": ("name: non-string-key\nkind: debian\n3: x\n", "a key must be a string"),
+    "missing-kind": ("name: missing-kind\n", "key 'kind': required key is missing"),
+    "missing-name": ("kind: debian\n", "key 'name': required key is missing"),
+    "kind-unknown": ("name: kind-unknown\nkind: rpm\n", "key 'kind'"),
+    "name-dotdot-path": ("name: ../../x\nkind: debian\n", "key 'name'"),
+    "name-slash": ("name: a/b\nkind: debian\n", "key 'name'"),
+    "name-dotdot": ("name: '..'\nkind: debian\n", "key 'name'"),
+    "name-empty": ("name: ''\nkind: debian\n", "key 'name'"),
+    "name-absolute": ("name: /tmp/x\nkind: debian\n", "key 'name'"),
+    "name-number": ("name: 7\nkind: debian\n", "key 'name': expected a string"),
+    "jobs-negative": ("name: jobs-negative\nkind: kbuild\nkbuild: {jobs: -1}\n", "key 'kbuild.jobs'"),
+    "kbuild-timeout-zero": ("name: kbuild-timeout-zero\nkind: kbuild\nkbuild: {timeout_s: 0}\n",
+                            "key 'kbuild.timeout_s'"),
+    "kbuild-timeout-inf": ("name: kbuild-timeout-inf\nkind: kbuild\nkbuild: {timeout_s: .inf}\n",
+                           "key 'kbuild.timeout_s'"),
+    "fragments-string": ("name: fragments-string\nkind: kbuild\nkbuild: {fragments: a.config}\n",
+                         "key 'kbuild.fragments': expected a list"),
+    "kbuild-unknown-key": ("name: kbuild-unknown-key\nkind: kbuild\nkbuild: {arch: x86}\n",
+                           "key 'kbuild.arch': unknown key"),
+    "command-without-section": ("name: command-without-section\nkind: command\n", "key 'command'"),
+    "command-missing-argv": ("name: command-missing-argv\nkind: command\ncommand: {workdir: ., image: Image}\n",
+                             "key 'command.argv': required key is missing"),
+    "command-timeout-negative": ("name: command-timeout-negative\nkind: command\ncommand: {workdir: ., "
+                                 "argv: [make], image: Image, timeout_s: -5}\n", "key 'command.timeout_s'"),
+    "command-env-number": ("name: command-env-number\nkind: command\ncommand: {workdir: ., argv: [make], "
+                           "image: Image, env: {JOBS: 5}}\n", "key 'command.env.JOBS'"),
+    "command-env-key-number": ("name: command-env-key-number\nkind: command\ncommand: {workdir: ., argv: [make], "
+                               "image: Image, env: {1: x}}\n", "key 'command.env.1'"),
+    "debian-with-kbuild": ("name: debian-with-kbuild\nkind: debian\nkbuild: {}\n", "key 'kbuild'"),
+    "debian-package-list": ("name: debian-package-list\nkind: debian\ndebian: {package: [a, b]}\n",
+                            "key 'debian.package'"),
+}
+
+
+def write(folder: Path, cases: dict[str, tuple[str | bytes, str]]) -> None:
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.yaml"):
+        old.unlink()
+    for stem, (body, expect) in cases.items():
+        data = body if isinstance(body, bytes) else body.encode()
+        (folder / f"{stem}.yaml").write_bytes(f"# expect: {expect}\n".encode() + data)
+
+
+if __name__ == "__main__":
+    write(HERE / "boards", BOARDS)
+    write(HERE / "recipes", RECIPES)
+    print(f"{len(BOARDS)} boards, {len(RECIPES)} recipes")

@@ -1,0 +1,115 @@
+"""The config loader's rules beyond types, and the published JSON Schema of board files."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import jsonschema
+import pytest
+import yaml
+
+from sisctl import config, paths
+from sisctl.board.spec import BoardSpec, load_board, write_schema
+from sisctl.config import ConfigError, Name, Regex, Seconds
+from sisctl.errors import UsageError
+from tests.malformed.test_corpus import BOARDS as MALFORMED_BOARDS
+
+# Rules that need more than one key, the file's name or the QEMU binary: not expressible in the schema.
+BEYOND_SCHEMA = {"name-mismatch", "memory-over-host", "machine-unknown", "cpu-unknown", "binary-missing",
+                 "binary-bad-path", "console-url-on-qemu", "uboot-without-firmware", "real-board-no-console",
+                 "real-board-qmp-power", "pi-without-pi", "pi-with-qemu", "pi-config-line-newline",
+                 "nested-non-string-key",
+                 "ready-timeout-nan", "crash-grace-nan", "pi-back-timeout-nan"}   # JSON has no NaN
+
+
+@dataclass
+class Timed:
+    name: Name
+    timeout_s: Seconds = 1.0
+    patterns: list[Regex] = field(default_factory=list)
+
+
+@pytest.mark.parametrize("data, key, words", [
+    ({"name": "../x"}, "name", "a name of letters"),
+    ({"name": ".."}, "name", "a name of letters"),
+    ({"name": "a" * 65}, "name", "at most 64"),
+    ({"name": "x", "timeout_s": 0}, "timeout_s", "expected seconds > 0"),
+    ({"name": "x", "timeout_s": -1.5}, "timeout_s", "expected seconds > 0"),
+    ({"name": "x", "timeout_s": float("nan")}, "timeout_s", "finite"),
+    ({"name": "x", "timeout_s": float("inf")}, "timeout_s", "finite"),
+    ({"name": "x", "patterns": ["ok", "(("]}, "patterns[1]", "not a valid regular expression"),
+    ({"name": "x", 3: "y"}, "3", "a key must be a string"),
+])
+def test_constraints_name_the_key(data, key, words):
+    with pytest.raises(ConfigError) as caught:
+        config.parse(Timed, data, "f.yaml")
+    assert caught.value.key == key and words in str(caught.value)
+
+
+def test_good_values_pass():
+    timed = config.parse(Timed, {"name": "a-b_c.1", "timeout_s": 2, "patterns": ["(?i)warn"]}, "f.yaml")
+    assert timed.timeout_s == 2.0 and isinstance(timed.timeout_s, float)
+
+
+def test_duplicate_keys_are_refused_at_any_depth(tmp_path):
+    f = tmp_path / "d.yaml"
+    for text, key in [("a: 1\nb: 2\na: 3\n", "a"), ("a: {x: 1, y: 2, x: 1}\n", "x"),
+                      ("l: [{k: 1}, {k: 2, k: 3}]\n", "k")]:
+        f.write_text(text)
+        with pytest.raises(ConfigError, match=f"duplicate key '{key}'"):
+            config.load_yaml(f)
+    f.write_text("base: &b {x: 1}\nmore: {<<: *b, y: 2}\n")     # a merge is not a duplicate
+    assert config.load_yaml(f)["more"] == {"x": 1, "y": 2}
+    assert yaml.safe_load("a: 1\na: 2\n") == {"a": 2}, "plain PyYAML keeps the last: the case this guards"
+
+
+def test_unreadable_and_oversized_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read file"):
+        config.load_yaml(tmp_path / "missing.yaml")
+    big = tmp_path / "big.yaml"
+    big.write_text("a: " + "x" * (config.MAX_FILE_BYTES + 1))
+    with pytest.raises(ConfigError, match="at most"):
+        config.load_yaml(big)
+
+
+def test_names_given_on_the_command_line_stay_in_their_folder():
+    for bad in ("../../etc/passwd", "..", "a/b", ""):
+        with pytest.raises(UsageError, match="not a valid board name"):
+            config.named_file(bad, paths.boards_dir(), "board")
+    assert config.named_file("qemu-virt-0", paths.boards_dir(), "board").parent == paths.boards_dir()
+
+
+def test_published_schema_is_current(tmp_path):
+    fresh = write_schema(tmp_path / "board.schema.json")
+    shipped = paths.boards_dir() / "board.schema.json"
+    assert shipped.read_text() == fresh.read_text(), \
+        "boards/board.schema.json is stale: python -c 'from sisctl.board.spec import write_schema; write_schema()'"
+
+
+def _validator():
+    schema = json.loads((paths.boards_dir() / "board.schema.json").read_text())
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+def test_schema_accepts_every_shipped_board():
+    for path in sorted(paths.boards_dir().glob("*.yaml")):
+        load_board(path)
+        errors = list(_validator().iter_errors(yaml.safe_load(path.read_text())))
+        assert not errors, f"{path.name}: {errors[0].message}"
+
+
+@pytest.mark.parametrize("path", [p for p in MALFORMED_BOARDS if p.stem not in BEYOND_SCHEMA],
+                         ids=lambda p: p.stem)
+def test_schema_rejects_what_the_loader_rejects(path):
+    try:
+        data = config.load_yaml(path)
+    except ConfigError:
+        return            # not YAML at all: editors say so themselves
+    assert not _validator().is_valid(data)
+
+
+def test_schema_describes_the_board_dataclass():
+    schema = json.loads((paths.boards_dir() / "board.schema.json").read_text())
+    props = schema["$defs"]["BoardSpec"]["properties"]
+    assert set(props) == {f for f in BoardSpec.__dataclass_fields__ if f != "source"}
+    assert schema["$defs"]["QemuSpec"]["properties"]["smp"]["minimum"] == 1
