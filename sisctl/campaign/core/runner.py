@@ -40,7 +40,7 @@ def start(kind: str, board: str, options: dict[str, Any], seed: int = 1,
     campaign_kind = kind_named(kind)
     config = campaign_kind.config_from_options(board, seed, options)
     find_board(board)   # an unknown board is bad input, before any folder is made
-    out = paths.unique_dir(paths.reports_dir(), f"{kind}-{_label(options)}{time.strftime('%Y%m%d-%H%M%S')}")
+    out = paths.unique_dir(paths.reports_dir(), f"{kind}-{_label(config)}{time.strftime('%Y%m%d-%H%M%S')}")
     (out / "campaign.json").write_text(json.dumps({"kind": kind, "config": asdict(config)}, indent=1) + "\n")
     return _run(campaign_kind, config, out, progress)
 
@@ -77,9 +77,9 @@ def exit_code(summary: dict) -> int:
     return STATUS_EXIT[summary["status"]]
 
 
-def _label(options: dict[str, Any]) -> str:
-    """The mode or target in the folder name, when it is a plain word."""
-    tag = str(options.get("mode") or options.get("target") or "")
+def _label(config: Any) -> str:
+    """The mode or target in the folder name, when the kind has one and it is a plain word."""
+    tag = str(getattr(config, "mode", "") or getattr(config, "target", "") or "")
     return f"{tag}-" if re.fullmatch(r"[a-z0-9][a-z0-9-]*", tag) else ""
 
 
@@ -132,11 +132,11 @@ def _summarize(campaign_kind: CampaignKind, config: Any, out: Path, origin: dict
         cases.append(Case("campaign", False, f"{summary['status']}: {reason}", error=True))
     write_junit(out / "junit.xml", campaign_kind.name, cases,
                 {"campaign": out.name, "status": status, "seed": config.seed, **origin})
-    _write_pages(campaign_kind, out, summary, records)
+    write_pages(campaign_kind, out, summary, records)
     return summary
 
 
-def _write_pages(campaign_kind: CampaignKind, out: Path, summary: dict, records: list[dict]) -> None:
+def write_pages(campaign_kind: CampaignKind, out: Path, summary: dict, records: list[dict]) -> None:
     """reports/<id>/index.html with the kind's sections, and the refreshed reports index."""
     sections = getattr(campaign_kind, "page_sections", None)
     grafana = load_lab().grafana
