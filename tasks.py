@@ -9,5 +9,6 @@ from sisctl.cli.bench import bench
 from sisctl.cli.board import build, console, flash, run, setup, smoke, test
 from sisctl.cli.campaign import campaign
 from sisctl.cli.lab import lab, power, telemetry
+from sisctl.cli.fleet import fleet
 
-ns = Collection(setup, build, flash, run, console, smoke, test, campaign, bench, lab, telemetry, power)
+ns = Collection(setup, build, flash, run, console, smoke, test, campaign, bench, lab, telemetry, power, fleet)

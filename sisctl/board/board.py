@@ -26,6 +26,7 @@ from sisctl.board.qemu import Disk, QemuLaunch, QemuMachine, create_vmstate
 from sisctl.board.spec import BoardSpec
 from sisctl.board.uboot import BootFiles, UBoot, gzip_kernel
 from sisctl.build.artifact import Artifact
+from sisctl.fleet.claims import held
 from sisctl.image.guest import agent_digest, build_guest
 
 SNAPSHOT_PING_S = 10.0
@@ -59,6 +60,10 @@ class Board:
     # --- flashing ------------------------------------------------------------
     def flash(self, artifact: Artifact, progress: Callable[[str], None] = print) -> dict:
         """Install `artifact` on the board, prove it boots to the agent, and save a ready snapshot."""
+        with held(self.name):          # through the lab's coordinator, when there is one
+            return self._flash(artifact, progress)
+
+    def _flash(self, artifact: Artifact, progress: Callable[[str], None]) -> dict:
         artifact.verify()
         initrd = build_guest(artifact, self.spec.boot.modules)
         record = FlashRecord(str(artifact.root), str(initrd), artifact.sha256, artifact.build_id,
@@ -97,7 +102,7 @@ class Board:
         if disks and not self.spec.qemu:
             raise BoardError(self.name, "extra disks (ext4-crash campaigns record every write to one) "
                              "exist only on QEMU boards; this is a real board")
-        with BoardLock(self.state / "lock", self.name):
+        with held(self.name), BoardLock(self.state / "lock", self.name):
             session = BoardSession(self, new_run_dir(self.name, label, self.reports))
             session.artifact, session.qemu_args = artifact, list(qemu_args)
             try:
@@ -214,9 +219,12 @@ class BoardSession:
         self.boot_mode, self.boot_s = "loader", time.monotonic() - started
 
     def _boot_files(self, append: str, dtb: str | None, dtb_remove: list[str] = ()) -> BootFiles:
-        spec, flashed = self.board.spec, self.board.flashed()
-        artifact = self.artifact or flashed.load_artifact()
-        initrd = build_guest(artifact, spec.boot.modules) if self.artifact else Path(flashed.initrd)
+        spec = self.board.spec
+        if self.artifact:   # a given artifact brings its own guest image; nothing flashed is needed
+            artifact, initrd = self.artifact, build_guest(self.artifact, spec.boot.modules)
+        else:
+            flashed = self.board.flashed()
+            artifact, initrd = flashed.load_artifact(), Path(flashed.initrd)
         kernel = artifact.image
         if spec.boot.uboot and spec.boot.uboot.kernel_gzip:
             kernel = gzip_kernel(kernel, self.board.state / "kernels")

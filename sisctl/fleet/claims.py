@@ -1,0 +1,164 @@
+"""What a command holds through the coordinator, once per process: the hook Board uses.
+
+`held(board)` wraps every use of a board (flash, sessions); nested uses in one process share
+the outer hold. `select_board('type=rpi4,...')` takes any healthy board with those tags and
+keeps it until the process ends. Without a coordinator both are no-ops or a clear usage error,
+and the local file lock alone keeps boards apart.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from sisctl.errors import UsageError
+from sisctl.fleet.config import CoordinatorSpec, duration
+from sisctl.fleet.embedded import coordinator_address
+from sisctl.fleet.hold import BoardHold
+from sisctl.fleet.session import CoordinatorLost
+
+
+@dataclass
+class _Claim:
+    hold: BoardHold
+    depth: int
+
+
+_claims: dict[str, _Claim] = {}
+HELD_VARIABLE = "SISCTL_HELD"     # boards a parent process holds for the commands it runs ('invoke fleet.hold')
+_guard = threading.Lock()
+
+
+def _spec() -> CoordinatorSpec:
+    from sisctl.telemetry.lab import load_lab
+    return load_lab().coordinator
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _waiting(spec: CoordinatorSpec) -> tuple[float, float]:
+    """How long to wait for a busy board and at which priority: SISCTL_WAIT, SISCTL_PRIORITY."""
+    wait_s = duration(os.environ["SISCTL_WAIT"], "SISCTL_WAIT") if os.environ.get("SISCTL_WAIT") else spec.wait_s
+    try:
+        priority = float(os.environ.get("SISCTL_PRIORITY") or 0)
+    except ValueError:
+        raise UsageError(f"SISCTL_PRIORITY: expected a number, got {os.environ['SISCTL_PRIORITY']!r}") from None
+    return wait_s, priority
+
+
+@contextmanager
+def registered(name: str, hold: BoardHold) -> Iterator[None]:
+    """Uses of board `name` in this process (and in commands it runs) share `hold`."""
+    with _guard:
+        _claims[name] = _Claim(hold, 1)
+    inherited = os.environ.get(HELD_VARIABLE, "")
+    os.environ[HELD_VARIABLE] = ",".join(filter(None, [inherited, name]))
+    try:
+        yield
+    finally:
+        os.environ[HELD_VARIABLE] = inherited
+        with _guard:
+            _claims.pop(name, None)
+
+
+def _health_check_under(hold: BoardHold):
+    """The board's health check, run while `hold` has it (the check's own sessions nest inside)."""
+    def check(name: str) -> tuple[bool, str]:
+        from sisctl.fleet.check import check_board
+        with registered(name, hold):
+            return check_board(name)
+    return check
+
+
+def new_hold(address: str, spec: CoordinatorSpec, filters: dict[str, str], what: str,
+             wait_s: float | None = None, priority: float | None = None, **options) -> BoardHold:
+    """A hold waiting SISCTL_WAIT at SISCTL_PRIORITY unless told; a due health check runs first."""
+    default_wait, default_priority = _waiting(spec)
+    hold = BoardHold(address, spec, filters, what, default_wait if wait_s is None else wait_s,
+                     default_priority if priority is None else priority, progress=_progress, **options)
+    if not hold.any_health:
+        hold.health_check = _health_check_under(hold)
+    return hold
+
+
+def configured() -> tuple[CoordinatorSpec, str | None]:
+    spec = _spec()
+    return spec, coordinator_address(spec)
+
+
+@contextmanager
+def held(board: str) -> Iterator[None]:
+    claim = _claims.get(board)
+    if claim is None and board in os.environ.get(HELD_VARIABLE, "").split(","):
+        yield                                    # the process that started this command holds it
+        return
+    if claim is not None:                        # this process holds it already
+        claim.depth += 1
+        try:
+            yield
+        finally:
+            claim.depth -= 1
+        if claim.hold.lost is not None:
+            raise CoordinatorLost(f"{board}: lost the board while the job ran: {claim.hold.lost}")
+        return
+    spec = _spec()
+    address = coordinator_address(spec)
+    if address is None:
+        yield
+        return
+    hold = new_hold(address, spec, {"name": board}, board)
+    hold.acquire()
+    error = None
+    try:
+        with registered(board, hold):
+            yield
+    except BaseException as err:
+        error = err
+        raise
+    finally:
+        hold.release(error)
+
+
+def parse_tags(text: str) -> dict[str, str]:
+    """'type=rpi4,host=lab1' -> {'type': 'rpi4', 'host': 'lab1'}."""
+    tags = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value:
+            raise UsageError(f"--board tag:{text}: expected tag:KEY=VALUE[,KEY=VALUE...], got {pair!r}")
+        tags[key] = value
+    if not tags:
+        raise UsageError("--board tag: names no tag; expected tag:KEY=VALUE[,KEY=VALUE...]")
+    return tags
+
+
+def select_board(tag_text: str) -> str:
+    """Hold any healthy board with these tags until this process ends; returns its name."""
+    tags = parse_tags(tag_text)
+    spec = _spec()
+    address = coordinator_address(spec)
+    if address is None:
+        raise UsageError(f"--board tag:{tag_text} picks a board through a coordinator, and none is configured "
+                         "(lab/lab.yaml coordinator.address, or 'invoke lab.up' for the embedded one)")
+    hold = new_hold(address, spec, tags, f"tag:{tag_text}")
+    name = hold.acquire()
+    with _guard:
+        _claims[name] = _Claim(hold, 1)
+    os.environ[HELD_VARIABLE] = ",".join(filter(None, [os.environ.get(HELD_VARIABLE, ""), name]))
+    atexit.register(_release_at_exit, name)
+    return name
+
+
+def _release_at_exit(name: str) -> None:
+    claim = _claims.pop(name, None)
+    if claim is not None:
+        try:
+            claim.hold.release()
+        except CoordinatorLost as err:
+            print(f"error: {err}", file=sys.stderr)

@@ -1,0 +1,107 @@
+"""Fleet logic without a coordinator: leases, health, tag selection, durations, exporter resources."""
+from __future__ import annotations
+
+import pytest
+
+from sisctl.board.spec import BoardSpec, ConsoleSpec, LabSpec
+from sisctl.config import ConfigError
+from sisctl.errors import UsageError
+from sisctl.fleet.claims import parse_tags
+from sisctl.fleet.config import Holder, duration, pid_of
+from sisctl.fleet.export import console_resources, place_tags
+from sisctl.fleet.health import check_due, health_tags
+from sisctl.fleet.inventory import row
+from sisctl.fleet.lease import lease_deadline, lease_expired, lease_of, lease_tags
+from sisctl.fleet.session import Place
+
+HOLDER = Holder(job="4711", host="labhost", pid=1234, since=1000.0)
+
+
+def held_place(**tags) -> Place:
+    return Place("b1", tags=tags, acquired=HOLDER.identity, reservation="TOKEN", changed=1000.0)
+
+
+def test_identity_names_host_and_pid_and_parses_back():
+    assert HOLDER.identity.startswith("labhost/sisctl-")
+    assert pid_of(HOLDER.identity) == ("labhost", 1234)
+    assert pid_of("labhost/alice") is None          # a person's lock is never reaped
+
+
+def test_a_lease_counts_only_for_the_current_holder():
+    tags = lease_tags(HOLDER, "TOKEN", until=1060.0)
+    place = held_place(**tags)
+    lease = lease_of(place)
+    assert (lease.job, lease.host, lease.pid, lease.until) == ("4711", "labhost", 1234, 1060.0)
+    assert not lease_expired(place, now=1059.0, lease_s=60)
+    assert lease_expired(place, now=1061.0, lease_s=60)
+    successor = Place("b1", tags=tags, acquired="otherhost/sisctl-ci-99", changed=2000.0)
+    assert lease_of(successor) is None                           # stale tags of the one before
+    assert lease_deadline(successor, lease_s=60) == 2060.0       # the lock's own time stands in
+
+
+def test_locks_that_are_not_sisctls_and_idle_places_never_expire():
+    assert not lease_expired(Place("b1", acquired="host/alice", changed=0.0), now=1e12, lease_s=60)
+    assert not lease_expired(Place("b1"), now=1e12, lease_s=60)
+
+
+def test_health_decides_eligibility_and_when_a_check_is_due():
+    assert health_tags("good")["eligible"] == "yes"
+    assert health_tags("unknown")["eligible"] == "yes"
+    for state in ("bad", "maintenance", "retired"):
+        assert health_tags(state, "why")["eligible"] == "no"
+    with pytest.raises(ValueError):
+        health_tags("looping-forever")
+    good = health_tags("good", checked=1000.0)
+    assert not check_due(good, every_jobs=3, every_hours=1, now=1000.0 + 60)
+    assert check_due({**good, "jobs_since_check": "3"}, every_jobs=3, every_hours=1, now=1060.0)
+    assert check_due(good, every_jobs=3, every_hours=1, now=1000.0 + 3601)
+    assert check_due(health_tags("unknown"), every_jobs=3, every_hours=1, now=0)
+    assert not check_due(health_tags("bad", "x"), every_jobs=3, every_hours=1, now=0)
+
+
+def test_board_selection_by_tags():
+    assert parse_tags("type=rpi4,host=lab1") == {"type": "rpi4", "host": "lab1"}
+    for bad in ("", "type", "type=", "=rpi4"):
+        with pytest.raises(UsageError):
+            parse_tags(bad)
+
+
+@pytest.mark.parametrize("text,seconds", [("90", 90), ("90s", 90), ("30m", 1800), ("2h", 7200), ("0.5", 0.5)])
+def test_durations(text, seconds):
+    assert duration(text, "--wait") == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "-5m", "m"])
+def test_bad_durations_name_the_option(text):
+    with pytest.raises(UsageError, match="--wait"):
+        duration(text, "--wait")
+
+
+def test_exporter_resources_follow_the_console_url():
+    def spec(url):
+        return BoardSpec("b1", console=ConsoleSpec(url=url), lab=LabSpec("lab1", {"type": "rpi4"}))
+    assert console_resources(spec("rfc2217://ser2net:4001?ign_set_control")) == (
+        {"NetworkSerialPort": {"host": "ser2net", "port": 4001, "speed": 115200, "protocol": "rfc2217"}},
+        ["NetworkSerialPort"])
+    assert console_resources(spec("socket://10.0.0.5:5000"))[0]["NetworkSerialPort"]["protocol"] == "raw"
+    assert console_resources(spec("/dev/ttyUSB0")) == ({"RawSerialPort": {"port": "/dev/ttyUSB0", "speed": 115200}}, [])
+    assert console_resources(spec("qemu")) == ({}, [])
+    assert place_tags(spec("qemu")) == {"type": "rpi4", "host": "lab1"}
+
+
+@pytest.mark.parametrize("key", ["Type", "eligible", "health", "lease_until", "x"])
+def test_tag_keys_labgrid_or_sisctl_would_reject_name_the_file_and_key(key):
+    spec = BoardSpec("b1", lab=LabSpec("lab1", {key: "v"}))
+    spec.source = "boards/b1.yaml"
+    with pytest.raises(ConfigError, match=f"boards/b1.yaml: key 'lab.tags.{key}'"):
+        place_tags(spec)
+
+
+def test_inventory_row_shows_state_health_and_holder():
+    place = held_place(type="rpi4", host="lab1", **health_tags("good", checked=900.0),
+                       **lease_tags(HOLDER, "TOKEN", until=1060.0))
+    r = row(place)
+    assert (r["state"], r["health"], r["lab_host"], r["tags"]) == ("running", "good", "lab1", {"type": "rpi4"})
+    assert r["holder"] == {"job": "4711", "host": "labhost", "pid": 1234, "since": 1000.0, "lease_until": 1060.0}
+    assert row(Place("b2", reservation="T"))["state"] == "reserved"
+    assert row(Place("b3"))["state"] == "idle"
