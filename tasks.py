@@ -10,5 +10,6 @@ from sisctl.cli.board import build, console, flash, run, setup, smoke, test
 from sisctl.cli.campaign import campaign
 from sisctl.cli.lab import lab, power, telemetry
 from sisctl.cli.fleet import fleet
+from sisctl.cli.report import report
 
-ns = Collection(setup, build, flash, run, console, smoke, test, campaign, bench, lab, telemetry, power, fleet)
+ns = Collection(setup, build, flash, run, console, smoke, test, campaign, bench, lab, telemetry, power, fleet, report)

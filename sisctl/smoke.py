@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -13,7 +14,11 @@ from sisctl.board.spec import find_board
 from sisctl.build.builder import build
 from sisctl.build.recipe import find_recipe
 from sisctl.provenance import provenance
+from sisctl.report import plots
+from sisctl.report.index import write_index
+from sisctl.report.jobpage import console_details, write_job_page
 from sisctl.report.junit import Case, write_junit
+from sisctl.report.page import Badge, Figure, Link, Section, Table
 
 
 class CheckFailed(Exception):
@@ -85,8 +90,11 @@ def run_smoke(board_name: str, recipe: str = "", progress: Callable[[str], None]
             progress(f"  {'ok  ' if cases[-1].passed else 'FAIL'} {name}: {cases[-1].detail}")
         run_dir = session.run_dir
     origin = provenance(spec.name, board.flashed(), spec.qemu.binary if spec.qemu else None)
-    summary = {"board": spec.name, "passed": sum(c.passed for c in cases),
-               "failed": sum(not c.passed for c in cases), "report": str(out),
+    failed = sum(not c.passed for c in cases)
+    summary = {"kind": "smoke", "board": spec.name, "status": "failed" if failed else "passed",
+               "headline": f"{len(cases) - failed} checks passed, {failed} failed",
+               "finished_epoch": round(time.time(), 1), "passed": len(cases) - failed,
+               "failed": failed, "report": str(out),
                "console_log": str(run_dir / "console.log"), "provenance": origin,
                "checks": [c.__dict__ for c in cases]}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -95,4 +103,15 @@ def run_smoke(board_name: str, recipe: str = "", progress: Callable[[str], None]
              "| check | result | detail |", "|---|---|---|",
              *(f"| {c.name} | {'pass' if c.passed else 'FAIL'} | {c.detail} |" for c in cases)]
     (out / "report.md").write_text("\n".join(lines) + "\n")
+    write_job_page(out, summary, _page_sections(cases, run_dir / "console.log"),
+                   links=[Link("console log", os.path.relpath(run_dir / "console.log", out))])
+    write_index(out.parent)
     return summary
+
+
+def _page_sections(cases: list[Case], console_log: Path) -> list[Section]:
+    return [Table("Checks", ["check", "result", "detail", "seconds"],
+                  [[c.name, Badge("passed" if c.passed else "failed"), c.detail, round(c.seconds, 3)]
+                   for c in cases]),
+            Figure("Time per check", plots.bars({c.name: round(c.seconds, 3) for c in cases}, ylabel="seconds")),
+            console_details(console_log)]

@@ -14,9 +14,10 @@ JOB_FILES = ("summary.json", "junit.xml", "records.jsonl", "campaign.json")
 
 
 def write_job_page(out: Path, summary: dict, sections: Callable[[], list[Section]] | list[Section] = (),
-                   grafana: tuple[str, str] | None = None) -> Path:
+                   grafana: tuple[str, str] | None = None, links: list[Link] = ()) -> Path:
     """reports/<id>/index.html. `sections` may be a callable: a page is written even when it fails
-    (the page then says why), so a reporting bug never hides a verdict. `grafana`: (url, board uid)."""
+    (the page then says why), so a reporting bug never hides a verdict. `grafana`: (url, board uid);
+    `links`: more links for the header (relative to `out`)."""
     body = list(sections) if not callable(sections) else _sections_or_problem(sections)
     kind = summary.get("kind", "job")
     page = Page(title=f"{kind} on {summary.get('board', '?')}: {out.name}",
@@ -24,7 +25,7 @@ def write_job_page(out: Path, summary: dict, sections: Callable[[], list[Section
                 headline=summary.get("headline", ""),
                 provenance={**summary.get("provenance", {}),
                             **({"seed": summary["seed"]} if "seed" in summary else {})},
-                links=_links(out, summary, grafana), sections=body)
+                links=_links(out, summary, grafana) + list(links), sections=body)
     return write_page(out, page)
 
 

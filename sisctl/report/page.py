@@ -58,6 +58,7 @@ class Paragraph:
 
 @dataclass
 class Table:
+    """Rows under headers; with no headers, a table of facts: a name and its value per row."""
     title: str
     headers: list[str]
     rows: list[list[Cell]]
@@ -89,6 +90,7 @@ class Group:
     """A titled block of sections (e.g. one failing state with its tables and details)."""
     title: str
     sections: list["Section"]
+    anchor: str = ""                # id for links to it ("#state-3"); letters, digits and '-'
 
 
 Section = Union[Paragraph, Table, Details, Figure, Group]
@@ -106,13 +108,11 @@ class Page:
 
 
 def svg_of(figure: MplFigure) -> str:
-    """The figure as an <svg> element for inlining (no XML prolog, no fixed pixel size)."""
+    """The figure as an <svg> element for inlining (no XML prolog); the stylesheet shrinks it to the page."""
     buf = io.StringIO()
     figure.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     svg = buf.getvalue()
-    svg = svg[svg.index("<svg"):]
-    # scale with the page: keep the viewBox, drop the fixed width/height in pt
-    return re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 class="plot"', svg, count=1)
+    return svg[svg.index("<svg"):].replace("<svg", '<svg class="plot"', 1)
 
 
 def write_page(folder: Path, page: Page) -> Path:
@@ -158,12 +158,17 @@ def _section(section: Section, level: int) -> str:
     if isinstance(section, Paragraph):
         return f"<p>{escape(section.text)}</p>"
     if isinstance(section, Table):
-        head = "".join(f"<th>{escape(h)}</th>" for h in section.headers)
-        body = "".join("<tr>" + "".join(f"<td{_align(c)}>{_cell(c)}</td>" for c in row) + "</tr>"
-                       for row in section.rows)
         note = f"<p class=\"note\">{escape(section.note)}</p>" if section.note else ""
-        return (f"<section><h{level}>{escape(section.title)}</h{level}>"
-                f"<table class=\"data\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}</section>")
+        if section.headers:
+            head = "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in section.headers) + "</tr></thead>"
+            body = "".join("<tr>" + "".join(f"<td{_align(c)}>{_cell(c)}</td>" for c in row) + "</tr>"
+                           for row in section.rows)
+            table = f"<table class=\"data\">{head}<tbody>{body}</tbody></table>"
+        else:
+            body = "".join(f"<tr><th>{_cell(row[0])}</th>" + "".join(f"<td>{_cell(c)}</td>" for c in row[1:])
+                           + "</tr>" for row in section.rows if row)
+            table = f"<table class=\"facts\"><tbody>{body}</tbody></table>"
+        return f"<section><h{level}>{escape(section.title)}</h{level}>{table}{note}</section>"
     if isinstance(section, Details):
         return (f"<details{' open' if section.open else ''}><summary>{escape(section.title)}</summary>"
                 f"<pre>{escape(section.text)}</pre></details>")
@@ -173,7 +178,9 @@ def _section(section: Section, level: int) -> str:
                 f"<figure>{section.svg}{caption}</figure></section>")
     if isinstance(section, Group):
         inner = "".join(_section(s, min(level + 1, 6)) for s in section.sections)
-        return f"<section class=\"group\"><h{level}>{escape(section.title)}</h{level}>{inner}</section>"
+        anchor = re.sub(r"[^A-Za-z0-9-]", "-", section.anchor)
+        ident = f" id=\"{anchor}\"" if anchor else ""
+        return f"<section class=\"group\"{ident}><h{level}>{escape(section.title)}</h{level}>{inner}</section>"
     raise TypeError(f"not a page section: {section!r}")
 
 
@@ -216,8 +223,9 @@ span.badge{color:#fff;background:#5f6774;font-weight:600;font-size:.85em;padding
 .badge.ok{background:#1e8e3e}.badge.violation{background:#c5221f}.badge.fsck{background:#e37400}
 .badge.mount-failed{background:#8e24aa}.badge.sanity{background:#b08000}
 table{border-collapse:collapse}
-table.provenance th{text-align:left;font-weight:600;padding:.1em 1em .1em 0;color:#555}
-table.provenance td{padding:.1em 0;word-break:break-all}
+table.provenance th,table.facts th{text-align:left;font-weight:600;padding:.15em 1.2em .15em 0;color:#555;
+ vertical-align:top;white-space:nowrap}
+table.provenance td,table.facts td{padding:.15em 0;word-break:break-word}
 table.data{width:100%;margin:.3em 0}
 table.data th,table.data td{border-bottom:1px solid #e3e7ee;padding:.3em .6em;text-align:left;vertical-align:top}
 table.data th{background:#f4f6f9;font-weight:600}
@@ -228,7 +236,7 @@ code,pre{font:13px/1.4 ui-monospace,"DejaVu Sans Mono",monospace}
 pre{background:#f6f8fa;border:1px solid #e3e7ee;border-radius:4px;padding:.7em;overflow-x:auto;
  white-space:pre-wrap;word-break:break-word;max-height:32em;overflow-y:auto}
 details{margin:.5em 0}summary{cursor:pointer;font-weight:600}
-figure{margin:.5em 0}svg.plot{width:100%;max-width:900px;height:auto}
+figure{margin:.5em 0}svg.plot{max-width:100%;height:auto}
 figcaption,.note{color:#5f6774;font-size:.9em}
 section.group{border:1px solid #e3e7ee;border-radius:6px;padding:0 1em .6em;margin:1em 0}
 section.group>h3{margin-top:.7em}

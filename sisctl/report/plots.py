@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")   # never a display, whatever the environment says
 
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 # the same meaning always in the same colour, on every page
 OUTCOME_COLOURS = {"ok": "#1e8e3e", "passed": "#1e8e3e", "violation": "#c5221f", "failed": "#c5221f",
@@ -17,13 +18,18 @@ OUTCOME_COLOURS = {"ok": "#1e8e3e", "passed": "#1e8e3e", "violation": "#c5221f",
 PALETTE = ["#1a5fb4", "#26a269", "#e66100", "#9141ac", "#c64600", "#5e5c64", "#2ec27e", "#c01c28"]
 
 
-def _figure(height: float = 3.2) -> tuple[Figure, object]:
-    figure = Figure(figsize=(8.5, height), layout="constrained")
+def _figure(height: float = 3.2, width: float = 8.5) -> tuple[Figure, object]:
+    figure = Figure(figsize=(width, height), layout="constrained")
     axes = figure.add_subplot()
     axes.spines[["top", "right"]].set_visible(False)
     axes.grid(axis="y", color="#e3e7ee", linewidth=0.8)
     axes.set_axisbelow(True)
     return figure, axes
+
+
+def _width(categories: int) -> float:
+    """Narrower figures for a few categories, so two bars are not each a hand wide."""
+    return min(8.5, 3.5 + 1.2 * categories)
 
 
 def _colour(name: str, index: int) -> str:
@@ -40,7 +46,8 @@ def bars(counts: dict[str, dict[str, float]] | dict[str, float], ylabel: str = "
     categories = list(counts)
     nested = {c: (v if isinstance(v, dict) else {"": v}) for c, v in counts.items()}
     parts = list(dict.fromkeys(p for v in nested.values() for p in v))
-    figure, axes = _figure(3.6 if any(len(c) > 10 for c in categories) else 3.2)
+    figure, axes = _figure(3.6 if any(len(c) > 10 for c in categories) else 3.2, _width(len(categories)))
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     bottom = [0.0] * len(categories)
     for i, part in enumerate(parts):
         heights = [nested[c].get(part, 0) for c in categories]
@@ -57,7 +64,7 @@ def bars(counts: dict[str, dict[str, float]] | dict[str, float], ylabel: str = "
 def distribution(groups: dict[str, list[float]], ylabel: str) -> Figure:
     """A box per group with every value drawn over it, so a handful of values still reads right."""
     names = [n for n, values in groups.items() if values]
-    figure, axes = _figure(3.6 if any(len(n) > 10 for n in names) else 3.2)
+    figure, axes = _figure(3.6 if any(len(n) > 10 for n in names) else 3.2, _width(len(names)))
     if names:
         data = [groups[n] for n in names]
         axes.boxplot(data, positions=range(len(names)), widths=0.5, showfliers=False,
@@ -80,20 +87,20 @@ def histogram(values: list[float], xlabel: str, bins: int = 30) -> Figure:
     return figure
 
 
-def rate_over_time(seconds: list[float], unit: str = "per minute", window_s: float | None = None) -> Figure:
-    """Events per minute over the job's elapsed time, from each event's time (seconds since the start)."""
+def rate_over_time(seconds: list[float], unit: str = "per minute", span_s: float | None = None) -> Figure:
+    """Events per minute over a job's time, from each event's time in seconds since the job started:
+    a bar per time window (about 40 over the job, at least 10 s each), so pauses show as gaps."""
     figure, axes = _figure(2.8)
     times = sorted(seconds)
     if times:
-        span = max(times[-1], 1.0)
-        window = window_s or max(10.0, span / 30)
-        edges = [k * window for k in range(int(span // window) + 2)]
-        counts = [sum(lo <= t < lo + window for t in times) for lo in edges[:-1]]
-        rates = [c * 60.0 / window for c in counts]
-        centres = [(lo + window / 2) / 60 for lo in edges[:-1]]
-        axes.plot(centres, rates, marker="o", markersize=3, color="#1a5fb4")
-        axes.fill_between(centres, rates, alpha=0.12, color="#1a5fb4")
-        axes.set_ylim(bottom=0)
+        span = max(span_s or 0.0, times[-1], 1.0)
+        window = max(10.0, span / 40)
+        counts = [0] * (int(span // window) + 1)
+        for t in times:
+            counts[min(len(counts) - 1, max(0, int(t // window)))] += 1
+        axes.bar([(k * window) / 60 for k in range(len(counts))], [c * 60.0 / window for c in counts],
+                 width=window / 60 * 0.9, align="edge", color="#1a5fb4")
+        axes.set_xlim(0, len(counts) * window / 60)
     axes.set_xlabel("minutes since start")
     axes.set_ylabel(unit)
     return figure

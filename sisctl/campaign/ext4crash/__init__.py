@@ -6,6 +6,7 @@ from dataclasses import fields
 from typing import Any
 
 from sisctl.campaign.core.kind import Context, Findings
+from sisctl.campaign.ext4crash import report
 from sisctl.campaign.ext4crash.campaign import CampaignConfig, Ext4CrashCampaign
 from sisctl.campaign.ext4crash.fsworkloads import SCENARIOS
 from sisctl.campaign.ext4crash.summary import scenario_cases, summarize, terminal_summary
@@ -70,6 +71,9 @@ class Ext4CrashKind:
 
     def terminal(self, summary: dict) -> str:
         return terminal_summary(summary)
+
+    def page_sections(self, summary: dict, records: list[dict]) -> list:
+        return report.page_sections(summary, records)
 
 
 KIND = Ext4CrashKind()

@@ -249,12 +249,17 @@ class Ext4CrashCampaign:
             image = self.out / "slots" / f"{slot}.img"
             state.materialize(self.base, image)
             marks[slot] = read_marks(image)
+        log = session.run_dir / "console.log"
+        start = log.stat().st_size if log.exists() else 0
         output = session.run(check_script(slots), timeout_s=300).text
         reports = parse_check_output(output, slots)
+        # the console bytes of this batch's recovery, for a report's excerpt
+        window = {"log": str(log), "from": start, "to": log.stat().st_size if log.exists() else 0}
         for slot, state in zip(slots, batch):
-            self._record(state, marks[slot], reports[slot], e2fsck(self.out / "slots" / f"{slot}.img"))
+            self._record(state, marks[slot], reports[slot], e2fsck(self.out / "slots" / f"{slot}.img"),
+                         {**window, "slot": slot})
 
-    def _record(self, state: PendingState, marks, report, fsck) -> None:
+    def _record(self, state: PendingState, marks, report, fsck, console: dict | None = None) -> None:
         run = self._workload(state.scenario, state.run)
         verdict = (verify(run.ops, len(marks), parse_dump("\n".join(report.dump)), run.states)
                    if report.mounted else None)
@@ -275,7 +280,7 @@ class Ext4CrashCampaign:
             "violations": [asdict(v) for v in verdict.violations] if verdict else [],
             "facts_checked": verdict.checked if verdict else 0,
             "reproduce": f"invoke campaign.replay --campaign {self.out} --state {state.key}",
-            "checked_at": round(time.time(), 3),
+            "checked_at": round(time.time(), 3), "console": console,
             **self.origin,
         }
         self.records.append(record)

@@ -1,0 +1,64 @@
+"""Report tasks: rebuild the reports index or a campaign's page, serve the reports folder on loopback."""
+from __future__ import annotations
+
+import functools
+import json
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+from invoke import Collection, task
+
+from sisctl import paths
+from sisctl.cli.common import guard
+
+
+@task(name="index")
+@guard
+def report_index(c):
+    """Rebuild reports/index.html: every run, newest first."""
+    from sisctl.report.index import collect, write_index
+    path = write_index(paths.reports_dir())
+    print(f"{path} ({len(collect(paths.reports_dir()))} runs)")
+
+
+@task(name="page", help={"campaign": "campaign id or folder"})
+@guard
+def report_page(c, campaign):
+    """Rewrite one campaign's index.html from its summary.json and records (e.g. after an upgrade)."""
+    from sisctl.campaign.core.records import read_records
+    from sisctl.campaign.core.runner import campaign_dir, load_campaign, write_pages
+    from sisctl.errors import UsageError
+    out = campaign_dir(campaign)
+    kind, _ = load_campaign(out)
+    try:
+        summary = json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError) as err:
+        raise UsageError(f"{out / 'summary.json'}: no finished campaign's summary ({err})") from None
+    write_pages(kind, out, summary, list(read_records(out / "records.jsonl")))
+    print(out / "index.html")
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):   # noqa: A002 - the base class's name
+        pass
+
+
+@task(name="serve", help={"port": "port on 127.0.0.1 (default: a free one)"})
+@guard
+def report_serve(c, port=0):
+    """Serve the reports folder to a browser on 127.0.0.1; Ctrl-C stops it."""
+    from sisctl.report.index import write_index
+    folder = paths.reports_dir()
+    write_index(folder)
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    with ThreadingHTTPServer(("127.0.0.1", int(port)), handler) as server:
+        print(f"serving {folder} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("stopped")
+
+
+report = Collection("report")
+report.add_task(report_index)
+report.add_task(report_page)
+report.add_task(report_serve)
