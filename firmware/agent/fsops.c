@@ -208,7 +208,7 @@ static long long now_ns(void)
 }
 
 /* /dev/vdX of the virtio disk whose serial is `serial`, or NULL. */
-static const char *disk_by_serial(const char *serial)
+const char *disk_by_serial(const char *serial)
 {
     static char dev[64];
     DIR *dir = opendir("/sys/block");
@@ -284,6 +284,8 @@ int tool_main(int argc, char **argv)
         dump_tree(argv[2], "");
         return 0;
     }
+    if (!strcmp(argv[1], "fuzz") && argc == 5)
+        return tool_fuzz(argv[2], argv[3], argv[4]);
     if (!strcmp(argv[1], "ops") && argc == 6)
         return tool_ops(argv[2], argv[3], atoll(argv[4]), argv[5]);
     fprintf(stderr, "usage: sisagent [ops MOUNT MARKDEV MARKOFFSET OPSFILE | dump DIR | check MNTBASE SERIAL... | pmu INTERVAL_MS CMD... | now]\n");

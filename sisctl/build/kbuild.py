@@ -29,7 +29,9 @@ def cache_inputs(spec: KbuildSpec) -> dict:
     compiler = proc.run([f"{spec.cross_compile}gcc", "--version"], timeout=30).stdout.splitlines()[0]
     return {"source": tarball.name, "source_size": tarball.stat().st_size, "compiler": compiler,
             "fragments": {name: hashlib.sha256((paths.PROJECT / name).read_bytes()).hexdigest()
-                          for name in spec.fragments}}   # by name: the key must not depend on the checkout's place
+                          for name in spec.fragments},   # by name: the key must not depend on the checkout's place
+            **({"patches": {name: hashlib.sha256((paths.PROJECT / name).read_bytes()).hexdigest()
+                            for name in spec.patches}} if spec.patches else {})}
 
 
 def wanted_options(fragments: list[Path]) -> dict[str, str]:
@@ -67,9 +69,42 @@ def _extract_source(tarball: Path, cache: Path) -> Path:
     return tree
 
 
+def _patched_source(tree: Path, patches: list[str], inputs: dict) -> Path:
+    """A copy of the pristine tree with the patches applied: hard links, except the files patched."""
+    if not patches:
+        return tree
+    key = hashlib.sha256(repr(sorted(inputs["patches"].items())).encode()).hexdigest()[:12]
+    patched = tree.with_name(f"{tree.name}-patched-{key}")
+    if (patched / "Makefile").exists():
+        return patched
+    partial = patched.with_name(patched.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    proc.run(["cp", "-al", tree, partial], timeout=900)
+    for name in patches:
+        patch = paths.PROJECT / name
+        for target in _patched_files(patch, partial):   # own copies: never write through a hard link
+            data = target.read_bytes()
+            target.unlink()
+            target.write_bytes(data)
+        done = proc.run(["patch", "-p1", "--forward", "--no-backup-if-mismatch", "-d", partial, "-i", patch],
+                        timeout=120, check=False)
+        if done.returncode:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise proc.ToolError(f"{name} does not apply to {tree.name}: {(done.stdout + done.stderr).strip()}")
+    partial.rename(patched)
+    return patched
+
+
+def _patched_files(patch: Path, tree: Path) -> list[Path]:
+    """The existing files a -p1 patch changes."""
+    names = [line[4:].split("\t")[0].strip() for line in patch.read_text().splitlines() if line.startswith("+++ ")]
+    return [tree / name.split("/", 1)[1] for name in names
+            if "/" in name and (tree / name.split("/", 1)[1]).is_file()]
+
+
 def produce(spec: KbuildSpec, inputs: dict, out: Path, cache: Path,
             progress: Callable[[str], None] = print) -> str:
-    tree = _extract_source(source_tarball(spec), cache)
+    tree = _patched_source(_extract_source(source_tarball(spec), cache), spec.patches, inputs)
     build = out / "build"
     build.mkdir(parents=True)
     make = ["make", "-C", str(tree), f"O={build}", "ARCH=arm64", f"CROSS_COMPILE={spec.cross_compile}"]

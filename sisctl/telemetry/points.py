@@ -15,6 +15,8 @@ SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "pmu_support": (("board", "build_id", "run"), tuple(e.replace("-", "_") for e in PMU_EVENTS)),
     "power": (("board", "source", "estimated"), ("watts",)),
     "campaign_run": (("board", "campaign", "scenario", "mode"), ("finished", "kept")),
+    "fuzz_batch": (("board", "campaign", "target"), ("execs", "execs_per_s", "mounted", "findings", "unique_crashes")),
+    "fuzz_crash": (("board", "campaign", "title_id", "kind"), ("count", "new")),
 }
 
 

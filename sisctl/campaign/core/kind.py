@@ -15,6 +15,7 @@ from sisctl.report.junit import Case
 # kind name -> module exposing KIND; imported on first use so the CLI starts fast
 KIND_MODULES = {
     "ext4-crash": "sisctl.campaign.ext4crash",
+    "fuzz": "sisctl.campaign.fuzz",
 }
 
 

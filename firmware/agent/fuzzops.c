@@ -1,0 +1,244 @@
+/*
+ * The fuzz campaign's executor in the guest:
+ *
+ *   sisagent fuzz SERIAL MNT MOUNTOPTS < OPS
+ *
+ * Drops the block caches (the host rewrote the disk since they were filled),
+ * mounts the virtio disk whose serial is SERIAL on MNT as ext4 with MOUNTOPTS,
+ * runs one operation per line of OPS inside MNT, and unmounts. No process is
+ * forked. Prints:
+ *   mount ERRNO          (0: mounted; the ops still run, on the bare directory)
+ *   o INDEX ERRNO        one per operation, 0 when it succeeded
+ *   umount ERRNO
+ *
+ * An operation line is a name and arguments separated by spaces
+ * (sisctl/campaign/fuzz/ops.py writes them). Arguments are percent-encoded
+ * (%XX is a byte) and "%rN.UNIT%." repeats UNIT N times, so paths near
+ * PATH_MAX and with thousands of components stay short on the console.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "sisagent.h"
+
+#define FUZZ_ARGS 6
+#define FUZZ_ARG_MAX (3 * PATH_MAX)
+
+static int hex(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Decode `in` into `out` (at most `cap` bytes with the NUL); returns the length or -1. */
+static long decode_arg(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+    while (*in) {
+        if (in[0] == '%' && in[1] == 'r') {
+            char *end;
+            long count = strtol(in + 2, &end, 10);
+            const char *close = strstr(end, "%.");
+            if (*end != '.' || !close || count < 0) return -1;
+            char unit[256];
+            long len = 0;
+            char inner[256];
+            size_t inner_len = (size_t)(close - end - 1);
+            if (inner_len >= sizeof inner) return -1;
+            memcpy(inner, end + 1, inner_len);
+            inner[inner_len] = 0;
+            if ((len = decode_arg(inner, unit, sizeof unit)) < 0) return -1;
+            for (long i = 0; i < count; i++) {
+                if (n + (size_t)len >= cap) return -1;
+                memcpy(out + n, unit, (size_t)len);
+                n += (size_t)len;
+            }
+            in = close + 2;
+        } else if (in[0] == '%' && hex(in[1]) >= 0 && hex(in[2]) >= 0) {
+            if (n + 1 >= cap) return -1;
+            out[n++] = (char)(hex(in[1]) * 16 + hex(in[2]));
+            in += 3;
+        } else {
+            if (n + 1 >= cap) return -1;
+            out[n++] = *in++;
+        }
+    }
+    out[n] = 0;
+    return (long)n;
+}
+
+static unsigned char *filled(long long len, unsigned seed)
+{
+    unsigned char *buf = malloc(len > 0 ? (size_t)len : 1);
+    unsigned x = seed * 2654435761u | 1u;
+    for (long long i = 0; buf && i < len; i++) {
+        x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+        buf[i] = (unsigned char)x;
+    }
+    return buf;
+}
+
+static int with_fd(const char *path, int flags, int (*act)(int, char **), char **a)
+{
+    int fd = open(path, flags | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    int r = act(fd, a);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return r;
+}
+
+static int act_read(int fd, char **a)
+{
+    long long len = atoll(a[1]);
+    unsigned char *buf = malloc(len > 0 ? (size_t)len : 1);
+    if (!buf) { errno = ENOMEM; return -1; }
+    ssize_t r = pread(fd, buf, (size_t)len, atoll(a[0]));
+    free(buf);
+    return r < 0 ? -1 : 0;
+}
+
+static int act_write(int fd, char **a)
+{
+    long long len = atoll(a[1]);
+    unsigned char *buf = filled(len, (unsigned)atoi(a[2]));
+    if (!buf) { errno = ENOMEM; return -1; }
+    ssize_t r = pwrite(fd, buf, (size_t)len, atoll(a[0]));
+    free(buf);
+    return r < 0 ? -1 : 0;
+}
+
+static int act_fallocate(int fd, char **a) { return fallocate(fd, atoi(a[0]), atoll(a[1]), atoll(a[2])); }
+static int act_fsync(int fd, char **a) { (void)a; return fsync(fd); }
+static int act_fdatasync(int fd, char **a) { (void)a; return fdatasync(fd); }
+static int act_none(int fd, char **a) { (void)fd; (void)a; return 0; }
+
+static int act_mmapwrite(int fd, char **a)
+{
+    long long off = atoll(a[0]) & ~4095LL, len = atoll(a[1]);
+    struct stat st;
+    if (fstat(fd, &st)) return -1;
+    if (len <= 0 || off + len > st.st_size) { errno = EINVAL; return -1; }
+    unsigned char *map = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
+    if (map == MAP_FAILED) return -1;
+    memset(map, 0x5a, (size_t)len);
+    int r = msync(map, (size_t)len, MS_SYNC);
+    munmap(map, (size_t)len);
+    return r;
+}
+
+static int do_readdir(const char *path)
+{
+    DIR *dir = opendir(path);
+    if (!dir) return -1;
+    errno = 0;
+    while (readdir(dir))
+        ;
+    int saved = errno;
+    closedir(dir);
+    errno = saved;
+    return saved ? -1 : 0;
+}
+
+/* Run one decoded operation; returns 0 or -1 with errno set. */
+static int run_fuzz_op(const char *mnt, int n, char **a)
+{
+    const char *op = a[0];
+    struct stat st;
+    char buf[256];
+    if (!strcmp(op, "creat")) return with_fd(a[1], O_CREAT | O_WRONLY, act_none, a + 2);
+    if (!strcmp(op, "open")) return with_fd(a[1], atoi(a[2]), act_none, a + 3);
+    if (!strcmp(op, "read") && n == 4) return with_fd(a[1], O_RDONLY, act_read, a + 2);
+    if (!strcmp(op, "write") && n == 5) return with_fd(a[1], O_WRONLY, act_write, a + 2);
+    if (!strcmp(op, "fallocate") && n == 5) return with_fd(a[1], O_WRONLY, act_fallocate, a + 2);
+    if (!strcmp(op, "mmapwrite") && n == 4) return with_fd(a[1], O_RDWR, act_mmapwrite, a + 2);
+    if (!strcmp(op, "fsync")) return with_fd(a[1], O_RDONLY, act_fsync, a + 2);
+    if (!strcmp(op, "fdatasync")) return with_fd(a[1], O_RDONLY, act_fdatasync, a + 2);
+    if (!strcmp(op, "truncate") && n == 3) return truncate(a[1], atoll(a[2]));
+    if (!strcmp(op, "rename") && n == 4) return renameat2(AT_FDCWD, a[1], AT_FDCWD, a[2], (unsigned)atoi(a[3]));
+    if (!strcmp(op, "link") && n == 3) return link(a[1], a[2]);
+    if (!strcmp(op, "unlink")) return unlink(a[1]);
+    if (!strcmp(op, "mkdir")) return mkdir(a[1], 0755);
+    if (!strcmp(op, "rmdir")) return rmdir(a[1]);
+    if (!strcmp(op, "symlink") && n == 3) return symlink(a[1], a[2]);
+    if (!strcmp(op, "readdir")) return do_readdir(a[1]);
+    if (!strcmp(op, "stat")) return stat(a[1], &st);
+    if (!strcmp(op, "lstat")) return lstat(a[1], &st);
+    if (!strcmp(op, "setxattr") && n == 4) return setxattr(a[1], a[2], a[3], strlen(a[3]), 0);
+    if (!strcmp(op, "getxattr") && n == 3) return getxattr(a[1], a[2], buf, sizeof buf) < 0 ? -1 : 0;
+    if (!strcmp(op, "listxattr")) return listxattr(a[1], buf, sizeof buf) < 0 ? -1 : 0;
+    if (!strcmp(op, "removexattr") && n == 3) return removexattr(a[1], a[2]);
+    if (!strcmp(op, "sync")) { sync(); return 0; }
+    if (!strcmp(op, "umount")) return umount(mnt);
+    errno = ENOSYS;
+    return -1;
+}
+
+static void drop_block_caches(const char *dev)
+{
+    int fd = open(dev, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (ioctl(fd, BLKFLSBUF, 0)) perror("BLKFLSBUF");
+        close(fd);
+    }
+    fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (write(fd, "3", 1) < 0) perror("drop_caches");
+        close(fd);
+    }
+}
+
+int tool_fuzz(const char *serial, const char *mnt, const char *options)
+{
+    const char *dev = disk_by_serial(serial);
+    if (!dev) {
+        fprintf(stderr, "fuzz: no disk with serial %s\n", serial);
+        return 2;
+    }
+    mkdir(mnt, 0755);
+    drop_block_caches(dev);
+    int mounted = mount(dev, mnt, "ext4", 0, options) == 0;
+    printf("mount %d\n", mounted ? 0 : errno);
+    fflush(stdout);
+    if (chdir(mnt)) {
+        perror("fuzz: chdir");
+        return 2;
+    }
+    static char line[4 * FUZZ_ARG_MAX], decoded[FUZZ_ARGS][FUZZ_ARG_MAX];
+    char *args[FUZZ_ARGS + 1];
+    for (int index = 0; fgets(line, sizeof line, stdin); index++) {
+        line[strcspn(line, "\r\n")] = 0;
+        int n = 0, bad = 0;
+        for (char *save, *tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+            if (n == FUZZ_ARGS || decode_arg(tok, decoded[n], FUZZ_ARG_MAX) < 0) { bad = 1; break; }
+            args[n] = decoded[n];
+            n++;
+        }
+        for (int i = n; i <= FUZZ_ARGS; i++)
+            args[i] = "";
+        errno = 0;
+        int r = bad || n == 0 ? (errno = E2BIG, -1) : run_fuzz_op(mnt, n, args);
+        printf("o %d %d\n", index, r ? errno : 0);
+        fflush(stdout);
+        if (n && !strcmp(args[0], "umount") && r == 0) mounted = 0;
+    }
+    if (chdir("/")) perror("fuzz: chdir /");
+    if (mounted) printf("umount %d\n", umount(mnt) ? errno : 0);
+    else printf("umount -\n");
+    return 0;
+}

@@ -1,0 +1,40 @@
+"""The fuzz campaign kind: ext4 images and VFS operations on the kernel under test, with triage,
+reproducers and minimisation."""
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from sisctl.campaign.core.kind import Context, Findings
+from sisctl.campaign.fuzz.config import FuzzConfig, config_from_options
+from sisctl.campaign.fuzz.summary import cases, summarize, terminal_summary
+
+COVERAGE = "none: this kernel has no KCOV; the corpus keeps inputs with new outcome signatures instead"
+
+
+class FuzzKind:
+    name = "fuzz"
+
+    def config_from_options(self, board: str, seed: int, options: dict[str, Any]) -> FuzzConfig:
+        return config_from_options(board, seed, options)
+
+    def config_from_json(self, data: dict) -> FuzzConfig:
+        known = {f.name for f in fields(FuzzConfig)}
+        return FuzzConfig(**{k: v for k, v in data.items() if k in known})
+
+    def execute(self, ctx: Context, config: FuzzConfig) -> None:
+        from sisctl.campaign.fuzz.campaign import FuzzCampaign   # imports the board side only when run
+        FuzzCampaign(ctx, config).run()
+
+    def findings(self, config: FuzzConfig, records: list[dict], figures: dict) -> Findings:
+        summary = {"target": config.target, "duration_s": config.duration_s, "coverage": COVERAGE,
+                   **summarize(records)}
+        headline = (f"{summary['execs']} execs ({summary['execs_per_s']}/s), "
+                    f"{len(summary['unique_crashes'])} unique findings")
+        return Findings(summary, cases(summary), headline)
+
+    def terminal(self, summary: dict) -> str:
+        return terminal_summary(summary)
+
+
+KIND = FuzzKind()

@@ -1,0 +1,185 @@
+"""The fuzz loop: make an input, run it from the ready snapshot, judge it, keep what is new.
+
+Oracles: a kernel report (titled by triage.py), a guest that stops answering (hang), a wrong
+errno for a VFS path case, and `e2fsck -fn` failing on a clean seed that was mounted, worked on
+and cleanly unmounted. Records: one per batch of execs and one per finding occurrence.
+
+Feedback: this kernel gives no coverage (no KCOV); an input joins the corpus when its outcome
+signature (mount result, the set of (op, errno) pairs, whether ext4 reported corruption) is new.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from pathlib import Path
+
+from sisctl.campaign.core.kind import Context
+from sisctl.campaign.core.records import read_records
+from sisctl.campaign.ext4crash.disk import e2fsck
+from sisctl.campaign.fuzz.config import FuzzConfig
+from sisctl.campaign.fuzz.crashes import CrashStore, Finding
+from sisctl.campaign.fuzz.executor import ExecResult, Executor
+from sisctl.campaign.fuzz.inputs import FuzzInput, evolve, generate
+from sisctl.campaign.fuzz.pathcases import wrong_errnos
+from sisctl.campaign.fuzz.seeds import load_seeds
+from sisctl.telemetry.points import make_point
+
+CORPUS_CAP = 500
+EVOLVE_SHARE = 0.3
+
+
+def findings_of(fuzz_input: FuzzInput, result: ExecResult, fsck_image: Path | None) -> list[Finding]:
+    """What this exec found; `fsck_image` is the disk after a clean unmount of an unmutated seed."""
+    found = []
+    if result.crash:
+        found.append(Finding(result.crash.title, result.crash.kind, result.crash.usable_stack, result.crash.report))
+    elif result.hang:
+        found.append(Finding("hang: the guest stopped answering", "hang", False, result.hang))
+    if fuzz_input.expect is not None and not result.crashed:
+        for wrong in wrong_errnos(fuzz_input.ops, fuzz_input.expect, result.errnos):
+            title = f"wrong errno: {wrong['op'][0]} gave {wrong['got']}, expected {wrong['expected']}"
+            found.append(Finding(title, "wrong errno", True, json.dumps(wrong)))
+    if fsck_image is not None:
+        fsck = e2fsck(fsck_image)
+        if not fsck.clean:
+            first = next((line for line in fsck.output.splitlines()[1:] if line.strip()), fsck.meaning)
+            title = "e2fsck -fn fails after a clean unmount: " + "".join("N" if c.isdigit() else c for c in first)[:90]
+            found.append(Finding(title, "fsck", True, fsck.output))
+    return found
+
+
+def signature(fuzz_input: FuzzInput, result: ExecResult) -> str:
+    pairs = sorted({(op[0], err) for op, err in zip(fuzz_input.ops, result.errnos) if err is not None})
+    blob = json.dumps([fuzz_input.target, fuzz_input.seed, result.mount, pairs, result.fs_errors > 0])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class Corpus:
+    """Inputs with new outcome signatures, one JSON file each, per target; persists across campaigns."""
+
+    def __init__(self, root: Path, targets: list[str]):
+        self.root = root
+        self.entries: dict[str, list[Path]] = {}
+        self.signatures: set[str] = set()
+        for target in targets:
+            folder = root / target
+            folder.mkdir(parents=True, exist_ok=True)
+            self.entries[target] = sorted(folder.glob("*.json"))
+            self.signatures |= {p.stem for p in self.entries[target]}
+
+    def pick(self, rng: random.Random, target: str) -> FuzzInput | None:
+        files = self.entries.get(target) or []
+        return FuzzInput.load(rng.choice(files)) if files else None
+
+    def offer(self, fuzz_input: FuzzInput, sig: str) -> bool:
+        if sig in self.signatures or len(self.entries[fuzz_input.target]) >= CORPUS_CAP:
+            return False
+        path = self.root / fuzz_input.target / f"{sig}.json"
+        path.write_text(fuzz_input.to_json() + "\n")
+        self.entries[fuzz_input.target].append(path)
+        self.signatures.add(sig)
+        return True
+
+    def size(self) -> int:
+        return sum(len(v) for v in self.entries.values())
+
+
+class FuzzCampaign:
+    def __init__(self, ctx: Context, config: FuzzConfig):
+        self.ctx, self.config = ctx, config
+        self.seeds = load_seeds()
+        self.store = CrashStore(ctx.out / "crashes")
+        self.corpus = Corpus(config.corpus_dir(), config.targets)
+        self.work = ctx.out / "work"
+        self.work.mkdir(parents=True, exist_ok=True)
+        done = [r for r in read_records(ctx.out / "records.jsonl") if r.get("type") == "batch"]
+        self.execs = sum(r["execs"] for r in done)          # resume: go on where the records end
+        self.elapsed = sum(r["seconds"] for r in done)
+        self.unique = self.store.known()
+        self.restore_s: list[float] = []
+
+    def run(self) -> None:
+        with Executor(self.ctx.board, self.work, self.ctx.progress) as executor:
+            while self.elapsed < self.config.duration_s:
+                self._batch(executor)
+        self.ctx.figures["sessions"] = executor.sessions
+
+    def next_input(self, index: int) -> FuzzInput:
+        rng = random.Random(f"{self.config.seed}/{index}")
+        targets = self.config.targets
+        target = targets[index % len(targets)]
+        parent = self.corpus.pick(rng, target) if rng.random() < EVOLVE_SHARE else None
+        return evolve(rng, parent, self.seeds) if parent else generate(rng, target, self.seeds)
+
+    def _batch(self, executor: Executor) -> None:
+        stats = {"execs": 0, "mounted": 0, "fs_errors": 0, "findings": 0, "corpus_added": 0, "crash_execs": 0}
+        started = time.monotonic()
+        for _ in range(self.config.batch):
+            if self.elapsed + time.monotonic() - started >= self.config.duration_s:
+                break
+            self._one(executor, stats)
+        seconds = time.monotonic() - started
+        self.elapsed += seconds
+        record = {"type": "batch", "first_exec": self.execs - stats["execs"], "seconds": round(seconds, 3),
+                  "restore_ms": round(1000 * sum(self.restore_s) / max(1, len(self.restore_s)), 1),
+                  "corpus": self.corpus.size(), **stats, **self.ctx.origin}
+        self.restore_s.clear()
+        self.ctx.records.append(record)
+        self.ctx.write_points([make_point(
+            "fuzz_batch", {"board": self.ctx.board.name, "campaign": self.ctx.out.name, "target": self.config.target},
+            {"execs": stats["execs"], "execs_per_s": stats["execs"] / seconds if seconds else 0.0,
+             "mounted": stats["mounted"], "findings": stats["findings"], "unique_crashes": len(self.unique)},
+            time.time_ns())])
+
+    def _one(self, executor: Executor, stats: dict) -> None:
+        index = self.execs
+        fuzz_input = self.next_input(index)
+        image = self.work / "input.img"
+        fuzz_input.build_image(self.seeds, image)
+        result = executor.run(image, fuzz_input.ops)
+        if not result.crashed:
+            self.restore_s.append(result.restore_s)
+        self.execs += 1
+        stats["execs"] += 1
+        stats["mounted"] += int(result.mount == 0)
+        stats["fs_errors"] += result.fs_errors
+        stats["crash_execs"] += int(result.crashed)
+        for finding in findings_of(fuzz_input, result, self._after_clean_unmount(fuzz_input, result)):
+            stats["findings"] += 1
+            self._record_finding(finding, fuzz_input, image, result, index)
+        if not result.crashed and self.corpus.offer(fuzz_input, signature(fuzz_input, result)):
+            stats["corpus_added"] += 1
+        rate = self.execs / max(1e-9, self.elapsed + result.seconds)
+        self.ctx.progress(f"\r{self.execs} execs  {rate:.2f}/s  unique crashes {len(self.unique)}  "
+                          f"corpus {self.corpus.size()}  coverage: none (no KCOV)")
+
+    def _after_clean_unmount(self, fuzz_input: FuzzInput, result: ExecResult) -> Path | None:
+        if fuzz_input.mutations or result.crashed or result.mount != 0 or result.umount != 0:
+            return None
+        after = self.work / "after.img"
+        after.write_bytes(executor_disk(self.seeds[fuzz_input.seed].image, self.work / "disk.img"))
+        return after
+
+    def _record_finding(self, finding: Finding, fuzz_input: FuzzInput, image: Path, result: ExecResult,
+                        index: int) -> None:
+        new = self.store.add(finding, fuzz_input, image, result.log, index)
+        self.unique.add(finding.title_id)
+        record = {"type": "crash", "title": finding.title, "title_id": finding.title_id, "kind": finding.kind,
+                  "usable_stack": finding.usable_stack, "new": new, "exec": index, "target": fuzz_input.target,
+                  "input": str(self.store.folder(finding.title_id) / "input.json") if new else "",
+                  "reproduce": f"invoke fuzz.repro --campaign {self.ctx.out.name} --crash {finding.title_id}",
+                  **self.ctx.origin}
+        self.ctx.records.append(record)
+        self.ctx.write_points([make_point("fuzz_crash", {"board": self.ctx.board.name, "campaign": self.ctx.out.name,
+                                                         "title_id": finding.title_id, "kind": finding.kind},
+                                          {"count": 1, "new": int(new)}, time.time_ns())])
+        if new:
+            self.ctx.progress(f"new finding: {finding.title} (exec {index})")
+
+
+def executor_disk(seed_image: Path, disk: Path) -> bytes:
+    """The file system part of the disk: as many bytes as the seed had."""
+    with open(disk, "rb") as f:
+        return f.read(seed_image.stat().st_size)

@@ -1,0 +1,54 @@
+"""The fuzz campaign's options: target, duration, corpus; each bad value is a UsageError naming it."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sisctl import paths
+from sisctl.campaign.fuzz.inputs import TARGETS
+from sisctl.errors import UsageError
+
+OPTIONS = ("target", "duration", "corpus")
+UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+@dataclass
+class FuzzConfig:
+    board: str
+    target: str = "all"
+    duration_s: float = 600.0
+    seed: int = 1
+    corpus: str = ""              # folder of the persistent corpus; "" = the default one under the state folder
+    batch: int = 10               # execs per record
+
+    @property
+    def targets(self) -> list[str]:
+        return list(TARGETS) if self.target == "all" else [self.target]
+
+    def corpus_dir(self) -> Path:
+        return Path(self.corpus) if self.corpus else paths.state_dir() / "fuzz-corpus"
+
+
+def parse_duration(text: Any) -> float:
+    """'90s', '10m', '1h' or plain seconds; UsageError otherwise."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(text))
+    if not match or float(match.group(1)) <= 0:
+        raise UsageError(f"--duration {text!r}: expected a positive duration such as 90s, 10m or 1h")
+    return float(match.group(1)) * UNITS[match.group(2) or "s"]
+
+
+def config_from_options(board: str, seed: int, options: dict[str, Any]) -> FuzzConfig:
+    unknown = set(options) - set(OPTIONS)
+    if unknown:
+        raise UsageError(f"--{sorted(unknown)[0]} is not an option of fuzz campaigns "
+                         "(they take --target, --duration, --corpus)")
+    target = options.get("target", "all")
+    if target not in (*TARGETS, "all"):
+        raise UsageError(f"--target {target!r}: expected one of {', '.join(TARGETS)}, all")
+    corpus = str(options.get("corpus") or "")
+    if corpus and Path(corpus).exists() and not Path(corpus).is_dir():
+        raise UsageError(f"--corpus {corpus}: not a folder")
+    return FuzzConfig(board, target, parse_duration(options.get("duration", "10m")), seed,
+                      str(Path(corpus).resolve()) if corpus else "")

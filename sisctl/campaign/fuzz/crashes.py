@@ -1,0 +1,74 @@
+"""One folder per unique finding under reports/<campaign>/crashes/<title-id>/:
+
+  crash.json     title, kind, first seen, count, whether the stack was usable
+  input.json     the input (seed, mutations, ops) that first gave it
+  image.img      the mutated image it ran on
+  console.log    the console during that input; report.txt the report itself
+  repro.debugfs, repro.c, ops.txt   reproducer files (reproducer.py)
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sisctl.campaign.fuzz.inputs import FuzzInput
+from sisctl.campaign.fuzz.reproducer import write_reproducer
+from sisctl.campaign.fuzz.triage import title_id
+
+
+@dataclass
+class Finding:
+    title: str
+    kind: str                 # crash kind ("WARNING", "hang", "wrong errno", "fsck", ...)
+    usable_stack: bool
+    report: str
+
+    @property
+    def title_id(self) -> str:
+        return title_id(self.title)
+
+
+class CrashStore:
+    def __init__(self, root: Path):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def folder(self, crash_id: str) -> Path:
+        return self.root / crash_id
+
+    def known(self) -> set[str]:
+        return {p.name for p in self.root.iterdir() if (p / "crash.json").exists()}
+
+    def add(self, finding: Finding, fuzz_input: FuzzInput, image: Path, log: str, exec_index: int) -> bool:
+        """Count one occurrence; the first one also keeps the input, image and log. True if new."""
+        folder = self.folder(finding.title_id)
+        meta_path = folder / "crash.json"
+        if meta_path.exists():
+            meta = json.loads(meta_path.read_text())
+            meta["count"] += 1
+            _write(meta_path, json.dumps(meta, indent=1) + "\n")
+            return False
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        (partial / "input.json").write_text(fuzz_input.to_json() + "\n")
+        shutil.copyfile(image, partial / "image.img")
+        (partial / "console.log").write_text(log)
+        (partial / "report.txt").write_text(finding.report + "\n")
+        write_reproducer(partial, fuzz_input)
+        meta = {"title": finding.title, "title_id": finding.title_id, "kind": finding.kind,
+                "usable_stack": finding.usable_stack, "first_seen": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "first_exec": exec_index, "count": 1}
+        (partial / "crash.json").write_text(json.dumps(meta, indent=1) + "\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        partial.rename(folder)
+        return True
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

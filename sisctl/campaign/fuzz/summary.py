@@ -1,0 +1,52 @@
+"""Summary figures, JUnit cases and the end-of-run table of a fuzz campaign, from its records."""
+from __future__ import annotations
+
+from sisctl.report.junit import Case
+
+
+def summarize(records: list[dict]) -> dict:
+    batches = [r for r in records if r.get("type") == "batch"]
+    crashes = [r for r in records if r.get("type") == "crash"]
+    execs = sum(r["execs"] for r in batches)
+    seconds = sum(r["seconds"] for r in batches)
+    restores = [r["restore_ms"] for r in batches if r.get("restore_ms")]
+    unique: dict[str, dict] = {}
+    for r in crashes:
+        entry = unique.setdefault(r["title_id"], {"title": r["title"], "title_id": r["title_id"], "kind": r["kind"],
+                                                  "usable_stack": r["usable_stack"], "first_exec": r["exec"],
+                                                  "count": 0, "reproduce": r.get("reproduce", "")})
+        entry["count"] += 1
+    return {"execs": execs, "fuzz_seconds": round(seconds, 1),
+            "execs_per_s": round(execs / seconds, 2) if seconds else 0.0,
+            "mounted": sum(r["mounted"] for r in batches),
+            "mounted_share": round(sum(r["mounted"] for r in batches) / execs, 3) if execs else None,
+            "ext4_error_lines": sum(r["fs_errors"] for r in batches),
+            "restore_ms": round(sum(restores) / len(restores), 1) if restores else None,
+            "corpus": batches[-1]["corpus"] if batches else 0,
+            "crash_occurrences": len(crashes),
+            "unique_crashes": sorted(unique.values(), key=lambda u: u["first_exec"])}
+
+
+def cases(summary: dict) -> list[Case]:
+    """A failing case per unique finding; one passing case when there is none; none for an empty run."""
+    if not summary["execs"]:
+        return []
+    found = [Case(f"fuzz: {u['title']}", False,
+                  f"{u['count']} occurrence(s), first at exec {u['first_exec']}"
+                  + ("" if u["usable_stack"] else "; the report has no usable stack")
+                  + (f"; {u['reproduce']}" if u["reproduce"] else ""))
+             for u in summary["unique_crashes"]]
+    return found or [Case("fuzz: no crash", True, f"{summary['execs']} execs, no kernel report, hang, "
+                                                  "wrong errno or e2fsck failure")]
+
+
+def terminal_summary(summary: dict) -> str:
+    lines = [f"execs {summary.get('execs', 0)}  ({summary.get('execs_per_s', 0)}/s)  "
+             f"mounted {summary.get('mounted', 0)}  ext4 error lines {summary.get('ext4_error_lines', 0)}  "
+             f"restore {summary.get('restore_ms')} ms  corpus {summary.get('corpus', 0)}",
+             f"coverage: {summary.get('coverage', '')}"]
+    for u in summary.get("unique_crashes", []):
+        lines.append(f"  {u['count']:5d}x  {u['title']}  [{u['title_id']}]")
+    if not summary.get("unique_crashes"):
+        lines.append("  no findings")
+    return "\n".join(lines)

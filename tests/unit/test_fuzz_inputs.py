@@ -1,0 +1,166 @@
+"""Fuzz inputs: seeds, field-aware mutations with and without checksum repair, op encoding, path
+cases, options, and the verdict over records (real mkfs.ext4, debugfs and e2fsck; no QEMU)."""
+import errno
+import random
+import subprocess
+
+import pytest
+
+from sisctl.campaign.fuzz import mutate
+from sisctl.campaign.fuzz.config import config_from_options, parse_duration
+from sisctl.campaign.fuzz.inputs import FuzzInput, evolve, generate
+from sisctl.campaign.fuzz.ops import decode_arg, encode, encode_arg
+from sisctl.campaign.fuzz.pathcases import CASES, path_cases, wrong_errnos
+from sisctl.campaign.fuzz.reproducer import c_program
+from sisctl.campaign.fuzz.seeds import MATRIX, load_seeds
+from sisctl.campaign.fuzz.summary import cases, summarize
+from sisctl.errors import UsageError
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory):
+    return load_seeds(tmp_path_factory.mktemp("cache"))
+
+
+def fsck(image) -> int:
+    return subprocess.run(["e2fsck", "-fn", str(image)], capture_output=True).returncode
+
+
+def debugfs_stat(image, what: str) -> str:
+    return subprocess.run(["debugfs", "-R", what, str(image)], capture_output=True, text=True).stdout
+
+
+def test_every_seed_of_the_matrix_is_clean_and_populated(seeds):
+    assert set(seeds) == {s.name for s in MATRIX}
+    for seed in seeds.values():
+        assert fsck(seed.image) == 0, seed.name
+        paths = {i.path for i in seed.inodes}
+        assert {"a", "hard", "sym", "d1/d2/g"} <= paths
+        assert "user.one" in debugfs_stat(seed.image, "ea_list /a")
+    assert seeds["csum-journal"].journal_blocks and not seeds["csum-4k"].journal_blocks
+    assert seeds["csum-64bit-tinygroups"].groups > 1
+
+
+def test_seeds_are_cached(seeds, tmp_path_factory):
+    first = seeds["tiny"].image
+    again = load_seeds(first.parent.parent.parent)
+    assert again["tiny"].image == first
+
+
+def test_repaired_inode_mutation_keeps_checksums_valid_and_stale_one_does_not(seeds, tmp_path):
+    seed = seeds["csum-journal"]
+    a = next(i for i in seed.inodes if i.path == "a")
+    mutation = ["inode", a.ino, "flags", a.flags | 0x40]
+    repaired, stale = tmp_path / "r.img", tmp_path / "s.img"
+    mutate.apply(seed, [mutation], True, repaired)
+    assert "Flags: 0x80040" in debugfs_stat(repaired, "stat <12>")
+    assert "checksum" not in subprocess.run(["e2fsck", "-fn", str(repaired)], capture_output=True,
+                                            text=True).stdout.lower()
+    broken = mutate.stale_checksum(random.Random(1), seed, [mutation])
+    mutate.apply(seed, [mutation, broken], False, stale)
+    out = subprocess.run(["e2fsck", "-fn", str(stale)], capture_output=True, text=True).stdout
+    assert "checksum" in out.lower()
+
+
+def test_group_descriptor_checksum_is_repaired_only_when_asked(seeds, tmp_path):
+    seed = seeds["csum-4k"]
+    mutation = ["bg", 0, "free_blocks_count", 7]
+    for repair in (True, False):
+        image = tmp_path / f"{repair}.img"
+        mutate.apply(seed, [mutation], repair, image)
+        out = subprocess.run(["e2fsck", "-fn", str(image)], capture_output=True, text=True).stdout
+        assert ("descriptor checksum" in out.lower() or "checksum is" in out.lower()) != repair
+
+
+def test_raw_mutation_writes_the_bytes_given(seeds, tmp_path):
+    image = tmp_path / "raw.img"
+    mutate.apply(seeds["tiny"], [["raw", 5000, "deadbeef"]], True, image)
+    assert image.read_bytes()[5000:5004] == bytes.fromhex("deadbeef")
+
+
+def test_random_mutations_are_field_aware_and_applicable(seeds, tmp_path):
+    rng = random.Random(7)
+    kinds = set()
+    for n in range(60):
+        seed = seeds[rng.choice(sorted(seeds))]
+        mutations = [mutate.random_mutation(rng, seed) for _ in range(3)]
+        kinds |= {m[0] for m in mutations}
+        mutate.apply(seed, mutations, True, tmp_path / "m.img")
+        assert (tmp_path / "m.img").stat().st_size == seed.image.stat().st_size
+    assert {"inode", "sb", "bg", "xattr", "raw"} <= kinds
+
+
+def test_inputs_round_trip_and_aim_ops_at_mutated_inodes(seeds):
+    rng = random.Random(3)
+    images = [generate(rng, "ext4-image", seeds) for _ in range(40)]
+    aimed = 0
+    for fuzz_input in images:
+        assert FuzzInput.from_dict(__import__("json").loads(fuzz_input.to_json())) == fuzz_input
+        touched = {n.path for n in mutate.mutated_inodes(seeds[fuzz_input.seed], fuzz_input.mutations)}
+        aimed += any(len(op) > 1 and op[1] in touched for op in fuzz_input.ops)
+    assert aimed >= 10
+    assert sum(not i.repair for i in images) >= 2 and sum(i.repair for i in images) >= 20
+    child = evolve(rng, images[0], seeds)
+    assert child.seed == images[0].seed and (child.mutations, child.ops) != (images[0].mutations, images[0].ops)
+
+
+def test_encoding_round_trips_spaces_newlines_and_long_runs():
+    for value in ("a b", "new\nline", "p/" + "./" * 2046 + "f", "", "100%", "x" * 300, "ü"):
+        encoded = encode_arg(value)
+        assert " " not in encoded and "\n" not in encoded
+        assert decode_arg(encoded) == value
+    assert len(encode_arg("p/" + "./" * 2046 + "f")) < 40
+    assert encode([["rename", "a", "b", 2]]) == "rename a b 2\n"
+
+
+def test_path_cases_expect_linux_errnos_and_flag_wrong_ones():
+    ops, expect = path_cases(random.Random(1), len(CASES))
+    assert len(ops) == len(expect)
+    long_ok = next(i for i, op in enumerate(ops) if op[0] == "stat" and len(op[1]) == 4095)
+    too_long = next(i for i, op in enumerate(ops) if op[0] == "stat" and len(op[1]) == 4097)
+    assert expect[long_ok] == 0 and expect[too_long] == errno.ENAMETOOLONG
+    got = list(expect)
+    assert wrong_errnos(ops, expect, got) == []
+    got[too_long] = errno.ENOENT
+    wrong = wrong_errnos(ops, expect, got)
+    assert len(wrong) == 1 and wrong[0]["expected"] == "ENAMETOOLONG" and wrong[0]["got"] == "ENOENT"
+
+
+def test_with_parts_keeps_the_expectations_of_the_ops_kept():
+    ops, expect = path_cases(random.Random(2), 5)
+    fuzz_input = FuzzInput("vfs-paths", "csum-journal", [], ops, expect)
+    smaller = fuzz_input.with_parts([], ops[-2:])
+    assert smaller.expect == expect[-2:]
+
+
+def test_options_are_validated():
+    config = config_from_options("qemu-virt-0", 3, {"target": "vfs-paths", "duration": "90s"})
+    assert config.duration_s == 90 and config.targets == ["vfs-paths"]
+    assert parse_duration("10m") == 600 and parse_duration("1h") == 3600 and parse_duration(45) == 45
+    for bad in ({"duration": "10x"}, {"duration": "0s"}, {"target": "nfs"}, {"scenario": "x"}):
+        with pytest.raises(UsageError):
+            config_from_options("qemu-virt-0", 1, bad)
+
+
+def test_reproducer_program_compiles_for_aarch64(tmp_path, seeds):
+    fuzz_input = generate(random.Random(5), "vfs-ops", seeds)
+    fuzz_input.ops += path_cases(random.Random(5), 10)[0]
+    source = tmp_path / "repro.c"
+    source.write_text(c_program(fuzz_input))
+    done = subprocess.run(["aarch64-linux-gnu-gcc", "-static", "-O2", "-Wall", "-Werror", "-o",
+                           str(tmp_path / "repro"), str(source)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_verdict_over_records():
+    batch = {"type": "batch", "execs": 10, "seconds": 4.0, "mounted": 8, "fs_errors": 3, "restore_ms": 150.0,
+             "corpus": 5}
+    crash = {"type": "crash", "title": "WARNING in ext4_setattr", "title_id": "warning-in-ext4-setattr-abc",
+             "kind": "WARNING", "usable_stack": True, "exec": 4}
+    summary = summarize([batch, crash, dict(crash, exec=9)])
+    assert summary["execs_per_s"] == 2.5 and summary["mounted_share"] == 0.8
+    assert summary["unique_crashes"][0]["count"] == 2
+    assert [c.passed for c in cases(summary)] == [False]
+    clean = summarize([batch])
+    assert [c.passed for c in cases(clean)] == [True]
+    assert cases(summarize([])) == []   # an empty run has no verdict: the core reports it as an error
