@@ -93,18 +93,19 @@ class Board:
     @contextmanager
     def session(self, *, fast: bool = True, append: str = "", label: str = "session",
                 ready_timeout_s: float | None = None, disks: list[Disk] = (), artifact: Artifact | None = None,
-                qemu_args: list[str] = ()) -> Iterator["BoardSession"]:
+                initrd: Path | None = None, qemu_args: list[str] = ()) -> Iterator["BoardSession"]:
         """Boot the flashed artifact (or `artifact`, without flashing it) and yield a live session.
 
         With `fast`, boot from the ready snapshot for this kernel, command line and
-        set of disks; if there is none yet, boot cold and save one. `qemu_args` are
-        extra QEMU options for this session only (e.g. -icount)."""
+        set of disks; if there is none yet, boot cold and save one. `initrd` is the guest image
+        for `artifact` (built when not given). `qemu_args` are extra QEMU options for this
+        session only (e.g. -icount)."""
         if disks and not self.spec.qemu:
             raise BoardError(self.name, "extra disks (ext4-crash campaigns record every write to one) "
                              "exist only on QEMU boards; this is a real board")
         with held(self.name), BoardLock(self.state / "lock", self.name):
             session = BoardSession(self, new_run_dir(self.name, label, self.reports))
-            session.artifact, session.qemu_args = artifact, list(qemu_args)
+            session.artifact, session.initrd, session.qemu_args = artifact, initrd, list(qemu_args)
             try:
                 session.boot(fast=fast, append=append, disks=list(disks),
                              ready_timeout_s=ready_timeout_s or self.spec.boot.ready_timeout_s)
@@ -138,6 +139,7 @@ class BoardSession:
         self.console_lock: BoardLock | None = None
         self.progress: Callable[[str], None] = lambda _: None
         self.artifact: Artifact | None = None    # boot this instead of the flashed artifact
+        self.initrd: Path | None = None          # and this guest image for it
         self.qemu_args: list[str] = []
 
     def boot(self, *, fast: bool, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
@@ -221,7 +223,7 @@ class BoardSession:
     def _boot_files(self, append: str, dtb: str | None, dtb_remove: list[str] = ()) -> BootFiles:
         spec = self.board.spec
         if self.artifact:   # a given artifact brings its own guest image; nothing flashed is needed
-            artifact, initrd = self.artifact, build_guest(self.artifact, spec.boot.modules)
+            artifact, initrd = self.artifact, self.initrd or build_guest(self.artifact, spec.boot.modules)
         else:
             flashed = self.board.flashed()
             artifact, initrd = flashed.load_artifact(), Path(flashed.initrd)

@@ -9,13 +9,18 @@ from sisctl.cli.common import guard
 from sisctl.progress import progress_for
 
 # Options that belong to one kind or another; a kind rejects those that are not its own.
-KIND_OPTIONS = ("scenario", "mode", "runs", "target", "duration", "corpus")
+KIND_OPTIONS = ("scenario", "mode", "runs", "baseline", "candidate", "suite", "budget", "target", "duration",
+                "corpus")
 
 
 @task(name="run", default=True,
-      help={"kind": "campaign kind: ext4-crash or fuzz", "board": "board name or path",
+      help={"kind": "campaign kind: ext4-crash, bench or fuzz", "board": "board name or path",
             "scenario": "ext4-crash: scenario name, comma list, 'all', or generated-N",
             "mode": "ext4-crash: powerloss or reset", "runs": "ext4-crash: runs per scenario",
+            "baseline": "bench: baseline variant, RECIPE[+KERNEL-OPTION...] (e.g. linux-kbuild)",
+            "candidate": "bench: candidate variant (e.g. debian-arm64+mitigations=off)",
+            "suite": "bench: suite name or YAML path (default: default)",
+            "budget": "bench: time budget, e.g. 15m, 90s, 1h (default 15m)",
             "target": "fuzz: ext4-image, vfs-ops, vfs-paths or all (default all)",
             "duration": "fuzz: how long to fuzz, e.g. 90s, 10m, 1h (default 10m)",
             "corpus": "fuzz: corpus folder kept across campaigns (default: one under the state folder)",
@@ -23,11 +28,12 @@ KIND_OPTIONS = ("scenario", "mode", "runs", "target", "duration", "corpus")
             "resume": "campaign id or folder to continue after a kill", "json": "print the summary as JSON"})
 @guard
 def campaign_run(c, kind="ext4-crash", board="qemu-virt-0", scenario=None, mode=None, runs=None, seed=1,
-                 resume="", json_=False, target=None, duration=None, corpus=None):
+                 resume="", json_=False, baseline=None, candidate=None, suite=None, budget=None, target=None,
+                 duration=None, corpus=None):
     """Run a campaign: invoke campaign --kind ext4-crash --board B --scenario all --mode powerloss --runs N."""
     from sisctl.campaign.core import runner
-    given = {"scenario": scenario, "mode": mode, "runs": runs, "target": target, "duration": duration,
-             "corpus": corpus}
+    given = {"scenario": scenario, "mode": mode, "runs": runs, "baseline": baseline, "candidate": candidate,
+             "suite": suite, "budget": budget, "target": target, "duration": duration, "corpus": corpus}
     options = {k: v for k, v in given.items() if v is not None}
     with progress_for(quiet=json_) as progress:
         summary = (runner.resume(resume, progress) if resume

@@ -17,6 +17,11 @@ SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "campaign_run": (("board", "campaign", "scenario", "mode"), ("finished", "kept")),
     "fuzz_batch": (("board", "campaign", "target"), ("execs", "execs_per_s", "mounted", "findings", "unique_crashes")),
     "fuzz_crash": (("board", "campaign", "title_id", "kind"), ("count", "new")),
+    "bench_sample": (("board", "campaign", "family", "workload", "metric", "side", "variant", "build_id"),
+                     ("value",)),
+    "nightly_job": (("plan", "job", "board", "kind", "kernel", "status"), ("ok", "elapsed_s")),
+    "bench_verdict": (("board", "campaign", "family", "metric", "verdict", "baseline", "candidate"),
+                      ("ratio", "ci_low", "ci_high", "p_adjusted", "regressed")),
 }
 
 
@@ -52,3 +57,24 @@ def campaign_point(record: dict, board: str, campaign: str, mode: str, time_ns: 
         return make_point("campaign_run", {"board": board, "campaign": campaign, "scenario": scenario,
                                            "mode": mode}, {"finished": 1, "kept": int(record["kept"])}, time_ns)
     return crash_state_point(record, campaign, time_ns)
+
+
+def bench_sample_points(record: dict, campaign: str, time_ns: int) -> list[Point]:
+    """One point per metric of a measured benchmark run."""
+    tags = {"board": record["board"], "campaign": campaign, "family": record["family"],
+            "workload": record["workload"], "side": record["side"], "variant": record["variant"],
+            "build_id": record.get("build_id") or "none"}
+    return [make_point("bench_sample", {**tags, "metric": name}, {"value": float(m["value"])}, time_ns)
+            for name, m in record["metrics"].items()]
+
+
+def bench_verdict_point(comparison: dict, board: str, campaign: str, baseline: str, candidate: str,
+                        time_ns: int) -> Point:
+    """A metric's verdict at the end of a benchmark campaign."""
+    tags = {"board": board, "campaign": campaign, "family": comparison["family"], "metric": comparison["key"],
+            "verdict": comparison["verdict"], "baseline": baseline, "candidate": candidate}
+    fields = {"regressed": int(comparison["verdict"] == "regressed")}
+    if comparison["ratio"] is not None:
+        fields.update(ratio=comparison["ratio"], ci_low=comparison["ci"][0], ci_high=comparison["ci"][1],
+                      p_adjusted=comparison["p_adjusted"])
+    return make_point("bench_verdict", tags, fields, time_ns)

@@ -16,6 +16,7 @@ from sisctl.report.junit import Case
 KIND_MODULES = {
     "ext4-crash": "sisctl.campaign.ext4crash",
     "fuzz": "sisctl.campaign.fuzz",
+    "bench": "sisctl.campaign.bench",
 }
 
 

@@ -1,0 +1,105 @@
+"""The benchmark campaign kind: baseline vs candidate kernel variants, interleaved on one board."""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import fields
+from typing import Any
+
+from sisctl.board.spec import find_board
+from sisctl.build.variant import checked_variant
+from sisctl.campaign.bench.analysis import comparisons
+from sisctl.campaign.bench.campaign import BenchCampaign, BenchConfig
+from sisctl.campaign.bench.report import cases, headline, page_sections, terminal_table
+from sisctl.campaign.bench.suite import Suite, load_suite
+from sisctl.campaign.core.kind import Context, Findings
+from sisctl.errors import UsageError
+from sisctl.telemetry.points import bench_verdict_point
+
+OPTIONS = ("baseline", "candidate", "suite", "budget")
+DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smh]?)")
+
+
+def parse_budget(text: Any) -> float:
+    """'15m', '90s', '1h' or plain seconds."""
+    match = DURATION.fullmatch(str(text).strip())
+    if not match:
+        raise UsageError(f"--budget {text!r}: expected a duration like 15m, 90s, 1h or a number of seconds")
+    seconds = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    if seconds < 10:
+        raise UsageError(f"--budget {text!r}: at least 10 s (one block of boots)")
+    return seconds
+
+
+def families_for(suite: Suite, qemu: bool) -> tuple[list[str], list[str]]:
+    """The families a board can measure, and the one whose verdicts gate: work (icount) on QEMU,
+    where wall time under TCG is advisory; time on a real board, where icount does not exist."""
+    families = [f for f in suite.families if qemu or f == "time"]
+    if not families:
+        raise UsageError(f"suite {suite.name}: its families ({', '.join(suite.families)}) need a QEMU board "
+                         "(the work family runs under -icount); add 'time' to measure a real board")
+    gate = "work" if qemu and "work" in families else "time"
+    return families, [gate] if gate in families else families[:1]
+
+
+class BenchKind:
+    name = "bench"
+
+    def config_from_options(self, board: str, seed: int, options: dict[str, Any]) -> BenchConfig:
+        unknown = set(options) - set(OPTIONS) - {"workloads"}
+        if unknown:
+            raise UsageError(f"--{sorted(unknown)[0]} is not an option of bench campaigns "
+                             f"(they take {', '.join('--' + o for o in OPTIONS)})")
+        for side in ("baseline", "candidate"):
+            if not options.get(side):
+                raise UsageError(f"--{side} VARIANT is required for bench campaigns (e.g. linux-kbuild, "
+                                 "debian-arm64+mitigations=off)")
+            checked_variant(options[side], f"--{side}")
+        suite = load_suite(options.get("suite") or "default")
+        workloads = options.get("workloads")
+        if workloads and set(workloads) - {w.name for w in suite.workloads}:
+            raise UsageError(f"suite {suite.name} has no workload {sorted(set(workloads) - {w.name for w in suite.workloads})[0]}")
+        families_for(suite, find_board(board).qemu is not None)   # refuse what the board cannot measure
+        return BenchConfig(board, options["baseline"], options["candidate"], options.get("suite") or "default",
+                           parse_budget(options.get("budget", "15m")), seed, workloads)
+
+    def config_from_json(self, data: dict) -> BenchConfig:
+        known = {f.name for f in fields(BenchConfig)}
+        return BenchConfig(**{k: v for k, v in data.items() if k in known})
+
+    def suite(self, config: BenchConfig) -> Suite:
+        suite = load_suite(config.suite)
+        return suite.only(set(config.workloads)) if config.workloads else suite
+
+    def execute(self, ctx: Context, config: BenchConfig) -> None:
+        suite = self.suite(config)
+        families, gate = families_for(suite, ctx.board.spec.qemu is not None)
+        campaign = BenchCampaign(ctx, config, suite, families, set(gate))
+        ctx.figures.update(families=families, gate_families=gate)
+        try:
+            campaign.run()
+        finally:
+            ctx.figures["stopped"] = campaign.stopped or "interrupted"
+            now = time.time_ns()
+            ctx.write_points([bench_verdict_point(c.as_dict(), ctx.board.name, ctx.out.name, config.baseline,
+                                                  config.candidate, now) for c in campaign.current()])
+
+    def findings(self, config: BenchConfig, records: list[dict], figures: dict) -> Findings:
+        suite = self.suite(config)
+        gate = figures.get("gate_families") or ["work"]
+        found = comparisons(records, suite.min_effect_for, set(gate))
+        blocks = sum(r.get("type") == "block" for r in records)
+        summary = {"baseline": config.baseline, "candidate": config.candidate, "suite": suite.name,
+                   "budget_s": config.budget_s, "blocks": blocks, "families": figures.get("families"),
+                   "gate_families": gate, "stopped": figures.get("stopped", ""),
+                   "metrics": [c.as_dict() for c in found]}
+        return Findings(summary, cases(found), headline(found, blocks))
+
+    def terminal(self, summary: dict) -> str:
+        return terminal_table(summary)
+
+    def page_sections(self, summary: dict, records: list[dict]) -> list:
+        return page_sections(summary, records)
+
+
+KIND = BenchKind()

@@ -1,0 +1,172 @@
+"""Run a benchmark campaign: blocks of interleaved boots of baseline (A) and candidate (B) on one board.
+
+Each block boots A B B A or B A A B (the first block's order drawn from the seed, then
+alternating), once per metric family: `work` under `-icount shift=N,sleep=off` (guest time and
+instruction counts do not depend on the host's load), `time` without it (wall clock). In every
+boot the suite runs once as a discarded warm-up, then `reps` measured times, on a fresh ext4.
+After each block the comparisons are recomputed; the campaign stops when every gate metric is
+decided (after min_blocks), when max_blocks is reached, or before a block would overrun the budget.
+"""
+from __future__ import annotations
+
+import random
+import shlex
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sisctl import proc
+from sisctl.board.qemu import Disk
+from sisctl.build.artifact import Artifact
+from sisctl.build.variant import Variant, parse_variant
+from sisctl.campaign.bench.analysis import SIDES, comparisons
+from sisctl.campaign.bench.metrics import OutputError, workload_metrics
+from sisctl.campaign.bench.stats import all_decided
+from sisctl.campaign.bench.suite import Suite, Workload
+from sisctl.campaign.core.kind import Context
+from sisctl.campaign.core.records import read_records
+from sisctl.errors import InfrastructureError
+from sisctl.image.guest import build_guest
+from sisctl.telemetry.points import bench_sample_points
+
+DISK = "bench"
+MOUNT = "/mnt/bench"
+MOUNT_SCRIPT = (f'dev=""; for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/null)" = {DISK} ] && '
+                'dev=/dev/${b##*/}; done; [ -n "$dev" ] || { echo "no disk with serial ' + DISK + '" >&2; exit 3; }; '
+                f'mkdir -p {MOUNT} && mount -t ext4 "$dev" {MOUNT}')
+
+
+@dataclass
+class BenchConfig:
+    board: str
+    baseline: str
+    candidate: str
+    suite: str = "default"
+    budget_s: float = 900.0
+    seed: int = 1
+    workloads: list[str] | None = None     # only these workloads of the suite (bisecting one metric)
+
+
+class WorkloadFailed(InfrastructureError):
+    kind = "infrastructure"
+
+
+def block_order(seed: int, block: int) -> tuple[str, ...]:
+    """ABBA or BAAB: drawn from the seed for block 0, alternating after it."""
+    first = random.Random(f"bench/{seed}").choice((0, 1))
+    a, b = SIDES
+    return (a, b, b, a) if (first + block) % 2 == 0 else (b, a, a, b)
+
+
+def guest_command(workload: Workload) -> str:
+    if workload.agent is not None:
+        args = [str(a).replace("{dir}", MOUNT) for a in workload.agent]
+        return "sisagent bench " + " ".join(shlex.quote(a) for a in args)
+    return f"BENCH_DIR={MOUNT}; export BENCH_DIR; {workload.command}"
+
+
+def make_disk(path: Path, mib: int) -> None:
+    """A fresh, fully initialised ext4 image: every boot starts from the same file system."""
+    path.unlink(missing_ok=True)
+    with open(path, "wb") as f:
+        f.truncate(mib << 20)
+    proc.run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", path], timeout=60)
+
+
+class BenchCampaign:
+    def __init__(self, ctx: Context, config: BenchConfig, suite: Suite, families: list[str], gate: set[str]):
+        self.ctx, self.config, self.suite, self.families, self.gate = ctx, config, suite, families, gate
+        self.variants: dict[str, Variant] = {"baseline": parse_variant(config.baseline, "--baseline"),
+                                             "candidate": parse_variant(config.candidate, "--candidate")}
+        self.records = list(read_records(ctx.out / "records.jsonl"))
+        self.attempt = uuid.uuid4().hex[:8]
+        self.stopped = ""
+
+    def run(self) -> None:
+        spec = self.ctx.board.spec
+        artifacts = {side: v.build(progress=self.ctx.progress) for side, v in self.variants.items()}
+        guests = {side: (a, build_guest(a, spec.boot.modules)) for side, a in artifacts.items()}
+        done = [r for r in self.records if r.get("type") == "block"]
+        block, spent = len(done), sum(r["seconds"] for r in done)
+        last_s = done[-1]["seconds"] if done else 0.0
+        while True:
+            if block >= self.suite.max_blocks:
+                self.stopped = f"max_blocks ({self.suite.max_blocks}) reached"
+                break
+            if block and spent + last_s > self.config.budget_s:
+                self.stopped = f"budget ({self.config.budget_s:g} s) would be overrun by another block"
+                break
+            started = time.monotonic()
+            order = block_order(self.config.seed, block)
+            for family in self.families:
+                for slot, side in enumerate(order):
+                    self._boot(block, family, slot, side, *guests[side])
+            last_s = time.monotonic() - started
+            spent += last_s
+            self._append({"type": "block", "block": block, "attempt": self.attempt, "order": "".join(
+                "A" if s == "baseline" else "B" for s in order), "families": self.families, "seconds": round(last_s, 2)})
+            block += 1
+            found = self.current()
+            open_ = [c.key for c in found if c.gate and c.verdict == "inconclusive"]
+            self.ctx.progress(f"block {block}: {len(found) - len(open_)}/{len(found)} metrics decided "
+                              f"({spent:.0f} s of {self.config.budget_s:g} s)")
+            if block >= self.suite.min_blocks and all_decided([c for c in found if c.gate]):
+                self.stopped = "every gate metric decided"
+                break
+
+    def current(self):
+        return comparisons(self.records, self.suite.min_effect_for, self.gate)
+
+    def _append(self, record: dict) -> None:
+        self.ctx.records.append(record)
+        self.records.append(record)
+
+    def _boot(self, block: int, family: str, slot: int, side: str, artifact: Artifact, initrd: Path) -> None:
+        variant = self.variants[side]
+        qemu_args = ["-icount", f"shift={self.suite.icount_shift},sleep=off"] if family == "work" else []
+        disks = []
+        if self.suite.needs_disk:
+            image = self.ctx.out / "bench-disk.img"
+            make_disk(image, self.suite.disk_mib)
+            disks = [Disk(DISK, image)]
+        self.ctx.progress(f"\rblock {block + 1} {family} boot {slot + 1}/4: {side} {variant.text}")
+        board = self.ctx.board
+        with board.session(fast=False, append=variant.append, label=f"bench-{block}-{family}-{slot}",
+                           disks=disks, artifact=artifact, initrd=initrd, qemu_args=qemu_args) as session:
+            boot = {"block": block, "attempt": self.attempt, "family": family, "slot": slot, "side": side,
+                    "variant": variant.text, "build_id": artifact.build_id,
+                    "kernel_version": artifact.manifest.get("kernel_version"), "kernel_sha256": artifact.sha256,
+                    "cmdline": session.machine.launch.cmdline if session.machine else variant.append,
+                    "qemu_args": qemu_args, "boot_s": round(session.boot_s, 3), "run_dir": str(session.run_dir),
+                    "board": board.name, "firmware": self.ctx.origin.get("firmware"),
+                    "sisctl_version": self.ctx.origin.get("sisctl_version")}
+            if disks:
+                self._must(session, MOUNT_SCRIPT, "mount the benchmark disk", 60)
+            for rep in range(self.suite.reps + 1):
+                for workload in self.suite.workloads:
+                    self._measure(session, boot, rep, workload)
+            if disks:
+                session.run(f"umount {MOUNT}", 60)
+
+    def _measure(self, session, boot: dict, rep: int, workload: Workload) -> None:
+        result = self._must(session, guest_command(workload), workload.name, workload.timeout_s)
+        try:
+            metrics = workload_metrics(workload, result.text)
+        except OutputError as err:
+            raise WorkloadFailed(f"{err} ({boot['side']} {boot['variant']}, block {boot['block']})") from None
+        record = {"type": "run", **boot, "rep": rep, "warmup": rep == 0, "workload": workload.name,
+                  "command": result.command, "stdout": result.text, "duration_s": round(result.duration_s, 3),
+                  "metrics": {m.name: {"value": m.value, "unit": m.unit, "better": m.better} for m in metrics}}
+        self._append(record)
+        if rep:
+            self.ctx.write_points(bench_sample_points(record, self.ctx.out.name, time.time_ns()))
+
+    def _must(self, session, command: str, what: str, timeout_s: float):
+        result = session.run(command, timeout_s)
+        if not result.ok:
+            err = result.stderr.decode(errors="replace").strip().splitlines()
+            raise WorkloadFailed(f"{what} failed on {session.name} ({result.reason} {result.code}): "
+                                 f"{err[-1] if err else result.text.strip()[-200:]}")
+        return result
+

@@ -1,0 +1,195 @@
+"""Benchmark campaign inputs and bookkeeping: variants, suites, options, agent output, block order,
+which runs count, and how verdicts become JUnit cases."""
+from __future__ import annotations
+
+import pytest
+
+from sisctl.build.variant import checked_variant, parse_variant
+from sisctl.campaign.bench import KIND, families_for, parse_budget
+from sisctl.campaign.bench.analysis import comparisons
+from sisctl.campaign.bench.campaign import block_order, guest_command
+from sisctl.campaign.bench.metrics import OutputError, agent_metrics, command_metrics
+from sisctl.campaign.bench.report import cases, terminal_table
+from sisctl.campaign.bench.suite import load_suite
+from sisctl.config import ConfigError
+from sisctl.errors import UsageError
+
+AGENT_OUT = """bench fork_exit ops 30
+bench fork_exit ns 6000000
+bench fork_exit cycles 5900000
+bench fork_exit instructions unsupported 2
+bench fork_exit task_clock_ns 5800000
+"""
+
+
+def test_variants_parse_recipe_and_kernel_options():
+    v = parse_variant("debian-arm64+mitigations=off+nosmt")
+    assert v.recipe == "debian-arm64" and v.cmdline == ("mitigations=off", "nosmt")
+    assert v.append == "mitigations=off nosmt" and v.text == "debian-arm64+mitigations=off+nosmt"
+    assert parse_variant("linux-kbuild").cmdline == ()
+
+
+@pytest.mark.parametrize("text,problem", [("", "expected RECIPE"), ("linux-kbuild+", "not a kernel command-line"),
+                                          ("linux-kbuild+a;reboot", "not a kernel command-line"),
+                                          ("linux-kbuild+$(x)", "not a kernel command-line")])
+def test_bad_variants_name_the_option(text, problem):
+    with pytest.raises(UsageError, match=f"--baseline.*{problem}"):
+        parse_variant(text, "--baseline")
+
+
+def test_unknown_recipe_names_the_option_and_known_recipes():
+    with pytest.raises(UsageError, match=r"--candidate 'nosuch\+quiet'.*debian-arm64"):
+        checked_variant("nosuch+quiet", "--candidate")
+
+
+def test_shipped_suites_load():
+    default = load_suite("default")
+    assert default.families == ["work", "time"] and len(default.workloads) == 10 and default.needs_disk
+    quick = load_suite("quick")
+    assert quick.families == ["work"] and not quick.needs_disk
+    assert quick.min_effect_for("fork_exit", "work") == 0.02
+
+
+@pytest.mark.parametrize("text,key,problem", [
+    ("workloads: []", "workloads", "at least one"),
+    ("workloads: [{name: a, agent: [nosuch, 1]}]", "workloads[0].agent", "names an agent workload"),
+    ("workloads: [{name: a, agent: [fsync_4k, 10]}]", "workloads[0].agent", "{dir}"),
+    ("workloads: [{name: a, agent: [null_syscall, '1;reboot']}]", "workloads[0].agent[1]", "a word"),
+    ("workloads: [{name: a}]", "workloads[0]", "exactly one"),
+    ("workloads: [{name: a, command: 'true'}]", "workloads[0].metrics", "at least one metric"),
+    ("workloads: [{name: a, command: 'x', metrics: [{name: m, pattern: '(x'}]}]",
+     "workloads[0].metrics[0].pattern", "not a valid regular expression"),
+    ("workloads: [{name: a, command: 'x', metrics: [{name: m, pattern: 'x'}]}]",
+     "workloads[0].metrics[0].pattern", "exactly one group"),
+    ("workloads: [{name: a, command: 'x', metrics: [{name: m, pattern: '(x)', better: up}]}]",
+     "workloads[0].metrics[0].better", "lower or higher"),
+    ("workloads: [{name: a, agent: [exec, 1]}, {name: a, agent: [exec, 2]}]", "workloads[1].name", "twice"),
+    ("families: [work, power]\nworkloads: [{name: a, agent: [exec, 1]}]", "families", "distinct families"),
+    ("min_effect: {work: 5}\nworkloads: [{name: a, agent: [exec, 1]}]", "min_effect.work", "fraction"),
+    ("min_blocks: 1\nworkloads: [{name: a, agent: [exec, 1]}]", "min_blocks", ">= 2"),
+    ("reps: two\nworkloads: [{name: a, agent: [exec, 1]}]", "reps", "integer"),
+    ("colour: red\nworkloads: [{name: a, agent: [exec, 1]}]", "colour", "unknown key"),
+])
+def test_bad_suites_name_file_and_key(tmp_path, text, key, problem):
+    path = tmp_path / "mine.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_suite(str(path))
+    assert err.value.key == key and str(path) in str(err.value) and problem in str(err.value)
+
+
+def test_a_lab_suite_with_a_shell_command(tmp_path):
+    path = tmp_path / "lab.yaml"
+    path.write_text("workloads:\n  - name: tar\n    command: 'time tar cf /dev/null /bin'\n"
+                    "    metrics: [{name: real_s, pattern: 'real\\s+([0-9.]+)', unit: s}]\n")
+    suite = load_suite(str(path))
+    w = suite.workloads[0]
+    assert w.needs_disk and "BENCH_DIR=/mnt/bench" in guest_command(w)
+    [m] = command_metrics(w, "user 0.1\nreal   1.25\n")
+    assert (m.name, m.value, m.better) == ("real_s", 1.25, "lower")
+    with pytest.raises(OutputError, match="found no number"):
+        command_metrics(w, "no timing here")
+
+
+def test_agent_commands_are_quoted_and_get_the_mount():
+    suite = load_suite("default")
+    fsync = next(w for w in suite.workloads if w.name == "fsync_4k")
+    assert guest_command(fsync) == "sisagent bench fsync_4k 100 /mnt/bench"
+
+
+def test_agent_output_becomes_per_operation_metrics_and_unsupported_is_absent():
+    metrics = {m.name: m for m in agent_metrics("fork_exit", AGENT_OUT)}
+    assert metrics["ns_per_op"].value == 200000 and "instructions_per_op" not in metrics
+    with_instr = AGENT_OUT.replace("instructions unsupported 2", "instructions 3000000")
+    assert {m.name: m.value for m in agent_metrics("fork_exit", with_instr)}["instructions_per_op"] == 100000
+    seq = "bench seq_write ops 8\nbench seq_write ns 500000000\nbench seq_write bytes 8388608\n"
+    [mib] = agent_metrics("seq_write", seq)
+    assert (mib.name, mib.value, mib.better) == ("mib_per_s", 16.0, "higher")
+    fsync = "bench f ops 10\nbench f ns 100\nbench f p50_ns 7\nbench f p99_ns 9\n"
+    assert {m.name for m in agent_metrics("f", fsync)} == {"ns_per_op", "p50_ns", "p99_ns"}
+    assert [m.name for m in agent_metrics("jbd2", "bench jbd2 commit_us 812\n")] == ["commit_us"]
+    with pytest.raises(OutputError, match="no 'ops' and 'ns'"):
+        agent_metrics("fork_exit", "garbage\n")
+
+
+def test_block_order_is_abba_or_baab_alternating_from_a_seeded_start():
+    orders = {seed: [block_order(seed, b) for b in range(4)] for seed in range(20)}
+    for seq in orders.values():
+        assert all(o in (("baseline", "candidate", "candidate", "baseline"),
+                         ("candidate", "baseline", "baseline", "candidate")) for o in seq)
+        assert seq[0] == seq[2] != seq[1] == seq[3]
+    assert len({seq[0] for seq in orders.values()}) == 2     # the seed picks the start
+    assert block_order(7, 0) == block_order(7, 0)
+
+
+@pytest.mark.parametrize("text,seconds", [("15m", 900), ("90s", 90), ("1h", 3600), ("600", 600), ("2.5m", 150)])
+def test_budget(text, seconds):
+    assert parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "5", "-3m", "10x"])
+def test_bad_budget(text):
+    with pytest.raises(UsageError, match="--budget"):
+        parse_budget(text)
+
+
+def test_options_are_checked_before_anything_runs():
+    with pytest.raises(UsageError, match="--baseline VARIANT is required"):
+        KIND.config_from_options("qemu-virt-0", 1, {"candidate": "linux-kbuild"})
+    with pytest.raises(UsageError, match="--mode is not an option of bench"):
+        KIND.config_from_options("qemu-virt-0", 1, {"baseline": "linux-kbuild", "candidate": "linux-kbuild",
+                                                    "mode": "reset"})
+    with pytest.raises(ConfigError, match="no such suite"):
+        KIND.config_from_options("qemu-virt-0", 1, {"baseline": "linux-kbuild", "candidate": "linux-kbuild",
+                                                    "suite": "nosuch"})
+    config = KIND.config_from_options("qemu-virt-0", 4, {"baseline": "linux-kbuild",
+                                                         "candidate": "linux-kbuild+init_on_free=1",
+                                                         "suite": "quick", "budget": "5m"})
+    assert (config.budget_s, config.seed, config.suite) == (300, 4, "quick")
+    assert KIND.config_from_json(config.__dict__) == config
+
+
+def test_families_gate_work_on_qemu_and_time_on_real_boards():
+    suite = load_suite("default")
+    assert families_for(suite, qemu=True) == (["work", "time"], ["work"])
+    assert families_for(suite, qemu=False) == (["time"], ["time"])
+    with pytest.raises(UsageError, match="need a QEMU board"):
+        families_for(load_suite("quick"), qemu=False)
+
+
+def run(block, attempt, side, value, warmup=False, family="work"):
+    return {"type": "run", "block": block, "attempt": attempt, "side": side, "warmup": warmup, "family": family,
+            "workload": "w", "metrics": {"m": {"value": value, "unit": "ns", "better": "lower"}}}
+
+
+def test_only_complete_blocks_and_measured_runs_count():
+    records = []
+    for block in range(3):
+        records += [run(block, "a1", "baseline", 100), run(block, "a1", "candidate", 150),
+                    run(block, "a1", "baseline", 1, warmup=True), run(block, "a1", "candidate", 1, warmup=True),
+                    {"type": "block", "block": block, "attempt": "a1"}]
+    records += [run(3, "a1", "baseline", 1), run(3, "a1", "candidate", 9999)]    # killed mid-block
+    [c] = comparisons(records, lambda w, f: 0.05, {"work"})
+    assert c.blocks == 3 and c.ratio == pytest.approx(1.5) and c.verdict == "regressed"
+    # the same block redone under a new attempt replaces the torn one
+    records += [run(3, "b2", "baseline", 100), run(3, "b2", "candidate", 150), {"type": "block", "block": 3,
+                                                                                "attempt": "b2"}]
+    [c] = comparisons(records, lambda w, f: 0.05, {"work"})
+    assert c.blocks == 4 and c.ratio == pytest.approx(1.5)
+
+
+def test_cases_fail_only_gate_regressions_and_skip_inconclusive_and_advisory():
+    records = []
+    for block in range(4):
+        for fam in ("work", "time"):
+            records += [run(block, "a", "baseline", 100, family=fam), run(block, "a", "candidate", 130, family=fam)]
+        records.append({"type": "block", "block": block, "attempt": "a"})
+    found = comparisons(records, lambda w, f: 0.05, {"work"})
+    by = {c.name: c for c in cases(found)}
+    assert not by["work:w.m"].passed and not by["work:w.m"].skipped
+    assert by["time:w.m"].skipped and "advisory" in by["time:w.m"].detail
+    one_block = comparisons(records[:5], lambda w, f: 0.05, {"work"})
+    assert all(c.skipped and c.passed for c in cases(one_block))
+    table = terminal_table({"baseline": "a", "candidate": "b", "suite": "s", "blocks": 4, "stopped": "x",
+                            "metrics": [c.as_dict() for c in found]})
+    assert "w.m" in table and "+30.0%" in table and "regressed" in table and "time (advisory)" in table
