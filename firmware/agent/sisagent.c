@@ -14,7 +14,10 @@
  * (hex) of everything before its last space:
  *
  *   @@SIS D <id> <O|E> <seq> <b64 chunk> <crc>
- *   @@SIS END <id> <exit|signal|timeout> <code> <nO> <nE> <crc>
+ *   @@SIS END <id> <exit|signal|timeout> <code> <nO> <nE> <bytesO> <bytesE> <crc>
+ *
+ * bytesO/bytesE count what the command printed; a stream past OUTPUT_CAP is
+ * not sent at all, and the host fails the command naming the cap.
  *
  * A kernel message that lands inside a line breaks its CRC; the host then
  * asks for RESEND. Output of any content (binary, marker-like) is carried
@@ -41,10 +44,11 @@
 
 #define AGENT_VERSION "1"
 #define CHUNK 192                 /* raw bytes per data line */
-#define OUTPUT_CAP (16u << 20)    /* per stream; the rest is dropped */
+#define OUTPUT_CAP (16u << 20)    /* per stream kept for the frame (sisctl/board/agent.py: OUTPUT_CAP) */
+#define POLL_MAX_MS 60000
 #define LINE_MAX_LEN 65536
 
-struct buf { unsigned char *data; size_t len, cap; };
+struct buf { unsigned char *data; size_t len, cap; unsigned long long total; };
 
 static struct buf out_buf, err_buf;
 static char last_id[64] = "";
@@ -158,6 +162,7 @@ static void set_raw(int on)
 
 static void buf_add(struct buf *b, const unsigned char *p, size_t n)
 {
+    b->total += n;
     if (b->len + n > OUTPUT_CAP) n = OUTPUT_CAP - b->len;
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
@@ -183,6 +188,7 @@ static void run_command(const char *cmd, double timeout_s)
 {
     int po[2], pe[2];
     out_buf.len = err_buf.len = 0;
+    out_buf.total = err_buf.total = 0;
     if (pipe(po) < 0 || pipe(pe) < 0) {
         strcpy(last_reason, "exit");
         last_code = 127;
@@ -215,7 +221,7 @@ static void run_command(const char *cmd, double timeout_s)
                 timed_out = 1;
                 break;
             }
-            wait_ms = (int)(left * 1000) + 1;
+            wait_ms = left * 1000 < POLL_MAX_MS ? (int)(left * 1000) + 1 : POLL_MAX_MS;
         }
         int r = poll(fds, 2, wait_ms);
         if (r < 0 && errno != EINTR) break;
@@ -254,6 +260,8 @@ static size_t send_stream(const char *id, char tag, const struct buf *b)
     char enc[CHUNK / 3 * 4 + 8];
     char body[sizeof enc + 128];
     size_t seq = 0;
+    if (b->total > OUTPUT_CAP)    /* cut: the host fails the command, so send none of it */
+        return 0;
     for (size_t off = 0; off < b->len; off += CHUNK, seq++) {
         size_t n = b->len - off < CHUNK ? b->len - off : CHUNK;
         b64_encode(b->data + off, n, enc);
@@ -268,8 +276,8 @@ static void send_result(void)
     char body[256];
     size_t n_out = send_stream(last_id, 'O', &out_buf);
     size_t n_err = send_stream(last_id, 'E', &err_buf);
-    snprintf(body, sizeof body, "@@SIS END %s %s %d %zu %zu",
-             last_id, last_reason, last_code, n_out, n_err);
+    snprintf(body, sizeof body, "@@SIS END %s %s %d %zu %zu %llu %llu",
+             last_id, last_reason, last_code, n_out, n_err, out_buf.total, err_buf.total);
     send_line(body);
 }
 
@@ -312,6 +320,7 @@ static void handle(char *line)
         strcpy(last_id, id);
         if (!timeout || !cmd || b64_decode(cmd) < 0) {
             out_buf.len = err_buf.len = 0;
+    out_buf.total = err_buf.total = 0;
             strcpy(last_reason, "exit");
             last_code = 126;
             buf_add(&err_buf, (const unsigned char *)"sisagent: malformed RUN\n", 24);

@@ -4,18 +4,23 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
+import math
 import re
 import time
 import zlib
 from dataclasses import dataclass, field
 
 from sisctl.board.console import Console
+from sisctl import errors
 from sisctl.board.errors import AgentError, BootTimeout, CommandTimeout
+from sisctl.errors import UsageError
 
 MARK = "@@SIS "
 READY = re.compile(r"@@SIS READY (\S+) (\d+)$")
 RESENDS = 3
 FRAME_GAP_S = 5.0
+OUTPUT_CAP = 16 << 20      # bytes per stream the agent keeps (firmware/agent/sisagent.c)
+RESULT_GRACE_S = 30.0      # the guest enforces the timeout; this is for the frame to arrive
 
 
 @dataclass
@@ -55,18 +60,31 @@ def framed(line: str) -> str | None:
 class _Frame:
     """The pieces of one result frame seen so far."""
     chunks: dict[tuple[str, int], bytes] = field(default_factory=dict)
-    end: tuple[str, int, int, int] | None = None
+    end: tuple[str, int, int, int, int, int] | None = None
     damaged: bool = False
 
     def complete(self) -> bool:
         if not self.end:
             return False
-        _, _, n_out, n_err = self.end
+        _, _, n_out, n_err, _, _ = self.end
         need = {("O", i) for i in range(n_out)} | {("E", i) for i in range(n_err)}
         return need <= self.chunks.keys()
 
     def stream(self, tag: str, count: int) -> bytes:
         return b"".join(self.chunks[(tag, i)] for i in range(count))
+
+
+class OutputCut(AgentError):
+    """A command printed more than the agent carries back: failed, never silently cut.
+    Asking again will not help, so it is bad input rather than an infrastructure error."""
+    exit_code, kind = errors.USAGE, "usage"
+
+
+def check_timeout(timeout_s: float) -> float:
+    """A command's timeout: a finite number of seconds > 0 (the agent takes 0 as 'none')."""
+    if not (isinstance(timeout_s, (int, float)) and math.isfinite(timeout_s) and timeout_s > 0):
+        raise UsageError(f"a command timeout must be a number of seconds > 0, got {timeout_s!r}")
+    return float(timeout_s)
 
 
 class Agent:
@@ -105,8 +123,7 @@ class Agent:
         """Run `command` with /bin/sh -c in the guest; returns its output and status exactly."""
         started = time.monotonic()
         request = self.start(command, timeout_s)
-        # The agent enforces timeout_s itself; allow the frame time to arrive.
-        deadline = started + timeout_s + 30
+        deadline = started + timeout_s + RESULT_GRACE_S
         frame, resends = _Frame(), 0
         while True:
             line = self.console.next_line(deadline)
@@ -129,12 +146,18 @@ class Agent:
             frame.end, frame.damaged = None, False
             deadline = time.monotonic() + FRAME_GAP_S
             self._send(f"RESEND {request}")
-        reason, code, n_out, n_err = frame.end
+        reason, code, n_out, n_err, printed_out, printed_err = frame.end
+        for stream, printed in (("stdout", printed_out), ("stderr", printed_err)):
+            if printed > OUTPUT_CAP:
+                raise OutputCut(self.board, f"{command!r} printed {printed} bytes on {stream}, more than the "
+                                f"agent carries ({OUTPUT_CAP >> 20} MiB per stream); nothing was returned: "
+                                "write it to a file in the guest and read that in parts")
         return CommandResult(command, frame.stream("O", n_out), frame.stream("E", n_err), reason, code,
                              time.monotonic() - started, resends)
 
     def start(self, command: str, timeout_s: float = 60.0) -> str:
         """Send a RUN request without waiting for its result; returns the request id."""
+        check_timeout(timeout_s)
         request = self._next_id()
         encoded = base64.b64encode(command.encode()).decode()
         self._send(f"RUN {request} {timeout_s:g} {encoded}")
@@ -153,8 +176,8 @@ class Agent:
         try:
             if parts[1] == "D" and len(parts) == 6:
                 frame.chunks[(parts[3], int(parts[4]))] = base64.b64decode(parts[5], validate=True)
-            elif parts[1] == "END" and len(parts) == 7:
-                frame.end = (parts[3], int(parts[4]), int(parts[5]), int(parts[6]))
+            elif parts[1] == "END" and len(parts) == 9:
+                frame.end = (parts[3], *(int(p) for p in parts[4:9]))
         except (ValueError, binascii.Error):
             frame.damaged = True
 

@@ -9,7 +9,7 @@ import sys
 from invoke import Exit, task
 
 from sisctl import errors
-from sisctl.cli.common import guard, lines, say, usage
+from sisctl.cli.common import guard, lines, say, seconds_option, usage
 from sisctl.paths import PROJECT
 
 
@@ -53,7 +53,7 @@ def flash(c, board="qemu-virt-0", recipe="", json_=False):
             "cold": "boot cold instead of from the ready snapshot", "cmd": "command string (instead of -- ARGS)",
             "json": "print the result as JSON (output base64-free, decoded as UTF-8)"})
 @guard
-def run(c, board="qemu-virt-0", timeout=60.0, cold=False, cmd="", json_=False):
+def run(c, board="qemu-virt-0", timeout="60", cold=False, cmd="", json_=False):
     """Run a command on the board's flashed kernel: invoke run --board B -- uname -a. Exits with its status."""
     from sisctl.board.board import Board
     from sisctl.board.firstuse import ensure_flashed
@@ -62,10 +62,11 @@ def run(c, board="qemu-virt-0", timeout=60.0, cold=False, cmd="", json_=False):
     command = cmd or shlex.join(argv)
     if not command:
         raise usage("give a command after -- (or --cmd)")
+    timeout = seconds_option("--timeout", timeout)
     target = Board(find_board(board))
     ensure_flashed(target, lines(True))   # a first use flashes the default recipe; stdout stays the command's
     with target.session(fast=not cold, label="run") as session:
-        result = session.run(command, timeout_s=float(timeout))
+        result = session.run(command, timeout_s=timeout)
     if json_:
         print(json.dumps({"command": command, "stdout": result.stdout.decode(errors="replace"),
                           "stderr": result.stderr.decode(errors="replace"), "reason": result.reason,
@@ -74,7 +75,7 @@ def run(c, board="qemu-virt-0", timeout=60.0, cold=False, cmd="", json_=False):
         sys.stdout.buffer.write(result.stdout)
         sys.stderr.buffer.write(result.stderr)
     if result.reason == "timeout":
-        raise Exit(f"error: {command!r} timed out after {timeout} s", code=124)
+        raise Exit(f"error: {command!r} timed out after {timeout:g} s", code=124)
     raise Exit(code=result.code if result.reason == "exit" else 128 + result.code)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 
 from invoke import Exit
@@ -17,7 +18,10 @@ def guard(fn):
         try:
             return fn(*args, **kwargs)
         except errors.SisctlError as err:
-            raise Exit(f"error: {err}", code=err.exit_code) from None
+            first, _, detail = str(err).partition("\n")
+            if detail:   # a board's console tail goes first, so the last line says what failed
+                print(detail, file=sys.stderr)
+            raise Exit(f"error: {first}", code=err.exit_code) from None
         except OSError as err:   # a full or read-only disk, a folder that vanished: name the path
             where = f"{err.filename}: " if err.filename else ""
             raise Exit(f"error: {where}{err.strerror or err}", code=errors.INFRASTRUCTURE) from None
@@ -34,6 +38,17 @@ def say(as_json: bool, data: dict, text: str) -> None:
 def lines(quiet: bool):
     """Progress lines: to stderr when stdout carries JSON."""
     return (lambda msg: print(msg, file=sys.stderr)) if quiet else print
+
+
+def seconds_option(option: str, value) -> float:
+    """A duration option: a finite number of seconds > 0, else a usage error naming the option."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise usage(f"{option} takes a number of seconds > 0, got {value!r}")
+    return seconds
 
 
 def usage(message: str):

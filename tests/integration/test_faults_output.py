@@ -1,0 +1,55 @@
+"""Nothing is silently cut: output past the agent's cap fails the command naming the cap; command
+timeouts are checked before anything starts and the guest enforces the one the host waits for."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sisctl import errors
+from sisctl.board.agent import OUTPUT_CAP, OutputCut
+
+INVOKE = str(Path(sys.executable).parent / "invoke")
+
+
+def cli(*args, timeout=180):
+    return subprocess.run([INVOKE, *args], capture_output=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def session(board):
+    with board.session(label="output-cap") as session:
+        yield session
+
+
+@pytest.mark.parametrize("stream", ["", ">&2"])
+def test_output_past_the_cap_fails_naming_it(session, stream):
+    printed = 50_000_000
+    with pytest.raises(OutputCut) as caught:
+        session.run(f"head -c {printed} /dev/zero {stream}", timeout_s=120)
+    assert f"{printed} bytes" in str(caught.value) and f"{OUTPUT_CAP >> 20} MiB" in str(caught.value)
+    assert session.run("echo next").text == "next\n", "the agent must stay usable after a cut"
+
+
+def test_cli_run_fails_loudly_on_a_cut(board):
+    done = cli("run", "--board", board.name, "--", "head", "-c", "50000000", "/dev/zero")
+    lines = done.stderr.decode().strip().splitlines()
+    assert done.returncode == errors.USAGE and not done.stdout
+    assert len(lines) == 1 and "16 MiB" in lines[0] and "Traceback" not in lines[0]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "abc"])
+def test_cli_rejects_meaningless_timeouts(value):
+    done = cli("run", f"--timeout={value}", "--", "true", timeout=30)
+    assert done.returncode == errors.USAGE
+    assert done.stderr.decode().strip() == f"error: --timeout takes a number of seconds > 0, got '{value}'"
+
+
+def test_guest_enforces_the_timeout_the_host_waits_for(board):
+    started = time.monotonic()
+    done = cli("run", "--board", board.name, "--timeout", "2", "--", "sleep", "60")
+    assert done.returncode == 124 and b"timed out after 2 s" in done.stderr
+    assert time.monotonic() - started < 30, "the guest must stop the command, not the host's grace"
