@@ -48,15 +48,16 @@ def fleet_list(c, json_=False):
 
 
 @task(name="export", help={"host": "the lab host whose boards (lab.host in boards/*.yaml) are exported",
-                           "output": "where to write the exporter configuration (default: the state folder)"})
+                           "output": "where to write the exporter configuration (default: the state folder)",
+                           "boards": "folder of board files (default: boards/)"})
 @guard
-def fleet_export(c, host, output=""):
+def fleet_export(c, host, output="", boards=""):
     """Write the labgrid exporter configuration of lab host HOST and create its boards' places and tags."""
     from pathlib import Path
 
     from sisctl.fleet.embedded import labgrid_tool
     from sisctl.fleet.export import boards_of_host, create_places, write_exporter_config
-    specs = boards_of_host(host)
+    specs = boards_of_host(host, Path(boards) if boards else None)
     if not specs:
         raise UsageError(f"--host {host}: no board names it (lab: {{host: {host}}} in boards/*.yaml)")
     spec, session = _session()
@@ -144,7 +145,7 @@ def fleet_hold(c, board, wait="", priority=0.0, seconds=0.0):
     hold = new_hold(session.address, spec, filters, board, wait_s=wait_s, priority=float(priority))
     started = time.monotonic()
     name = hold.acquire()
-    waited = time.monotonic() - started
+    waited, held_from = time.monotonic() - started, time.time()
     error, status = None, 0
     try:
         with registered(name, hold):
@@ -157,9 +158,10 @@ def fleet_hold(c, board, wait="", priority=0.0, seconds=0.0):
         error = err
         raise
     finally:
+        held_until = time.time()
         hold.release(error)
-    print(json.dumps({"board": name, "waited_s": round(waited, 3), "held_s": round(time.monotonic() - started - waited, 3),
-                      "pid": os.getpid(), "status": status}))
+    print(json.dumps({"board": name, "waited_s": round(waited, 3), "held_from": held_from,
+                      "held_until": held_until, "pid": os.getpid(), "status": status}))
     if status:
         raise Exit(code=status)
 

@@ -13,19 +13,27 @@ from sisctl.paths import PROJECT
 @task(name="up")
 @guard
 def lab_up(c):
-    """Start the embedded lab database (VictoriaMetrics, InfluxDB write API) on loopback."""
+    """Start the embedded lab database (VictoriaMetrics, InfluxDB write API) and labgrid coordinator on loopback."""
     from sisctl.telemetry.lab import embedded_tsdb, load_lab
-    db = embedded_tsdb(load_lab())
+    lab = load_lab()
+    db = embedded_tsdb(lab)
     print(f"lab database running at {db.url} (pid {db.start()}, data in {db.data_dir})")
+    if not lab.coordinator.address:      # no lab coordinator named: run the embedded one
+        from sisctl.fleet.embedded import EmbeddedCoordinator
+        coordinator = EmbeddedCoordinator(lab.coordinator.listen)
+        print(f"labgrid coordinator running at {coordinator.listen} (pid {coordinator.start()})")
 
 
 @task(name="down")
 @guard
 def lab_down(c):
-    """Stop the embedded lab database; its data stays."""
+    """Stop the embedded lab database and coordinator; the data and places stay (locks do not)."""
     from sisctl.telemetry.lab import embedded_tsdb, load_lab
-    embedded_tsdb(load_lab()).stop()
+    lab = load_lab()
+    embedded_tsdb(lab).stop()
     print("lab database stopped")
+    from sisctl.fleet.embedded import EmbeddedCoordinator
+    EmbeddedCoordinator(lab.coordinator.listen).stop()
 
 
 @task(name="dashboards")

@@ -56,7 +56,8 @@ def exporter_config(specs: list[BoardSpec]) -> dict:
 def write_exporter_config(host: str, specs: list[BoardSpec], target: Path | None = None) -> Path:
     target = target or paths.state_dir() / "labgrid" / f"exporter-{host}.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(f"# labgrid exporter of lab host {host}, written by 'invoke fleet.export' from boards/*.yaml\n"
+    # a Jinja2 template to the exporter: "#" starts a statement there, "##" a comment
+    target.write_text(f"## labgrid exporter of lab host {host}, written by 'invoke fleet.export' from boards/*.yaml\n"
                       + yaml.safe_dump(exporter_config(specs), sort_keys=True))
     return target
 

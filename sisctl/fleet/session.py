@@ -51,6 +51,7 @@ class Place:
     changed: float = 0.0
     comment: str = ""
     matches: list[str] = field(default_factory=list)
+    acquired_resources: list[str] = field(default_factory=list)   # exporter resources the lock took
 
 
 @dataclass
@@ -129,7 +130,7 @@ class CoordinatorSession:
         return {p.name: Place(p.name, dict(p.tags), p.acquired if p.HasField("acquired") else None,
                               p.reservation if p.HasField("reservation") else None, p.changed, p.comment,
                               [f"{m.exporter}/{m.group}/{m.cls}" + (f"/{m.name}" if m.HasField("name") else "")
-                               for m in p.matches])
+                               for m in p.matches], list(p.acquired_resources))
                 for p in reply.places}
 
     def add_place(self, name: str) -> None:
