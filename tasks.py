@@ -9,7 +9,8 @@ from sisctl.cli.bench import bench
 from sisctl.cli.board import build, console, flash, run, setup, smoke, test
 from sisctl.cli.campaign import campaign
 from sisctl.cli.lab import lab, power, telemetry
+from sisctl.cli.nightly import nightly
 from sisctl.cli.fleet import fleet
 from sisctl.cli.report import report
 
-ns = Collection(setup, build, flash, run, console, smoke, test, campaign, bench, lab, telemetry, power, fleet, report)
+ns = Collection(setup, build, flash, run, console, smoke, test, nightly, campaign, bench, lab, telemetry, power, report, fleet)

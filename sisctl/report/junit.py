@@ -23,7 +23,7 @@ def write_junit(path: Path, suite: str, cases: list[Case], properties: dict | No
 
 def write_junit_suites(path: Path, suites: list[tuple[str, list[Case], dict | None]]) -> None:
     """One file holding several test suites (a plan of campaigns), or one."""
-    nodes = [_suite(name, cases, props) for name, cases, props in suites]
+    nodes = [suite_element(name, cases, props) for name, cases, props in suites]
     root = nodes[0] if len(nodes) == 1 else ET.Element("testsuites")
     if len(nodes) > 1:
         root.extend(nodes)
@@ -31,7 +31,7 @@ def write_junit_suites(path: Path, suites: list[tuple[str, list[Case], dict | No
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def _suite(suite: str, cases: list[Case], properties: dict | None) -> ET.Element:
+def suite_element(suite: str, cases: list[Case], properties: dict | None = None) -> ET.Element:
     failed = [c for c in cases if not c.passed and not c.skipped]
     root = ET.Element("testsuite", name=suite, tests=str(len(cases)),
                       failures=str(sum(not c.error for c in failed)), errors=str(sum(c.error for c in failed)),

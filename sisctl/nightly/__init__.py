@@ -1,0 +1,1 @@
+"""Nightly lab jobs: a test plan (kernels x boards x campaigns) run as one job with one verdict."""
