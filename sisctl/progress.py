@@ -32,7 +32,7 @@ class Progress:
 
     def __call__(self, message: str) -> None:
         if message.startswith("\r"):
-            self._status(message[1:].strip())
+            self._status(" ".join(message.split()))   # columns padded for a bare live line waste the width
         else:
             self._line(message)
 
@@ -98,7 +98,7 @@ class LineProgress(Progress):
         self.stream.flush()
 
     def _status(self, text: str) -> None:
-        self.pending = " ".join(text.split())   # columns padded for a live line only waste a log's width
+        self.pending = text
         tenth = int(self.done / self.units / LINE_EVERY_FRACTION) if self.units else 0
         if time.monotonic() - self.last_at >= LINE_EVERY_S or tenth > self.last_tenth:
             self._flush_status()

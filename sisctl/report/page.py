@@ -3,7 +3,7 @@ an inline stylesheet, plots as inline SVG, no script, no network. Every text is 
 
 Usage (a campaign kind adds its sections; the core writes the page for every outcome):
 
-    from sisctl.report.page import Details, Figure, Link, Paragraph, Table
+    from sisctl.report.page import Badge, Details, Figure, Group, Link, Paragraph, Section, Table
     from sisctl.report import plots
 
     class MyKind:
@@ -13,9 +13,11 @@ Usage (a campaign kind adds its sections; the core writes the page for every out
                     Figure("Runs by outcome", plots.bars({"ok": 3, "crash": 1}, ylabel="runs")),
                     Details("Console excerpt", "...text...")]
 
-Cells may be str, numbers, None (shown as "-") or Link(text, href); hrefs are relative to the job's
-folder (reports/<id>/). A Figure takes a matplotlib Figure (make them with sisctl.report.plots) and
-keeps only its SVG. Other jobs: write_page(folder, Page(...)) writes folder/index.html.
+Cells may be str, numbers, None (shown as "-"), Link(text, href) or Badge("violation") (a coloured
+outcome); hrefs are relative to the job's folder (reports/<id>/). Table(title, [], rows) is a table of
+facts (name, value). Group(title, sections, anchor) boxes one item (a failing case) and can be linked
+as "#anchor". A Figure takes a matplotlib Figure (make them with sisctl.report.plots) and keeps only
+its SVG. Jobs outside the campaign core: sisctl.report.jobpage.write_job_page(folder, summary, sections).
 """
 from __future__ import annotations
 

@@ -125,4 +125,4 @@ def _console(console: dict | None) -> list[Section]:
              if line.strip() and not line.startswith("@@SIS")]   # the agent's protocol lines carry no news
     excerpt = "\n".join(lines[-CONSOLE_LINES:]) or "(the kernel printed nothing while this batch recovered)"
     return [Details(f"Console while its batch recovered ({console.get('slot', '?')}; "
-                    f"last {min(len(lines), CONSOLE_LINES)} kernel lines)", excerpt)]
+                    f"last {min(len(lines), CONSOLE_LINES)} kernel lines)", excerpt, open=True)]
