@@ -8,9 +8,11 @@ from invoke import Collection
 from sisctl.cli.bench import bench
 from sisctl.cli.board import build, console, flash, run, setup, smoke, test
 from sisctl.cli.campaign import campaign
+from sisctl.cli.fuzz import fuzz
 from sisctl.cli.lab import lab, power, telemetry
 from sisctl.cli.nightly import nightly
 from sisctl.cli.fleet import fleet
 from sisctl.cli.report import report
 
-ns = Collection(setup, build, flash, run, console, smoke, test, nightly, campaign, bench, lab, telemetry, power, report, fleet)
+ns = Collection(setup, build, flash, run, console, smoke, test, nightly, campaign, bench, lab, telemetry, power, report, fleet,
+                fuzz)

@@ -5,7 +5,7 @@ errno for a VFS path case, and `e2fsck -fn` failing on a clean seed that was mou
 and cleanly unmounted. Records: one per batch of execs and one per finding occurrence.
 
 Feedback: this kernel gives no coverage (no KCOV); an input joins the corpus when its outcome
-signature (mount result, the set of (op, errno) pairs, whether ext4 reported corruption) is new.
+signature (seed, mount result, the errnos it got, whether ext4 reported corruption) is new.
 """
 from __future__ import annotations
 
@@ -23,15 +23,16 @@ from sisctl.campaign.fuzz.crashes import CrashStore, Finding
 from sisctl.campaign.fuzz.executor import ExecResult, Executor
 from sisctl.campaign.fuzz.inputs import FuzzInput, evolve, generate
 from sisctl.campaign.fuzz.pathcases import wrong_errnos
-from sisctl.campaign.fuzz.seeds import load_seeds
+from sisctl.campaign.fuzz.seeds import Seed, load_seeds
 from sisctl.telemetry.points import make_point
 
 CORPUS_CAP = 500
 EVOLVE_SHARE = 0.3
 
 
-def findings_of(fuzz_input: FuzzInput, result: ExecResult, fsck_image: Path | None) -> list[Finding]:
-    """What this exec found; `fsck_image` is the disk after a clean unmount of an unmutated seed."""
+def judge(fuzz_input: FuzzInput, result: ExecResult, seeds: dict[str, Seed], work: Path) -> list[Finding]:
+    """What this exec found. Oracles: kernel report, hang, wrong errno, and e2fsck on an unmutated seed
+    that was mounted and cleanly unmounted."""
     found = []
     if result.crash:
         found.append(Finding(result.crash.title, result.crash.kind, result.crash.usable_stack, result.crash.report))
@@ -41,8 +42,11 @@ def findings_of(fuzz_input: FuzzInput, result: ExecResult, fsck_image: Path | No
         for wrong in wrong_errnos(fuzz_input.ops, fuzz_input.expect, result.errnos):
             title = f"wrong errno: {wrong['op'][0]} gave {wrong['got']}, expected {wrong['expected']}"
             found.append(Finding(title, "wrong errno", True, json.dumps(wrong)))
-    if fsck_image is not None:
-        fsck = e2fsck(fsck_image)
+    if not fuzz_input.mutations and not result.crashed and result.mount == 0 and result.umount == 0:
+        after = work / "after.img"
+        with open(work / "disk.img", "rb") as disk:   # the file system part of the disk after the unmount
+            after.write_bytes(disk.read(seeds[fuzz_input.seed].image.stat().st_size))
+        fsck = e2fsck(after)
         if not fsck.clean:
             first = next((line for line in fsck.output.splitlines()[1:] if line.strip()), fsck.meaning)
             title = "e2fsck -fn fails after a clean unmount: " + "".join("N" if c.isdigit() else c for c in first)[:90]
@@ -51,9 +55,25 @@ def findings_of(fuzz_input: FuzzInput, result: ExecResult, fsck_image: Path | No
 
 
 def signature(fuzz_input: FuzzInput, result: ExecResult) -> str:
-    pairs = sorted({(op[0], err) for op, err in zip(fuzz_input.ops, result.errnos) if err is not None})
-    blob = json.dumps([fuzz_input.target, fuzz_input.seed, result.mount, pairs, result.fs_errors > 0])
+    """What an exec did, coarsely: seed, mount result, which errnos came back, whether ext4 complained."""
+    errnos = sorted({err for err in result.errnos if err})
+    blob = json.dumps([fuzz_input.target, fuzz_input.seed, result.mount, errnos, result.fs_errors > 0])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def next_input(seed: int, index: int, targets: list[str], seeds: dict[str, Seed],
+               corpus: "Corpus | None") -> FuzzInput | None:
+    """Input number `index` of a campaign: fresh, or (EVOLVE_SHARE of the time) a child of a corpus
+    input. Fresh ones depend on the seed and index only; without a corpus, the others are None."""
+    rng = random.Random(f"{seed}/{index}")
+    target = targets[index % len(targets)]
+    if rng.random() < EVOLVE_SHARE:
+        if corpus is None:
+            return None
+        parent = corpus.pick(rng, target)
+        if parent:
+            return evolve(rng, parent, seeds)
+    return generate(rng, target, seeds)
 
 
 class Corpus:
@@ -107,11 +127,7 @@ class FuzzCampaign:
         self.ctx.figures["sessions"] = executor.sessions
 
     def next_input(self, index: int) -> FuzzInput:
-        rng = random.Random(f"{self.config.seed}/{index}")
-        targets = self.config.targets
-        target = targets[index % len(targets)]
-        parent = self.corpus.pick(rng, target) if rng.random() < EVOLVE_SHARE else None
-        return evolve(rng, parent, self.seeds) if parent else generate(rng, target, self.seeds)
+        return next_input(self.config.seed, index, self.config.targets, self.seeds, self.corpus)
 
     def _batch(self, executor: Executor) -> None:
         stats = {"execs": 0, "mounted": 0, "fs_errors": 0, "findings": 0, "corpus_added": 0, "crash_execs": 0}
@@ -146,7 +162,7 @@ class FuzzCampaign:
         stats["mounted"] += int(result.mount == 0)
         stats["fs_errors"] += result.fs_errors
         stats["crash_execs"] += int(result.crashed)
-        for finding in findings_of(fuzz_input, result, self._after_clean_unmount(fuzz_input, result)):
+        for finding in judge(fuzz_input, result, self.seeds, self.work):
             stats["findings"] += 1
             self._record_finding(finding, fuzz_input, image, result, index)
         if not result.crashed and self.corpus.offer(fuzz_input, signature(fuzz_input, result)):
@@ -154,13 +170,6 @@ class FuzzCampaign:
         rate = self.execs / max(1e-9, self.elapsed + result.seconds)
         self.ctx.progress(f"\r{self.execs} execs  {rate:.2f}/s  unique crashes {len(self.unique)}  "
                           f"corpus {self.corpus.size()}  coverage: none (no KCOV)")
-
-    def _after_clean_unmount(self, fuzz_input: FuzzInput, result: ExecResult) -> Path | None:
-        if fuzz_input.mutations or result.crashed or result.mount != 0 or result.umount != 0:
-            return None
-        after = self.work / "after.img"
-        after.write_bytes(executor_disk(self.seeds[fuzz_input.seed].image, self.work / "disk.img"))
-        return after
 
     def _record_finding(self, finding: Finding, fuzz_input: FuzzInput, image: Path, result: ExecResult,
                         index: int) -> None:
@@ -178,8 +187,3 @@ class FuzzCampaign:
         if new:
             self.ctx.progress(f"new finding: {finding.title} (exec {index})")
 
-
-def executor_disk(seed_image: Path, disk: Path) -> bytes:
-    """The file system part of the disk: as many bytes as the seed had."""
-    with open(disk, "rb") as f:
-        return f.read(seed_image.stat().st_size)

@@ -68,8 +68,9 @@ def guest_command(ops: list[list], timeout_s: float) -> str:
 
 class Executor:
     def __init__(self, board: Board, workdir: Path, progress: Callable[[str], None] = lambda _: None,
-                 exec_timeout_s: float = 20.0):
-        self.board, self.workdir, self.progress = board, workdir, progress
+                 exec_timeout_s: float = 20.0, cold: bool = False):
+        """`cold`: every session boots the kernel from scratch (to confirm a reproducer without snapshots)."""
+        self.board, self.workdir, self.progress, self.cold = board, workdir, progress, cold
         self.exec_timeout_s = exec_timeout_s
         self.disk = Disk(DISK, workdir / "disk.img")
         self.session: BoardSession | None = None
@@ -96,7 +97,7 @@ class Executor:
         stack = ExitStack()
         try:
             self.session = stack.enter_context(
-                self.board.session(label="fuzz", append=BOOT_APPEND, disks=[self.disk]))
+                self.board.session(label="fuzz", append=BOOT_APPEND, disks=[self.disk], fast=not self.cold))
             self.session.machine.save_snapshot(SNAPSHOT)
         except BaseException:
             stack.close()

@@ -55,8 +55,9 @@ def random_mutation(rng: random.Random, seed: Seed) -> list:
     node = rng.choice(seed.inodes)
     if kind == "inode":
         name = rng.choice(INODE_FIELDS)
-        if name == "flags":
-            value = node.flags ^ rng.choice(INODE_FLAG_BITS)
+        if name == "flags":   # set one to three bits, or toggle one
+            bits = rng.sample(INODE_FLAG_BITS, rng.choice((1, 1, 2, 3)))
+            value = node.flags | sum(bits) if rng.random() < 0.7 else node.flags ^ bits[0]
         elif name == "mode":
             value = rng.choice(MODES)
         elif name == "links_count":

@@ -27,12 +27,15 @@ WEIGHTS = {"creat": 4, "open": 6, "read": 6, "write": 10, "truncate": 8, "falloc
            "listxattr": 2, "removexattr": 2, "fsync": 3, "fdatasync": 2, "sync": 1, "mmapwrite": 3, "stat": 3}
 
 
+AIM_SHARE = 0.7
+
+
 def file_ops(rng: random.Random, seed: Seed, count: int, aim: list[InodeInfo] = ()) -> list[list]:
-    """`count` random operations; half of the paths go to the `aim` inodes when there are any."""
+    """`count` random operations; most paths go to the `aim` inodes (those an image mutation touched)."""
     names = [n.path for n in seed.inodes if n.path]
 
     def path() -> str:
-        if aim and rng.random() < 0.5:
+        if aim and rng.random() < AIM_SHARE:
             return rng.choice(aim).path
         return rng.choice(names + list(NEW_NAMES)) if rng.random() < 0.9 else rng.choice(names) + "/x"
 

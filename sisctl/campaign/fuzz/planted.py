@@ -1,0 +1,35 @@
+"""The planted bug of the linux-kbuild-planted recipe (firmware/patches/ext4-planted-nodump-truncate.patch):
+a WARN_ON in ext4_setattr when a file whose inode has EXT4_NODUMP_FL changes size. Used by the
+fuzz self-test and benchmark to know, without a VM, which generated inputs meet it."""
+from __future__ import annotations
+
+from sisctl.campaign.fuzz.campaign import next_input
+from sisctl.campaign.fuzz.inputs import FuzzInput
+from sisctl.campaign.fuzz.ops import O_TRUNC
+from sisctl.campaign.fuzz.seeds import Seed
+
+NODUMP = 0x40
+TITLE = "WARNING in ext4_setattr"
+
+
+def meets_planted_bug(fuzz_input: FuzzInput, seeds: dict[str, Seed]) -> bool:
+    """True if a mutation leaves NODUMP on a regular file and an op then changes that file's size."""
+    seed = seeds[fuzz_input.seed]
+    flags = {n.ino: n.flags for n in seed.inodes}
+    for m in fuzz_input.mutations:
+        if m[0] == "inode" and m[2] == "flags":
+            flags[m[1]] = m[3]
+        elif m[0] == "raw":
+            return False   # raw bytes may break the inode (or its checksum): not a sure thing
+    marked = {n.path for n in seed.files("file") if flags.get(n.ino, 0) & NODUMP}
+    return any((op[0] == "truncate" or (op[0] == "open" and op[2] & O_TRUNC)) and op[1] in marked
+               for op in fuzz_input.ops)
+
+
+def first_planted_hit(campaign_seed: int, targets: list[str], seeds: dict[str, Seed], limit: int) -> int | None:
+    """The first exec index below `limit` whose fresh input meets the planted bug, for this campaign seed."""
+    for index in range(limit):
+        fuzz_input = next_input(campaign_seed, index, targets, seeds, None)
+        if fuzz_input is not None and meets_planted_bug(fuzz_input, seeds):
+            return index
+    return None

@@ -1,0 +1,58 @@
+"""`invoke fuzz.repro` and `invoke fuzz.minimize`: a fuzz campaign's finding, again and smaller.
+
+fuzz.repro exits 0 when the finding came back at least once, 1 when it never did.
+"""
+from __future__ import annotations
+
+from invoke import Collection, Exit, task
+
+from sisctl.cli.common import guard, say
+
+
+def _reproducer(campaign: str, crash: str, progress):
+    from sisctl.board.board import Board
+    from sisctl.board.firstuse import ensure_flashed
+    from sisctl.board.spec import find_board
+    from sisctl.campaign.core.runner import campaign_dir, load_campaign
+    from sisctl.campaign.fuzz.repro import Reproducer
+    from sisctl.campaign.fuzz.seeds import load_seeds
+    from sisctl.errors import UsageError
+    out = campaign_dir(campaign)
+    kind, config = load_campaign(out)
+    if kind.name != "fuzz":
+        raise UsageError(f"{out.name} is a {kind.name} campaign, not a fuzz campaign")
+    board = Board(find_board(config.board))
+    ensure_flashed(board, progress)
+    return Reproducer(board, load_seeds(), out / "crashes" / crash, progress)
+
+
+@task(help={"campaign": "campaign id or folder", "crash": "the finding's TITLE-ID (its folder under crashes/)",
+            "runs": "how many times to run it (default 10)", "json": "print the result as JSON"})
+@guard
+def repro(c, campaign, crash, runs=10, json_=False):
+    """Run a finding's input again from the ready snapshot RUNS times and print its reliability."""
+    reproducer = _reproducer(campaign, crash, print)
+    result = reproducer.reliability(int(runs))
+    say(json_, result, f"\n{result['title']}: {result['hits']}/{result['runs']} runs "
+                       f"({result['reliability']:.0%}); other outcomes: "
+                       f"{ {k: v for k, v in result['titles'].items() if k != result['title']} or 'none'}")
+    if not result["hits"]:
+        raise Exit(code=1)
+
+
+@task(help={"campaign": "campaign id or folder", "crash": "the finding's TITLE-ID",
+            "cold": "confirm the result on a cold boot (default on)", "json": "print the result as JSON"})
+@guard
+def minimize(c, campaign, crash, cold=True, json_=False):
+    """Delta-debug a finding's mutations and ops to a smallest input with the same title (crashes/ID/minimized/)."""
+    reproducer = _reproducer(campaign, crash, print)
+    result = reproducer.minimize(confirm_cold=cold)
+    say(json_, result, f"{result['title']}: mutations {result['mutations'][0]} -> {result['mutations'][1]}, "
+                       f"ops {result['ops'][0]} -> {result['ops'][1]} in {result['runs']} runs; "
+                       f"cold boot: {result['confirmed_cold_boot']}; files in "
+                       f"{reproducer.crash_dir / 'minimized'}")
+
+
+fuzz = Collection("fuzz")
+fuzz.add_task(repro)
+fuzz.add_task(minimize)
