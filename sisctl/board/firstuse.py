@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Callable
 
 from sisctl.board.board import Board, FlashRecord
+from sisctl.board.errors import BoardError
 from sisctl.build.builder import build
 from sisctl.build.recipe import find_recipe
 from sisctl.image.guest import agent_digest
@@ -17,16 +19,18 @@ def ensure_flashed(board: Board, progress: Callable[[str], None] = print) -> Fla
     if not path.exists():
         progress(f"{board.name}: nothing flashed yet; flashing its default recipe {board.spec.recipe!r} first")
         board.flash(build(find_recipe(board.spec.recipe), progress=progress), progress=progress)
-    elif _stale_agent(path):
-        record = FlashRecord(**json.loads(path.read_text()))
-        progress(f"{board.name}: the flashed guest image holds an older agent; flashing "
-                 f"{record.kernel_version or record.artifact} again with the current one")
-        board.flash(record.load_artifact(), progress=progress)
+    else:
+        record = _record(board, path)
+        if record.agent != agent_digest():
+            progress(f"{board.name}: the flashed guest image holds an older agent; flashing "
+                     f"{record.kernel_version or record.artifact} again with the current one")
+            board.flash(record.load_artifact(), progress=progress)
     return board.flashed()
 
 
-def _stale_agent(path) -> bool:
+def _record(board: Board, path: Path) -> FlashRecord:
     try:
-        return json.loads(path.read_text()).get("agent") != agent_digest()
-    except (OSError, ValueError, AttributeError):
-        return False    # unreadable: Board.flashed() names the problem
+        return FlashRecord(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError) as err:
+        raise BoardError(board.name, f"{path}: not a readable flash record ({err}); "
+                         f"run 'invoke flash --board {board.name}'") from None
