@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -110,8 +111,8 @@ class Board:
                 session.boot(fast=fast, append=append, disks=list(disks),
                              ready_timeout_s=ready_timeout_s or self.spec.boot.ready_timeout_s)
                 yield session
-            finally:
-                session.close()
+            finally:   # a cleanup failure must not hide the error that ended the session
+                session.close(cause=sys.exc_info()[1])
 
     def _snapshots(self) -> dict:
         try:
@@ -213,10 +214,11 @@ class BoardSession:
         if spec.boot.method == "uboot":
             self._uboot(files, None)
         else:
-            self.tryboot = PiTryboot(spec.boot.pi, spec.power, self.name, self.progress)
-            self.tryboot.stage(files)
+            tryboot = PiTryboot(spec.boot.pi, spec.power, self.name, self.progress)
+            tryboot.stage(files)
             self._open_console(spec.console.url)
-            self.tryboot.reboot_into_trial()
+            self.tryboot = tryboot   # from here on, closing the session brings the known-good OS back
+            tryboot.reboot_into_trial()
         self._wait_ready(ready_timeout_s)
         self.boot_mode, self.boot_s = "loader", time.monotonic() - started
 
@@ -296,22 +298,33 @@ class BoardSession:
                                spec.crash_grace_s)
         self.agent = Agent(self.console, self.name)
 
-    def _power_off(self) -> None:
-        """Stop what this session started: QEMU, a board it switched on, a Pi's trial boot."""
-        if self.console:
-            self.console.close()
-        if self.machine:
-            self.machine.stop()
-        try:
-            if self.powered:
-                power_set(self.board.spec.power, False)
-            if self.tryboot:
-                self.tryboot.restore()
-        finally:
-            if self.console_lock:
-                self.console_lock.__exit__(None, None, None)
-            self.console = self.agent = self.machine = self.tryboot = self.console_lock = None
-            self.powered = False
+    def _power_off(self, cause: BaseException | None = None) -> None:
+        """Stop what this session started: QEMU, a board it switched on, a Pi's trial boot.
+
+        Every step is tried. With `cause` (the error that ended the session) a failing step is
+        noted on it instead of replacing it; without, the first failure is raised."""
+        spec, lock, tryboot = self.board.spec, self.console_lock, self.tryboot
+        steps = [("closing the console", self.console.close if self.console else None),
+                 ("stopping QEMU", self.machine.stop if self.machine else None),
+                 ("switching the board off", (lambda: power_set(spec.power, False)) if self.powered else None),
+                 ("bringing back the known-good OS", tryboot.restore if tryboot else None),
+                 ("releasing the console", (lambda: lock.__exit__(None, None, None)) if lock else None)]
+        self.console = self.agent = self.machine = self.tryboot = self.console_lock = None
+        self.powered = False
+        first: BaseException | None = None
+        for what, step in steps:
+            if step is None:
+                continue
+            try:
+                step()
+            except Exception as err:   # noqa: BLE001 - each is reported, none may skip the others
+                note = f"{self.name}: also failed while {what}: {str(err).partition(chr(10))[0]}"
+                if cause is not None or first is not None:
+                    (cause or first).add_note(note)
+                else:
+                    first = err
+        if first is not None:
+            raise first
 
     def run(self, command: str, timeout_s: float = 60.0) -> CommandResult:
         return self.agent.run(command, timeout_s)
@@ -326,5 +339,5 @@ class BoardSession:
         """Hard reset through QMP, as a power cycle would."""
         self.machine.qmp("system_reset")
 
-    def close(self) -> None:
-        self._power_off()
+    def close(self, cause: BaseException | None = None) -> None:
+        self._power_off(cause)

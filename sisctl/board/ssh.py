@@ -67,12 +67,16 @@ class SshRunner:
                     raise BoardError(self.name, f"{self.where}: unknown host key; check it and add it to {known} "
                                      f"(ssh-keyscan -p {self.spec.port} {self.spec.host})") from None
                 problem = str(err)
+            except paramiko.ssh_exception.NoValidConnectionsError as err:   # refused on every address
+                client.close()
+                problem = "; ".join(sorted({e.strerror or str(e) for e in err.errors.values()}))
             except (socket.timeout, OSError) as err:
                 client.close()
                 problem = str(err) or type(err).__name__
             if attempt < self.spec.retries:
                 time.sleep(0.5 * (attempt + 1))
-        raise BoardUnreachable(self.name, f"{self.where} unreachable after {self.spec.retries + 1} tries "
+        tries = self.spec.retries + 1
+        raise BoardUnreachable(self.name, f"{self.where} unreachable after {tries} tr{'y' if tries == 1 else 'ies'} "
                                f"({self.spec.connect_timeout_s:g} s each): {problem}")
 
     def run(self, command: str, timeout_s: float = 60.0) -> SshResult:

@@ -21,6 +21,8 @@ def guard(fn):
             first, _, detail = str(err).partition("\n")
             if detail:   # a board's console tail goes first, so the last line says what failed
                 print(detail, file=sys.stderr)
+            for note in getattr(err, "__notes__", ()):   # cleanup steps that failed after it
+                print(note, file=sys.stderr)
             raise Exit(f"error: {first}", code=err.exit_code) from None
         except OSError as err:   # a full or read-only disk, a folder that vanished: name the path
             where = f"{err.filename}: " if err.filename else ""
