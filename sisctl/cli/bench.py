@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from invoke import Collection, task
+from invoke import Collection, Exit, task
 
 from sisctl.cli.common import guard
 from sisctl.paths import PROJECT
@@ -35,7 +35,22 @@ def bench_telemetry(c, board="qemu-virt-0"):
     _script("telemetry.py", "--board", board)
 
 
+@task(name="bisect-step",
+      help={"good": "known-good variant, RECIPE[+KERNEL-OPTION...]", "bad": "variant under test (e.g. a recipe "
+            "that builds HEAD)", "metric": "[FAMILY:]WORKLOAD.METRIC, e.g. work:fork_exit.instructions_per_op",
+            "board": "board name or path", "suite": "suite holding the workload", "budget": "time budget",
+            "seed": "campaign seed"})
+@guard
+def bench_bisect_step(c, good, bad, metric, board="qemu-virt-0", suite="default", budget="10m", seed=1):
+    """For git bisect run: a benchmark campaign of one workload; exit 0 good, 1 bad, 125 skip."""
+    from sisctl.campaign.bench.bisect import bisect_step
+    code, line = bisect_step(board, good, bad, metric, suite, budget, int(seed))
+    print(line)
+    raise Exit(code=code)
+
+
 bench = Collection("bench")
 bench.add_task(bench_telemetry)
 bench.add_task(bench_boot)
 bench.add_task(bench_crash)
+bench.add_task(bench_bisect_step)

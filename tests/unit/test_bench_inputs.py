@@ -193,3 +193,26 @@ def test_cases_fail_only_gate_regressions_and_skip_inconclusive_and_advisory():
     table = terminal_table({"baseline": "a", "candidate": "b", "suite": "s", "blocks": 4, "stopped": "x",
                             "metrics": [c.as_dict() for c in found]})
     assert "w.m" in table and "+30.0%" in table and "regressed" in table and "time (advisory)" in table
+
+
+def test_bisect_step_maps_verdicts_to_git_bisect_exit_codes():
+    from sisctl.campaign.bench.bisect import BAD, GOOD, SKIP, metric_workload, step_verdict
+
+    def summary(verdict, status="failed", family="work", gate=True):
+        return {"status": status, "reason": "boot timed out", "metrics": [
+            {"key": f"{family}:fork_exit.ns_per_op", "family": family, "gate": gate, "verdict": verdict,
+             "ratio": 1.08, "reason": "spans"}]}
+    assert step_verdict(summary("regressed"), "fork_exit.ns_per_op", None)[0] == BAD
+    assert step_verdict(summary("unchanged"), "work:fork_exit.ns_per_op", "work")[0] == GOOD
+    assert step_verdict(summary("improved"), "fork_exit.ns_per_op", None)[0] == GOOD
+    assert step_verdict(summary("inconclusive"), "fork_exit.ns_per_op", None)[0] == SKIP
+    assert step_verdict(summary("regressed", status="error"), "fork_exit.ns_per_op", None) == (
+        SKIP, "skip: boot timed out")
+    # an advisory family's regression does not answer for the gate family
+    assert step_verdict(summary("regressed", family="time", gate=False), "fork_exit.ns_per_op", None)[0] == SKIP
+    assert step_verdict(summary("regressed"), "fork_exit.p99_ns", None)[0] == SKIP
+    assert metric_workload("time:fork_exit.ns_per_op", "default") == ("time", "fork_exit")
+    assert metric_workload("fork_exit.ns_per_op", "default") == (None, "fork_exit")
+    for bad in ("nosuch.ns_per_op", "fork_exit", "power:fork_exit.ns_per_op"):
+        with pytest.raises(UsageError, match="--metric"):
+            metric_workload(bad, "default")

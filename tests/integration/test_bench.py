@@ -1,0 +1,93 @@
+"""Benchmark campaigns on real QEMU with the kbuild kernel: the agent's workloads on a real ext4
+virtio disk, counters as the emulator provides them, and a planted change found by the CLI."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from sisctl.board.board import Board
+from sisctl.board.qemu import Disk
+from sisctl.board.spec import find_board
+from sisctl.campaign.bench.campaign import MOUNT, MOUNT_SCRIPT, guest_command, make_disk
+from sisctl.campaign.bench.metrics import agent_figures, workload_metrics
+from sisctl.campaign.bench.suite import load_suite
+
+PROJECT = Path(__file__).resolve().parents[2]
+INVOKE = Path(sys.executable).parent / "invoke"
+ICOUNT = ["-icount", "shift=0,sleep=off"]
+
+# small sizes of every default workload: this checks they run and parse, not how fast they are
+SMALL = {"pipe_pingpong": 50, "null_syscall": 500, "fork_exit": 5, "exec": 3, "mmap_touch": 64,
+         "create_unlink": 20, "fsync_4k": 20, "seq_write": 2, "seq_read": 2}
+
+
+@pytest.fixture(scope="module")
+def tiny(lab_dirs, kbuild_artifact) -> Board:
+    board = Board(find_board("qemu-virt-tiny"))
+    board.flash(kbuild_artifact)
+    return board
+
+
+def test_every_agent_workload_runs_on_ext4_and_counts_instructions_only_under_icount(tiny, kbuild_artifact,
+                                                                                     tmp_path):
+    suite = load_suite("default")
+    for workload in suite.workloads:
+        if workload.agent[0] in SMALL:
+            workload.agent[1] = SMALL[workload.agent[0]]
+    for qemu_args in (ICOUNT, []):
+        make_disk(tmp_path / "disk.img", 32)
+        with tiny.session(fast=False, artifact=kbuild_artifact, qemu_args=qemu_args,
+                          disks=[Disk("bench", tmp_path / "disk.img")]) as session:
+            assert session.run(MOUNT_SCRIPT).ok
+            assert "ext4" in session.run(f"grep {MOUNT} /proc/mounts").text
+            for workload in suite.workloads:
+                result = session.run(guest_command(workload), 60)
+                assert result.ok, (workload.name, result.stderr)
+                names = {m.name for m in workload_metrics(workload, result.text)}
+                _, unsupported = agent_figures(workload.name, result.text)
+                if workload.name == "jbd2":
+                    assert names == {"commit_us"}
+                    continue
+                # TCG counts instructions only under -icount, and says so rather than printing 0
+                assert ("instructions_per_op" in names) == bool(qemu_args), (workload.name, result.text)
+                assert ("instructions" in unsupported) == (not qemu_args)
+                if workload.name == "fsync_4k":
+                    assert {"p50_ns", "p99_ns"} <= names
+                if workload.name.startswith("seq_"):
+                    assert "mib_per_s" in names
+
+
+def test_a_planted_change_is_flagged_where_it_is_and_nowhere_else(tiny, tmp_path):
+    """init_on_alloc=1 zeroes what the kernel allocates: fork+exit pays; a null syscall allocates nothing."""
+    suite = tmp_path / "planted.yaml"
+    suite.write_text("families: [work]\nreps: 3\nmin_blocks: 3\nmax_blocks: 5\nworkloads:\n"
+                     "  - {name: null_syscall, agent: [null_syscall, 2000]}\n"
+                     "  - {name: fork_exit, agent: [fork_exit, 30]}\n")
+    done = subprocess.run([str(INVOKE), "campaign", "--kind", "bench", "--board", tiny.name, "--baseline",
+                           "linux-kbuild", "--candidate", "linux-kbuild+init_on_alloc=1", "--suite", str(suite),
+                           "--budget", "10m", "--seed", "3", "--json"], cwd=PROJECT, capture_output=True,
+                          text=True, timeout=600)
+    summary = json.loads(done.stdout)
+    verdicts = {m["key"]: m["verdict"] for m in summary["metrics"]}
+    assert done.returncode == 1, (verdicts, done.stderr[-2000:])
+    assert verdicts["work:fork_exit.instructions_per_op"] == "regressed"
+    assert verdicts["work:null_syscall.instructions_per_op"] == "unchanged"
+    assert summary["status"] == "failed" and summary["gate_families"] == ["work"]
+    out = Path(summary["report"])
+    failures = {c.get("name") for c in ET.parse(out / "junit.xml").getroot().iter("testcase")
+                if c.find("failure") is not None}
+    assert "work:fork_exit.instructions_per_op" in failures
+    assert not any("null_syscall" in name for name in failures)
+    runs = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    candidate = [r for r in runs if r.get("type") == "run" and r["side"] == "candidate"]
+    assert candidate and all("init_on_alloc=1" in r["cmdline"] and r["qemu_args"] == ICOUNT and r["build_id"]
+                             for r in candidate)
+    blocks = [r for r in runs if r.get("type") == "block"]
+    assert [b["order"] for b in blocks][:2] in (["ABBA", "BAAB"], ["BAAB", "ABBA"])
+    assert sum(r.get("warmup") is True for r in runs) == len(blocks) * 4 * 2   # one per boot and workload
+    assert (out / "index.html").exists() and "fork_exit" in (out / "index.html").read_text()
