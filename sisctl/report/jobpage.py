@@ -19,6 +19,8 @@ def write_job_page(out: Path, summary: dict, sections: Callable[[], list[Section
     (the page then says why), so a reporting bug never hides a verdict. `grafana`: (url, board uid);
     `links`: more links for the header (relative to `out`)."""
     body = list(sections) if not callable(sections) else _sections_or_problem(sections)
+    if "\n" in summary.get("problem", ""):    # e.g. a kernel crash with the console's last lines
+        body.insert(0, Details("What went wrong", summary["problem"], open=True))
     kind = summary.get("kind", "job")
     page = Page(title=f"{kind} on {summary.get('board', '?')}: {out.name}",
                 status=summary.get("status", ""), reason=summary.get("reason", ""),

@@ -15,6 +15,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 OUTCOME_COLOURS = {"ok": "#1e8e3e", "passed": "#1e8e3e", "violation": "#c5221f", "failed": "#c5221f",
                    "fsck": "#e37400", "mount-failed": "#8e24aa", "sanity": "#f9ab00", "error": "#c26401",
                    "aborted": "#5f6774", "skipped": "#9aa0a6"}
+MAX_DOTS = 400          # per group in a distribution: more only makes the page heavy
 PALETTE = ["#1a5fb4", "#26a269", "#e66100", "#9141ac", "#c64600", "#5e5c64", "#2ec27e", "#c01c28"]
 
 
@@ -70,6 +71,7 @@ def distribution(groups: dict[str, list[float]], ylabel: str) -> Figure:
         axes.boxplot(data, positions=range(len(names)), widths=0.5, showfliers=False,
                      medianprops={"color": "#c64600"})
         for i, values in enumerate(data):
+            values = values[::max(1, len(values) // MAX_DOTS)]   # the box has them all; dots thin out
             spread = [i + ((k * 0.6180339) % 1 - 0.5) * 0.3 for k in range(len(values))]
             axes.scatter(spread, values, s=9, alpha=0.55, color="#1a5fb4", linewidths=0, zorder=3)
         _label_ticks(axes, names)

@@ -144,6 +144,16 @@ def test_a_failing_section_builder_still_gives_a_page_with_the_verdict(tmp_path)
     assert 'class="verdict failed"' in html and "incomplete" in html and "KeyError" in html
 
 
+def test_an_error_page_shows_the_whole_problem_first(tmp_path):
+    out = tmp_path / "job"
+    problem = "qemu-virt-0: kernel crashed: BUG\n--- console (last lines) ---\n[ 1.0] Call trace: <ext4_fill_super>"
+    write_job_page(out, _summary(out, "error", reason=problem.splitlines()[0], problem=problem),
+                   [Paragraph("the kind's own section")])
+    html = (out / "index.html").read_text()
+    assert html.index("What went wrong") < html.index("own section")
+    assert "Call trace: &lt;ext4_fill_super&gt;" in html
+
+
 def test_no_grafana_link_without_a_grafana_url(tmp_path):
     out = tmp_path / "job"
     write_job_page(out, _summary(out), [], ("", "uid"))

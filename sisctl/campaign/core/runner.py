@@ -124,6 +124,7 @@ def _summarize(campaign_kind: CampaignKind, config: Any, out: Path, origin: dict
     summary = {"campaign": out.name, "kind": campaign_kind.name, "report": str(out), "board": config.board,
                "seed": config.seed, "status": status, "reason": reason,
                "error_kind": getattr(problem, "kind", "interrupted" if problem else ""),
+               "problem": "" if problem is None or isinstance(problem, KeyboardInterrupt) else str(problem),
                "headline": found.headline, "elapsed_s": round(elapsed, 1), "finished_epoch": round(time.time(), 1),
                "provenance": origin, **found.summary}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
