@@ -10,8 +10,11 @@ so the test stays within a few minutes while every other part runs for real.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -30,7 +33,8 @@ from sisctl.campaign.fuzz.triage import title_id
 pytestmark = pytest.mark.kbuild   # compiles the planted kernel on first run (minutes), cached after
 
 MAX_INDEX = 16
-DURATION = "40s"
+DURATION = "30s"
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +85,11 @@ def test_planted_bug_is_found_triaged_reproduced_and_minimised(planted_board, cl
     assert "ext4_setattr" in (folder / "report.txt").read_text()
     failing = [c for c in ET.parse(out / "junit.xml").getroot().iter("testcase") if c.find("failure") is not None]
     assert [c.get("name") for c in failing] == [f"fuzz: {TITLE}"]
+    assert TITLE in (out / "index.html").read_text()
 
     done = subprocess.run([sys.executable, "-m", "invoke", "fuzz.repro", "--campaign", out.name, "--crash",
                            folder.name, "--runs", "10", "--json"], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[2], timeout=300)
+                          cwd=PROJECT, timeout=300)
     assert done.returncode == 0, done.stderr
     reliability = json.loads(done.stdout[done.stdout.index("{"):])
     assert reliability["hits"] >= 9, reliability
@@ -98,3 +103,35 @@ def test_planted_bug_is_found_triaged_reproduced_and_minimised(planted_board, cl
     clean = fuzz("qemu-virt-tiny", seed, tmp_path / "corpus-clean")
     assert clean["execs"] > index
     assert clean["status"] == "passed" and clean["unique_crashes"] == [], clean["unique_crashes"]
+
+
+def test_killed_campaign_resumes_without_losing_its_crash(planted_board, campaign_seed, lab_dirs, tmp_path):
+    seed, index = campaign_seed
+    argv = [sys.executable, "-m", "invoke", "campaign", "--kind", "fuzz", "--board", "qemu-virt-planted",
+            "--target", "ext4-image", "--duration", DURATION, "--seed", str(seed), "--corpus", str(tmp_path / "c")]
+    before = set(lab_dirs["reports"].glob("fuzz-ext4-image-*"))
+    controller = subprocess.Popen(argv, cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        records = None
+        while time.monotonic() < deadline and controller.poll() is None:
+            folders = set(lab_dirs["reports"].glob("fuzz-ext4-image-*")) - before
+            records = next(iter(folders)) / "records.jsonl" if folders else None
+            if records and records.exists() and '"type": "crash"' in records.read_text():
+                break
+            time.sleep(0.2)
+        assert controller.poll() is None, "the campaign ended before it could be killed"
+    finally:
+        os.killpg(controller.pid, signal.SIGKILL)
+        controller.wait()
+    assert records is not None and records.exists()
+    out = records.parent
+    assert not (out / "summary.json").exists()
+    killed_at = sum(json.loads(line)["execs"] for line in records.read_text().splitlines()
+                    if '"type": "batch"' in line)
+    summary = runner.resume(out.name, progress=lambda _: None)
+    assert summary["status"] == "failed"
+    assert [u["title"] for u in summary["unique_crashes"]] == [TITLE]
+    assert summary["execs"] > killed_at
+    assert (out / "crashes" / title_id(TITLE) / "input.json").exists()

@@ -164,3 +164,48 @@ def test_verdict_over_records():
     clean = summarize([batch])
     assert [c.passed for c in cases(clean)] == [True]
     assert cases(summarize([])) == []   # an empty run has no verdict: the core reports it as an error
+
+
+def test_each_oracle_catches_what_it_exists_to_catch(seeds, tmp_path):
+    from sisctl.campaign.fuzz.campaign import judge
+    from sisctl.campaign.fuzz.executor import ExecResult
+    from sisctl.campaign.fuzz.triage import triage
+    seed = seeds["csum-journal"]
+    clean = FuzzInput("vfs-ops", seed.name, [], [["creat", "x"]])
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(seed.image.read_bytes() + bytes(4096))
+    assert judge(clean, ExecResult(mount=0, errnos=[0], umount=0), seeds, tmp_path) == []
+    # e2fsck: the clean seed came back damaged after a clean unmount
+    damaged = bytearray(disk.read_bytes())
+    a = next(i for i in seed.inodes if i.path == "a")
+    damaged[a.offset + 0x1A:a.offset + 0x1C] = (9).to_bytes(2, "little")   # i_links_count
+    disk.write_bytes(bytes(damaged))
+    found = judge(clean, ExecResult(mount=0, errnos=[0], umount=0), seeds, tmp_path)
+    assert [f.kind for f in found] == ["fsck"] and found[0].title.startswith("e2fsck -fn fails")
+    # ... but a mutated image is not expected to be clean
+    mutated = FuzzInput("ext4-image", seed.name, [["sb", "state", 0]], [["creat", "x"]])
+    assert judge(mutated, ExecResult(mount=0, errnos=[0], umount=0), seeds, tmp_path) == []
+    # wrong errno on a path case
+    paths = FuzzInput("vfs-paths", seed.name, [], [["stat", "p/f/"]], [errno.ENOTDIR])
+    assert judge(paths, ExecResult(mount=0, errnos=[errno.ENOTDIR]), seeds, tmp_path) == []
+    wrong = judge(paths, ExecResult(mount=0, errnos=[0]), seeds, tmp_path)
+    assert [f.title for f in wrong] == ["wrong errno: stat gave success, expected ENOTDIR"]
+    # hang and kernel report
+    assert judge(mutated, ExecResult(hang="no answer"), seeds, tmp_path)[0].kind == "hang"
+    crash = triage("[ 1.0] kernel BUG at fs/ext4/inode.c:1!\n[ 1.1] pc : ext4_iget+0x1/0x2\n")
+    assert judge(mutated, ExecResult(crash=crash), seeds, tmp_path)[0].title == "kernel BUG in ext4_iget"
+
+
+def test_page_sections_show_every_finding(tmp_path):
+    from sisctl.campaign.fuzz.report import page_sections
+    from sisctl.report.page import Group, Page, render
+    batch = {"type": "batch", "execs": 10, "seconds": 4.0, "mounted": 8, "fs_errors": 3, "restore_ms": 150.0,
+             "corpus": 5, "ended_at": 1000.0}
+    crash = {"type": "crash", "title": "WARNING in ext4_setattr", "title_id": "warning-in-ext4-setattr-abc",
+             "kind": "WARNING", "usable_stack": True, "exec": 4, "reproduce": "invoke fuzz.repro ..."}
+    summary = dict(summarize([batch, dict(batch, ended_at=1004.0), crash]), report=str(tmp_path),
+                   target="ext4-image", coverage="none")
+    sections = page_sections(summary, [batch, dict(batch, ended_at=1004.0), crash])
+    assert [s.anchor for s in sections if isinstance(s, Group)] == ["warning-in-ext4-setattr-abc"]
+    html = render(Page("fuzz", "failed", sections=sections))
+    assert "WARNING in ext4_setattr" in html and "fuzz.minimize" in html

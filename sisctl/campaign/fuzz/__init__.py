@@ -36,5 +36,9 @@ class FuzzKind:
     def terminal(self, summary: dict) -> str:
         return terminal_summary(summary)
 
+    def page_sections(self, summary: dict, records: list[dict]) -> list:
+        from sisctl.campaign.fuzz.report import page_sections
+        return page_sections(summary, records)
+
 
 KIND = FuzzKind()

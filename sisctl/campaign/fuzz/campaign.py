@@ -140,7 +140,7 @@ class FuzzCampaign:
         self.elapsed += seconds
         record = {"type": "batch", "first_exec": self.execs - stats["execs"], "seconds": round(seconds, 3),
                   "restore_ms": round(1000 * sum(self.restore_s) / max(1, len(self.restore_s)), 1),
-                  "corpus": self.corpus.size(), **stats, **self.ctx.origin}
+                  "corpus": self.corpus.size(), "ended_at": time.time(), **stats, **self.ctx.origin}
         self.restore_s.clear()
         self.ctx.records.append(record)
         self.ctx.write_points([make_point(
