@@ -8,7 +8,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from invoke import Collection, task
 
 from sisctl import paths
-from sisctl.cli.common import guard
+from sisctl.cli.common import guard, usage
 
 
 @task(name="index")
@@ -44,9 +44,11 @@ class QuietHandler(SimpleHTTPRequestHandler):
 
 @task(name="serve", help={"port": "port on 127.0.0.1 (default: a free one)"})
 @guard
-def report_serve(c, port=0):
+def report_serve(c, port="0"):
     """Serve the reports folder to a browser on 127.0.0.1; Ctrl-C stops it."""
     from sisctl.report.index import write_index
+    if not str(port).isdigit() or int(port) > 65535:
+        raise usage(f"--port {port!r}: expected a port number (0 for a free one)")
     folder = paths.reports_dir()
     write_index(folder)
     handler = functools.partial(QuietHandler, directory=str(folder))
