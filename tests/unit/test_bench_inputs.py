@@ -216,3 +216,8 @@ def test_bisect_step_maps_verdicts_to_git_bisect_exit_codes():
     for bad in ("nosuch.ns_per_op", "fork_exit", "power:fork_exit.ns_per_op"):
         with pytest.raises(UsageError, match="--metric"):
             metric_workload(bad, "default")
+
+
+def test_a_real_board_gets_the_time_family_and_no_ext4_workloads():
+    with pytest.raises(UsageError, match="virtio disk, which only QEMU boards"):
+        KIND.config_from_options("rpi4-01", 1, {"baseline": "linux-kbuild", "candidate": "linux-kbuild"})

@@ -59,7 +59,11 @@ class BenchKind:
         workloads = options.get("workloads")
         if workloads and set(workloads) - {w.name for w in suite.workloads}:
             raise UsageError(f"suite {suite.name} has no workload {sorted(set(workloads) - {w.name for w in suite.workloads})[0]}")
-        families_for(suite, find_board(board).qemu is not None)   # refuse what the board cannot measure
+        qemu = find_board(board).qemu is not None
+        families_for(suite, qemu)   # refuse what the board cannot measure
+        if not qemu and (suite.only(set(workloads)) if workloads else suite).needs_disk:
+            raise UsageError(f"suite {suite.name}: its ext4 workloads run on a virtio disk, which only QEMU boards "
+                             "have; give a suite without them for a real board")
         return BenchConfig(board, options["baseline"], options["candidate"], options.get("suite") or "default",
                            parse_budget(options.get("budget", "15m")), seed, workloads)
 
@@ -75,22 +79,21 @@ class BenchKind:
         suite = self.suite(config)
         families, gate = families_for(suite, ctx.board.spec.qemu is not None)
         campaign = BenchCampaign(ctx, config, suite, families, set(gate))
-        ctx.figures.update(families=families, gate_families=gate)
         try:
             campaign.run()
         finally:
-            ctx.figures["stopped"] = campaign.stopped or "interrupted"
+            ctx.figures["stopped"] = campaign.stopped or "did not finish"
             now = time.time_ns()
             ctx.write_points([bench_verdict_point(c.as_dict(), ctx.board.name, ctx.out.name, config.baseline,
                                                   config.candidate, now) for c in campaign.current()])
 
     def findings(self, config: BenchConfig, records: list[dict], figures: dict) -> Findings:
         suite = self.suite(config)
-        gate = figures.get("gate_families") or ["work"]
+        families, gate = families_for(suite, find_board(config.board).qemu is not None)
         found = comparisons(records, suite.min_effect_for, set(gate))
         blocks = sum(r.get("type") == "block" for r in records)
         summary = {"baseline": config.baseline, "candidate": config.candidate, "suite": suite.name,
-                   "budget_s": config.budget_s, "blocks": blocks, "families": figures.get("families"),
+                   "budget_s": config.budget_s, "blocks": blocks, "families": families,
                    "gate_families": gate, "stopped": figures.get("stopped", ""),
                    "metrics": [c.as_dict() for c in found]}
         return Findings(summary, cases(found), headline(found, blocks))

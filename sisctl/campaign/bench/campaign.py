@@ -87,6 +87,12 @@ class BenchCampaign:
         spec = self.ctx.board.spec
         artifacts = {side: v.build(progress=self.ctx.progress) for side, v in self.variants.items()}
         guests = {side: (a, build_guest(a, spec.boot.modules)) for side, a in artifacts.items()}
+        try:
+            self._blocks(guests)
+        finally:
+            (self.ctx.out / "bench-disk.img").unlink(missing_ok=True)
+
+    def _blocks(self, guests: dict) -> None:
         done = [r for r in self.records if r.get("type") == "block"]
         block, spent = len(done), sum(r["seconds"] for r in done)
         last_s = done[-1]["seconds"] if done else 0.0
@@ -107,11 +113,11 @@ class BenchCampaign:
             self._append({"type": "block", "block": block, "attempt": self.attempt, "order": "".join(
                 "A" if s == "baseline" else "B" for s in order), "families": self.families, "seconds": round(last_s, 2)})
             block += 1
-            found = self.current()
-            open_ = [c.key for c in found if c.gate and c.verdict == "inconclusive"]
-            self.ctx.progress(f"block {block}: {len(found) - len(open_)}/{len(found)} metrics decided "
+            gate = [c for c in self.current() if c.gate]
+            decided = sum(c.verdict != "inconclusive" for c in gate)
+            self.ctx.progress(f"block {block}: {decided}/{len(gate)} gate metrics decided "
                               f"({spent:.0f} s of {self.config.budget_s:g} s)")
-            if block >= self.suite.min_blocks and all_decided([c for c in found if c.gate]):
+            if block >= self.suite.min_blocks and all_decided(gate):
                 self.stopped = "every gate metric decided"
                 break
 
