@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -138,6 +139,7 @@ def fleet_hold(c, board, wait="", priority=0.0, seconds=0.0):
     """Hold a board for the command after '--' (SISCTL_BOARD names it), or for --seconds."""
     from sisctl.fleet.claims import new_hold, parse_tags, registered
     from sisctl.fleet.config import duration
+    signal.signal(signal.SIGTERM, _interrupt)     # a cancelled CI job hands the board over too
     spec, session = _session()
     session.close()
     filters = parse_tags(board[4:]) if board.startswith("tag:") else {"name": board}
@@ -164,6 +166,10 @@ def fleet_hold(c, board, wait="", priority=0.0, seconds=0.0):
                       "held_until": held_until, "pid": os.getpid(), "status": status}))
     if status:
         raise Exit(code=status)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 fleet = Collection("fleet")

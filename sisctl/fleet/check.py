@@ -32,7 +32,7 @@ def check_board(name: str) -> tuple[bool, str]:
                 image = Path(scratch) / "health.img"
                 make_base_image(image)
                 disks = [Disk(HEALTH_DISK, image)]
-            with board.session(label="health", disks=disks) as session:
+            with board.session(fast=False, label="health", disks=disks) as session:   # a real boot
                 _expect(session.run("uname -m").text.strip() == "aarch64", "uname -m is not aarch64")
                 got = session.run("uname -r").text.strip()
                 _expect(not release or got == release, f"uname -r says {got!r}, flashed is {release!r}")

@@ -29,6 +29,7 @@ class _Claim:
 
 
 _claims: dict[str, _Claim] = {}
+_selected: dict[str, str] = {}        # tag selection -> the board it took
 HELD_VARIABLE = "SISCTL_HELD"     # boards a parent process holds for the commands it runs ('invoke fleet.hold')
 _guard = threading.Lock()
 
@@ -139,7 +140,10 @@ def parse_tags(text: str) -> dict[str, str]:
 
 
 def select_board(tag_text: str) -> str:
-    """Hold any healthy board with these tags until this process ends; returns its name."""
+    """Hold any healthy board with these tags until this process ends; returns its name (the same
+    one however often it is asked in this process)."""
+    if tag_text in _selected:
+        return _selected[tag_text]
     tags = parse_tags(tag_text)
     spec = _spec()
     address = coordinator_address(spec)
@@ -152,6 +156,7 @@ def select_board(tag_text: str) -> str:
         _claims[name] = _Claim(hold, 1)
     os.environ[HELD_VARIABLE] = ",".join(filter(None, [os.environ.get(HELD_VARIABLE, ""), name]))
     atexit.register(_release_at_exit, name)
+    _selected[tag_text] = name
     return name
 
 

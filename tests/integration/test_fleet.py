@@ -131,7 +131,7 @@ def test_export_writes_the_exporter_config_and_places_whose_locks_take_its_resou
     with lab.session() as session:     # an earlier health check passed for the shelf boards
         for name in ("shelf-01", "shelf-02"):
             session.set_tags(name, health_tags("good", checked=time.time()))
-    holder = start_invoke("fleet.hold", "--board", "shelf-01", "--seconds", "3")
+    holder = start_invoke("fleet.hold", "--board", "shelf-01", "--seconds", "120")
     try:
         place = wait_until(lambda: (p := lab.places()["shelf-01"]).acquired and p, 20, "shelf-01 locked")
         assert place.acquired_resources == [f"{HOST}/shelf-01/NetworkSerialPort/NetworkSerialPort"]
@@ -139,7 +139,9 @@ def test_export_writes_the_exporter_config_and_places_whose_locks_take_its_resou
         row = next(r for r in listed if r["board"] == "shelf-01")
         assert row["state"] == "running" and row["holder"]["pid"] == holder.pid and row["lab_host"] == HOST
     finally:
-        assert holder.wait(30) == 0, holder.stderr.read()
+        holder.terminate()                  # as a cancelled CI job is: the board is handed back
+        assert holder.wait(30) == 130, holder.stderr.read()
+    assert not lab.places()["shelf-01"].acquired and lab.reservations() == []
 
 
 def test_sixteen_jobs_from_concurrent_processes_on_two_boards_never_overlap(fleet_lab):
@@ -217,13 +219,15 @@ def test_a_board_failing_its_health_check_gets_no_jobs_until_back_from_maintenan
     assert lab.places()["qemu-virt-tiny"].tags["eligible"] == "yes"
     # Eligible again: with qemu-virt-0 busy, the next job gets qemu-virt-tiny, whose health is
     # unknown, so its check runs first; it fails again and the job moves on to qemu-virt-0.
-    busy = start_invoke("fleet.hold", "--board", "qemu-virt-0", "--seconds", "4")
+    busy = start_invoke("fleet.hold", "--board", "qemu-virt-0", "--seconds", "300")
     wait_until(lambda: lab.places()["qemu-virt-0"].acquired, 20, "qemu-virt-0 held")
-    job = invoke("fleet.hold", "--board", "tag:type=qemu", "--seconds", "0.1", "--wait", "60s")
-    assert busy.wait(30) == 0
-    assert job.returncode == 0 and json.loads(job.stdout.strip().splitlines()[-1])["board"] == "qemu-virt-0"
-    assert "qemu-virt-tiny: health unknown; running its health check first" in job.stderr
-    assert lab.places()["qemu-virt-tiny"].tags["health"] == "bad"
+    job = start_invoke("fleet.hold", "--board", "tag:type=qemu", "--seconds", "0.1", "--wait", "120s")
+    wait_until(lambda: lab.places()["qemu-virt-tiny"].tags["health"] == "bad", 60, "qemu-virt-tiny checked again")
+    busy.terminate()
+    assert busy.wait(30) == 130
+    out, err = job.communicate(timeout=60)
+    assert job.returncode == 0 and json.loads(out.strip().splitlines()[-1])["board"] == "qemu-virt-0", err
+    assert "qemu-virt-tiny: health unknown; running its health check first" in err
 
 
 def test_a_real_board_command_waits_for_the_holder_then_runs(fleet_lab):
@@ -238,12 +242,19 @@ def test_a_real_board_command_waits_for_the_holder_then_runs(fleet_lab):
     assert not lab.places()["qemu-virt-0"].acquired
 
 
-def test_a_coordinator_restart_mid_job_is_an_infrastructure_error(fleet_lab):
+def test_a_coordinator_restart_mid_campaign_is_an_infrastructure_error(fleet_lab):
     lab, _ = fleet_lab
-    job = start_invoke("run", "--board", "qemu-virt-0", "--", "sleep", "6")
-    wait_until(lambda: lab.places()["qemu-virt-0"].acquired, 60, "the job holds qemu-virt-0")
+    with lab.session() as session:          # checked already (the health test): no check first
+        session.set_tags("qemu-virt-0", health_tags("good", checked=time.time()))
+    job = start_invoke("campaign", "--kind", "ext4-crash", "--board", "tag:type=qemu", "--scenario",
+                       "write_during_allocation", "--mode", "reset", "--runs", "1", "--json")
+    wait_until(lambda: lab.places()["qemu-virt-0"].acquired, 120, "the campaign holds qemu-virt-0")
     lab.coordinator.stop()
     lab.coordinator.start()                          # a restart: every lock is gone
-    out, err = job.communicate(timeout=120)
-    assert job.returncode == 75, out + err
-    assert "lost the board while the job ran" in err
+    out, err = job.communicate(timeout=300)
+    assert job.returncode == 75 and "{" in out, out + err
+    summary = json.loads(out[out.index("{"):])
+    assert (summary["status"], summary["error_kind"]) == ("error", "infrastructure"), summary
+    assert "lost the board while the job ran" in summary["reason"]
+    junit = (Path(summary["report"]) / "junit.xml").read_text()
+    assert "<error" in junit and "<failure" not in junit

@@ -105,3 +105,65 @@ def test_inventory_row_shows_state_health_and_holder():
     assert r["holder"] == {"job": "4711", "host": "labhost", "pid": 1234, "since": 1000.0, "lease_until": 1060.0}
     assert row(Place("b2", reservation="T"))["state"] == "reserved"
     assert row(Place("b3"))["state"] == "idle"
+
+
+class RecordingSession:
+    """Stands in for the coordinator session: one place held by `holder`, every call recorded."""
+
+    def __init__(self, holder: str, **tags):
+        self.place = Place("b1", tags=dict(tags), acquired=holder, reservation="TOKEN")
+        self.calls: list[tuple] = []
+
+    def places(self):
+        return {"b1": self.place}
+
+    def set_tags(self, name, tags):
+        self.calls.append(("set_tags", name, tags))
+
+    def cancel(self, token):
+        self.calls.append(("cancel", token))
+
+    def release(self, name, from_holder=None):
+        self.calls.append(("release", name, from_holder))
+
+    def close(self):
+        self.calls.append(("close",))
+
+
+def holding(**tags):
+    from sisctl.fleet.config import CoordinatorSpec
+    from sisctl.fleet.hold import BoardHold
+    hold = BoardHold("127.0.0.1:1", CoordinatorSpec(), {"name": "b1"}, "b1", wait_s=0)
+    hold.session = RecordingSession(hold.holder.identity, **tags)
+    hold.place, hold.token = "b1", "TOKEN"
+    return hold
+
+
+def test_release_cancels_the_reservation_before_unlocking_and_counts_the_job():
+    hold = holding(**health_tags("good", checked=1.0))
+    hold.release(None)
+    names = [c[0] for c in hold.session.calls]
+    assert names == ["set_tags", "cancel", "release", "close"]
+    assert hold.session.calls[0][2] == {"jobs_since_check": "1"}
+    assert hold.session.calls[2] == ("release", "b1", hold.holder.identity)   # only if still ours
+
+
+def test_an_infrastructure_error_in_a_job_makes_the_board_unknown_a_test_failure_does_not():
+    from sisctl.board.errors import ConsoleLost
+    from sisctl.errors import TestFailure
+    hold = holding(**health_tags("good", checked=1.0))
+    hold.release(ConsoleLost("b1", "the console closed"))
+    tags = hold.session.calls[0][2]
+    assert tags["health"] == "unknown" and "the console closed" in tags["health_reason"]
+    hold = holding(**health_tags("good", checked=1.0))
+    hold.release(TestFailure("a violation"))
+    assert "health" not in hold.session.calls[0][2]
+
+
+def test_a_lease_lost_while_the_job_ran_is_an_infrastructure_error_whatever_the_job_did():
+    from sisctl.fleet.session import CoordinatorLost
+    hold = holding()
+    hold.session.place.acquired = "elsewhere/sisctl-ci-7"      # the reaper gave it to someone else
+    with pytest.raises(CoordinatorLost, match="no longer shows this job"):
+        hold.release(None)
+    assert ("release", "b1", hold.holder.identity) in hold.session.calls   # never unlocks the new holder's
