@@ -42,3 +42,20 @@ def unique_dir(parent: Path, name: str) -> Path:
         except FileExistsError:
             continue
     raise FileExistsError(f"{parent / name}: too many folders of that name")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` so a crash leaves the old or the new content, never a torn file."""
+    partial = path.with_name(f".{path.name}.partial")
+    with open(partial, "w") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(partial, path)
+
+
+def set_aside(path: Path) -> Path:
+    """Move a damaged state file out of the way (kept once, for a look), returning where it went."""
+    damaged = path.with_name(path.name + ".damaged")
+    os.replace(path, damaged)
+    return damaged

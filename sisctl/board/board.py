@@ -23,7 +23,7 @@ from sisctl.board import tftp
 from sisctl.board.lock import BoardLock, console_lock
 from sisctl.board.pi import PiTryboot
 from sisctl.board.power import power_cycle, power_set
-from sisctl.board.qemu import Disk, QemuLaunch, QemuMachine, create_vmstate
+from sisctl.board.qemu import Disk, QemuLaunch, QemuMachine, create_vmstate, vmstate_problem
 from sisctl.board.spec import BoardSpec
 from sisctl.board.uboot import BootFiles, UBoot, gzip_kernel
 from sisctl.build.artifact import Artifact
@@ -57,6 +57,20 @@ class Board:
         self.state = (state_root or paths.state_dir()) / "boards" / spec.name
         self.state.mkdir(parents=True, exist_ok=True)
         self.reports = reports
+        self._set_aside_damaged_record()
+
+    def _set_aside_damaged_record(self) -> None:
+        """A flash record that cannot be read (torn by a crash, edited by hand) is moved aside, so the
+        board counts as not flashed and is flashed again instead of failing on every use."""
+        path = self.state / "flashed.json"
+        try:
+            FlashRecord(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            pass
+        except (ValueError, TypeError) as err:
+            damaged = paths.set_aside(path)
+            print(f"{self.name}: {path} is damaged ({str(err)[:120]}); moved to {damaged.name}, "
+                  "the board counts as not flashed", file=sys.stderr)
 
     # --- flashing ------------------------------------------------------------
     def flash(self, artifact: Artifact, progress: Callable[[str], None] = print) -> dict:
@@ -71,8 +85,9 @@ class Board:
                              artifact.manifest.get("kernel_version"),
                              time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), agent_digest())
         with BoardLock(self.state / "lock", self.name):
-            (self.state / "flashed.json").write_text(json.dumps(record.__dict__, indent=1) + "\n")
             (self.state / "snapshots.json").unlink(missing_ok=True)
+            (self.state / "vmstate.qcow2").unlink(missing_ok=True)   # a new kernel starts a new snapshot file
+            paths.write_atomic(self.state / "flashed.json", json.dumps(record.__dict__, indent=1) + "\n")
         progress(f"{self.name}: flashed {artifact.root.name}; booting to verify")
         with self.session(fast=False, label="flash") as session:
             if self.spec.qemu:
@@ -123,7 +138,7 @@ class Board:
     def _remember_snapshot(self, key: str, tag: str) -> None:
         snapshots = self._snapshots()
         snapshots[key] = tag
-        (self.state / "snapshots.json").write_text(json.dumps(snapshots, indent=1) + "\n")
+        paths.write_atomic(self.state / "snapshots.json", json.dumps(snapshots, indent=1) + "\n")
 
 
 class BoardSession:
@@ -182,6 +197,12 @@ class BoardSession:
         """What QEMU starts with; sets the key of the ready snapshot of that guest."""
         spec = self.board.spec
         vmstate = self.board.state / "vmstate.qcow2"
+        problem = vmstate_problem(vmstate) if vmstate.exists() else None
+        if problem:   # damaged: set it aside and boot cold, saving a new snapshot
+            damaged = paths.set_aside(vmstate)
+            (self.board.state / "snapshots.json").unlink(missing_ok=True)
+            print(f"{self.name}: {vmstate} is damaged ({problem}); moved to {damaged.name}; a cold boot "
+                  "saves a new snapshot", file=sys.stderr)
         if not vmstate.exists():
             create_vmstate(vmstate)
         if spec.boot.method == "qemu":

@@ -237,6 +237,26 @@ def _remove_stale_socket_dirs() -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def vmstate_problem(path: Path) -> str | None:
+    """Why the snapshot qcow2 at `path` cannot be used (damaged metadata, marked corrupt), or None.
+    Leaked clusters (exit 3) waste space only and do not count."""
+    with open(path, "rb") as f:
+        header = f.read(80)
+    if header[:4] != b"QFI\xfb":
+        return "not a qcow2 file"
+    if int.from_bytes(header[4:8], "big") >= 3 and int.from_bytes(header[72:80], "big") & 2:
+        return "QEMU marked it corrupt"   # qemu-img check passes such a file; QEMU will not open it
+    try:
+        done = subprocess.run(["qemu-img", "check", "-q", str(path)], capture_output=True, text=True,
+                              timeout=60, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return "qemu-img check did not finish within 60 s"
+    if done.returncode in (0, 3):
+        return None
+    said = " ".join((done.stderr or done.stdout).split())
+    return said[:160] or f"qemu-img check exited with {done.returncode}"
+
+
 def create_vmstate(path: Path, size: str = "2G") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     proc.run(["qemu-img", "create", "-q", "-f", "qcow2", path, size], timeout=30)
