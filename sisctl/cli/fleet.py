@@ -14,14 +14,20 @@ from sisctl.cli.common import guard, say, usage
 from sisctl.errors import INFRASTRUCTURE, UsageError
 
 
-def _session():
+def _coordinator():
+    """(the coordinator section of lab/lab.yaml, the address in use); a usage error if there is none."""
     from sisctl.fleet.claims import configured
-    from sisctl.fleet.config import this_process
-    from sisctl.fleet.session import CoordinatorSession
     spec, address = configured()
     if address is None:
         raise UsageError("no coordinator is configured: set coordinator.address in lab/lab.yaml "
                          "(or SISCTL_COORDINATOR), or run 'invoke lab.up' for the embedded one")
+    return spec, address
+
+
+def _session():
+    from sisctl.fleet.config import this_process
+    from sisctl.fleet.session import CoordinatorSession
+    spec, address = _coordinator()
     holder = this_process()
     return spec, CoordinatorSession(address, f"{holder.host}/sisctl-admin-{holder.pid}", spec.connect_timeout_s)
 
@@ -107,12 +113,13 @@ def fleet_health(c, board, wait="30m", json_=False):
     from sisctl.fleet.claims import new_hold, registered
     from sisctl.fleet.config import duration
     from sisctl.fleet.health import health_of, health_tags
+    wait_s = duration(wait, "--wait")
     spec, session = _session()
     with session:
         current = health_of(_place(session, board).tags)
     if current in ("maintenance", "retired"):
         raise UsageError(f"{board} is {current}: take it out with 'invoke fleet.maintenance --board {board} --off' first")
-    hold = new_hold(session.address, spec, {"name": board}, board, wait_s=duration(wait, "--wait"), any_health=True)
+    hold = new_hold(session.address, spec, {"name": board}, board, wait_s=wait_s, any_health=True)
     hold.acquire()
     error = None
     try:
@@ -135,16 +142,20 @@ def fleet_health(c, board, wait="30m", json_=False):
                          "priority": "higher is served first among waiters",
                          "seconds": "with no command: hold the board this long"})
 @guard
-def fleet_hold(c, board, wait="", priority=0.0, seconds=0.0):
+def fleet_hold(c, board, wait="", priority="0", seconds="0"):
     """Hold a board for the command after '--' (SISCTL_BOARD names it), or for --seconds."""
     from sisctl.fleet.claims import new_hold, parse_tags, registered
     from sisctl.fleet.config import duration
     signal.signal(signal.SIGTERM, _interrupt)     # a cancelled CI job hands the board over too
-    spec, session = _session()
-    session.close()
     filters = parse_tags(board[4:]) if board.startswith("tag:") else {"name": board}
     wait_s = duration(wait, "--wait") if wait else None
-    hold = new_hold(session.address, spec, filters, board, wait_s=wait_s, priority=float(priority))
+    hold_s = duration(seconds, "--seconds")
+    try:
+        priority = float(priority)
+    except ValueError:
+        raise UsageError(f"--priority: expected a number, got {priority!r}") from None
+    spec, address = _coordinator()
+    hold = new_hold(address, spec, filters, board, wait_s=wait_s, priority=priority)
     started = time.monotonic()
     name = hold.acquire()
     waited, held_from = time.monotonic() - started, time.time()
@@ -155,7 +166,7 @@ def fleet_hold(c, board, wait="", priority=0.0, seconds=0.0):
             if command:
                 status = subprocess.run(command, env={**os.environ, "SISCTL_BOARD": name}).returncode
             else:
-                time.sleep(float(seconds))
+                time.sleep(hold_s)
     except BaseException as err:
         error = err
         raise
