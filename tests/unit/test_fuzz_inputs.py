@@ -174,17 +174,17 @@ def test_each_oracle_catches_what_it_exists_to_catch(seeds, tmp_path):
     clean = FuzzInput("vfs-ops", seed.name, [], [["creat", "x"]])
     disk = tmp_path / "disk.img"
     disk.write_bytes(seed.image.read_bytes() + bytes(4096))
-    assert judge(clean, ExecResult(mount=0, errnos=[0], umount=0), seeds, tmp_path) == []
+    assert judge(clean, ExecResult(mount=0, errnos=[0], umount=0, disk=disk), seeds, tmp_path) == []
     # e2fsck: the clean seed came back damaged after a clean unmount
     damaged = bytearray(disk.read_bytes())
     a = next(i for i in seed.inodes if i.path == "a")
     damaged[a.offset + 0x1A:a.offset + 0x1C] = (9).to_bytes(2, "little")   # i_links_count
     disk.write_bytes(bytes(damaged))
-    found = judge(clean, ExecResult(mount=0, errnos=[0], umount=0), seeds, tmp_path)
+    found = judge(clean, ExecResult(mount=0, errnos=[0], umount=0, disk=disk), seeds, tmp_path)
     assert [f.kind for f in found] == ["fsck"] and found[0].title.startswith("e2fsck -fn fails")
     # ... but a mutated image is not expected to be clean
     mutated = FuzzInput("ext4-image", seed.name, [["sb", "state", 0]], [["creat", "x"]])
-    assert judge(mutated, ExecResult(mount=0, errnos=[0], umount=0), seeds, tmp_path) == []
+    assert judge(mutated, ExecResult(mount=0, errnos=[0], umount=0, disk=disk), seeds, tmp_path) == []
     # wrong errno on a path case
     paths = FuzzInput("vfs-paths", seed.name, [], [["stat", "p/f/"]], [errno.ENOTDIR])
     assert judge(paths, ExecResult(mount=0, errnos=[errno.ENOTDIR]), seeds, tmp_path) == []
@@ -209,3 +209,14 @@ def test_page_sections_show_every_finding(tmp_path):
     assert [s.anchor for s in sections if isinstance(s, Group)] == ["warning-in-ext4-setattr-abc"]
     html = render(Page("fuzz", "failed", sections=sections))
     assert "WARNING in ext4_setattr" in html and "fuzz.minimize" in html
+
+
+def test_batched_output_and_console_are_split_by_slot():
+    from sisctl.campaign.fuzz.executor import guest_command, split_by_slot
+    command = guest_command([[["creat", "a"]], [["stat", "b"]]], 20)
+    assert command.count("sisagent fuzz fuzz0 ") == 1 and command.count("sisagent fuzz fuzz1 ") == 1
+    out = "== 0\nmount 0\no 0 0\numount 0\n== 1\nmount 22\no 0 2\numount -\n"
+    assert split_by_slot(out, r"^== (\d+)$", 2) == ["mount 0\no 0 0\numount 0\n", "mount 22\no 0 2\numount -\n"]
+    log = "[ 1.0] sisctl-fuzz: input 0\n[ 1.1] EXT4-fs (vdb): mounted\n[ 2.0] sisctl-fuzz: input 1\n[ 2.1] BUG: x\n"
+    parts = split_by_slot(log, r"sisctl-fuzz: input (\d+)", 2)
+    assert "mounted" in parts[0] and "BUG" in parts[1] and "BUG" not in parts[0]

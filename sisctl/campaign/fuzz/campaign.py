@@ -44,7 +44,7 @@ def judge(fuzz_input: FuzzInput, result: ExecResult, seeds: dict[str, Seed], wor
             found.append(Finding(title, "wrong errno", True, json.dumps(wrong)))
     if not fuzz_input.mutations and not result.crashed and result.mount == 0 and result.umount == 0:
         after = work / "after.img"
-        with open(work / "disk.img", "rb") as disk:   # the file system part of the disk after the unmount
+        with open(result.disk, "rb") as disk:   # the file system part of the disk after the unmount
             after.write_bytes(disk.read(seeds[fuzz_input.seed].image.stat().st_size))
         fsck = e2fsck(after)
         if not fsck.clean:
@@ -121,7 +121,7 @@ class FuzzCampaign:
         self.restore_s: list[float] = []
 
     def run(self) -> None:
-        with Executor(self.ctx.board, self.work, self.ctx.progress) as executor:
+        with Executor(self.ctx.board, self.work, self.ctx.progress, slots=self.config.slots) as executor:
             while self.elapsed < self.config.duration_s:
                 self._batch(executor)
         self.ctx.figures["sessions"] = executor.sessions
@@ -131,14 +131,14 @@ class FuzzCampaign:
 
     def _batch(self, executor: Executor) -> None:
         stats = {"execs": 0, "mounted": 0, "fs_errors": 0, "findings": 0, "corpus_added": 0, "crash_execs": 0}
-        started = time.monotonic()
-        for _ in range(self.config.batch):
+        started, first = time.monotonic(), self.execs
+        while self.execs - first < self.config.batch:
             if self.elapsed + time.monotonic() - started >= self.config.duration_s:
                 break
-            self._one(executor, stats)
+            self._slots(executor, stats, min(self.config.slots, self.config.batch - (self.execs - first)))
         seconds = time.monotonic() - started
         self.elapsed += seconds
-        record = {"type": "batch", "first_exec": self.execs - stats["execs"], "seconds": round(seconds, 3),
+        record = {"type": "batch", "first_exec": first, "seconds": round(seconds, 3),
                   "restore_ms": round(1000 * sum(self.restore_s) / max(1, len(self.restore_s)), 1),
                   "corpus": self.corpus.size(), "ended_at": time.time(), **stats, **self.ctx.origin}
         self.restore_s.clear()
@@ -149,12 +149,20 @@ class FuzzCampaign:
              "mounted": stats["mounted"], "findings": stats["findings"], "unique_crashes": len(self.unique)},
             time.time_ns())])
 
-    def _one(self, executor: Executor, stats: dict) -> None:
+    def _slots(self, executor: Executor, stats: dict, count: int) -> None:
+        """`count` inputs after one snapshot restore."""
+        batch = []
+        for slot in range(count):
+            fuzz_input = self.next_input(self.execs + slot)
+            image = self.work / f"input{slot}.img"
+            fuzz_input.build_image(self.seeds, image)
+            batch.append((fuzz_input, image))
+        results = executor.run_batch([(image, fuzz_input.ops) for fuzz_input, image in batch])
+        for (fuzz_input, image), result in zip(batch, results):
+            self._judge(fuzz_input, image, result, stats)
+
+    def _judge(self, fuzz_input: FuzzInput, image: Path, result: ExecResult, stats: dict) -> None:
         index = self.execs
-        fuzz_input = self.next_input(index)
-        image = self.work / "input.img"
-        fuzz_input.build_image(self.seeds, image)
-        result = executor.run(image, fuzz_input.ops)
         if not result.crashed:
             self.restore_s.append(result.restore_s)
         self.execs += 1

@@ -21,7 +21,8 @@ class FuzzConfig:
     duration_s: float = 600.0
     seed: int = 1
     corpus: str = ""              # folder of the persistent corpus; "" = the default one under the state folder
-    batch: int = 10               # execs per record
+    batch: int = 12               # execs per record
+    slots: int = 4                # inputs per snapshot restore (a crash re-runs them one by one)
 
     @property
     def targets(self) -> list[str]:

@@ -1,12 +1,16 @@
-"""Run one fuzz input at a time on a real kernel, each from the same ready snapshot.
+"""Run fuzz inputs on a real kernel from the same ready snapshot.
 
-The host writes the input image into the raw file behind a spare virtio disk, restores the
-snapshot in place (QMP, the running QEMU), and has the agent mount it, run the ops and unmount
-(`sisagent fuzz`). A kernel report or a silent guest ends the session; the next input starts a
-new one, so every crash belongs to exactly one input.
+The host writes each input image into the raw file behind a spare virtio disk (one disk per
+slot), restores the snapshot in place (QMP, the running QEMU), and has the agent mount each
+disk, run its ops and unmount (`sisagent fuzz`), one slot after the other. Several inputs share
+one restore because QEMU drops all translated code on a restore and the first input pays for
+retranslating the kernel. A kernel report or a silent guest ends the session; the inputs of that
+batch are then run again one by one, each from the snapshot, so every crash belongs to exactly
+one input.
 """
 from __future__ import annotations
 
+import re
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -19,7 +23,7 @@ from sisctl.board.qemu import Disk
 from sisctl.campaign.fuzz.ops import encode
 from sisctl.campaign.fuzz.triage import Triaged, count_fs_errors, triage
 
-DISK = "fuzz"
+DISK = "fuzz"                       # slot N is the virtio disk with serial fuzzN
 DISK_BYTES = 4 << 20                 # the largest seed is 2 MiB
 SNAPSHOT = "fuzz-ready"
 MOUNT_OPTIONS = "errors=continue"    # an image that asks for errors=panic must not turn ext4's checks into crashes
@@ -40,6 +44,7 @@ class ExecResult:
     fs_errors: int = 0
     seconds: float = 0.0
     restore_s: float = 0.0
+    disk: Path | None = None              # the slot's disk file, as the input left it
 
     @property
     def crashed(self) -> bool:
@@ -59,23 +64,42 @@ def parse_output(text: str, count: int) -> tuple[int | None, list[int | None], i
     return mount, errnos, umount
 
 
-def guest_command(ops: list[list], timeout_s: float) -> str:
-    text = encode(ops)
-    if OPS_END in text:
-        raise ValueError("ops text contains the here-document terminator")
-    return (f"exec /sbin/sisagent fuzz {DISK} /mnt/{DISK} {MOUNT_OPTIONS} <<'{OPS_END}'\n{text}{OPS_END}\n")
+def guest_command(batch: list[list[list]], timeout_s: float) -> str:
+    """Run each slot's ops on its disk; a line in the kernel log marks where each input starts."""
+    parts = []
+    for slot, ops in enumerate(batch):
+        text = encode(ops)
+        if OPS_END in text:
+            raise ValueError("ops text contains the here-document terminator")
+        parts.append(f"echo 'sisctl-fuzz: input {slot}' > /dev/kmsg; echo '== {slot}'\n"
+                     f"/sbin/sisagent fuzz {DISK}{slot} /mnt/{DISK}{slot} {MOUNT_OPTIONS} <<'{OPS_END}'\n"
+                     f"{text}{OPS_END}\n")
+    return "".join(parts)
+
+
+def split_by_slot(text: str, marker: str, count: int) -> list[str]:
+    """The text after each slot's marker line ("== N" in the output, "sisctl-fuzz: input N" in the log)."""
+    parts, current = [""] * count, None
+    for line in text.splitlines(keepends=True):
+        found = re.search(marker, line)
+        if found and int(found.group(1)) < count:
+            current = int(found.group(1))
+        elif current is not None:
+            parts[current] += line
+    return parts
 
 
 class Executor:
     def __init__(self, board: Board, workdir: Path, progress: Callable[[str], None] = lambda _: None,
-                 exec_timeout_s: float = 20.0, cold: bool = False):
-        """`cold`: every session boots the kernel from scratch (to confirm a reproducer without snapshots)."""
+                 exec_timeout_s: float = 20.0, cold: bool = False, slots: int = 1):
+        """`slots`: inputs per restore. `cold`: every session boots the kernel from scratch (to confirm
+        a reproducer without snapshots)."""
         self.board, self.workdir, self.progress, self.cold = board, workdir, progress, cold
         self.exec_timeout_s = exec_timeout_s
-        self.disk = Disk(DISK, workdir / "disk.img")
+        self.disks = [Disk(f"{DISK}{n}", workdir / f"disk{n}.img") for n in range(slots)]
         self.session: BoardSession | None = None
         self._stack: ExitStack | None = None
-        self._written = 0
+        self._written = [0] * slots
         self.sessions = 0
 
     def __enter__(self) -> "Executor":
@@ -91,13 +115,14 @@ class Executor:
 
     def _open(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        with open(self.disk.image, "wb") as f:   # QEMU sizes the disk once, at start
-            f.truncate(DISK_BYTES)
-        self._written = 0
+        for disk in self.disks:   # QEMU sizes a disk once, at start
+            with open(disk.image, "wb") as f:
+                f.truncate(DISK_BYTES)
+        self._written = [0] * len(self.disks)
         stack = ExitStack()
         try:
             self.session = stack.enter_context(
-                self.board.session(label="fuzz", append=BOOT_APPEND, disks=[self.disk], fast=not self.cold))
+                self.board.session(label="fuzz", append=BOOT_APPEND, disks=self.disks, fast=not self.cold))
             self.session.machine.save_snapshot(SNAPSHOT)
         except BaseException:
             stack.close()
@@ -111,46 +136,72 @@ class Executor:
         machine.load_snapshot(SNAPSHOT)
         machine.qmp("cont")
 
-    def _write_disk(self, image: Path) -> None:
+    def _write_disk(self, slot: int, image: Path) -> None:
         data = image.read_bytes()[:DISK_BYTES]
-        with open(self.disk.image, "r+b") as f:
+        with open(self.disks[slot].image, "r+b") as f:
             f.write(data)
-            if self._written > len(data):   # what the previous, larger image left behind
-                f.write(bytes(self._written - len(data)))
-        self._written = len(data)
+            if self._written[slot] > len(data):   # what the previous, larger image left behind
+                f.write(bytes(self._written[slot] - len(data)))
+        self._written[slot] = len(data)
 
     def run(self, image: Path, ops: list[list]) -> ExecResult:
-        """Run one input; a crash or hang closes the session (the next run opens a fresh one)."""
+        """Run one input from the snapshot."""
+        return self._run_slots([(image, ops)])[0]
+
+    def run_batch(self, items: list[tuple[Path, list[list]]]) -> list[ExecResult]:
+        """Run up to `slots` inputs after one restore; after a crash or hang, each again on its own."""
+        results = self._run_slots(items)
+        if any(r.crashed for r in results) and len(items) > 1:
+            return [self._run_slots([item])[0] for item in items]
+        return results
+
+    def _run_slots(self, items: list[tuple[Path, list[list]]]) -> list[ExecResult]:
+        """One restore, the inputs in slot order; a crash or hang closes the session."""
         started = time.monotonic()
         fresh = self.session is None
         if fresh:
             self._open()
-        self._write_disk(image)
+        for slot, (image, _) in enumerate(items):
+            self._write_disk(slot, image)
         if not fresh:
             self._restore()
-        result = ExecResult(restore_s=time.monotonic() - started)
+        restore_s = time.monotonic() - started
         log = self.session.run_dir / "console.log"
         offset = log.stat().st_size if log.exists() else 0
+        outputs, hang = [""] * len(items), ""
         try:
-            done = self.session.run(guest_command(ops, self.exec_timeout_s), timeout_s=self.exec_timeout_s)
-            result.mount, result.errnos, result.umount = parse_output(done.text, len(ops))
+            done = self.session.run(guest_command([ops for _, ops in items], self.exec_timeout_s),
+                                    timeout_s=self.exec_timeout_s * len(items))
+            outputs = split_by_slot(done.text, r"^== (\d+)$", len(items))
             if done.reason == "timeout":
-                result.hang = f"the ops did not finish within {self.exec_timeout_s:g} s"
+                hang = f"the ops did not finish within {self.exec_timeout_s * len(items):g} s"
         except KernelCrash:
             pass   # the console log holds the whole report; triaged below
         except AgentError as err:
-            result.hang = err.message
+            hang = err.message
         except BoardError as err:   # the machine went away without a report
-            result.hang = f"lost the guest: {err.message}"
-        result.log = _read_from(log, offset)
-        result.fs_errors = count_fs_errors(result.log)
-        found = triage(result.log)
-        if found and found.is_bug:
-            result.crash = found
-        if result.crashed or found:
+            hang = f"lost the guest: {err.message}"
+        text = _read_from(log, offset)
+        logs = split_by_slot(text, r"sisctl-fuzz: input (\d+)", len(items))
+        started_slots = [int(n) for n in re.findall(r"sisctl-fuzz: input (\d+)", text)] or [0]
+        results = []
+        for slot, (_, ops) in enumerate(items):
+            result = ExecResult(restore_s=restore_s / len(items), disk=self.disks[slot].image,
+                                log=logs[slot] if len(items) > 1 else text)
+            result.mount, result.errnos, result.umount = parse_output(outputs[slot], len(ops))
+            result.fs_errors = count_fs_errors(result.log)
+            found = triage(result.log)
+            if found and found.is_bug:
+                result.crash = found
+            if hang and slot == started_slots[-1]:   # the input that was running
+                result.hang = hang
+            results.append(result)
+        if any(r.crashed for r in results) or triage(text):
             self.close()
-        result.seconds = time.monotonic() - started
-        return result
+        seconds = (time.monotonic() - started) / len(items)
+        for result in results:
+            result.seconds = seconds
+        return results
 
 
 def _read_from(path: Path, offset: int) -> str:
