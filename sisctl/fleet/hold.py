@@ -56,13 +56,14 @@ class BoardHold:
             deadline = time.monotonic() + self.wait_s
             while True:
                 self._lock_next(deadline)
+                self._start_heartbeat()        # from the lock on: a health check may take minutes
                 if self._healthy_or_checked():
                     break
+                self._stop_heartbeat()
                 self._hand_back()
-            self._heartbeat = threading.Thread(target=self._renew, name=f"lease-{self.place}", daemon=True)
-            self._heartbeat.start()
             return self.place
         except BaseException:
+            self._stop_heartbeat()
             self._hand_back()
             self.session.close()
             raise
@@ -129,6 +130,18 @@ class BoardHold:
         return passed
 
     # --- while the job runs --------------------------------------------------------
+    def _start_heartbeat(self) -> None:
+        self._stop.clear()
+        self.lost = None
+        self._heartbeat = threading.Thread(target=self._renew, name=f"lease-{self.place}", daemon=True)
+        self._heartbeat.start()
+
+    def _stop_heartbeat(self) -> None:
+        self._stop.set()
+        if self._heartbeat:
+            self._heartbeat.join(5)
+        self._heartbeat = None
+
     def _renew(self) -> None:
         while not self._stop.wait(self.spec.lease_s / 4):
             try:
@@ -144,10 +157,8 @@ class BoardHold:
     # --- giving it back ----------------------------------------------------------------
     def release(self, error: BaseException | None = None) -> None:
         """Hand the board over; raises CoordinatorLost if the lease was lost while the job ran."""
-        self._stop.set()
         name = self.place
-        if self._heartbeat:
-            self._heartbeat.join(5)
+        self._stop_heartbeat()
         try:
             if self.lost is None and self.place:
                 self._record_job(error)

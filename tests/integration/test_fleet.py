@@ -232,11 +232,16 @@ def test_a_board_failing_its_health_check_gets_no_jobs_until_back_from_maintenan
 
 def test_a_real_board_command_waits_for_the_holder_then_runs(fleet_lab):
     lab, _ = fleet_lab
+    with lab.session() as session:     # the holder checks the board first: a real boot, longer than the lease
+        session.set_tags("qemu-virt-0", health_tags("unknown", "after an infrastructure error"))
     busy = start_invoke("fleet.hold", "--board", "qemu-virt-0", "--seconds", "3")
     wait_until(lambda: lab.places()["qemu-virt-0"].acquired, 20, "qemu-virt-0 held")
     started = time.monotonic()
-    done = invoke("run", "--board", "qemu-virt-0", "--", "uname", "-m", timeout=180)
-    assert busy.wait(30) == 0
+    done = invoke("run", "--board", "qemu-virt-0", "--", "uname", "-m", timeout=300)
+    _, busy_err = busy.communicate(timeout=60)
+    assert busy.returncode == 0, busy_err            # the waiter's reaper never took it from the checking holder
+    assert "running its health check first" in busy_err
+    assert lab.places()["qemu-virt-0"].tags["health"] == "good"
     assert done.returncode == 0 and done.stdout.strip() == "aarch64", done.stderr
     assert time.monotonic() - started > 1.5      # it waited for the holder
     assert not lab.places()["qemu-virt-0"].acquired
