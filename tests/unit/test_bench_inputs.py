@@ -221,3 +221,17 @@ def test_bisect_step_maps_verdicts_to_git_bisect_exit_codes():
 def test_a_real_board_gets_the_time_family_and_no_ext4_workloads():
     with pytest.raises(UsageError, match="virtio disk, which only QEMU boards"):
         KIND.config_from_options("rpi4-01", 1, {"baseline": "linux-kbuild", "candidate": "linux-kbuild"})
+
+
+def test_workloads_that_wait_on_the_disk_run_in_the_time_family_only(tmp_path):
+    suite = load_suite("default")
+    runs = {w.name: [f for f in suite.families if w.runs_in(f, suite.families)] for w in suite.workloads}
+    assert runs["fsync_4k"] == runs["seq_write"] == runs["jbd2"] == ["time"]
+    assert runs["null_syscall"] == runs["create_unlink"] == ["work", "time"]
+    path = tmp_path / "work-only.yaml"
+    path.write_text("families: [work]\nworkloads: [{name: f, agent: [fsync_4k, 10, '{dir}']}]\n")
+    with pytest.raises(ConfigError, match="only the time family measures"):
+        load_suite(str(path))
+    path.write_text("families: [work]\nworkloads: [{name: f, agent: [exec, 1], families: [time]}]\n")
+    with pytest.raises(ConfigError, match="suite's families"):
+        load_suite(str(path))

@@ -98,3 +98,29 @@ def test_detectable_change_shrinks_with_more_blocks():
     spread = [math.log(1 + random.Random(i).gauss(0, 0.02)) for i in range(8)]
     assert detectable_change(spread, 8) < detectable_change(spread, 3)
     assert 0 < detectable_change(spread, 8) < 0.1
+
+
+def sequential_campaign(ratio: float, noise: float, rng: random.Random, metrics: int = 4, min_blocks: int = 3,
+                        max_blocks: int = 8) -> list[str]:
+    """One simulated campaign under the real stopping rule; the verdict of each metric at the stop."""
+    data = [blocks_with(ratio, noise, max_blocks, seed=rng.randrange(10**9)) for _ in range(metrics)]
+    found = []
+    for n in range(min_blocks, max_blocks + 1):
+        found = decide([compare(f"work:w.m{i}", "work", "lower", 0.02, d[:n]) for i, d in enumerate(data)])
+        if all_decided(found):
+            break
+    return [c.verdict for c in found]
+
+
+def test_a_versus_a_false_alarms_stay_rare_under_the_stopping_rule():
+    rng = random.Random(7)
+    campaigns = [sequential_campaign(1.0, 0.02, rng, metrics=3) for _ in range(100)]
+    false_alarms = sum(any(v in ("regressed", "improved") for v in c) for c in campaigns)
+    assert false_alarms / len(campaigns) <= 0.05
+
+
+def test_a_planted_change_is_found_in_every_campaign():
+    rng = random.Random(8)
+    for _ in range(10):
+        verdicts = sequential_campaign(1.08, 0.01, rng, metrics=2)
+        assert verdicts == ["regressed", "regressed"]

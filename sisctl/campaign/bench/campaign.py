@@ -149,8 +149,9 @@ class BenchCampaign:
                     "sisctl_version": self.ctx.origin.get("sisctl_version")}
             if disks:
                 self._must(session, MOUNT_SCRIPT, "mount the benchmark disk", 60)
+            workloads = [w for w in self.suite.workloads if w.runs_in(family, self.suite.families)]
             for rep in range(self.suite.reps + 1):
-                for workload in self.suite.workloads:
+                for workload in workloads:
                     self._measure(session, boot, rep, workload)
             if disks:
                 session.run(f"umount {MOUNT}", 60)
