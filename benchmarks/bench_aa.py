@@ -33,8 +33,8 @@ from sisctl.campaign.bench.suite import load_suite  # noqa: E402
 from sisctl.campaign.core import runner  # noqa: E402
 from sisctl.campaign.core.records import read_records  # noqa: E402
 
-SUITE = """# A/A recording: the quick suite's workloads, both families, a fixed number of blocks
-families: [work, time]
+SUITE = """# A/A recording: the quick suite's workloads, a fixed number of blocks
+families: [{families}]
 reps: 3
 min_blocks: {blocks}
 max_blocks: {blocks}
@@ -45,10 +45,10 @@ workloads:
 """
 
 
-def record(board: str, variant: str, blocks: int, folder: Path) -> Path:
+def record(board: str, variant: str, blocks: int, families: str, folder: Path) -> Path:
     suite = folder / "aa-suite.yaml"
     folder.mkdir(parents=True, exist_ok=True)
-    suite.write_text(SUITE.format(blocks=blocks))
+    suite.write_text(SUITE.format(blocks=blocks, families=families))
     ensure_flashed(board, variant.split("+")[0])
     summary = runner.start("bench", board, {"baseline": variant, "candidate": variant, "suite": str(suite),
                                             "budget": "3h"}, 1, progress=lambda _: None)
@@ -85,11 +85,12 @@ def main() -> None:
     parser.add_argument("--board", default="qemu-virt-0")
     parser.add_argument("--variant", default="linux-kbuild")
     parser.add_argument("--blocks", type=int, default=8, help="blocks to record")
+    parser.add_argument("--families", default="work, time", help="families to record, e.g. 'work'")
     parser.add_argument("--from", dest="source", help="a recorded A/A campaign folder instead of recording one")
     parser.add_argument("--replays", type=int, default=2000)
     parser.add_argument("--max-blocks", type=int, default=6, help="blocks per replayed campaign at most")
     args = parser.parse_args()
-    folder = Path(args.source) if args.source else record(args.board, args.variant, args.blocks,
+    folder = Path(args.source) if args.source else record(args.board, args.variant, args.blocks, args.families,
                                                           Path("reports") / "bench-aa")
     records = list(read_records(folder / "records.jsonl"))
     values = block_values(records)

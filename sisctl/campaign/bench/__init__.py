@@ -57,8 +57,9 @@ class BenchKind:
             checked_variant(options[side], f"--{side}")
         suite = load_suite(options.get("suite") or "default")
         workloads = options.get("workloads")
-        if workloads and set(workloads) - {w.name for w in suite.workloads}:
-            raise UsageError(f"suite {suite.name} has no workload {sorted(set(workloads) - {w.name for w in suite.workloads})[0]}")
+        missing = sorted(set(workloads or ()) - {w.name for w in suite.workloads})
+        if missing:
+            raise UsageError(f"suite {suite.name} has no workload {missing[0]}")
         qemu = find_board(board).qemu is not None
         families_for(suite, qemu)   # refuse what the board cannot measure
         if not qemu and (suite.only(set(workloads)) if workloads else suite).needs_disk:

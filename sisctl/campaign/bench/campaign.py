@@ -110,8 +110,9 @@ class BenchCampaign:
                     self._boot(block, family, slot, side, *guests[side])
             last_s = time.monotonic() - started
             spent += last_s
-            self._append({"type": "block", "block": block, "attempt": self.attempt, "order": "".join(
-                "A" if s == "baseline" else "B" for s in order), "families": self.families, "seconds": round(last_s, 2)})
+            letters = "".join("A" if side == "baseline" else "B" for side in order)
+            self._append({"type": "block", "block": block, "attempt": self.attempt, "order": letters,
+                          "families": self.families, "seconds": round(last_s, 2)})
             block += 1
             gate = [c for c in self.current() if c.gate]
             decided = sum(c.verdict != "inconclusive" for c in gate)
