@@ -317,6 +317,8 @@ class BoardSession:
         port = open_port(url, spec.baudrate, spec.open_timeout_s, self.name)
         self.console = Console(port, self.run_dir / "console.log", self.name, spec.ignore_reports,
                                spec.crash_grace_s)
+        if self.machine is not None:
+            self.console.watch = self.machine.check_io_error
         self.agent = Agent(self.console, self.name)
 
     def _power_off(self, cause: BaseException | None = None) -> None:

@@ -25,6 +25,7 @@ from sisctl.board.errors import BoardUnreachable, ConsoleLost, KernelCrash
 
 CRASH_GRACE_S = 10.0      # how long to keep reading after a report starts
 TAIL_LINES = 40
+WATCH_EVERY_S = 2.0     # how often a quiet wait asks whether the machine is still running
 RAW_KEEP = 256 << 10      # bytes kept for prompt matching and binary transfers
 
 
@@ -45,12 +46,16 @@ class Console:
     def __init__(self, port: serial.SerialBase, log_path: Path, board: str,
                  ignore_reports: list[str] | None = None, crash_grace_s: float = CRASH_GRACE_S):
         self.port, self.board = port, board
+        self.log_path = log_path
         self.log = open(log_path, "ab")
+        self.log_error = ""                    # why the log could not be written: the console then stops
         self.ignore = [re.compile(p) for p in ignore_reports or []]
         self.crash_grace_s = crash_grace_s
         self.lines: queue.Queue[str] = queue.Queue()
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
         self.tap: Callable[[bytes], None] | None = None     # interactive viewers
+        self.watch: Callable[[], None] | None = None        # raises if the machine behind stopped making progress
+        self._watched = time.monotonic()
         self._partial = b""
         self._raw = bytearray()                # bytes not yet consumed by wait_for / read_raw
         self._raw_ready = threading.Condition()
@@ -81,7 +86,10 @@ class Console:
             self._crash_done.set()
             with self._raw_ready:
                 self._raw_ready.notify_all()
-            self.log.flush()
+            try:
+                self.log.flush()
+            except OSError:
+                pass
 
     def _read_available(self) -> bytes | None:
         """What the port holds now (b"" if nothing within 0.1 s), None once it has closed.
@@ -100,8 +108,12 @@ class Console:
         return self.port.read(waiting) if waiting else None
 
     def _take(self, data: bytes) -> None:
-        self.log.write(data)
-        self.log.flush()
+        try:   # every byte is logged, or the session stops naming the log
+            self.log.write(data)
+            self.log.flush()
+        except OSError as err:
+            self.log_error = f"cannot write the console log {self.log_path}: {err.strerror or err}"
+            raise
         if self.tap:
             self.tap(data)
         with self._raw_ready:
@@ -146,6 +158,9 @@ class Console:
                 return self.lines.get(timeout=max(0.0, min(0.1, deadline - time.monotonic())))
             except queue.Empty:
                 pass
+            if self.watch and time.monotonic() - self._watched >= WATCH_EVERY_S:
+                self._watched = time.monotonic()
+                self.watch()
             if self._closed.is_set() and self.lines.empty():
                 self.check_crash()
                 raise self._lost()
@@ -208,10 +223,12 @@ class Console:
             self.lines.get_nowait()
 
     def _lost(self) -> ConsoleLost:
-        return ConsoleLost(self.board, "console closed (machine stopped or cable gone)", self.tail_text())
+        return ConsoleLost(self.board, self.log_error or "console closed (machine stopped or cable gone)",
+                           self.tail_text())
 
     def tail_text(self) -> str:
-        return "\n".join(self.tail)
+        return "\n".join(line if len(line) <= 240 else f"{line[:240]}... ({len(line)} characters)"
+                         for line in self.tail)
 
     @property
     def crash(self) -> oops.ReportStart | None:
@@ -224,4 +241,7 @@ class Console:
             self.port.close()
         except (serial.SerialException, OSError):
             pass
-        self.log.close()
+        try:
+            self.log.close()
+        except OSError:   # a full disk: already reported by the reader
+            pass

@@ -145,6 +145,18 @@ class QemuMachine:
         log = (self.run_dir / "qemu.log").read_text(errors="replace").strip().splitlines()
         return f"QEMU exited with code {self.process.returncode}: " + " | ".join(log[-3:])
 
+    def check_io_error(self) -> None:
+        """Raise if QEMU paused the guest on a failed host write (a full or read-only disk): the guest
+        would otherwise wait silently until some timeout."""
+        if not self.is_running() or self.qmp("query-status").get("status") != "io-error":
+            return
+        failed = sorted({d["io-status"] for d in self.qmp("query-block") if d.get("io-status", "ok") != "ok"})
+        disks = "; ".join(f"disk {d.name}: {d.image}" + (f", write log {d.log}" if d.log else "")
+                          for d in self.launch.disks)
+        what = ", ".join(failed) or "io-error"
+        raise BoardError(self.board, f"QEMU stopped the guest: a host write failed ({what}); "
+                         f"is a disk full or read-only? {disks or 'the snapshot file'}")
+
     def is_running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import functools
+import io
 import json
 import math
+import os
 import sys
 
 from invoke import Exit
@@ -25,12 +27,27 @@ def guard(fn):
                 print(note, file=sys.stderr)
             raise Exit(f"error: {first}", code=err.exit_code) from None
         except OSError as err:   # a full or read-only disk, a folder that vanished: name the path
-            where = f"{err.filename}: " if err.filename else ""
+            filename = err.filename or _path_written(err)
+            where = f"{filename}: " if filename else ""
             raise Exit(f"error: {where}{err.strerror or err}", code=errors.INFRASTRUCTURE) from None
         except KeyboardInterrupt:
             raise Exit("interrupted; every machine this command started has been stopped",
                        code=errors.INTERRUPTED) from None
     return wrapper
+
+
+def _path_written(err: OSError) -> str | None:
+    """The file a failed write was for, when the error does not say (a flush on close raises
+    ENOSPC without a filename): a path or open file in the frame that raised it."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    for value in (tb.tb_frame.f_locals.values() if tb else ()):
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if isinstance(value, io.IOBase) and isinstance(getattr(value, "name", None), str):
+            return value.name
+    return None
 
 
 def say(as_json: bool, data: dict, text: str) -> None:

@@ -9,6 +9,12 @@ import os
 import threading
 from pathlib import Path
 
+from sisctl.errors import InfrastructureError
+
+
+class SpoolError(InfrastructureError):
+    """The spool could not take points (full or read-only disk)."""
+
 
 class Spool:
     def __init__(self, folder: Path):
@@ -26,12 +32,28 @@ class Spool:
                     f.truncate(data.rfind(b"\n") + 1)
 
     def append(self, lines: list[str]) -> None:
+        """Add lines durably, all or none: on a full or read-only disk the spool is left as it was."""
         if not lines:
             return
-        with self._lock, open(self.lines_path, "ab") as f:
-            f.write("".join(line.rstrip("\n") + "\n" for line in lines).encode())
-            f.flush()
-            os.fsync(f.fileno())
+        data = "".join(line.rstrip("\n") + "\n" for line in lines).encode()
+        with self._lock:
+            try:
+                fd = os.open(self.lines_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                try:
+                    size = os.fstat(fd).st_size
+                    try:
+                        view = memoryview(data)
+                        while view:
+                            view = view[os.write(fd, view):]
+                        os.fsync(fd)
+                    except OSError:
+                        os.ftruncate(fd, size)   # no torn line for the sender to trip over
+                        raise
+                finally:
+                    os.close(fd)
+            except OSError as err:
+                raise SpoolError(f"{self.lines_path}: cannot keep {len(lines)} telemetry points "
+                                 f"({err.strerror or err}); the points before them are intact") from None
 
     def sent(self) -> int:
         try:
