@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from invoke import Collection, Exit, task
 
-from sisctl.cli.common import guard, say
+from sisctl.cli.common import guard, lines, say
 
 
 def _reproducer(campaign: str, crash: str, progress):
@@ -31,7 +31,7 @@ def _reproducer(campaign: str, crash: str, progress):
 @guard
 def repro(c, campaign, crash, runs=10, json_=False):
     """Run a finding's input again from the ready snapshot RUNS times and print its reliability."""
-    reproducer = _reproducer(campaign, crash, print)
+    reproducer = _reproducer(campaign, crash, lines(json_))
     result = reproducer.reliability(int(runs))
     say(json_, result, f"\n{result['title']}: {result['hits']}/{result['runs']} runs "
                        f"({result['reliability']:.0%}); other outcomes: "
@@ -45,7 +45,7 @@ def repro(c, campaign, crash, runs=10, json_=False):
 @guard
 def minimize(c, campaign, crash, cold=True, json_=False):
     """Delta-debug a finding's mutations and ops to a smallest input with the same title (crashes/ID/minimized/)."""
-    reproducer = _reproducer(campaign, crash, print)
+    reproducer = _reproducer(campaign, crash, lines(json_))
     result = reproducer.minimize(confirm_cold=cold)
     say(json_, result, f"{result['title']}: mutations {result['mutations'][0]} -> {result['mutations'][1]}, "
                        f"ops {result['ops'][0]} -> {result['ops'][1]} in {result['runs']} runs; "

@@ -121,7 +121,7 @@ class FuzzCampaign:
         self.restore_s: list[float] = []
 
     def run(self) -> None:
-        with Executor(self.ctx.board, self.work, self.ctx.progress, slots=self.config.slots) as executor:
+        with Executor(self.ctx.board, self.work, slots=self.config.slots) as executor:
             while self.elapsed < self.config.duration_s:
                 self._batch(executor)
         self.ctx.figures["sessions"] = executor.sessions

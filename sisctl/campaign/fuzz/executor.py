@@ -15,7 +15,6 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from sisctl.board.board import Board, BoardSession
 from sisctl.board.errors import AgentError, BoardError, KernelCrash
@@ -90,11 +89,11 @@ def split_by_slot(text: str, marker: str, count: int) -> list[str]:
 
 
 class Executor:
-    def __init__(self, board: Board, workdir: Path, progress: Callable[[str], None] = lambda _: None,
-                 exec_timeout_s: float = 20.0, cold: bool = False, slots: int = 1):
+    def __init__(self, board: Board, workdir: Path, exec_timeout_s: float = 20.0, cold: bool = False,
+                 slots: int = 1):
         """`slots`: inputs per restore. `cold`: every session boots the kernel from scratch (to confirm
         a reproducer without snapshots)."""
-        self.board, self.workdir, self.progress, self.cold = board, workdir, progress, cold
+        self.board, self.workdir, self.cold = board, workdir, cold
         self.exec_timeout_s = exec_timeout_s
         self.disks = [Disk(f"{DISK}{n}", workdir / f"disk{n}.img") for n in range(slots)]
         self.session: BoardSession | None = None

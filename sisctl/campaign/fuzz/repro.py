@@ -52,7 +52,7 @@ class Reproducer:
             for n in range(runs):
                 for title in self.titles(executor, fuzz_input) or ["(nothing)"]:
                     seen[title] = seen.get(title, 0) + 1
-                self.progress(f"\rrun {n + 1}/{runs}: {seen.get(self.title, 0)} with the title")
+                self.progress(f"run {n + 1}/{runs}: {seen.get(self.title, 0)} with the title so far")
         result = {"title": self.title, "runs": runs, "hits": seen.get(self.title, 0),
                   "reliability": round(seen.get(self.title, 0) / runs, 2), "titles": seen}
         (self.crash_dir / "repro.json").write_text(json.dumps(result, indent=1) + "\n")
