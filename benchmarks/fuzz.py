@@ -58,7 +58,7 @@ def throughput(board: Board, seconds: float, slots: int) -> float:
             build.append((t1 - t0) / slots)
             total.append((time.monotonic() - t0) / slots)
             for (_, _, target), result in zip(made, results):
-                if not result.crashed:
+                if not result.crashed and not result.booted:
                     restore.append(result.restore_s)
                 mounted[target][0] += int(result.mount == 0)
                 mounted[target][1] += 1
@@ -66,7 +66,7 @@ def throughput(board: Board, seconds: float, slots: int) -> float:
     elapsed = time.monotonic() - started
     print(f"{board.name}, {slots} input(s) per restore: {n} execs in {elapsed:.0f} s = {n / elapsed:.2f} execs/s "
           f"on one VM")
-    print(f"  per exec: host image build {ms(build)}, snapshot restore (shared by the batch) {ms(restore)}, "
+    print(f"  per exec: host image build {ms(build)}, snapshot restore {ms(restore)} (shared by the batch), "
           f"total {ms(total)}")
     for target, (ok, runs) in mounted.items():
         print(f"  {target:10s} {ok}/{runs} inputs mounted ({ok / runs:.0%})" if runs else f"  {target}: none")

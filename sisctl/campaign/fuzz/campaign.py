@@ -163,7 +163,7 @@ class FuzzCampaign:
 
     def _judge(self, fuzz_input: FuzzInput, image: Path, result: ExecResult, stats: dict) -> None:
         index = self.execs
-        if not result.crashed:
+        if not result.crashed and not result.booted:
             self.restore_s.append(result.restore_s)
         self.execs += 1
         stats["execs"] += 1

@@ -42,7 +42,8 @@ class ExecResult:
     log: str = ""                         # console output during this input
     fs_errors: int = 0
     seconds: float = 0.0
-    restore_s: float = 0.0
+    restore_s: float = 0.0                # the snapshot restore before its batch
+    booted: bool = False                  # ran in a session that had just booted (no restore to time)
     disk: Path | None = None              # the slot's disk file, as the input left it
 
     @property
@@ -185,7 +186,8 @@ class Executor:
         started_slots = [int(n) for n in re.findall(r"sisctl-fuzz: input (\d+)", text)] or [0]
         results = []
         for slot, (_, ops) in enumerate(items):
-            result = ExecResult(restore_s=restore_s / len(items), disk=self.disks[slot].image,
+            result = ExecResult(restore_s=0.0 if fresh else restore_s, booted=fresh,
+                                disk=self.disks[slot].image,
                                 log=logs[slot] if len(items) > 1 else text)
             result.mount, result.errnos, result.umount = parse_output(outputs[slot], len(ops))
             result.fs_errors = count_fs_errors(result.log)
