@@ -20,6 +20,7 @@ class TsdbSpec:
     token_env: str = "SISCTL_INFLUX_TOKEN"
     token_file: str | None = None
     timeout_s: Seconds = 2.0
+    durable_after_s: Seconds = 10.0   # a point is sent again this long after it was first acknowledged
 
 
 @dataclass
@@ -56,5 +57,6 @@ def embedded_tsdb(lab: LabSpec) -> EmbeddedTsdb:
 
 def open_sink(lab: LabSpec) -> TelemetrySink:
     t = lab.tsdb
-    return TelemetrySink(SinkConfig(t.url, t.org, t.bucket, token_from(t.token_env, t.token_file), t.timeout_s),
+    return TelemetrySink(SinkConfig(t.url, t.org, t.bucket, token_from(t.token_env, t.token_file), t.timeout_s,
+                                    t.durable_after_s),
                          paths.state_dir() / "telemetry-spool")

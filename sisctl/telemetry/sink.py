@@ -2,6 +2,13 @@
 
 `write()` only appends to the spool, so a slow or absent database never blocks a campaign; a
 background thread sends the spool in order, in batches, retrying with back-off until it lands.
+
+An acknowledged write is not yet a durable one: a database killed by SIGKILL loses what it had
+buffered (VictoriaMetrics flushes to disk every few seconds). So lines stay in the spool after
+their first acknowledgement; `durable_after_s` later they are sent once more, and only that second
+acknowledgement lets the spool forget them. A failed send rewinds to the last forgotten line. A
+line sent twice overwrites itself (same series and timestamp: InfluxDB's rule, and the embedded
+database's deduplication), so counts stay exact.
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ class SinkConfig:
     bucket: str
     token: str = ""
     timeout_s: float = 2.0
+    durable_after_s: float = 10.0    # longer than the database may hold acknowledged points in memory
 
 
 def token_from(env: str, secret_file: str | None) -> str:
@@ -42,6 +50,8 @@ class TelemetrySink:
         self.config, self.spool = config, Spool(spool_dir)
         self.last_success: float | None = None
         self.last_error = ""
+        self._cursor = self.spool.sent()             # sent once up to here (this process only)
+        self._acked: list[tuple[int, float]] = []    # (end offset, monotonic time) of first acknowledgements
         self._client = InfluxDBClient(url=config.url, token=config.token or "none", org=config.org,
                                       timeout=int(config.timeout_s * 1000))
         self._api = self._client.write_api(write_options=SYNCHRONOUS)
@@ -53,18 +63,33 @@ class TelemetrySink:
         self.spool.append([p if isinstance(p, str) else p.to_line_protocol() for p in points])
         self._wake.set()
 
-    def _send_once(self) -> bool:
-        """Send one batch; True if the spool is empty afterwards."""
-        lines, end = self.spool.pending(BATCH)
-        if not lines:
-            return True
+    def _send(self, lines: list[str]) -> bool:
         try:
             self._api.write(bucket=self.config.bucket, org=self.config.org, record="\n".join(lines))
         except Exception as err:  # noqa: BLE001 - any failure means: keep it spooled, try later
             self.last_error = f"{type(err).__name__}: {str(err)[:200]}"
+            self._cursor, self._acked = self.spool.sent(), []   # all not surely durable goes again
             return False
-        self.spool.mark_sent(end)
         self.last_success, self.last_error = time.time(), ""
+        return True
+
+    def _send_once(self) -> bool:
+        """Confirm one ripe batch or send one new batch; True if nothing is waiting to be sent now."""
+        ripe = [end for end, at in self._acked if time.monotonic() - at >= self.config.durable_after_s]
+        if ripe:
+            lines, end = self.spool.pending(BATCH, stop=ripe[-1])
+            if lines and not self._send(lines):
+                return False
+            self._acked = [(e, at) for e, at in self._acked if e > end]
+            if self.spool.mark_sent(end):
+                self._cursor, self._acked = 0, []
+            return False
+        lines, end = self.spool.pending(BATCH, start=self._cursor)
+        if not lines:
+            return True
+        if self._send(lines):
+            self._cursor = end
+            self._acked.append((end, time.monotonic()))
         return False
 
     def _send_loop(self) -> None:
@@ -79,18 +104,25 @@ class TelemetrySink:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    def drain(self, timeout_s: float) -> bool:
-        """Wait until the spool is empty (or the timeout); True if everything was delivered."""
+    def unsent(self) -> int:
+        """Lines not yet acknowledged even once."""
+        return len(self.spool.pending(max_lines=-1, start=self._cursor)[0])
+
+    def drain(self, timeout_s: float, durable: bool = False) -> bool:
+        """Wait until every line was acknowledged (with `durable`: acknowledged twice and forgotten);
+        True if so within the timeout. Lines not yet confirmed stay spooled for the next sink."""
         deadline = time.monotonic() + timeout_s
+        waiting = self.spool.depth if durable else self.unsent
         while time.monotonic() < deadline:
-            if self.spool.depth() == 0:
+            if waiting() == 0:
                 return True
             self._wake.set()
             time.sleep(0.05)
-        return self.spool.depth() == 0
+        return waiting() == 0
 
     def status(self) -> dict:
-        return {"url": self.config.url, "spool_depth": self.spool.depth(),
+        return {"url": self.config.url, "spool_depth": self.unsent(),
+                "awaiting_confirmation": self.spool.depth() - self.unsent(),
                 "last_success": self.last_success, "last_error": self.last_error}
 
     def close(self, drain_s: float = 5.0) -> None:

@@ -1,7 +1,8 @@
-"""An on-disk spool of line-protocol points: appended first, sent in order, forgotten once acknowledged.
+"""An on-disk spool of line-protocol points: appended first, sent in order, forgotten once durable.
 
-Nothing is lost while the database is down, and nothing is sent twice once it confirmed a batch:
-`spool.lp` holds the lines, `spool.sent` the byte offset up to which the database has them.
+Nothing is lost while the database is down or after it crashed: `spool.lp` holds the lines,
+`spool.sent` the byte offset up to which the database surely has them (sisctl/telemetry/sink.py
+says when that is).
 """
 from __future__ import annotations
 
@@ -61,32 +62,35 @@ class Spool:
         except (FileNotFoundError, ValueError):
             return 0
 
-    def pending(self, max_lines: int) -> tuple[list[str], int]:
-        """The next unsent lines (at most max_lines) and the offset just after them."""
+    def pending(self, max_lines: int, start: int | None = None, stop: int | None = None) -> tuple[list[str], int]:
+        """Lines from offset `start` (default: what the database surely has) up to `stop`, at most
+        max_lines, and the offset just after them."""
         with self._lock:
             if not self.lines_path.exists():
                 return [], 0
             with open(self.lines_path, "rb") as f:
-                f.seek(self.sent())
+                f.seek(self.sent() if start is None else start)
                 lines, end = [], f.tell()
                 for raw in f:
-                    if not raw.endswith(b"\n") or len(lines) == max_lines:
+                    if not raw.endswith(b"\n") or len(lines) == max_lines or (stop is not None and end >= stop):
                         break
                     lines.append(raw.decode().rstrip("\n"))
                     end += len(raw)
             return lines, end
 
-    def mark_sent(self, offset: int) -> None:
-        """Record that the database has everything before `offset`; compact when all is sent."""
+    def mark_sent(self, offset: int) -> bool:
+        """Record that the database surely has everything before `offset`; when that is all, empty
+        the spool (offsets start again at 0) and return True."""
         with self._lock:
             size = self.lines_path.stat().st_size if self.lines_path.exists() else 0
             if offset >= size:
                 self.lines_path.unlink(missing_ok=True)
                 self.sent_path.unlink(missing_ok=True)
-                return
+                return True
             tmp = self.sent_path.with_suffix(".tmp")
             tmp.write_text(str(offset))
             os.replace(tmp, self.sent_path)
+            return False
 
     def depth(self) -> int:
         """Lines waiting to be sent."""
