@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from sisctl.errors import InfrastructureError
+from sisctl.portholder import port_holder
 
 
 class TsdbError(InfrastructureError):
@@ -40,6 +41,10 @@ class EmbeddedTsdb:
     def start(self, timeout_s: float = 20.0) -> int:
         if (pid := self.pid()) is not None:
             return pid
+        host, _, port = self.listen.rpartition(":")
+        if holder := port_holder(host, int(port)):   # its answers to the health check would not be ours
+            raise TsdbError(f"{self.listen} is already in use by {holder}; stop it, or give the lab "
+                            "database another address (embedded.listen in lab/lab.yaml)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [self.binary, f"-httpListenAddr={self.listen}", f"-storageDataPath={self.data_dir / 'data'}",
                 "-dedup.minScrapeInterval=1ms", "-search.latencyOffset=0s", "-loggerLevel=ERROR"]
@@ -54,7 +59,7 @@ class EmbeddedTsdb:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise TsdbError(f"{self.binary} exited with {process.returncode}; see {self.data_dir / 'tsdb.log'}")
-            if self.healthy():
+            if self.healthy() and process.poll() is None:
                 return process.pid
             time.sleep(0.1)
         self.stop()

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from sisctl.net import free_port
 from sisctl.telemetry.sink import SinkConfig, TelemetrySink
-from sisctl.telemetry.tsdb import EmbeddedTsdb
+from sisctl import errors
+from sisctl.telemetry.tsdb import EmbeddedTsdb, TsdbError
 
 pytestmark = pytest.mark.integration
 
@@ -97,6 +101,39 @@ def test_a_database_killed_mid_run_loses_no_point(tsdb, tmp_path, durable_after_
         assert len(got) == 217 and [int(v) for _, v in got] == list(range(217))
     else:
         assert len(got) < 217, "the control lost nothing: the test would not catch a lost point"
+
+
+IMPOSTOR = """
+import http.server, sys
+class Ok(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"OK")
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Ok).serve_forever()
+"""
+
+
+def test_lab_up_refuses_a_port_another_process_holds(tmp_path):
+    """Another server that even answers the health check: lab.up names it and fails."""
+    port = free_port()
+    impostor = subprocess.Popen([sys.executable, "-c", IMPOSTOR, str(port)])
+    try:
+        deadline = time.monotonic() + 10
+        while not EmbeddedTsdb(f"127.0.0.1:{port}", tmp_path).healthy() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        db = EmbeddedTsdb(f"127.0.0.1:{port}", tmp_path / "tsdb")
+        with pytest.raises(TsdbError, match=f"127.0.0.1:{port} is already in use by pid {impostor.pid} "):
+            db.start()
+        assert db.pid() is None
+        lab = tmp_path / "lab.yaml"
+        lab.write_text(f"embedded: {{listen: '127.0.0.1:{port}'}}\n")
+        done = subprocess.run([str(Path(sys.executable).parent / "invoke"), "lab.up"], capture_output=True, text=True,
+                              timeout=60, env={**os.environ, "SISCTL_LAB": str(lab), "SISCTL_STATE": str(tmp_path / "s")})
+        assert done.returncode == errors.INFRASTRUCTURE and done.stderr.count("\n") == 1, done.stderr
+        assert f"already in use by pid {impostor.pid}" in done.stderr and "running at" not in done.stdout
+    finally:
+        impostor.kill()
+        impostor.wait(5)
 
 
 def test_campaign_results_are_written_as_points(board, tsdb, tmp_path, monkeypatch):
