@@ -1,4 +1,5 @@
-"""A board's health check: boot the flashed kernel to the agent, the smoke checks, and on a QEMU
+"""A board's health check: boot the board's own known-good kernel (its default recipe, not what
+the last job flashed, and without flashing it) to the agent, the smoke checks, and on a QEMU
 board a disk mounted, written and checked with e2fsck. Any failure is the board's, not a test's."""
 from __future__ import annotations
 
@@ -20,19 +21,22 @@ def check_board(name: str) -> tuple[bool, str]:
     from sisctl.board.board import Board
     from sisctl.board.qemu import Disk
     from sisctl.board.spec import find_board
+    from sisctl.build.builder import build
+    from sisctl.build.recipe import find_recipe
     from sisctl.campaign.ext4crash.disk import e2fsck, make_base_image
     from sisctl.campaign.ext4crash.guestfs import FIND_DISK
     try:
         spec = find_board(name)
         board = Board(spec)
-        release = board.flashed().load_artifact().manifest.get("kernel_release")
+        known_good = build(find_recipe(spec.recipe), progress=lambda _: None)     # cached after the first
+        release = known_good.manifest.get("kernel_release")
         with tempfile.TemporaryDirectory(prefix="sisctl-health-") as scratch:
             disks = []
             if spec.qemu:
                 image = Path(scratch) / "health.img"
                 make_base_image(image)
                 disks = [Disk(HEALTH_DISK, image)]
-            with board.session(fast=False, label="health", disks=disks) as session:   # a real boot
+            with board.session(fast=False, label="health", disks=disks, artifact=known_good) as session:
                 _expect(session.run("uname -m").text.strip() == "aarch64", "uname -m is not aarch64")
                 got = session.run("uname -r").text.strip()
                 _expect(not release or got == release, f"uname -r says {got!r}, flashed is {release!r}")

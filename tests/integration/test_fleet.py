@@ -90,7 +90,8 @@ class Lab:
 @pytest.fixture(scope="module")
 def fleet_lab(board, tmp_path_factory):
     """A coordinator, the exporter of lab host labhost-a and its boards' places: two shelf boards with
-    network consoles, and the QEMU boards qemu-virt-0 (flashed) and qemu-virt-tiny (never flashed)."""
+    network consoles (their files only in the exported folder), and the QEMU boards qemu-virt-0 and
+    qemu-virt-tiny."""
     root = tmp_path_factory.mktemp("fleet")
     lab = Lab(root)
     boards = root / "boards"
@@ -203,31 +204,33 @@ def test_a_waiter_killed_with_sigkill_leaves_no_reservation(fleet_lab):
 
 def test_a_board_failing_its_health_check_gets_no_jobs_until_back_from_maintenance(fleet_lab):
     lab, _ = fleet_lab
-    bad = invoke("fleet.health", "--board", "qemu-virt-tiny", "--json")
+    # shelf-02's board file is not on this lab host (only in the exported folder): it cannot be checked
+    bad = invoke("fleet.health", "--board", "shelf-02", "--json")
     assert bad.returncode == 75 and json.loads(bad.stdout)["health"] == "bad", bad.stdout + bad.stderr
     good = invoke("fleet.health", "--board", "qemu-virt-0", "--json", timeout=300)    # a real QEMU boot
     assert good.returncode == 0 and json.loads(good.stdout)["health"] == "good", good.stdout + good.stderr
-    jobs = [start_invoke("fleet.hold", "--board", "tag:type=qemu", "--seconds", "0.2") for _ in range(4)]
+    jobs = [start_invoke("fleet.hold", "--board", "tag:type=shelf", "--seconds", "0.2") for _ in range(4)]
     boards = [json.loads(job.communicate(timeout=120)[0].strip().splitlines()[-1])["board"] for job in jobs]
-    assert boards == ["qemu-virt-0"] * 4
+    assert boards == ["shelf-01"] * 4
     listed = {r["board"]: r for r in json.loads(invoke("fleet.list", "--json").stdout)}
-    assert listed["qemu-virt-tiny"]["health"] == "bad" and "nothing is flashed" in listed["qemu-virt-tiny"]["health_reason"]
-    assert invoke("fleet.maintenance", "--board", "qemu-virt-tiny", "--on", "--reason", "rewiring").returncode == 0
-    refused = invoke("fleet.hold", "--board", "qemu-virt-tiny", "--seconds", "0")
+    assert listed["shelf-02"]["health"] == "bad" and "no such board" in listed["shelf-02"]["health_reason"]
+    assert listed["qemu-virt-0"]["health"] == "good" and listed["qemu-virt-0"]["last_health_check"]
+    assert invoke("fleet.maintenance", "--board", "shelf-02", "--on", "--reason", "rewiring").returncode == 0
+    refused = invoke("fleet.hold", "--board", "shelf-02", "--seconds", "0")
     assert refused.returncode == 75 and "maintenance (rewiring)" in refused.stderr
-    assert invoke("fleet.maintenance", "--board", "qemu-virt-tiny", "--off").returncode == 0
-    assert lab.places()["qemu-virt-tiny"].tags["eligible"] == "yes"
-    # Eligible again: with qemu-virt-0 busy, the next job gets qemu-virt-tiny, whose health is
-    # unknown, so its check runs first; it fails again and the job moves on to qemu-virt-0.
-    busy = start_invoke("fleet.hold", "--board", "qemu-virt-0", "--seconds", "300")
-    wait_until(lambda: lab.places()["qemu-virt-0"].acquired, 20, "qemu-virt-0 held")
-    job = start_invoke("fleet.hold", "--board", "tag:type=qemu", "--seconds", "0.1", "--wait", "120s")
-    wait_until(lambda: lab.places()["qemu-virt-tiny"].tags["health"] == "bad", 60, "qemu-virt-tiny checked again")
+    assert invoke("fleet.maintenance", "--board", "shelf-02", "--off").returncode == 0
+    assert lab.places()["shelf-02"].tags["eligible"] == "yes"
+    # Eligible again: with shelf-01 busy, the next job gets shelf-02, whose health is unknown, so
+    # its check runs first; it fails again and the job moves on to shelf-01 once that is free.
+    busy = start_invoke("fleet.hold", "--board", "shelf-01", "--seconds", "300")
+    wait_until(lambda: lab.places()["shelf-01"].acquired, 20, "shelf-01 held")
+    job = start_invoke("fleet.hold", "--board", "tag:type=shelf", "--seconds", "0.1", "--wait", "120s")
+    wait_until(lambda: lab.places()["shelf-02"].tags["health"] == "bad", 60, "shelf-02 checked again")
     busy.terminate()
     assert busy.wait(30) == 130
     out, err = job.communicate(timeout=60)
-    assert job.returncode == 0 and json.loads(out.strip().splitlines()[-1])["board"] == "qemu-virt-0", err
-    assert "qemu-virt-tiny: health unknown; running its health check first" in err
+    assert job.returncode == 0 and json.loads(out.strip().splitlines()[-1])["board"] == "shelf-01", err
+    assert "shelf-02: health unknown; running its health check first" in err
 
 
 def test_a_real_board_command_waits_for_the_holder_then_runs(fleet_lab):
