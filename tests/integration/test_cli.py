@@ -1,9 +1,16 @@
 """The invoke tasks as a user runs them: quoting, exit codes, clear errors, the interactive shell path."""
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from sisctl import errors
+from sisctl.board.lock import BoardLock
 
 PROJECT = Path(__file__).resolve().parents[2]
 INVOKE = Path(sys.executable).parent / "invoke"
@@ -37,7 +44,7 @@ def test_wrong_board_yaml_names_file_and_key(tmp_path):
     bad.write_text("name: broken\nboot:\n  cmdline: 5\n")
     done = invoke("flash", "--board", str(bad))
     assert done.returncode == 2
-    assert f"{bad}: key 'boot.cmdline': expected str" in done.stderr
+    assert f"{bad}: key 'boot.cmdline': expected a string" in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -64,3 +71,31 @@ def test_console_shell_round_trip(board):
         session.console.write(b"exit\n")
         session.agent.wait_ready(30)
         assert session.run("echo back").text == "back\n"
+
+
+def one_error_line(done: subprocess.CompletedProcess) -> str:
+    lines = done.stderr.strip().splitlines()
+    assert "Traceback" not in done.stderr and lines and lines[-1].startswith("error: "), done.stderr
+    return lines[-1]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--runs", "0"], "--runs '0'"), (["--runs", "-3"], "--runs '-3'"), (["--runs", "abc"], "--runs 'abc'"),
+    (["--scenario", "generated-x"], "--scenario 'generated-x': unknown scenario"),
+])
+def test_campaign_bad_options_stop_before_anything_starts(tmp_path, args, words):
+    done = subprocess.run([str(INVOKE), "campaign", *args], cwd=PROJECT, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "SISCTL_REPORTS": str(tmp_path / "reports")})
+    assert done.returncode == errors.USAGE and words in one_error_line(done)
+    assert not (tmp_path / "reports").exists(), "no report folder for a campaign that never started"
+
+
+def test_campaign_on_a_busy_board_is_an_honest_error(board):
+    """Someone else holds the board: exit 75, and the report says error with the reason, never a pass."""
+    with BoardLock(board.state / "lock", board.name):
+        done = invoke("campaign", "--board", board.name, "--scenario", "generated-1", "--runs", "1", "--json")
+    assert done.returncode == errors.INFRASTRUCTURE, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["status"] == "error" and "in use" in summary["reason"]
+    junit = (Path(summary["report"]) / "junit.xml").read_text()
+    assert 'tests="0" failures="0"' not in junit or "<error" in junit
