@@ -2,8 +2,9 @@
 
 `held(board)` wraps every use of a board (flash, sessions); nested uses in one process share
 the outer hold. `select_board('type=rpi4,...')` takes any healthy board with those tags and
-keeps it until the process ends. Without a coordinator both are no-ops or a clear usage error,
-and the local file lock alone keeps boards apart.
+keeps it until the process ends. A board that is no place on the coordinator, or any board
+when there is no coordinator, is held by the local file lock alone; selecting by tags then is
+a clear usage error.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Iterator
 from sisctl.errors import UsageError
 from sisctl.fleet.config import CoordinatorSpec, duration
 from sisctl.fleet.embedded import coordinator_address
-from sisctl.fleet.hold import BoardHold
+from sisctl.fleet.hold import BoardHold, NotInFleet
 from sisctl.fleet.session import CoordinatorLost
 
 
@@ -114,7 +115,13 @@ def held(board: str) -> Iterator[None]:
         yield
         return
     hold = new_hold(address, spec, {"name": board}, board)
-    hold.acquire()
+    try:
+        hold.acquire()
+    except NotInFleet as err:        # not shared through the coordinator: the local lock alone holds it
+        if address != spec.listen:
+            _progress(f"note: {err}; held by this host's lock only")
+        yield
+        return
     error = None
     try:
         with registered(board, hold):

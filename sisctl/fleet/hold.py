@@ -24,6 +24,10 @@ REAP_EVERY_S = 2.0
 HealthCheck = Callable[[str], tuple[bool, str]]    # board name -> (passed, why not)
 
 
+class NotInFleet(UsageError):
+    """The board is no place on the coordinator."""
+
+
 def describe_holder(place: Place) -> str:
     lease = lease_of(place)
     if lease:
@@ -74,7 +78,7 @@ class BoardHold:
             return
         place = self.session.places().get(name)
         if place is None:
-            raise UsageError(f"{name} is not a place on the coordinator at {self.address}; "
+            raise NotInFleet(f"{name} is not a place on the coordinator at {self.address}; "
                              "run 'invoke fleet.export --host HOST' for its lab host")
         if health_of(place.tags) not in TAKES_JOBS and not self.any_health:
             raise BoardError(name, f"health is {health_of(place.tags)} ({place.tags.get('health_reason', '-')}): "

@@ -266,3 +266,11 @@ def test_a_coordinator_restart_mid_campaign_is_an_infrastructure_error(fleet_lab
     assert "lost the board while the job ran" in summary["reason"]
     junit = (Path(summary["report"]) / "junit.xml").read_text()
     assert "<error" in junit and "<failure" not in junit
+
+
+def test_a_board_that_is_no_place_is_held_by_this_hosts_lock_alone(fleet_lab, capsys):
+    from sisctl.fleet.claims import held
+    lab, _ = fleet_lab
+    with held("qemu-raspi3b"):
+        assert "qemu-raspi3b" not in lab.places() and lab.reservations() == []
+    assert "qemu-raspi3b is not a place on the coordinator" in capsys.readouterr().err
