@@ -2,6 +2,7 @@
 seconds naming the path, no hang, no traceback, and what was written before stays intact."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -121,3 +122,15 @@ def test_guest_disk_log_on_a_full_disk_stops_the_session_fast(board, small_disk,
             session.run("dev=$(grep -l work /sys/block/vd*/serial | cut -d/ -f4); "
                         "dd if=/dev/urandom of=/dev/$dev bs=64k count=256 oflag=direct", timeout_s=120)
         assert time.monotonic() - started < 20
+
+
+def test_campaign_on_a_full_reports_disk_stops_fast_with_records_intact(board, small_disk):
+    """The disk fills during the campaign (images, write log, records): a clear error in well under
+    the minutes a hang would take, and every record written before it parses."""
+    done, seconds = invoke("campaign", "--board", board.name, "--scenario", "generated-2", "--runs", "3",
+                           timeout=600, SISCTL_REPORTS=small_disk)
+    assert_one_clear_line(done, small_disk, "")
+    assert seconds < 180
+    for records in small_disk.glob("*/records.jsonl"):
+        for line in records.read_text().splitlines():
+            json.loads(line)
