@@ -31,8 +31,8 @@ class NotInFleet(UsageError):
 def describe_holder(place: Place) -> str:
     lease = lease_of(place)
     if lease:
-        job = f"job {lease.job} " if lease.job else ""
-        return (f"{job}on {lease.host}, pid {lease.pid}, since {time.strftime('%H:%M:%S', time.localtime(lease.since))}")
+        job = f"job {lease.job}, " if lease.job else ""
+        return f"{job}pid {lease.pid} on {lease.host} since {time.strftime('%H:%M:%S', time.localtime(lease.since))}"
     return place.acquired or "a reservation"
 
 

@@ -188,7 +188,7 @@ def test_a_holder_killed_with_sigkill_loses_its_board_within_the_lease(fleet_lab
 
 def test_a_waiter_killed_with_sigkill_leaves_no_reservation(fleet_lab):
     lab, _ = fleet_lab
-    holder = start_invoke("fleet.hold", "--board", "shelf-01", "--seconds", "6")
+    holder = start_invoke("fleet.hold", "--board", "shelf-01", "--seconds", "120")
     wait_until(lambda: lab.places()["shelf-01"].acquired, 20, "shelf-01 held")
     waiter = start_invoke("fleet.hold", "--board", "shelf-01", "--seconds", "1")
     mine = lambda: [r for r in lab.reservations() if r.owner.endswith(f"-{waiter.pid}")]   # noqa: E731
@@ -198,8 +198,12 @@ def test_a_waiter_killed_with_sigkill_leaves_no_reservation(fleet_lab):
     reaped = invoke("fleet.reap")
     assert reaped.returncode == 0 and f"dead process {waiter.pid} cancelled" in reaped.stdout, reaped.stdout
     assert mine() == []
-    assert holder.wait(30) == 0
-    assert lab.reservations() == []
+    impatient = invoke("fleet.hold", "--board", "shelf-01", "--seconds", "0", "--wait", "1s")
+    assert impatient.returncode == 75, impatient.stderr
+    assert f"shelf-01: still held after waiting 1 s: shelf-01 by pid {holder.pid} on " in impatient.stderr
+    holder.terminate()
+    assert holder.wait(30) == 130
+    assert lab.reservations() == [] and not lab.places()["shelf-01"].acquired
 
 
 def test_a_board_failing_its_health_check_gets_no_jobs_until_back_from_maintenance(fleet_lab):

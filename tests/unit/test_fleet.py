@@ -167,3 +167,10 @@ def test_a_lease_lost_while_the_job_ran_is_an_infrastructure_error_whatever_the_
     with pytest.raises(CoordinatorLost, match="no longer shows this job"):
         hold.release(None)
     assert ("release", "b1", hold.holder.identity) in hold.session.calls   # never unlocks the new holder's
+
+
+def test_a_busy_board_names_its_holder():
+    from sisctl.fleet.hold import describe_holder
+    place = held_place(**lease_tags(HOLDER, "TOKEN", until=1060.0))
+    assert describe_holder(place).startswith("job 4711, pid 1234 on labhost since ")
+    assert describe_holder(Place("b1", acquired="labhost/alice")) == "labhost/alice"
