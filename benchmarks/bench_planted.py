@@ -2,8 +2,8 @@
 
 The candidate is the baseline kernel booted with a planted option: by default `init_on_alloc=1`,
 which makes the kernel zero every page and slab object it allocates. fork_exit allocates a
-process (task and mm structures, page tables, copied pages) every iteration and pays for it (about
-+8 % instructions on the kbuild kernel); null_syscall allocates nothing; mmap_touch's anonymous
+process (task and mm structures, page tables, copied pages) every iteration and pays for it (+10
+to +14 % instructions on the kbuild kernel); null_syscall allocates nothing; mmap_touch's anonymous
 pages are allocated zeroed (__GFP_ZERO) in any case, so its work stays the same.
 
 Runs N campaigns baseline -> candidate (expect regressed where the change is) and N swapped
