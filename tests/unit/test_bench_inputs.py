@@ -235,3 +235,21 @@ def test_workloads_that_wait_on_the_disk_run_in_the_time_family_only(tmp_path):
     path.write_text("families: [work]\nworkloads: [{name: f, agent: [exec, 1], families: [time]}]\n")
     with pytest.raises(ConfigError, match="suite's families"):
         load_suite(str(path))
+
+
+def test_telemetry_points_use_schema_names():
+    from sisctl.telemetry.points import bench_sample_points, bench_verdict_point
+    record = run(0, "a", "candidate", 123.0) | {"board": "qemu-virt-0", "variant": "linux-kbuild+x=1",
+                                                 "build_id": "abc"}
+    [point] = bench_sample_points(record, "bench-1", 1)
+    line = point.to_line_protocol()
+    assert line.startswith("bench_sample,") and "metric=m" in line and "side=candidate" in line and "value=123" in line
+    records = []
+    for block in range(3):
+        records += [run(block, "a", "baseline", 100), run(block, "a", "candidate", 130),
+                    {"type": "block", "block": block, "attempt": "a"}]
+    [c] = comparisons(records, lambda w, f: 0.05, {"work"})
+    line = bench_verdict_point(c.as_dict(), "qemu-virt-0", "bench-1", "a", "b", 1).to_line_protocol()
+    assert "verdict=regressed" in line and "regressed=1i" in line and "ratio=1.3" in line
+    inconclusive = comparisons(records[:3], lambda w, f: 0.05, {"work"})[0]
+    assert "ratio" not in bench_verdict_point(inconclusive.as_dict(), "b", "c", "a", "b", 1).to_line_protocol()
