@@ -24,7 +24,10 @@ def request(spec: PowerSpec, url: str, method: str = "GET") -> str:
     except urllib.error.HTTPError as err:
         raise PowerSwitchError(f"power switch {url} refused: HTTP {err.code} {err.reason}") from None
     except OSError as err:
-        raise PowerSwitchError(f"power switch {url} did not answer within {spec.timeout_s:g} s: {err}") from None
+        reason = getattr(err, "reason", err)
+        if isinstance(reason, ConnectionRefusedError):
+            reason = "connection refused (nothing listens there)"
+        raise PowerSwitchError(f"power switch {url} did not answer within {spec.timeout_s:g} s: {reason}") from None
 
 
 def request_json(spec: PowerSpec, url: str) -> dict:
