@@ -9,8 +9,26 @@ import os
 import sys
 
 from invoke import Exit
+from invoke.parser.argument import Argument
 
 from sisctl import errors
+
+
+def _usage_on_bad_number(set_value):
+    """invoke casts `--seed abc` with int() while parsing, before any task runs, and a ValueError
+    there becomes a traceback: make it the usage error every other bad option is (exit 2)."""
+    @functools.wraps(set_value)
+    def wrapper(self, value, cast=True):
+        try:
+            return set_value(self, value, cast)
+        except ValueError:
+            kind = {int: "a whole number", float: "a number"}.get(self.kind, self.kind.__name__)
+            raise Exit(f"error: --{self.name.replace('_', '-')} takes {kind}, got {value!r}",
+                       code=errors.USAGE) from None
+    return wrapper
+
+
+Argument.set_value = _usage_on_bad_number(Argument.set_value)
 
 
 def guard(fn):

@@ -99,3 +99,13 @@ def test_campaign_on_a_busy_board_is_an_honest_error(board):
     assert summary["status"] == "error" and "in use" in summary["reason"]
     junit = (Path(summary["report"]) / "junit.xml").read_text()
     assert 'tests="0" failures="0"' not in junit or "<error" in junit
+
+
+@pytest.mark.parametrize("args, line", [
+    (["campaign", "--seed", "abc"], "error: --seed takes a whole number, got 'abc'"),
+    (["bench.boot", "--runs", "x"], "error: --runs takes a whole number, got 'x'"),
+    (["run", "--timeout", "nan", "--", "true"], "error: --timeout takes a number of seconds > 0, got 'nan'"),
+])
+def test_numeric_options_that_are_not_numbers_are_usage_errors(args, line):
+    done = invoke(*args, timeout=60)
+    assert done.returncode == errors.USAGE and done.stderr.strip() == line, done.stderr
