@@ -23,6 +23,7 @@ from sisctl.board.spec import find_board
 from sisctl.campaign.core.kind import CampaignKind, Context, kind_named
 from sisctl.campaign.core.records import RecordLog, read_records
 from sisctl.errors import UsageError
+from sisctl.fleet.claims import held
 from sisctl.progress import as_progress
 from sisctl.provenance import provenance
 from sisctl.report.index import write_index
@@ -84,29 +85,38 @@ def _label(config: Any) -> str:
 
 
 def _run(campaign_kind: CampaignKind, config: Any, out: Path, progress: Callable[[str], None]) -> dict:
+    """Run the kind; whatever happens (a busy board, a failed flash, a full disk, Ctrl-C, a bug),
+    summary.json and junit.xml say so. An error while writing them never hides the first cause."""
     progress = as_progress(progress)   # kinds may set progress.total(n) and .advance()
-    board = Board(find_board(config.board))
-    flashed = ensure_flashed(board, progress)   # a board never flashed gets its default recipe, saying so
-    origin = provenance(board.name, flashed, board.spec.qemu.binary if board.spec.qemu else None)
-    sink = open_sink(load_lab())   # spooled: a missing or slow database never stops the campaign
     started = time.monotonic()
-    status, problem = "passed", None
-    figures: dict = {}
+    status, problem, origin, figures, sink = "passed", None, {}, {}, None
     try:
-        with RecordLog(out / "records.jsonl") as records:
-            ctx = Context(board, out, records, progress, sink.write, origin, figures)
-            campaign_kind.execute(ctx, config)
+        board = Board(find_board(config.board))
+        with held(board.name):   # one hold of the fleet's board for the whole campaign
+            flashed = ensure_flashed(board, progress)   # a board never flashed gets its default recipe
+            origin = provenance(board.name, flashed, board.spec.qemu.binary if board.spec.qemu else None)
+            sink = open_sink(load_lab())   # spooled: a missing or slow database never stops the campaign
+            with RecordLog(out / "records.jsonl") as records:
+                campaign_kind.execute(Context(board, out, records, progress, sink.write, origin, figures), config)
     except KeyboardInterrupt as err:
         status, problem = "aborted", err
     except errors.SisctlError as err:
         status, problem = ("aborted" if isinstance(err, UsageError) else "error"), err
+    except Exception as err:   # a full disk, or a bug: recorded as an error, then raised
+        status, problem = "error", err
     finally:
-        sink.close(drain_s=2)
+        if sink is not None:
+            sink.close(drain_s=2)
+    try:
         summary = _summarize(campaign_kind, config, out, origin, figures, time.monotonic() - started,
                              status, problem)
+    except Exception:
+        if problem is None:
+            raise
+        raise problem from None   # the first cause, not the failure to write its summary
     progress("\n" + campaign_kind.terminal(summary) + f"\nstatus: {summary['status']}"
              + (f" ({summary['reason']})" if summary.get("reason") else ""))
-    if isinstance(problem, KeyboardInterrupt):
+    if problem is not None and not isinstance(problem, errors.SisctlError):
         raise problem
     return summary
 
@@ -127,7 +137,7 @@ def _summarize(campaign_kind: CampaignKind, config: Any, out: Path, origin: dict
                "problem": "" if problem is None or isinstance(problem, KeyboardInterrupt) else str(problem),
                "headline": found.headline, "elapsed_s": round(elapsed, 1), "finished_epoch": round(time.time(), 1),
                "provenance": origin, **found.summary}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    paths.write_atomic(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     cases = list(found.cases)
     if problem is not None:
         cases.append(Case("campaign", False, f"{summary['status']}: {reason}", error=True))
