@@ -6,7 +6,6 @@ embedded coordinator is used while it runs; with neither, boards are held by a l
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ from pathlib import Path
 from sisctl import paths
 from sisctl.fleet.config import CoordinatorSpec
 from sisctl.fleet.session import CoordinatorLost, CoordinatorSession
+from sisctl.portholder import port_holder
+from sisctl.services import stop_service
 
 
 def labgrid_tool(name: str) -> str:
@@ -41,6 +42,10 @@ class EmbeddedCoordinator:
     def start(self, timeout_s: float = 20.0) -> int:
         if (pid := self.pid()) is not None:
             return pid
+        host, _, port = self.listen.rpartition(":")
+        if holder := port_holder(host, int(port)):   # its answers would not be ours
+            raise CoordinatorLost(f"{self.listen} is already in use by {holder}; stop it, or give the embedded "
+                                  "coordinator another address (coordinator.listen in lab/lab.yaml)")
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.folder / "coordinator.log", "ab") as log:
             process = subprocess.Popen([labgrid_tool("labgrid-coordinator"), "--listen", self.listen],
@@ -66,16 +71,7 @@ class EmbeddedCoordinator:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self.pid() is not None:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            time.sleep(0.05)
-        if self.pid() is not None:
-            os.kill(pid, signal.SIGKILL)
+        stop_service(pid, lambda: self.pid() is not None, timeout_s)
         self.pid_file.unlink(missing_ok=True)
 
 

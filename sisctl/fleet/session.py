@@ -117,7 +117,8 @@ class CoordinatorSession:
         try:
             return getattr(self._stub, method)(request, timeout=CALL_TIMEOUT_S)
         except grpc.RpcError as err:
-            code, details = err.code(), err.details() or str(code)
+            code = err.code()
+            details = err.details() or str(code)
             if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
                         grpc.StatusCode.CANCELLED) or "valid session" in details:
                 self.lost.set()

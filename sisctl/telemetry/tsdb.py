@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import time
 import urllib.parse
@@ -13,6 +11,7 @@ from pathlib import Path
 
 from sisctl.errors import InfrastructureError
 from sisctl.portholder import port_holder
+from sisctl.services import stop_service
 
 
 class TsdbError(InfrastructureError):
@@ -76,16 +75,7 @@ class EmbeddedTsdb:
         pid = self.pid()
         if pid is None:
             return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self.pid() is not None:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            time.sleep(0.05)
-        if self.pid() is not None:
-            os.kill(pid, signal.SIGKILL)
+        stop_service(pid, lambda: self.pid() is not None, timeout_s)
         self.pid_file.unlink(missing_ok=True)
 
     def export(self, match: str) -> list[dict]:

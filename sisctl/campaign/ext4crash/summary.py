@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import statistics
 
-from sisctl.report.junit import Case, write_junit
+from sisctl.report.junit import Case
 
 
 def _p99(values: list[float]) -> float | None:
