@@ -4,7 +4,8 @@
  *   sisagent fuzz SERIAL MNT MOUNTOPTS < OPS
  *
  * Drops the block caches (the host rewrote the disk since they were filled),
- * mounts the virtio disk whose serial is SERIAL on MNT as ext4 with MOUNTOPTS,
+ * mounts the virtio disk whose serial is SERIAL on MNT as ext4 (nodev, nosuid)
+ * with MOUNTOPTS, opens everything with O_NONBLOCK (FIFOs must not block),
  * runs one operation per line of OPS inside MNT, and unmounts. No process is
  * forked. Prints:
  *   mount ERRNO          (0: mounted; the ops still run, on the bare directory)
@@ -94,7 +95,7 @@ static unsigned char *filled(long long len, unsigned seed)
 
 static int with_fd(const char *path, int flags, int (*act)(int, char **), char **a)
 {
-    int fd = open(path, flags | O_CLOEXEC, 0644);
+    int fd = open(path, flags | O_CLOEXEC | O_NONBLOCK, 0644);   /* a FIFO must not block */
     if (fd < 0) return -1;
     int r = act(fd, a);
     int saved = errno;
@@ -212,7 +213,8 @@ int tool_fuzz(const char *serial, const char *mnt, const char *options)
     }
     mkdir(mnt, 0755);
     drop_block_caches(dev);
-    int mounted = mount(dev, mnt, "ext4", 0, options) == 0;
+    /* nodev: a mutated inode can turn a file into any device node (the console among them) */
+    int mounted = mount(dev, mnt, "ext4", MS_NODEV | MS_NOSUID, options) == 0;
     printf("mount %d\n", mounted ? 0 : errno);
     fflush(stdout);
     if (chdir(mnt)) {

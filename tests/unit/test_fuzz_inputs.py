@@ -192,6 +192,9 @@ def test_each_oracle_catches_what_it_exists_to_catch(seeds, tmp_path):
     assert [f.title for f in wrong] == ["wrong errno: stat gave success, expected ENOTDIR"]
     # hang and kernel report
     assert judge(mutated, ExecResult(hang="no answer"), seeds, tmp_path)[0].kind == "hang"
+    stuck = FuzzInput("ext4-image", seed.name, [["sb", "state", 0]], [["creat", "x"], ["open", "x", 0]])
+    assert judge(stuck, ExecResult(mount=0, errnos=[0, None], hang="timeout"), seeds,
+                 tmp_path)[0].title == "hang: open did not return"
     crash = triage("[ 1.0] kernel BUG at fs/ext4/inode.c:1!\n[ 1.1] pc : ext4_iget+0x1/0x2\n")
     assert judge(mutated, ExecResult(crash=crash), seeds, tmp_path)[0].title == "kernel BUG in ext4_iget"
 

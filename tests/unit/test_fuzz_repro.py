@@ -55,3 +55,14 @@ def test_planted_predicate_needs_the_flag_and_a_size_change_on_that_file(tmp_pat
                                            [["truncate", "d1", 0]]), seeds)
     cleared = ["inode", 12, "flags", 0x80000]
     assert not meets_planted_bug(FuzzInput("ext4-image", "s", [flag, cleared], [["truncate", "a", 0]]), seeds)
+
+
+def test_planted_predicate_drops_inputs_whose_raw_bytes_hit_that_inode_or_the_superblock(tmp_path):
+    from sisctl.campaign.fuzz.seeds import InodeInfo, Seed, SeedSpec
+    seed = Seed(SeedSpec("s", 64, ""), tmp_path / "s.img", 1024, 1,
+                [InodeInfo(12, "file", "a", flags=0x80000, offset=5120)], [])
+    flag, op = ["inode", 12, "flags", 0x80040], [["truncate", "a", 0]]
+    assert meets_planted_bug(FuzzInput("ext4-image", "s", [flag, ["raw", 9000, "ff"]], op), {"s": seed})
+    assert not meets_planted_bug(FuzzInput("ext4-image", "s", [flag, ["raw", 5120 + 0x7C, "ffff"]], op), {"s": seed})
+    assert not meets_planted_bug(FuzzInput("ext4-image", "s", [flag, ["raw", 1024 + 0x3FC, "ffffffff"]], op),
+                                 {"s": seed})

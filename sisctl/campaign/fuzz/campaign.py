@@ -36,8 +36,11 @@ def judge(fuzz_input: FuzzInput, result: ExecResult, seeds: dict[str, Seed], wor
     found = []
     if result.crash:
         found.append(Finding(result.crash.title, result.crash.kind, result.crash.usable_stack, result.crash.report))
-    elif result.hang:
-        found.append(Finding("hang: the guest stopped answering", "hang", False, result.hang))
+    elif result.hang:   # named by the first op without a result, if the agent said how far it got
+        stuck = next((op[0] for op, err in zip(fuzz_input.ops, result.errnos) if err is None), None)
+        title = f"hang: {stuck} did not return" if stuck and result.mount is not None else \
+            "hang: the guest stopped answering"
+        found.append(Finding(title, "hang", False, result.hang))
     if fuzz_input.expect is not None and not result.crashed:
         for wrong in wrong_errnos(fuzz_input.ops, fuzz_input.expect, result.errnos):
             title = f"wrong errno: {wrong['op'][0]} gave {wrong['got']}, expected {wrong['expected']}"

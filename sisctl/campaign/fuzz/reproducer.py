@@ -28,17 +28,17 @@ C_HEADER = r"""/* Reproducer of a sisctl fuzz finding. Build: aarch64-linux-gnu-
 
 #define H static __attribute__((unused))
 H void report(int i, const char *what, long r) { printf("%d %s -> %s\n", i, what, r < 0 ? strerror(errno) : "ok"); }
-H long fd_op(const char *p, int flags) { int fd = open(p, flags | O_CLOEXEC, 0644); return fd < 0 ? -1 : close(fd); }
+H long fd_op(const char *p, int flags) { int fd = open(p, flags | O_CLOEXEC | O_NONBLOCK, 0644); return fd < 0 ? -1 : close(fd); }
 H long rw(const char *p, long long off, long long len, int write_it) {
-    int fd = open(p, write_it ? O_WRONLY : O_RDONLY); if (fd < 0) return -1;
+    int fd = open(p, (write_it ? O_WRONLY : O_RDONLY) | O_NONBLOCK); if (fd < 0) return -1;
     char *b = calloc(1, len > 0 ? len : 1); long r = write_it ? pwrite(fd, b, len, off) : pread(fd, b, len, off);
     free(b); close(fd); return r < 0 ? -1 : 0; }
 H long falloc(const char *p, int mode, long long off, long long len) {
-    int fd = open(p, O_WRONLY); if (fd < 0) return -1; long r = fallocate(fd, mode, off, len); close(fd); return r; }
+    int fd = open(p, O_WRONLY | O_NONBLOCK); if (fd < 0) return -1; long r = fallocate(fd, mode, off, len); close(fd); return r; }
 H long syncfile(const char *p, int data) {
-    int fd = open(p, O_RDONLY); if (fd < 0) return -1; long r = data ? fdatasync(fd) : fsync(fd); close(fd); return r; }
+    int fd = open(p, O_RDONLY | O_NONBLOCK); if (fd < 0) return -1; long r = data ? fdatasync(fd) : fsync(fd); close(fd); return r; }
 H long mapwrite(const char *p, long long off, long long len) {
-    int fd = open(p, O_RDWR); if (fd < 0) return -1; off &= ~4095LL;
+    int fd = open(p, O_RDWR | O_NONBLOCK); if (fd < 0) return -1; off &= ~4095LL;
     char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
     if (m == MAP_FAILED) { close(fd); return -1; } memset(m, 0x5a, len); long r = msync(m, len, MS_SYNC);
     munmap(m, len); close(fd); return r; }
@@ -93,7 +93,7 @@ def c_call(op: list) -> str:
 
 
 def c_program(fuzz_input: FuzzInput) -> str:
-    body = [f'    report(-1, "mount", mount(argv[1], mnt, "ext4", 0, "{MOUNT_OPTIONS}"));',
+    body = [f'    report(-1, "mount", mount(argv[1], mnt, "ext4", MS_NODEV | MS_NOSUID, "{MOUNT_OPTIONS}"));',
             "    if (chdir(mnt)) { perror(\"chdir\"); return 1; }"]
     for i, op in enumerate(fuzz_input.ops):
         body.append(f"    report({i}, {c_string(op[0])}, {c_call(op)});")
