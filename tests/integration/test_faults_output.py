@@ -19,8 +19,8 @@ def cli(*args, timeout=180):
     return subprocess.run([INVOKE, *args], capture_output=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def session(board):
+@pytest.fixture
+def session(board):   # one per test: the CLI tests below need the board free
     with board.session(label="output-cap") as session:
         yield session
 

@@ -230,13 +230,16 @@ def replay(log: BlockLog, base_image: Path, out_image: Path, state: CrashState) 
     with open(log.path, "rb") as logf, open(out_image, "r+b") as out:
         for e in chosen:
             length = e.nr_sectors * ss
-            if e.is_discard:
-                _zero(out.fileno(), e.sector * ss, length)
-                continue
-            data = os.pread(logf.fileno(), length, e.data_offset)
-            if len(data) != length:
-                raise LogError(f"{log.path}: data of entry {e.index} is cut short")
-            _pwrite_all(out.fileno(), data, e.sector * ss)
+            try:
+                if e.is_discard:
+                    _zero(out.fileno(), e.sector * ss, length)
+                    continue
+                data = os.pread(logf.fileno(), length, e.data_offset)
+                if len(data) != length:
+                    raise LogError(f"{log.path}: data of entry {e.index} is cut short")
+                _pwrite_all(out.fileno(), data, e.sector * ss)
+            except OSError as err:   # a full disk: name the image being written
+                raise OSError(err.errno, err.strerror, str(out_image)) from None
 
 
 def write_log(path: Path, sectorsize: int, entries: list[tuple[int, int, bytes]],
