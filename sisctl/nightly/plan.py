@@ -76,7 +76,7 @@ def load_plan(path: Path) -> tuple[PlanSpec, list[Job]]:
         for j, board in enumerate(boards):
             _check_board(path, f"{key}.boards[{j}]" if step.boards else f"boards[{j}]", board)
         variants = [_variant(path, f"{key}.variants[{j}]", v) for j, v in enumerate(step.variants)] or [None]
-        _check_options(path, key, step, boards[0])
+        _check_options(path, key, step, boards[0], [v for v in variants if v])
         base = step.name or step.kind
         seen[base] = seen.get(base, 0) + 1
         base = base if seen[base] == 1 else f"{base}-{seen[base]}"
@@ -104,7 +104,7 @@ def _variant(path: Path, key: str, text: str) -> Variant:
         raise ConfigError(path, key, str(err).split(": ", 1)[-1]) from None
 
 
-def _check_options(path: Path, key: str, step: StepSpec, board: str) -> None:
+def _check_options(path: Path, key: str, step: StepSpec, board: str, variants: list[Variant]) -> None:
     """The kind's own validation, now, so a bad option fails the plan before anything runs."""
     if step.kind == SMOKE:
         if step.options:
@@ -113,7 +113,7 @@ def _check_options(path: Path, key: str, step: StepSpec, board: str) -> None:
     if step.kind not in KIND_MODULES:
         raise ConfigError(path, f"{key}.kind", f"expected one of {', '.join((SMOKE, *KIND_MODULES))}, "
                                                f"got {step.kind!r}")
-    if any(v.cmdline for v in map(lambda t: checked_variant(t), step.variants)) and step.kind != "bench":
+    if any(v.cmdline for v in variants) and step.kind != "bench":
         raise ConfigError(path, f"{key}.variants", "kernel command-line additions (RECIPE+WORD) are for bench "
                                                    "steps; other campaigns boot the board's own command line")
     try:

@@ -6,7 +6,6 @@ never a pass; a failing job does not stop the others.
 """
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 import time
@@ -15,6 +14,7 @@ from typing import Callable
 
 from sisctl import errors, paths
 from sisctl.board.board import Board
+from sisctl.board.errors import BoardError
 from sisctl.board.firstuse import ensure_flashed
 from sisctl.board.spec import find_board
 from sisctl.campaign.core import runner
@@ -25,8 +25,6 @@ from sisctl.telemetry.lab import load_lab, open_sink
 from sisctl.telemetry.points import make_point
 
 LIVE_EVERY_S = 15.0
-PLAN_EXIT = {"passed": errors.OK, "failed": errors.TEST_FAILURE, "error": errors.INFRASTRUCTURE,
-             "aborted": errors.INTERRUPTED}
 
 
 def run_plan(plan_path: Path, progress: Callable[[str], None] = print) -> dict:
@@ -113,10 +111,9 @@ def _flash_variant(board_name: str, job: Job, progress: Callable[[str], None]) -
         ensure_flashed(board, progress)
         return
     artifact = job.variant.build(progress=progress)
-    record_path = board.state / "flashed.json"
     try:
-        current = json.loads(record_path.read_text()).get("image_sha256")
-    except (OSError, ValueError):
+        current = board.flashed().image_sha256
+    except (BoardError, ValueError, TypeError):   # nothing, an old agent, or a torn record
         current = None
     if current != artifact.sha256:
         board.flash(artifact, progress=progress)

@@ -78,6 +78,7 @@ def test_a_bug_in_a_kind_is_an_error_and_raised(folders):
         run(StubKind(broken), folders)
     summary = json.loads((folders / "summary.json").read_text())
     assert summary["status"] == "error" and "kind bug" in summary["reason"]
+    assert summary["error_kind"] == "infrastructure"
 
 
 def test_an_empty_run_is_an_error(folders):

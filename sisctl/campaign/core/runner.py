@@ -133,7 +133,7 @@ def _summarize(campaign_kind: CampaignKind, config: Any, out: Path, origin: dict
         status = "failed"
     summary = {"campaign": out.name, "kind": campaign_kind.name, "report": str(out), "board": config.board,
                "seed": config.seed, "status": status, "reason": reason,
-               "error_kind": getattr(problem, "kind", "interrupted" if problem else ""),
+               "error_kind": _error_kind(problem),
                "problem": "" if problem is None or isinstance(problem, KeyboardInterrupt) else str(problem),
                "headline": found.headline, "elapsed_s": round(elapsed, 1), "finished_epoch": round(time.time(), 1),
                "provenance": origin, **found.summary}
@@ -145,6 +145,16 @@ def _summarize(campaign_kind: CampaignKind, config: Any, out: Path, origin: dict
                 {"campaign": out.name, "status": status, "seed": config.seed, **origin})
     write_pages(campaign_kind, out, summary, records)
     return summary
+
+
+def _error_kind(problem: BaseException | None) -> str:
+    """usage, infrastructure or failure for the tool's own errors; interrupted for Ctrl-C; anything
+    else (a full disk, a bug) counts as infrastructure, as its status 'error' says."""
+    if problem is None:
+        return ""
+    if isinstance(problem, KeyboardInterrupt):
+        return "interrupted"
+    return problem.kind if isinstance(problem, errors.SisctlError) else "infrastructure"
 
 
 def write_pages(campaign_kind: CampaignKind, out: Path, summary: dict, records: list[dict]) -> None:
