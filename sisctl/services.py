@@ -1,9 +1,11 @@
-"""Stopping a local service this tool started (the embedded database, the embedded coordinator)."""
+"""Local services this tool starts (the embedded database, the embedded coordinator): finding
+and stopping them by their pid file."""
 from __future__ import annotations
 
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Callable
 
 
@@ -19,3 +21,14 @@ def stop_service(pid: int, running: Callable[[], bool], timeout_s: float = 10.0)
         time.sleep(0.05)
     if running():
         os.kill(pid, signal.SIGKILL)
+
+
+def running_pid(pid_file: Path, program: str) -> int | None:
+    """The pid in `pid_file`, if that process is alive and is `program` (a reused pid is not ours)."""
+    try:
+        pid = int(pid_file.read_text())
+        if program.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return pid
+    except (OSError, ValueError):
+        pass
+    return None

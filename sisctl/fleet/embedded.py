@@ -15,7 +15,7 @@ from sisctl import paths
 from sisctl.fleet.config import CoordinatorSpec
 from sisctl.fleet.session import CoordinatorLost, CoordinatorSession
 from sisctl.portholder import port_holder
-from sisctl.services import stop_service
+from sisctl.services import running_pid, stop_service
 
 
 def labgrid_tool(name: str) -> str:
@@ -31,13 +31,7 @@ class EmbeddedCoordinator:
         self.pid_file = self.folder / "coordinator.pid"
 
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text())
-            if b"labgrid-coordinator" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return pid
-        except (OSError, ValueError):
-            pass
-        return None
+        return running_pid(self.pid_file, "labgrid-coordinator")
 
     def start(self, timeout_s: float = 20.0) -> int:
         if (pid := self.pid()) is not None:

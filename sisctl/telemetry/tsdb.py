@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sisctl.errors import InfrastructureError
 from sisctl.portholder import port_holder
-from sisctl.services import stop_service
+from sisctl.services import running_pid, stop_service
 
 
 class TsdbError(InfrastructureError):
@@ -29,13 +29,7 @@ class EmbeddedTsdb:
 
     def pid(self) -> int | None:
         """The running database's pid, if the pid file names a live victoria-metrics."""
-        try:
-            pid = int(self.pid_file.read_text())
-            if self.binary.rsplit("/", 1)[-1].encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return pid
-        except (FileNotFoundError, ValueError, ProcessLookupError):
-            pass
-        return None
+        return running_pid(self.pid_file, self.binary.rsplit("/", 1)[-1])
 
     def start(self, timeout_s: float = 20.0) -> int:
         if (pid := self.pid()) is not None:
