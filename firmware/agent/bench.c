@@ -48,25 +48,11 @@ static struct counter counters[] = {
 static const char *workload;
 static long long started_ns;
 
-static long long mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void open_counters(void)
 {
-    for (size_t i = 0; i < NCOUNTERS; i++) {
-        struct perf_event_attr attr;
-        memset(&attr, 0, sizeof attr);
-        attr.size = sizeof attr;
-        attr.type = counters[i].type;
-        attr.config = counters[i].config;
-        attr.disabled = 1;
-        attr.inherit = 1;       /* children (fork, exec, ping-pong peer) count too */
-        attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
-        counters[i].fd = (int)syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0);
+    for (size_t i = 0; i < NCOUNTERS; i++) {   /* children (fork, exec, ping-pong peer) count too */
+        counters[i].fd = open_counter(counters[i].type, counters[i].config, 0, 0);
         counters[i].err = counters[i].fd < 0 ? errno : 0;
     }
 }

@@ -200,12 +200,6 @@ static void dump_tree(const char *root, const char *rel)
     closedir(dir);
 }
 
-static long long now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* /dev/vdX of the virtio disk whose serial is `serial`, or NULL. */
 const char *disk_by_serial(const char *serial)
@@ -254,12 +248,12 @@ static int tool_check(const char *base, int count, char **serials)
         snprintf(mnt, sizeof mnt, "%s/%s", base, serials[i]);
         mkdir(mnt, 0755);
         if (!dev) { printf("mount failed: no disk with serial %s\n", serials[i]); continue; }
-        long long t0 = now_ns();
+        long long t0 = mono_ns();
         if (mount(dev, mnt, "ext4", 0, NULL)) {
             printf("mount failed: %s\n", strerror(errno));
             continue;
         }
-        printf("recovery_ns %lld\n", now_ns() - t0);
+        printf("recovery_ns %lld\n", mono_ns() - t0);
         dump_tree(mnt, "");
         sanity(mnt);
         if (umount(mnt)) printf("umount failed: %s\n", strerror(errno));
@@ -277,7 +271,7 @@ int tool_main(int argc, char **argv)
     if (!strcmp(argv[1], "bench") && argc >= 3)
         return tool_bench(argc - 2, argv + 2);
     if (!strcmp(argv[1], "now")) {
-        printf("%lld\n", now_ns());
+        printf("%lld\n", mono_ns());
         return 0;
     }
     if (!strcmp(argv[1], "dump") && argc == 3) {

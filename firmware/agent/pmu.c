@@ -47,11 +47,25 @@ static long long read_scaled(int fd)
     return (long long)(v[2] < v[1] ? (double)v[0] * v[1] / v[2] : v[0]);
 }
 
-static long long mono_ns(void)
+long long mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int open_counter(uint32_t type, uint64_t config, int pid, int enable_on_exec)
+{
+    struct perf_event_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.size = sizeof attr;
+    attr.type = type;
+    attr.config = config;
+    attr.disabled = 1;
+    attr.inherit = 1;          /* children (fork, exec) count too */
+    attr.enable_on_exec = enable_on_exec ? 1 : 0;
+    attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
+    return (int)syscall(SYS_perf_event_open, &attr, pid, -1, -1, 0);
 }
 
 int tool_pmu(int interval_ms, char **argv)
@@ -68,16 +82,7 @@ int tool_pmu(int interval_ms, char **argv)
     }
     close(go[0]);
     for (size_t i = 0; i < NEVENTS; i++) {
-        struct perf_event_attr attr;
-        memset(&attr, 0, sizeof attr);
-        attr.size = sizeof attr;
-        attr.type = events[i].type;
-        attr.config = events[i].config;
-        attr.disabled = 1;
-        attr.inherit = 1;
-        attr.enable_on_exec = 1;
-        attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
-        events[i].fd = (int)syscall(SYS_perf_event_open, &attr, pid, -1, -1, 0);
+        events[i].fd = open_counter(events[i].type, events[i].config, pid, 1);
         if (events[i].fd < 0)
             fprintf(stderr, "pmu unsupported %s %d\n", events[i].name, errno);
     }
