@@ -15,13 +15,18 @@ SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "pmu_support": (("board", "build_id", "run"), tuple(e.replace("-", "_") for e in PMU_EVENTS)),
     "power": (("board", "source", "estimated"), ("watts",)),
     "campaign_run": (("board", "campaign", "scenario", "mode"), ("finished", "kept")),
-    "fuzz_batch": (("board", "campaign", "target"), ("execs", "execs_per_s", "mounted", "findings", "unique_crashes")),
+    "fuzz_batch": (("board", "campaign", "target"), ("execs", "execs_per_s", "mounted", "findings", "unique_crashes",
+                                                   "coverage", "corpus")),
     "fuzz_crash": (("board", "campaign", "title_id", "kind"), ("count", "new")),
     "bench_sample": (("board", "campaign", "family", "workload", "metric", "side", "variant", "build_id"),
                      ("value",)),
     "nightly_job": (("plan", "job", "board", "kind", "kernel", "status"), ("ok", "elapsed_s")),
     "bench_verdict": (("board", "campaign", "family", "metric", "verdict", "baseline", "candidate"),
                       ("ratio", "ci_low", "ci_high", "p_adjusted", "regressed")),
+    # one point per metric, board and kernel at each change point Otava finds in the nightly history
+    "bench_change": (("board", "family", "workload", "metric", "variant"), ("before", "after", "change_pct")),
+    # one point per health check: health is good, bad, unknown, maintenance or retired
+    "fleet_health": (("board", "host", "health", "check"), ("good", "elapsed_s")),
 }
 
 
