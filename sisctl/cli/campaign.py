@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 
 from invoke import Collection, Exit, task
 
 from sisctl.cli.common import guard
+from sisctl.errors import UsageError
 from sisctl.progress import progress_for
 
 # Options that belong to one kind or another; a kind rejects those that are not its own.
@@ -14,7 +17,12 @@ KIND_OPTIONS = ("scenario", "mode", "runs", "baseline", "candidate", "suite", "b
 
 
 @task(name="run", default=True,
-      help={"kind": "campaign kind: ext4-crash, bench or fuzz", "board": "board name or path",
+      help={"kind": "campaign kind: ext4-crash, bench or fuzz",
+            "board": "board name or path, or tag:KEY=VALUE for any healthy board with those tags (default qemu-virt-0)",
+            "boards": "shard the campaign across boards: NAME,NAME,... or tag:KEY=VALUE[,KEY=VALUE] for every "
+                      "healthy board with those tags (ext4-crash)",
+            "wait": "how long to wait for a busy board, e.g. 90s, 30m (default: the coordinator's wait_s)",
+            "priority": "priority of this job's board reservations (higher goes first; default 0)",
             "scenario": "ext4-crash: scenario name, comma list, 'all', or generated-N",
             "mode": "ext4-crash: powerloss or reset", "runs": "ext4-crash: runs per scenario",
             "baseline": "bench: baseline variant, RECIPE[+KERNEL-OPTION...] (e.g. linux-kbuild)",
@@ -27,17 +35,19 @@ KIND_OPTIONS = ("scenario", "mode", "runs", "baseline", "candidate", "suite", "b
             "seed": "campaign seed (same seed, same workloads)",
             "resume": "campaign id or folder to continue after a kill", "json": "print the summary as JSON"})
 @guard
-def campaign_run(c, kind="ext4-crash", board="qemu-virt-0", scenario=None, mode=None, runs=None, seed=1,
+def campaign_run(c, kind="ext4-crash", board=None, boards=None, scenario=None, mode=None, runs=None, seed=1,
                  resume="", json_=False, baseline=None, candidate=None, suite=None, budget=None, target=None,
-                 duration=None, corpus=None):
+                 duration=None, corpus=None, wait=None, priority=None):
     """Run a campaign: invoke campaign --kind ext4-crash --board B --scenario all --mode powerloss --runs N."""
     from sisctl.campaign.core import runner
+    board, boards = board_choice(board, boards, resume)
+    os.environ.update(hold_environment(wait, priority))
     given = {"scenario": scenario, "mode": mode, "runs": runs, "baseline": baseline, "candidate": candidate,
              "suite": suite, "budget": budget, "target": target, "duration": duration, "corpus": corpus}
     options = {k: v for k, v in given.items() if v is not None}
     with progress_for(quiet=json_) as progress:
         summary = (runner.resume(resume, progress) if resume
-                   else runner.start(kind, board, options, int(seed), progress))
+                   else runner.start(kind, board, options, int(seed), progress, boards=boards))
     if json_:
         print(json.dumps(summary, indent=1))
     else:
@@ -45,6 +55,38 @@ def campaign_run(c, kind="ext4-crash", board="qemu-virt-0", scenario=None, mode=
     code = runner.exit_code(summary)
     if code:
         raise Exit(code=code)
+
+
+def board_choice(board: str | None, boards: str | None, resume: str) -> tuple[str, str]:
+    """(--board, --boards) after checking they go together: one or the other, neither with --resume."""
+    if boards is not None and board is not None:
+        raise UsageError("--board and --boards: give one board, or the boards to shard across, not both")
+    if resume and (board is not None or boards is not None):
+        raise UsageError(f"--resume {resume}: a resumed campaign continues on its own boards; "
+                         "leave out --board and --boards")
+    if boards is not None and not boards.strip():
+        raise UsageError("--boards: give board names separated by commas, or tag:KEY=VALUE[,KEY=VALUE...]")
+    return board or "qemu-virt-0", (boards or "").strip()
+
+
+def hold_environment(wait: str | None, priority: str | None) -> dict[str, str]:
+    """--wait and --priority as the SISCTL_WAIT and SISCTL_PRIORITY the fleet's board holds read."""
+    from sisctl.fleet.config import duration
+    env = {}
+    if wait is not None:
+        seconds = duration(wait, "--wait")
+        if not math.isfinite(seconds):
+            raise UsageError(f"--wait: expected a duration like 90s, 30m or 2h, got {wait!r}")
+        env["SISCTL_WAIT"] = f"{seconds:g}"
+    if priority is not None:
+        try:
+            value = float(priority)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise UsageError(f"--priority: expected a number, got {priority!r}")
+        env["SISCTL_PRIORITY"] = f"{value:g}"
+    return env
 
 
 @task(help={"campaign": "campaign id or folder", "state": "state key from a record: SCENARIO/RUN/STATE"})

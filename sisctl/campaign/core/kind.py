@@ -1,6 +1,23 @@
-"""The contract between the campaign core and one campaign kind."""
+"""The contract between the campaign core and one campaign kind.
+
+Sharding (`--boards`): a kind that sets `shardable = True` may run on several boards at once.
+The core then holds every board and calls `execute` once per board, concurrently (one thread
+each), with:
+  ctx.board      that shard's board
+  ctx.shard      (index, count): the kind does its share of the work, chosen deterministically
+                 from the config and the shard, so every unit of work is done exactly once
+                 (`core.shards.share(units, ctx.shard)`) and a resume finds the same split
+  ctx.scratch    a folder of this shard's own (work images, disks), apart from other shards'
+  ctx.records    the campaign's one log: safe to append from every shard, each record gets its board
+  ctx.figures    this shard's own figures (findings() gets them as figures['by_board'][board])
+  ctx.check_stop()  call it between units of work: it raises Stopped once another shard has
+                 failed or the campaign was interrupted, so every shard ends promptly
+Progress (ctx.progress) is shared: totals given by each shard add up. A kind without `shardable`
+gets one board; `--boards` with it is a usage error.
+"""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
@@ -30,6 +47,22 @@ class Context:
     write_points: Callable[[list], None]        # telemetry (spooled: never blocks, never loses)
     origin: dict                                # provenance of every record
     figures: dict = field(default_factory=dict)  # run-level figures the kind wants in its summary
+    shard: tuple[int, int] = (0, 1)             # (index, count) of this board among the campaign's boards
+    scratch: Path | None = None                 # this shard's own folder for work files (default: out)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self):
+        if self.scratch is None:
+            self.scratch = self.out
+
+    def check_stop(self) -> None:
+        """Raise Stopped when the campaign is stopping (another shard failed, or Ctrl-C)."""
+        if self.stopping.is_set():
+            raise Stopped(f"{self.board.name}: stopped")
+
+
+class Stopped(Exception):
+    """A shard ended early because the campaign is stopping; what it recorded is kept."""
 
 
 @dataclass
@@ -42,6 +75,7 @@ class Findings:
 
 class CampaignKind(Protocol):
     name: str
+    # shardable: bool = True   (optional) execute may run on several boards at once; see above
 
     def config_from_options(self, board: str, seed: int, options: dict[str, Any]) -> Any:
         """A config dataclass from command-line options; UsageError names a bad option."""
@@ -53,7 +87,7 @@ class CampaignKind(Protocol):
         """Run (or continue) the campaign, appending every result to ctx.records as it is measured."""
 
     def findings(self, config: Any, records: list[dict], figures: dict) -> Findings:
-        ...
+        """`figures`: the one board's ctx.figures, and figures['by_board'][board] for every board."""
 
     def terminal(self, summary: dict) -> str:
         """The end-of-run table."""

@@ -1,8 +1,10 @@
-"""Append-only JSONL results: one record per line, flushed to disk before the next is measured."""
+"""Append-only JSONL results: one record per line, flushed to disk before the next is measured.
+Shards of one campaign append to the same log from their own threads; a lock keeps lines whole."""
 from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -12,14 +14,17 @@ class RecordLog:
         self.path = path
         _drop_torn_tail(path)
         self._file = open(path, "a", encoding="utf-8")
+        self._lock = threading.Lock()
 
     def append(self, record: dict) -> None:
-        try:
-            self._file.write(json.dumps(record, sort_keys=True) + "\n")
-            self._file.flush()
-            os.fsync(self._file.fileno())
-        except OSError as err:   # a full or read-only disk: say which file
-            raise OSError(err.errno, err.strerror, str(self.path)) from None
+        line = json.dumps(record, sort_keys=True) + "\n"
+        with self._lock:
+            try:
+                self._file.write(line)
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            except OSError as err:   # a full or read-only disk: say which file
+                raise OSError(err.errno, err.strerror, str(self.path)) from None
 
     def close(self) -> None:
         self._file.close()
@@ -29,6 +34,17 @@ class RecordLog:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class BoardRecords:
+    """One board's view of a campaign's log: every record it appends says which board measured it."""
+
+    def __init__(self, log: RecordLog, board: str):
+        self.log, self.board, self.path = log, board, log.path
+
+    def append(self, record: dict) -> None:
+        record.setdefault("board", self.board)
+        self.log.append(record)
 
 
 def read_records(path: Path) -> Iterator[dict]:

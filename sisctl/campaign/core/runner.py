@@ -6,12 +6,16 @@ Every campaign, however it ends, writes summary.json and junit.xml with a status
   error    infrastructure failed, or the run produced no result at all   exit 75
   aborted  interrupted (Ctrl-C) or stopped by bad input found late        exit 130 / 2
 An aborted or empty run never reads as a pass.
+
+A campaign runs on one board, or (`boards`, for kinds that are shardable) on several at once:
+see core/shards.py. campaign.json keeps the boards, so a resume continues the same shards.
 """
 from __future__ import annotations
 
 import json
 import re
 import time
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
@@ -20,8 +24,10 @@ from sisctl import errors, paths
 from sisctl.board.board import Board
 from sisctl.board.firstuse import ensure_flashed
 from sisctl.board.spec import find_board
-from sisctl.campaign.core.kind import CampaignKind, Context, kind_named
+from sisctl.campaign.core.boards import resolve_boards
+from sisctl.campaign.core.kind import CampaignKind, kind_named
 from sisctl.campaign.core.records import RecordLog, read_records
+from sisctl.campaign.core.shards import Shard, run_shards, shard_sections
 from sisctl.errors import UsageError
 from sisctl.fleet.claims import held
 from sisctl.progress import as_progress
@@ -36,21 +42,39 @@ STATUS_EXIT = {"passed": errors.OK, "failed": errors.TEST_FAILURE, "error": erro
 
 
 def start(kind: str, board: str, options: dict[str, Any], seed: int = 1,
-          progress: Callable[[str], None] = print) -> dict:
-    """A new campaign of `kind` on `board`; `options` are the kind's own (scenario, mode, runs, ...)."""
+          progress: Callable[[str], None] = print, boards: str = "") -> dict:
+    """A new campaign of `kind` on `board`, or sharded across `boards` (names, comma-separated, or
+    tag:KEY=VALUE,...); `options` are the kind's own (scenario, mode, runs, ...)."""
     campaign_kind = kind_named(kind)
-    config = campaign_kind.config_from_options(board, seed, options)
-    find_board(board)   # an unknown board is bad input, before any folder is made
+    if boards and not shardable(campaign_kind):
+        raise UsageError(f"--boards: a {kind} campaign runs on one board; give it --board")
+    names = resolve_boards(boards) if boards else [board]
+    config = campaign_kind.config_from_options(names[0], seed, options)
+    find_board(names[0])   # an unknown board is bad input, before any folder is made
     out = paths.unique_dir(paths.reports_dir(), f"{kind}-{_label(config)}{time.strftime('%Y%m%d-%H%M%S')}")
-    (out / "campaign.json").write_text(json.dumps({"kind": kind, "config": asdict(config)}, indent=1) + "\n")
-    return _run(campaign_kind, config, out, progress)
+    (out / "campaign.json").write_text(json.dumps({"kind": kind, "config": asdict(config), "boards": names},
+                                                  indent=1) + "\n")
+    return _run(campaign_kind, config, out, progress, names)
 
 
 def resume(campaign: str, progress: Callable[[str], None] = print) -> dict:
-    """Continue a killed campaign: what is recorded is kept and not redone."""
+    """Continue a killed campaign: what is recorded is kept and not redone; a sharded one continues
+    on the same boards, each with the same share of the work."""
     out = campaign_dir(campaign)
     campaign_kind, config = load_campaign(out)
-    return _run(campaign_kind, config, out, progress)
+    return _run(campaign_kind, config, out, progress, campaign_boards(out, config))
+
+
+def shardable(campaign_kind: CampaignKind) -> bool:
+    return bool(getattr(campaign_kind, "shardable", False))
+
+
+def campaign_boards(out: Path, config: Any) -> list[str]:
+    """The boards a campaign runs on, from its campaign.json (older ones name one board in the config)."""
+    boards = json.loads((out / "campaign.json").read_text()).get("boards") or [config.board]
+    if not isinstance(boards, list) or not all(isinstance(b, str) and b for b in boards):
+        raise UsageError(f"{out / 'campaign.json'}: 'boards' must be a list of board names")
+    return boards
 
 
 def campaign_dir(campaign: str) -> Path:
@@ -84,20 +108,28 @@ def _label(config: Any) -> str:
     return f"{tag}-" if re.fullmatch(r"[a-z0-9][a-z0-9-]*", tag) else ""
 
 
-def _run(campaign_kind: CampaignKind, config: Any, out: Path, progress: Callable[[str], None]) -> dict:
+def _run(campaign_kind: CampaignKind, config: Any, out: Path, progress: Callable[[str], None],
+         boards: list[str] | None = None) -> dict:
     """Run the kind; whatever happens (a busy board, a failed flash, a full disk, Ctrl-C, a bug),
     summary.json and junit.xml say so. An error while writing them never hides the first cause."""
     progress = as_progress(progress)   # kinds may set progress.total(n) and .advance()
+    boards = boards or [config.board]
     started = time.monotonic()
-    status, problem, origin, figures, sink = "passed", None, {}, {}, None
+    status, problem, shards, sink = "passed", None, [], None
     try:
-        board = Board(find_board(config.board))
-        with held(board.name):   # one hold of the fleet's board for the whole campaign
-            flashed = ensure_flashed(board, progress)   # a board never flashed gets its default recipe
-            origin = provenance(board.name, flashed, board.spec.qemu.binary if board.spec.qemu else None)
+        if len(boards) > 1 and not shardable(campaign_kind):
+            raise UsageError(f"a {campaign_kind.name} campaign runs on one board, not on {', '.join(boards)}")
+        shards = [Shard(Board(find_board(name)), i, len(boards)) for i, name in enumerate(boards)]
+        with ExitStack() as holds:
+            for name in sorted(boards):   # one hold per board for the whole campaign, always in this order
+                holds.enter_context(held(name))
+            for shard in shards:
+                board = shard.board
+                flashed = ensure_flashed(board, progress)   # a board never flashed gets its default recipe
+                shard.origin = provenance(board.name, flashed, board.spec.qemu.binary if board.spec.qemu else None)
             sink = open_sink(load_lab())   # spooled: a missing or slow database never stops the campaign
             with RecordLog(out / "records.jsonl") as records:
-                campaign_kind.execute(Context(board, out, records, progress, sink.write, origin, figures), config)
+                run_shards(campaign_kind, config, out, shards, records, progress, sink.write)
     except KeyboardInterrupt as err:
         status, problem = "aborted", err
     except errors.SisctlError as err:
@@ -108,8 +140,7 @@ def _run(campaign_kind: CampaignKind, config: Any, out: Path, progress: Callable
         if sink is not None:
             sink.close(drain_s=2)
     try:
-        summary = _summarize(campaign_kind, config, out, origin, figures, time.monotonic() - started,
-                             status, problem)
+        summary = _summarize(campaign_kind, config, out, shards, time.monotonic() - started, status, problem)
     except Exception:
         if problem is None:
             raise
@@ -121,22 +152,30 @@ def _run(campaign_kind: CampaignKind, config: Any, out: Path, progress: Callable
     return summary
 
 
-def _summarize(campaign_kind: CampaignKind, config: Any, out: Path, origin: dict, figures: dict,
+def _summarize(campaign_kind: CampaignKind, config: Any, out: Path, shards: list[Shard],
                elapsed: float, status: str, problem: BaseException | None) -> dict:
     records = list(read_records(out / "records.jsonl"))
+    by_board = {s.board.name: s.figures for s in shards}
+    figures = {**(shards[0].figures if len(shards) == 1 else {}), "by_board": by_board}
     found = campaign_kind.findings(config, records, figures)
+    origin = merged_provenance([s.origin for s in shards if s.origin])
     reason = ("interrupted" if isinstance(problem, KeyboardInterrupt) else str(problem).splitlines()[0]
               if problem else "")
+    failed = next((s for s in shards if s.problem is not None and s.problem is problem), None)
+    if failed is not None and len(shards) > 1 and failed.board.name not in reason:
+        reason = f"{failed.board.name}: {reason}"
     if status == "passed" and not found.cases:
         status, reason = "error", "the campaign produced no results"
     elif status == "passed" and not all(c.passed for c in found.cases):
         status = "failed"
-    summary = {"campaign": out.name, "kind": campaign_kind.name, "report": str(out), "board": config.board,
+    board = ",".join(s.board.name for s in shards) if len(shards) > 1 else config.board
+    summary = {"campaign": out.name, "kind": campaign_kind.name, "report": str(out), "board": board,
+               "boards": [s.board.name for s in shards] or [config.board],
                "seed": config.seed, "status": status, "reason": reason,
                "error_kind": _error_kind(problem),
                "problem": "" if problem is None or isinstance(problem, KeyboardInterrupt) else str(problem),
                "headline": found.headline, "elapsed_s": round(elapsed, 1), "finished_epoch": round(time.time(), 1),
-               "provenance": origin, **found.summary}
+               "provenance": origin, "shards": [s.describe(records) for s in shards], **found.summary}
     paths.write_atomic(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     cases = list(found.cases)
     if problem is not None:
@@ -145,6 +184,17 @@ def _summarize(campaign_kind: CampaignKind, config: Any, out: Path, origin: dict
                 {"campaign": out.name, "status": status, "seed": config.seed, **origin})
     write_pages(campaign_kind, out, summary, records)
     return summary
+
+
+def merged_provenance(origins: list[dict]) -> dict:
+    """One provenance for the campaign: a value all boards share, else each board's in turn."""
+    merged: dict = {}
+    for origin in origins:
+        for key, value in origin.items():
+            merged.setdefault(key, [])
+            if value not in merged[key]:
+                merged[key].append(value)
+    return {k: v[0] if len(v) == 1 else ", ".join(map(str, v)) for k, v in merged.items()}
 
 
 def _error_kind(problem: BaseException | None) -> str:
@@ -161,6 +211,6 @@ def write_pages(campaign_kind: CampaignKind, out: Path, summary: dict, records: 
     """reports/<id>/index.html with the kind's sections, and the refreshed reports index."""
     sections = getattr(campaign_kind, "page_sections", None)
     grafana = load_lab().grafana
-    write_job_page(out, summary, (lambda: sections(summary, records)) if sections else [],
+    write_job_page(out, summary, lambda: shard_sections(summary) + (sections(summary, records) if sections else []),
                    (grafana.url, grafana.campaign_board))
     write_index(out.parent)

@@ -32,6 +32,7 @@ def scenario_names(choice: str) -> list[str]:
 
 class Ext4CrashKind:
     name = "ext4-crash"
+    shardable = True      # the (scenario, run) units split across boards
 
     def config_from_options(self, board: str, seed: int, options: dict[str, Any]) -> CampaignConfig:
         unknown = set(options) - {"scenario", "mode", "runs"}
@@ -54,19 +55,26 @@ class Ext4CrashKind:
     def execute(self, ctx: Context, config: CampaignConfig) -> None:
         write = ctx.write_points
         campaign = Ext4CrashCampaign(
-            ctx.board, config, ctx.out, ctx.progress, records=ctx.records,
+            ctx.board, config, ctx.out, ctx.progress, records=ctx.records, shard=ctx.shard, work=ctx.scratch,
+            check_stop=ctx.check_stop,
             on_record=lambda record: write([campaign_point(record, ctx.board.name, ctx.out.name, config.mode,
                                                            time.time_ns())]))
         try:
             campaign.run()
         finally:
             elapsed = time.monotonic() - campaign.started
-            ctx.figures["states_per_minute"] = round(campaign.checked / elapsed * 60, 1) if elapsed else None
+            ctx.figures.update(states_per_minute=round(campaign.checked / elapsed * 60, 1) if elapsed else None,
+                               states_checked=campaign.checked, elapsed_s=round(elapsed, 1))
 
     def findings(self, config: CampaignConfig, records: list[dict], figures: dict) -> Findings:
+        by_board = figures.get("by_board") or {}
         summary = {"mode": config.mode, "states_per_minute": figures.get("states_per_minute"),
                    **summarize(records)}
-        headline = f"{summary['states']} crash states, {summary['failed']} failed"
+        if len(by_board) > 1:
+            summary["states_per_minute"] = combined_rate(by_board.values())
+            summary["boards"] = board_figures(records, by_board)
+        headline = f"{summary['states']} crash states, {summary['failed']} failed" + (
+            f" on {len(by_board)} boards" if len(by_board) > 1 else "")
         return Findings(summary, scenario_cases(summary), headline)
 
     def terminal(self, summary: dict) -> str:
@@ -74,6 +82,23 @@ class Ext4CrashKind:
 
     def page_sections(self, summary: dict, records: list[dict]) -> list:
         return report.page_sections(summary, records)
+
+
+def combined_rate(figures) -> float | None:
+    """States per minute of all boards together: states checked over the longest board's time."""
+    figures = [f for f in figures if f.get("elapsed_s")]
+    if not figures:
+        return None
+    return round(sum(f.get("states_checked", 0) for f in figures) / max(f["elapsed_s"] for f in figures) * 60, 1)
+
+
+def board_figures(records: list[dict], by_board: dict[str, dict]) -> dict[str, dict]:
+    """Per board: its crash states (all of the campaign's, resumes included), failures and rate."""
+    states = [r for r in records if r.get("type") == "state"]
+    return {board: {"states": sum(r.get("board") == board for r in states),
+                    "failed": sum(r.get("board") == board and r["outcome"] != "ok" for r in states),
+                    "states_per_minute": figures.get("states_per_minute")}
+            for board, figures in by_board.items()}
 
 
 KIND = Ext4CrashKind()

@@ -8,12 +8,16 @@ Modes:
 
 One board session per run: it first checks crash states still pending (reset mode), then runs
 the workload; in powerloss mode the same session then checks that run's states on spare disks.
+
+Sharded across boards, each board takes its share of the (scenario, run) units (core.shards.share)
+and keeps its work disks in a folder of its own; the starting image and runs/ are shared.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import random
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -29,6 +33,7 @@ from sisctl.campaign.ext4crash.disk import e2fsck, make_base_image, read_marks
 from sisctl.campaign.ext4crash.guestfs import check_script, parse_check_output, workload_script
 from sisctl.campaign.ext4crash.durability import parse_dump, verify
 from sisctl.campaign.core.records import RecordLog, read_records
+from sisctl.campaign.core.shards import share
 from sisctl.campaign.ext4crash.fsworkloads import workload
 from sisctl.campaign.ext4crash.ops import FsState, Op, format_ops, simulate
 from sisctl.campaign.ext4crash.summary import failure_cause
@@ -38,6 +43,7 @@ from sisctl.provenance import provenance
 
 SLOTS = 8
 WORK = "work"
+_base_made = threading.Lock()     # shards of one campaign share its starting image: made once
 
 
 @dataclass
@@ -93,20 +99,27 @@ class Ext4CrashCampaign:
     def __init__(self, board: Board, config: CampaignConfig, out: Path,
                  progress: Callable[[str], None] = lambda _: None, cold_sessions: bool = False,
                  base: Path | None = None, on_record: Callable[[dict], None] = lambda _: None,
-                 records: RecordLog | None = None):
+                 records: RecordLog | None = None, shard: tuple[int, int] = (0, 1), work: Path | None = None,
+                 check_stop: Callable[[], None] = lambda: None):
         """`base`: the starting image of the runs (default: a fresh one in `out`). `cold_sessions`
         boots every session cold and checks one state per session: the naive method, for benchmarks.
-        `records`: an open log to append to (the campaign core's); by default the campaign opens its own."""
+        `records`: an open log to append to (the campaign core's); by default the campaign opens its own.
+        `shard`: (index, count), this board's share of the units; `work`: where its work disks live
+        (default `out`); `check_stop` raises when the campaign is stopping (called between units)."""
         self.board, self.config, self.out, self.progress = board, config, out, as_progress(progress)
         self.cold_sessions, self.on_record = cold_sessions, on_record
+        self.shard, self.work, self.check_stop = shard, work or out, check_stop
         (out / "runs").mkdir(parents=True, exist_ok=True)
-        (out / "slots").mkdir(exist_ok=True)
+        (self.work / "slots").mkdir(parents=True, exist_ok=True)
         if not (out / "campaign.json").exists():
             (out / "campaign.json").write_text(json.dumps({"kind": "ext4-crash", "config": asdict(config)},
                                                           indent=1) + "\n")
         self.base = base or out / "base.img"
-        if not self.base.exists():
-            make_base_image(self.base)
+        with _base_made:
+            if not self.base.exists():   # made aside and renamed: a kill never leaves half an image
+                partial = self.base.with_name(self.base.name + ".partial")
+                make_base_image(partial)
+                partial.rename(self.base)
         self.records_path = out / "records.jsonl"
         self._given_records = records
         self.done = {r["state_key"] for r in read_records(self.records_path) if r.get("type") == "state"}
@@ -118,14 +131,20 @@ class Ext4CrashCampaign:
         self.started = time.monotonic()
 
     # --- the run loop -------------------------------------------------------------
+    def units(self) -> list[tuple[str, int]]:
+        """This board's (scenario, run) units, the same on every resume."""
+        every = [(scenario, run) for scenario in self.config.scenarios for run in range(self.config.runs)]
+        return share(every, self.shard)
+
     def run(self) -> None:
         with self._record_log() as self.records:
-            self.progress.total(len(self.config.scenarios) * self.config.runs, "runs")
-            self.progress.advance(len(self.runs_done))
-            for scenario in self.config.scenarios:
-                for run in range(self.config.runs):
-                    if f"{scenario}/{run}" not in self.runs_done:
-                        self._one_run(scenario, run)
+            units = self.units()
+            self.progress.total(len(units), "runs")
+            self.progress.advance(sum(f"{s}/{r}" in self.runs_done for s, r in units))
+            for scenario, run in units:
+                if f"{scenario}/{run}" not in self.runs_done:
+                    self.check_stop()
+                    self._one_run(scenario, run)
             self._check_leftovers()
 
     def run_checks_only(self) -> None:
@@ -139,13 +158,14 @@ class Ext4CrashCampaign:
     def _check_leftovers(self) -> None:
         size = 1 if self.cold_sessions else max(1, len(self.pending))
         while self.pending:
+            self.check_stop()
             batch, self.pending = self.pending[:size], self.pending[size:]
             with self._session("check") as session:
                 self._check_states(session, batch)
 
     def _disks(self, logged: bool) -> list[Disk]:
-        work = Disk(WORK, self.out / "work.img", self.out / "work.log" if logged else None)
-        return [work] + [Disk(f"slot{i}", self.out / "slots" / f"slot{i}.img") for i in range(SLOTS)]
+        work = Disk(WORK, self.work / "work.img", self.work / "work.log" if logged else None)
+        return [work] + [Disk(f"slot{i}", self.work / "slots" / f"slot{i}.img") for i in range(SLOTS)]
 
     def _session(self, label: str, logged: bool = False):
         disks = self._disks(logged)
@@ -170,23 +190,23 @@ class Ext4CrashCampaign:
             image = runs / f"{scenario}-{run}.img"
             if not image.exists():   # else: crashed before a kill, still to be checked
                 delay = random.Random(seed).uniform(0.05, 1.0) * self._expected_duration(scenario, ops)
-                copy_image(self.base, self.out / "work.img")
+                copy_image(self.base, self.work / "work.img")
                 with self._session(f"{scenario}-{run}") as session:
                     self._check_pending(session)
                     self._reset_during_workload(session, ops, delay)
-                copy_image(self.out / "work.img", image)
+                copy_image(self.work / "work.img", image)
                 self.progress(f"{scenario} run {run}: reset {delay:.2f} s into the workload")
             self.pending.append(PendingState(scenario, run, "reset", image))
             return
         log = runs / f"{scenario}-{run}.log"
         complete = log.with_suffix(".done")
         if not complete.exists():
-            copy_image(self.base, self.out / "work.img")
+            copy_image(self.base, self.work / "work.img")
         with self._session(f"{scenario}-{run}", logged=not complete.exists()) as session:
             self._check_pending(session)
             if not complete.exists():
                 self._run_workload(session, ops, scenario, run)
-                copy_image(self.out / "work.log", log)
+                copy_image(self.work / "work.log", log)
                 complete.touch()
             self.pending += self._powerloss_states(scenario, run, log, seed)
             self._check_pending(session)
@@ -209,16 +229,16 @@ class Ext4CrashCampaign:
 
     def _expected_duration(self, scenario: str, ops) -> float:
         """Measured once per scenario: the workload's full duration in a session of its own."""
-        cache = self.out / "durations.json"
+        cache = self.work / "durations.json"
         durations = json.loads(cache.read_text()) if cache.exists() else {}
         if scenario not in durations:
-            copy_image(self.base, self.out / "work.img")
+            copy_image(self.base, self.work / "work.img")
             with self._session(f"{scenario}-timing") as session:
                 started = time.monotonic()
                 self._run_workload(session, ops, scenario, -1)
                 durations[scenario] = time.monotonic() - started
             cache.write_text(json.dumps(durations))
-            copy_image(self.base, self.out / "work.img")
+            copy_image(self.base, self.work / "work.img")
         return durations[scenario]
 
     def _powerloss_states(self, scenario: str, run: int, log_path: Path, seed: int) -> list[PendingState]:
@@ -235,6 +255,7 @@ class Ext4CrashCampaign:
     def _check_states(self, session: BoardSession, states: list[PendingState]) -> None:
         todo = [p for p in states if p.key not in self.done]
         for start in range(0, len(todo), SLOTS):
+            self.check_stop()
             batch = todo[start:start + SLOTS]
             try:
                 self._check_batch(session, batch)
@@ -246,7 +267,7 @@ class Ext4CrashCampaign:
         slots = [f"slot{i}" for i in range(len(batch))]
         marks = {}
         for slot, state in zip(slots, batch):
-            image = self.out / "slots" / f"{slot}.img"
+            image = self.work / "slots" / f"{slot}.img"
             state.materialize(self.base, image)
             marks[slot] = read_marks(image)
         log = session.run_dir / "console.log"
@@ -256,7 +277,7 @@ class Ext4CrashCampaign:
         # the console bytes of this batch's recovery, for a report's excerpt
         window = {"log": str(log), "from": start, "to": log.stat().st_size if log.exists() else 0}
         for slot, state in zip(slots, batch):
-            self._record(state, marks[slot], reports[slot], e2fsck(self.out / "slots" / f"{slot}.img"),
+            self._record(state, marks[slot], reports[slot], e2fsck(self.work / "slots" / f"{slot}.img"),
                          {**window, "slot": slot})
 
     def _record(self, state: PendingState, marks, report, fsck, console: dict | None = None) -> None:
@@ -303,7 +324,7 @@ class Ext4CrashCampaign:
         if not keep:
             for f in files:
                 f.unlink(missing_ok=True)
-        record = {"type": "run", "run_key": f"{scenario}/{run}", "kept": keep}
+        record = {"type": "run", "run_key": f"{scenario}/{run}", "kept": keep, "board": self.board.name}
         self.records.append(record)
         self.on_record(record)
         self.progress.advance()

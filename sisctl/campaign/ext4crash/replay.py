@@ -29,7 +29,8 @@ def replay(campaign: str, state_key: str, progress: Callable[[str], None] = prin
                          "unless the campaign keeps all)")
     replay_out = out / "replays" / f"{state_key.replace('/', '-')}-{time.strftime('%H%M%S')}"
     replay_out.mkdir(parents=True)
-    campaign = Ext4CrashCampaign(Board(find_board(cfg.board)), cfg, replay_out, progress, base=Path(point["base"]))
+    board = original.get("board") or cfg.board    # a sharded campaign's state replays on the board that found it
+    campaign = Ext4CrashCampaign(Board(find_board(board)), cfg, replay_out, progress, base=Path(point["base"]))
     campaign.pending = [PendingState(scenario, run, point["state"], source, point["log_entries"], point["dropped"])]
     campaign.run_checks_only()
     record = next(r for r in read_records(replay_out / "records.jsonl") if r.get("type") == "state")

@@ -25,6 +25,7 @@ def page_sections(summary: dict, records: list[dict]) -> list[Section]:
                   f"({summary.get('mode', '?')} mode), {len(failing)} failing; "
                   f"{summary.get('states_per_minute') or '?'} states checked per minute."),
         _scenario_table(summary),
+        *_board_table(summary),
         Figure("States by scenario and outcome", plots.bars(_outcome_counts(states), ylabel="crash states")),
         Figure("Recovery time per scenario", plots.distribution(_recovery_by_scenario(states), "recovery (ms)"),
                caption="Time to mount each crash state (journal replay included); a dot per state."),
@@ -42,6 +43,16 @@ def _scenario_table(summary: dict) -> Table:
             for name, s in summary.get("scenarios", {}).items()]
     return Table("Scenarios", ["scenario", "states", "ok", "violations", "e2fsck", "mount failed", "sanity",
                                "recovery ms (mean)", "recovery ms (p99)"], rows)
+
+
+def _board_table(summary: dict) -> list[Table]:
+    """Crash states per board of a campaign sharded across several (their status and kernel are above)."""
+    boards = summary.get("boards") or {}
+    if not boards:
+        return []
+    rows = [[name, b["states"], b["failed"], b["states_per_minute"]] for name, b in boards.items()]
+    rows.append(["all boards", summary["states"], summary["failed"], summary.get("states_per_minute")])
+    return [Table("Crash states by board", ["board", "states", "failed", "states per minute"], rows)]
 
 
 def _outcome_counts(states: list[dict]) -> dict[str, dict[str, int]]:
