@@ -11,15 +11,22 @@
  *   bench WORKLOAD task_clock_ns K | ... unsupported ERRNO
  *   bench WORKLOAD p50_ns L / p99_ns L    per-operation latency (fsync_4k)
  *   bench WORKLOAD bytes B                bytes moved (seq_write, seq_read)
- *   bench WORKLOAD commit_us U            jbd2 average commit time
+ *   bench WORKLOAD commits C / commit_us U   jbd2: journal commits the workload caused and
+ *                                         jbd2's running average commit time after them
+ *   bench WORKLOAD skipped REASON...      the workload cannot run on this machine (exit 0)
  * A counter that cannot count is reported as unsupported, never as 0.
  *
- * Workloads: pipe_pingpong N, null_syscall N, fork_exit N, exec N,
+ * Workloads: pipe_pingpong N (both ends pinned to one CPU), pipe_pingpong_cross N
+ * (the ends pinned to two CPUs), null_syscall N, fork_exit N, exec N,
  * mmap_touch PAGES, create_unlink N DIR, fsync_4k N DIR, seq_write MIB DIR,
- * seq_read MIB DIR, jbd2 (reads /proc/fs/jbd2/<dev>/info).
+ * seq_read MIB DIR, jbd2 N DIR [KIB] (N appending writes of KIB KiB, default 4, each
+ * fsync'd: a journal commit each). `sisagent bench kernel` names the running kernel
+ * (build_id from /sys/kernel/notes, release, online CPUs).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <elf.h>
+#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
@@ -29,7 +36,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,15 +102,43 @@ static int fail(const char *what)
     return 1;
 }
 
-static int pipe_pingpong(long n)
+static int pin(int cpu)
 {
-    int ab[2], ba[2];
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set);
+}
+
+/* The first two CPUs this process may run on; -1 where there is none. */
+static void two_cpus(int cpu[2])
+{
+    cpu_set_t set;
+    cpu[0] = cpu[1] = -1;
+    if (sched_getaffinity(0, sizeof set, &set)) return;
+    for (int c = 0, k = 0; c < CPU_SETSIZE && k < 2; c++)
+        if (CPU_ISSET(c, &set)) cpu[k++] = c;
+}
+
+/* One byte there and back through two pipes, n times. Both ends on one CPU (every round trip
+ * is two context switches there) or, with `cross`, on two CPUs (a wake-up of the other CPU). */
+static int pipe_pingpong(long n, int cross)
+{
+    int ab[2], ba[2], cpu[2];
     char c = 'x';
+    two_cpus(cpu);
+    if (cross && cpu[1] < 0) {
+        printf("bench %s skipped needs 2 CPUs, this machine runs it on %ld\n", workload,
+               sysconf(_SC_NPROCESSORS_ONLN));
+        return 0;
+    }
+    if (cpu[0] < 0 || pin(cpu[0])) return fail("sched_setaffinity");
     if (pipe(ab) || pipe(ba)) return fail("pipe");
     start();
     pid_t pid = fork();
     if (pid < 0) return fail("fork");
     if (pid == 0) {
+        if (cross && pin(cpu[1])) _exit(3);
         for (long i = 0; i < n; i++)
             if (read(ab[0], &c, 1) != 1 || write(ba[1], &c, 1) != 1) _exit(1);
         _exit(0);
@@ -110,6 +148,7 @@ static int pipe_pingpong(long n)
     int status;
     waitpid(pid, &status, 0);
     stop(n);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 3) { errno = EINVAL; return fail("pinning the peer"); }
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
 
@@ -248,31 +287,121 @@ static int seq_io(long mib, const char *dir, int writing)
     return 0;
 }
 
-/* The average commit time of every journal (jbd2 keeps it since mount):
- * the line "  NNNus average transaction commit time". */
-static int jbd2_info(void)
+/* The journal of the file system holding `dir`: /proc/fs/jbd2/<disk>-<inode>/info, the disk
+ * named through /sys/dev/block/MAJOR:MINOR. */
+static int journal_info(const char *dir, char *info, size_t size)
 {
+    struct stat st;
+    char link[512], target[512];
+    if (stat(dir, &st)) return -1;
+    snprintf(link, sizeof link, "/sys/dev/block/%u:%u", major(st.st_dev), minor(st.st_dev));
+    ssize_t len = readlink(link, target, sizeof target - 1);
+    if (len <= 0) return -1;
+    target[len] = 0;
+    const char *disk = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
     DIR *d = opendir("/proc/fs/jbd2");
     struct dirent *e;
-    int found = 0;
-    if (!d) return fail("/proc/fs/jbd2");
-    while ((e = readdir(d))) {
-        char path[512], line[256];
-        if (e->d_name[0] == '.') continue;
-        snprintf(path, sizeof path, "/proc/fs/jbd2/%s/info", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        while (fgets(line, sizeof line, f)) {
-            long long us;
-            if (sscanf(line, " %lldus average transaction commit time", &us) == 1) {
-                printf("bench %s commit_us %lld\n", workload, us);
-                found = 1;
-            }
+    int found = -1;
+    size_t n = strlen(disk);
+    while (d && (e = readdir(d)))
+        if (!strncmp(e->d_name, disk, n) && e->d_name[n] == '-') {
+            snprintf(info, size, "/proc/fs/jbd2/%s/info", e->d_name);
+            found = 0;
+            break;
         }
-        fclose(f);
+    if (d) closedir(d);
+    errno = found ? ENOENT : 0;
+    return found;
+}
+
+/* A line "NUMBER<text>..." (after blanks): the number, when the text follows it. (sscanf's count
+ * does not say whether literal text after a conversion matched: "%lldus average" also "reads"
+ * the "5" of "5 logged blocks per transaction".) */
+static int number_before(const char *line, const char *text, long long *value)
+{
+    int at = 0;
+    long long v;
+    if (sscanf(line, " %lld%n", &v, &at) != 1 || strncmp(line + at, text, strlen(text))) return 0;
+    *value = v;
+    return 1;
+}
+
+/* From the info file: "T transactions (R requested), ..." and "  Uus average transaction commit
+ * time" (jbd2's running average, each new commit weighted 1/4, in whole microseconds). */
+static int journal_stats(const char *info, long long *transactions, long long *commit_us)
+{
+    char line[256];
+    FILE *f = fopen(info, "r");
+    if (!f) return -1;
+    *transactions = *commit_us = -1;
+    while (fgets(line, sizeof line, f)) {
+        number_before(line, " transactions", transactions);
+        number_before(line, "us average transaction commit time", commit_us);
     }
-    closedir(d);
-    if (!found) { errno = ENOENT; return fail("no journal with a commit time"); }
+    fclose(f);
+    return 0;
+}
+
+/* n appending writes of `kib` KiB to a fresh file, each followed by fsync: each fsync commits a
+ * transaction (the file's size changed), which in data=ordered mode first writes the new data.
+ * Reports the commits seen and jbd2's running average commit time after them: with n >= 20 what
+ * came before weighs under 0.4 %. */
+static int jbd2_commits(long n, const char *dir, long kib)
+{
+    char info[600], path[512];
+    long long t0, t1, avg0, avg1;
+    size_t size = (size_t)kib << 10;
+    char *block = malloc(size);
+    if (!block) return fail("malloc");
+    if (journal_info(dir, info, sizeof info)) return fail("no jbd2 journal for the directory's disk");
+    if (journal_stats(info, &t0, &avg0)) return fail(info);
+    snprintf(path, sizeof path, "%s/bench-jbd2", dir);
+    memset(block, 0x3c, size);
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    if (fd < 0 || fsync(fd)) return fail(path);
+    start();
+    for (long i = 0; i < n; i++)
+        if (pwrite(fd, block, size, (off_t)(i * size)) != (ssize_t)size || fsync(fd)) return fail("write+fsync");
+    stop(n);
+    close(fd);
+    free(block);
+    unlink(path);
+    if (journal_stats(info, &t1, &avg1) || t1 < 0 || avg1 < 0) { errno = EPROTO; return fail(info); }
+    printf("bench %s commits %lld\n", workload, t1 - t0);
+    if (t1 > t0)   /* without a commit the average is older than this run: no figure */
+        printf("bench %s commit_us %lld\n", workload, avg1);
+    return 0;
+}
+
+/* The GNU build id among the running kernel's ELF notes (4-byte aligned name and descriptor). */
+static void print_build_id(void)
+{
+    unsigned char buf[4096];
+    int fd = open("/sys/kernel/notes", O_RDONLY);
+    ssize_t len = fd < 0 ? -1 : read(fd, buf, sizeof buf);
+    if (fd >= 0) close(fd);
+    for (ssize_t at = 0; len > 0 && at + (ssize_t)sizeof(Elf64_Nhdr) <= len;) {
+        Elf64_Nhdr h;
+        memcpy(&h, buf + at, sizeof h);
+        ssize_t name = at + sizeof h, desc = name + ((h.n_namesz + 3) & ~3u);
+        if ((size_t)desc + h.n_descsz > (size_t)len) break;
+        if (h.n_type == NT_GNU_BUILD_ID && h.n_namesz == 4 && !memcmp(buf + name, "GNU", 4)) {
+            printf("bench kernel build_id ");
+            for (unsigned i = 0; i < h.n_descsz; i++) printf("%02x", buf[desc + i]);
+            printf("\n");
+            return;
+        }
+        at = desc + ((h.n_descsz + 3) & ~3u);
+    }
+    printf("bench kernel build_id unsupported %d\n", ENOENT);
+}
+
+static int kernel_identity(void)
+{
+    struct utsname u;
+    print_build_id();
+    if (!uname(&u)) printf("bench kernel release %s\n", u.release);
+    printf("bench kernel cpus %ld\n", sysconf(_SC_NPROCESSORS_ONLN));
     return 0;
 }
 
@@ -283,9 +412,10 @@ int tool_bench(int argc, char **argv)
     const char *dir = argc > 2 ? argv[2] : NULL;
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (!strcmp(workload, "noop")) return 0;
-    if (!strcmp(workload, "jbd2")) return jbd2_info();
+    if (!strcmp(workload, "kernel")) return kernel_identity();
     if (n <= 0) goto usage;
-    if (!strcmp(workload, "pipe_pingpong")) return pipe_pingpong(n);
+    if (!strcmp(workload, "pipe_pingpong")) return pipe_pingpong(n, 0);
+    if (!strcmp(workload, "pipe_pingpong_cross")) return pipe_pingpong(n, 1);
     if (!strcmp(workload, "null_syscall")) return null_syscall(n);
     if (!strcmp(workload, "fork_exit")) return fork_exit(n);
     if (!strcmp(workload, "exec")) return exec_loop(n);
@@ -295,8 +425,13 @@ int tool_bench(int argc, char **argv)
     if (!strcmp(workload, "fsync_4k")) return fsync_4k(n, dir);
     if (!strcmp(workload, "seq_write")) return seq_io(n, dir, 1);
     if (!strcmp(workload, "seq_read")) return seq_io(n, dir, 0);
+    if (!strcmp(workload, "jbd2")) {
+        long kib = argc > 3 ? atol(argv[3]) : 4;
+        if (kib > 0 && kib <= 4096) return jbd2_commits(n, dir, kib);
+    }
 usage:
-    fprintf(stderr, "usage: sisagent bench pipe_pingpong|null_syscall|fork_exit|exec|mmap_touch N"
-                    " | create_unlink|fsync_4k|seq_write|seq_read N DIR | jbd2\n");
+    fprintf(stderr, "usage: sisagent bench pipe_pingpong|pipe_pingpong_cross|null_syscall|fork_exit|exec|"
+                    "mmap_touch N | create_unlink|fsync_4k|seq_write|seq_read N DIR | jbd2 N DIR [KIB 1-4096]"
+                    " | kernel\n");
     return 2;
 }

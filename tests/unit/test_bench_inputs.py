@@ -8,7 +8,8 @@ from sisctl.build.variant import checked_variant, parse_variant
 from sisctl.campaign.bench import KIND, families_for, parse_budget
 from sisctl.campaign.bench.analysis import comparisons
 from sisctl.campaign.bench.campaign import block_order, guest_command
-from sisctl.campaign.bench.metrics import OutputError, agent_metrics, command_metrics
+from sisctl.campaign.bench.metrics import (OutputError, agent_metrics, command_metrics, kernel_identity,
+                                          skipped_reason)
 from sisctl.campaign.bench.report import cases, terminal_table
 from sisctl.campaign.bench.suite import load_suite
 from sisctl.config import ConfigError
@@ -44,7 +45,10 @@ def test_unknown_recipe_names_the_option_and_known_recipes():
 
 def test_shipped_suites_load():
     default = load_suite("default")
-    assert default.families == ["work", "time"] and len(default.workloads) == 10 and default.needs_disk
+    assert default.families == ["work", "time"] and len(default.workloads) == 11 and default.needs_disk
+    assert {"pipe_pingpong", "pipe_pingpong_cross"} <= {w.name for w in default.workloads}
+    cpu = load_suite("cpu")
+    assert not cpu.needs_disk and "time" in cpu.families
     quick = load_suite("quick")
     assert quick.families == ["work"] and not quick.needs_disk
     assert quick.min_effect_for("fork_exit", "work") == 0.02
@@ -107,7 +111,11 @@ def test_agent_output_becomes_per_operation_metrics_and_unsupported_is_absent():
     assert (mib.name, mib.value, mib.better) == ("mib_per_s", 16.0, "higher")
     fsync = "bench f ops 10\nbench f ns 100\nbench f p50_ns 7\nbench f p99_ns 9\n"
     assert {m.name for m in agent_metrics("f", fsync)} == {"ns_per_op", "p50_ns", "p99_ns"}
-    assert [m.name for m in agent_metrics("jbd2", "bench jbd2 commit_us 812\n")] == ["commit_us"]
+    jbd2 = "bench jbd2 ops 30\nbench jbd2 ns 120000000\nbench jbd2 commits 31\nbench jbd2 commit_us 3812\n"
+    assert {m.name: m.value for m in agent_metrics("jbd2", jbd2)} == {"ns_per_op": 4000000, "commit_us": 3812}
+    # no commit during the run: the running average is an older run's, so there is no figure
+    with pytest.raises(OutputError, match="committed nothing"):
+        agent_metrics("jbd2", "bench jbd2 ops 30\nbench jbd2 ns 1000\nbench jbd2 commits 0\n")
     with pytest.raises(OutputError, match="no 'ops' and 'ns'"):
         agent_metrics("fork_exit", "garbage\n")
 
@@ -253,3 +261,32 @@ def test_telemetry_points_use_schema_names():
     assert "verdict=regressed" in line and "regressed=1i" in line and "ratio=1.3" in line
     inconclusive = comparisons(records[:3], lambda w, f: 0.05, {"work"})[0]
     assert "ratio" not in bench_verdict_point(inconclusive.as_dict(), "b", "c", "a", "b", 1).to_line_protocol()
+
+
+def test_a_workload_the_board_cannot_run_is_named_with_its_reason():
+    out = "bench pipe_pingpong_cross skipped needs 2 CPUs, this machine runs it on 1\n"
+    assert skipped_reason("pipe_pingpong_cross", out) == "needs 2 CPUs, this machine runs it on 1"
+    assert skipped_reason("pipe_pingpong", out) == "" and skipped_reason("pipe_pingpong_cross", AGENT_OUT) == ""
+    ident = kernel_identity("bench kernel build_id 3ede55\nbench kernel release 6.1.192\nbench kernel cpus 2\n")
+    assert ident == {"build_id": "3ede55", "release": "6.1.192", "cpus": "2"}
+    assert kernel_identity("bench kernel build_id unsupported 2\n") == {}
+
+
+def test_an_unsupported_workload_is_one_skipped_case_with_the_reason_not_a_number():
+    why = "needs 2 CPUs, this machine runs it on 1"
+    records = []
+    for block in range(3):
+        for side in ("baseline", "candidate"):
+            records += [run(block, "a", side, 100),
+                        {**run(block, "a", side, 0), "workload": "cross", "metrics": {}, "skipped": why}]
+        records.append({"type": "block", "block": block, "attempt": "a"})
+    found = {c.key: c for c in comparisons(records, lambda w, f: 0.05, {"work"})}
+    assert set(found) == {"work:w.m", "work:cross"}
+    cross = found["work:cross"]
+    assert (cross.verdict, cross.supported, cross.ratio, cross.baseline) == ("inconclusive", False, None, None)
+    assert why in cross.reason and found["work:w.m"].verdict == "unchanged"
+    case = {c.name: c for c in cases(list(found.values()))}["work:cross"]
+    assert case.skipped and why in case.detail
+    # a workload measured on some boot is compared as usual, not reported unsupported
+    records.append({**run(0, "a", "baseline", 5), "workload": "cross"})
+    assert "work:cross" not in {c.key for c in comparisons(records, lambda w, f: 0.05, {"work"})}

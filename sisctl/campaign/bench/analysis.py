@@ -31,8 +31,23 @@ def block_values(records: list[dict]) -> dict[str, dict]:
     return found
 
 
+def unsupported_workloads(records: list[dict]) -> dict[tuple[str, str], str]:
+    """(family, workload) -> why the board could not run it (the agent said so; e.g. a cross-CPU
+    workload on a one-CPU board), for workloads with no measured value at all in that family."""
+    skipped: dict[tuple[str, str], str] = {}
+    measured = set()
+    for r in complete_runs(records):
+        key = (r["family"], r["workload"])
+        if r.get("skipped"):
+            skipped.setdefault(key, r["skipped"])
+        if r["metrics"]:
+            measured.add(key)
+    return {key: why for key, why in skipped.items() if key not in measured}
+
+
 def comparisons(records: list[dict], min_effect, gate_families: set[str]) -> list[Comparison]:
-    """Every metric's comparison with its verdict; `min_effect(workload, family)` gives the bound."""
+    """Every metric's comparison with its verdict; `min_effect(workload, family)` gives the bound.
+    A workload the board cannot run is one inconclusive comparison that says why (never a number)."""
     result = []
     for key, entry in sorted(block_values(records).items()):
         blocks = [entry["blocks"][b] for b in sorted(entry["blocks"])]
@@ -41,4 +56,8 @@ def comparisons(records: list[dict], min_effect, gate_families: set[str]) -> lis
         result.append(c)
     for family in {c.family for c in result}:
         decide([c for c in result if c.family == family])
+    for (family, workload), why in sorted(unsupported_workloads(records).items()):
+        result.append(Comparison(f"{family}:{workload}", family, "lower", min_effect(workload, family),
+                                 reason=f"unsupported on this board: {why}", gate=family in gate_families,
+                                 supported=False))
     return result

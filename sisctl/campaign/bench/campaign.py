@@ -21,7 +21,7 @@ from sisctl.board.qemu import Disk
 from sisctl.build.artifact import Artifact
 from sisctl.build.variant import Variant, parse_variant
 from sisctl.campaign.bench.analysis import SIDES, comparisons
-from sisctl.campaign.bench.metrics import OutputError, workload_metrics
+from sisctl.campaign.bench.metrics import OutputError, kernel_identity, skipped_reason, workload_metrics
 from sisctl.campaign.bench.stats import all_decided
 from sisctl.campaign.bench.suite import Suite, Workload
 from sisctl.campaign.core.kind import Context
@@ -114,7 +114,7 @@ class BenchCampaign:
             self._append({"type": "block", "block": block, "attempt": self.attempt, "order": letters,
                           "families": self.families, "seconds": round(last_s, 2)})
             block += 1
-            gate = [c for c in self.current() if c.gate]
+            gate = [c for c in self.current() if c.gate and c.supported]
             decided = sum(c.verdict != "inconclusive" for c in gate)
             self.ctx.progress(f"block {block}: {decided}/{len(gate)} gate metrics decided "
                               f"({spent:.0f} s of {self.config.budget_s:g} s)")
@@ -148,6 +148,7 @@ class BenchCampaign:
                     "qemu_args": qemu_args, "boot_s": round(session.boot_s, 3), "run_dir": str(session.run_dir),
                     "board": board.name, "firmware": self.ctx.origin.get("firmware"),
                     "sisctl_version": self.ctx.origin.get("sisctl_version")}
+            boot["booted"] = self._booted_kernel(session, artifact, boot)
             if disks:
                 self._must(session, MOUNT_SCRIPT, "mount the benchmark disk", 60)
             workloads = [w for w in self.suite.workloads if w.runs_in(family, self.suite.families)]
@@ -157,15 +158,29 @@ class BenchCampaign:
             if disks:
                 session.run(f"umount {MOUNT}", 60)
 
+    def _booted_kernel(self, session, artifact: Artifact, boot: dict) -> dict:
+        """What the board really booted, as its agent reports it: the kernel's build id (from
+        /sys/kernel/notes), release, online CPUs and command line. A board that fell back to
+        another kernel (a Pi whose tryboot failed boots its known-good OS) stops the campaign."""
+        found = kernel_identity(self._must(session, "sisagent bench kernel", "name the running kernel", 30).text)
+        found["cmdline"] = self._must(session, "cat /proc/cmdline", "read the kernel command line", 30).text.strip()
+        if artifact.build_id and found.get("build_id") not in (None, artifact.build_id):
+            raise WorkloadFailed(f"{session.name} booted kernel build id {found['build_id']}, not the "
+                                 f"{boot['side']} {boot['variant']} ({artifact.build_id}), block {boot['block']}")
+        return found
+
     def _measure(self, session, boot: dict, rep: int, workload: Workload) -> None:
         result = self._must(session, guest_command(workload), workload.name, workload.timeout_s)
+        skipped = skipped_reason(str(workload.agent[0]), result.text) if workload.agent else ""
         try:
-            metrics = workload_metrics(workload, result.text)
+            metrics = [] if skipped else workload_metrics(workload, result.text)
         except OutputError as err:
             raise WorkloadFailed(f"{err} ({boot['side']} {boot['variant']}, block {boot['block']})") from None
         record = {"type": "run", **boot, "rep": rep, "warmup": rep == 0, "workload": workload.name,
                   "command": result.command, "stdout": result.text, "duration_s": round(result.duration_s, 3),
                   "metrics": {m.name: {"value": m.value, "unit": m.unit, "better": m.better} for m in metrics}}
+        if skipped:
+            record["skipped"] = skipped
         self._append(record)
         if rep:
             self.ctx.write_points(bench_sample_points(record, self.ctx.out.name, time.time_ns()))

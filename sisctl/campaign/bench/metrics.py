@@ -30,7 +30,7 @@ def agent_figures(workload: str, stdout: str) -> tuple[dict[str, float], dict[st
     unsupported: dict[str, int] = {}
     for line in stdout.splitlines():
         parts = line.split()
-        if len(parts) < 4 or parts[0] != "bench" or parts[1] != workload:
+        if len(parts) < 4 or parts[0] != "bench" or parts[1] != workload or parts[2] == "skipped":
             continue
         if parts[3] == "unsupported":
             unsupported[parts[2]] = int(parts[4]) if len(parts) > 4 and parts[4].isdigit() else 0
@@ -42,15 +42,35 @@ def agent_figures(workload: str, stdout: str) -> tuple[dict[str, float], dict[st
     return figures, unsupported
 
 
+def skipped_reason(workload: str, stdout: str) -> str:
+    """Why the agent did not run `workload` on this machine ('bench W skipped REASON'), or ''."""
+    for line in stdout.splitlines():
+        parts = line.split(maxsplit=3)
+        if parts[:3] == ["bench", workload, "skipped"]:
+            return parts[3] if len(parts) > 3 else "no reason given"
+    return ""
+
+
+def kernel_identity(stdout: str) -> dict[str, str]:
+    """`sisagent bench kernel`: the running kernel's build_id, release and online cpus."""
+    found = {}
+    for line in stdout.splitlines():
+        parts = line.split(maxsplit=3)
+        if len(parts) == 4 and parts[:2] == ["bench", "kernel"] and not parts[3].startswith("unsupported"):
+            found[parts[2]] = parts[3]
+    return found
+
+
 def agent_metrics(workload: str, stdout: str) -> list[Metric]:
     """Per-operation figures: ns_per_op (virtual time under icount), instructions_per_op when the
     counter counts, mib_per_s for sequential I/O, p50/p99 latency, jbd2 commit time."""
     figures, _ = agent_figures(workload, stdout)
-    if "commit_us" in figures:
-        return [Metric("commit_us", figures["commit_us"], "us", "lower")]
     ops, ns = figures.get("ops"), figures.get("ns")
     if not ops or not ns:
         raise OutputError(f"bench {workload}: no 'ops' and 'ns' lines in its output")
+    if "commits" in figures and "commit_us" not in figures:
+        raise OutputError(f"bench {workload}: the journal committed nothing during the workload, so its "
+                          "average commit time is not this run's")
     found = []
     if "bytes" in figures:
         found.append(Metric("mib_per_s", figures["bytes"] / (1 << 20) / (ns / 1e9), "MiB/s", "higher"))
@@ -61,6 +81,8 @@ def agent_metrics(workload: str, stdout: str) -> list[Metric]:
     for pct in ("p50_ns", "p99_ns"):
         if pct in figures:
             found.append(Metric(pct, figures[pct], "ns", "lower"))
+    if "commit_us" in figures:
+        found.append(Metric("commit_us", figures["commit_us"], "us", "lower"))
     return found
 
 

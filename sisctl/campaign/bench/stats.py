@@ -44,6 +44,7 @@ class Comparison:
     block_ratios: list[float] = field(default_factory=list)
     unit: str = ""
     gate: bool = True              # False: advisory (shown, never fails the campaign)
+    supported: bool = True         # False: the board cannot run the workload (reason says why)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -18,9 +18,9 @@ from sisctl.config import ConfigError
 SUITES_DIR = Path(__file__).parent / "suites"
 FAMILIES = ("work", "time")
 # agent workload -> whether it needs the ext4 directory ({dir}); the same list as firmware/agent/bench.c
-AGENT_WORKLOADS = {"pipe_pingpong": False, "null_syscall": False, "fork_exit": False, "exec": False,
-                   "mmap_touch": False, "create_unlink": True, "fsync_4k": True, "seq_write": True,
-                   "seq_read": True, "jbd2": False}
+AGENT_WORKLOADS = {"pipe_pingpong": False, "pipe_pingpong_cross": False, "null_syscall": False,
+                   "fork_exit": False, "exec": False, "mmap_touch": False, "create_unlink": True,
+                   "fsync_4k": True, "seq_write": True, "seq_read": True, "jbd2": True}
 DISK_WORKLOADS = {"create_unlink", "fsync_4k", "seq_write", "seq_read", "jbd2"}
 # Workloads that wait for the disk. Under -icount sleep=off an idle vCPU jumps its clock to the next
 # timer deadline, so a device wait reads as anything from microseconds to seconds of guest time
