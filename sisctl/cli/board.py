@@ -9,7 +9,7 @@ import sys
 from invoke import Exit, task
 
 from sisctl import errors
-from sisctl.cli.common import guard, lines, say, seconds_option, usage
+from sisctl.cli.common import HOLD_HELP, guard, hold_options, lines, say, seconds_option, usage
 from sisctl.paths import PROJECT
 
 
@@ -33,16 +33,29 @@ def build(c, recipe="debian-arm64", force=False, json_=False):
         f"modules {m['modules']}  files {len(m['files'])}")
 
 
+def _remote(spec, task_name: str, words: list[str]):
+    """Run this task on the lab host the board is attached to, if it is another one: exit with its code."""
+    from sisctl.fleet.remote import lab_host_of, run_remote
+    host = lab_host_of(spec)
+    if host is None:
+        return
+    if task_name not in ("flash", "run"):
+        raise usage(f"{spec.name} is attached to {host.where}: run '{task_name}' there")
+    raise Exit(code=run_remote(host, [task_name, "--board", host.board_ref(spec.name), *words]))
+
+
 @task(help={"board": "board name (boards/NAME.yaml) or path", "recipe": "kernel recipe (default: the board's)",
-            "json": "print the result as JSON"})
+            "json": "print the result as JSON", **HOLD_HELP})
 @guard
-def flash(c, board="qemu-virt-0", recipe="", json_=False):
+def flash(c, board="qemu-virt-0", recipe="", json_=False, wait="", priority=""):
     """Build the kernel and install it on a board, boot it to the agent's ready marker, save a ready snapshot."""
     from sisctl.board.board import Board
     from sisctl.board.spec import find_board
     from sisctl.build.builder import build as build_artifact
     from sisctl.build.recipe import find_recipe
+    held_words = hold_options(wait, priority)
     spec = find_board(board)
+    _remote(spec, "flash", [*(["--recipe", recipe] if recipe else []), *(["--json"] if json_ else []), *held_words])
     artifact = build_artifact(find_recipe(recipe or spec.recipe), progress=lines(json_))
     result = Board(spec).flash(artifact, progress=lines(json_))
     say(json_, result, f"{spec.name}: {result['kernel_version']} boots to ready in {result['boot_s']:.2f} s "
@@ -51,9 +64,9 @@ def flash(c, board="qemu-virt-0", recipe="", json_=False):
 
 @task(help={"board": "board name or path", "timeout": "seconds the command may run",
             "cold": "boot cold instead of from the ready snapshot", "cmd": "command string (instead of -- ARGS)",
-            "json": "print the result as JSON (output base64-free, decoded as UTF-8)"})
+            "json": "print the result as JSON (output base64-free, decoded as UTF-8)", **HOLD_HELP})
 @guard
-def run(c, board="qemu-virt-0", timeout="60", cold=False, cmd="", json_=False):
+def run(c, board="qemu-virt-0", timeout="60", cold=False, cmd="", json_=False, wait="", priority=""):
     """Run a command on the board's flashed kernel: invoke run --board B -- uname -a. Exits with its status."""
     from sisctl.board.board import Board
     from sisctl.board.firstuse import ensure_flashed
@@ -62,11 +75,15 @@ def run(c, board="qemu-virt-0", timeout="60", cold=False, cmd="", json_=False):
     command = cmd or shlex.join(argv)
     if not command:
         raise usage("give a command after -- (or --cmd)")
-    timeout = seconds_option("--timeout", timeout)
-    target = Board(find_board(board))
+    timeout_s = seconds_option("--timeout", timeout)
+    held_words = hold_options(wait, priority)
+    spec = find_board(board)
+    _remote(spec, "run", ["--timeout", str(timeout), *(["--cold"] if cold else []), *(["--json"] if json_ else []),
+                          *held_words, f"--cmd={command}"])
+    target = Board(spec)
     ensure_flashed(target, lines(True))   # a first use flashes the default recipe; stdout stays the command's
     with target.session(fast=not cold, label="run") as session:
-        result = session.run(command, timeout_s=timeout)
+        result = session.run(command, timeout_s=timeout_s)
     if json_:
         print(json.dumps({"command": command, "stdout": result.stdout.decode(errors="replace"),
                           "stderr": result.stderr.decode(errors="replace"), "reason": result.reason,
@@ -75,30 +92,37 @@ def run(c, board="qemu-virt-0", timeout="60", cold=False, cmd="", json_=False):
         sys.stdout.buffer.write(result.stdout)
         sys.stderr.buffer.write(result.stderr)
     if result.reason == "timeout":
-        raise Exit(f"error: {command!r} timed out after {timeout:g} s", code=124)
+        raise Exit(f"error: {command!r} timed out after {timeout_s:g} s", code=124)
     raise Exit(code=result.code if result.reason == "exit" else 128 + result.code)
 
 
-@task(help={"board": "board name or path", "cold": "boot cold instead of from the ready snapshot"})
+@task(help={"board": "board name or path", "cold": "boot cold instead of from the ready snapshot", **HOLD_HELP})
 @guard
-def console(c, board="qemu-virt-0", cold=False):
+def console(c, board="qemu-virt-0", cold=False, wait="", priority=""):
     """Attach to the board's console with a shell in the guest; Ctrl-] detaches and stops the board."""
     from sisctl.board.board import Board
     from sisctl.board.firstuse import ensure_flashed
     from sisctl.board.interactive import attach
     from sisctl.board.spec import find_board
-    target = Board(find_board(board))
+    hold_options(wait, priority)
+    spec = find_board(board)
+    _remote(spec, "console", [])
+    target = Board(spec)
     ensure_flashed(target)
     with target.session(fast=not cold, label="console") as session:
         attach(session)
 
 
 @task(help={"board": "board name or path", "recipe": "kernel recipe (default: the board's)",
-            "json": "print the summary as JSON"})
+            "json": "print the summary as JSON", **HOLD_HELP})
 @guard
-def smoke(c, board="qemu-virt-0", recipe="", json_=False):
+def smoke(c, board="qemu-virt-0", recipe="", json_=False, wait="", priority=""):
     """The main job: build the kernel, flash the board, run the smoke checks, write a report under reports/."""
+    from sisctl.board.spec import find_board
     from sisctl.smoke import run_smoke
+    hold_options(wait, priority)
+    if not board.startswith("tag:"):
+        _remote(find_board(board), "smoke", [])
     summary = run_smoke(board, recipe, progress=lines(json_))
     say(json_, summary, f"smoke: {summary['passed']} passed, {summary['failed']} failed; "
                         f"report {summary['report']}")

@@ -91,3 +91,27 @@ def seconds_option(option: str, value) -> float:
 def usage(message: str):
     """Exit for a wrong option."""
     return Exit(f"error: {message}", code=errors.USAGE)
+
+
+HOLD_HELP = {"wait": "how long to wait for a busy board, e.g. 90s, 30m, 2h (default: SISCTL_WAIT, "
+                     "else lab.yaml coordinator.wait_s)",
+             "priority": "higher is served first among jobs waiting for a board (default: SISCTL_PRIORITY, else 0)"}
+
+
+def hold_options(wait: str = "", priority: str = "") -> list[str]:
+    """A task's --wait and --priority: checked (a usage error naming the option), in force for every
+    board this process holds, and returned as the words that pass them on to a remote sisctl."""
+    from sisctl.fleet.claims import set_hold_options
+    from sisctl.fleet.config import duration
+    wait_s = duration(wait, "--wait") if str(wait).strip() else None
+    rank = None
+    if str(priority).strip():
+        try:
+            rank = float(priority)
+        except ValueError:
+            rank = math.nan
+        if not math.isfinite(rank):
+            raise usage(f"--priority takes a number, got {priority!r}")
+    set_hold_options(wait_s, rank)
+    return [*(["--wait", str(wait).strip()] if wait_s is not None else []),
+            *(["--priority", str(priority).strip()] if rank is not None else [])]

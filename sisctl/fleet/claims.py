@@ -33,6 +33,7 @@ _claims: dict[str, _Claim] = {}
 _selected: dict[str, str] = {}        # tag selection -> the board it took
 HELD_VARIABLE = "SISCTL_HELD"     # boards a parent process holds for the commands it runs ('invoke fleet.hold')
 _guard = threading.Lock()
+_hold_options: dict[str, float] = {}  # --wait / --priority of this command (over SISCTL_WAIT / SISCTL_PRIORITY)
 
 
 def _spec() -> CoordinatorSpec:
@@ -44,9 +45,25 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def set_hold_options(wait_s: float | None = None, priority: float | None = None) -> None:
+    """How every hold of this process waits for a busy board, and at which priority (the
+    command's --wait and --priority); None leaves SISCTL_WAIT / SISCTL_PRIORITY / lab.yaml in force."""
+    for key, value in (("wait_s", wait_s), ("priority", priority)):
+        if value is not None:
+            _hold_options[key] = value
+
+
 def _waiting(spec: CoordinatorSpec) -> tuple[float, float]:
-    """How long to wait for a busy board and at which priority: SISCTL_WAIT, SISCTL_PRIORITY."""
-    wait_s = duration(os.environ["SISCTL_WAIT"], "SISCTL_WAIT") if os.environ.get("SISCTL_WAIT") else spec.wait_s
+    """How long to wait for a busy board and at which priority: --wait and --priority, else
+    SISCTL_WAIT and SISCTL_PRIORITY, else lab.yaml's coordinator.wait_s and priority 0."""
+    if "wait_s" in _hold_options:
+        wait_s = _hold_options["wait_s"]
+    elif os.environ.get("SISCTL_WAIT"):
+        wait_s = duration(os.environ["SISCTL_WAIT"], "SISCTL_WAIT")
+    else:
+        wait_s = spec.wait_s
+    if "priority" in _hold_options:
+        return wait_s, _hold_options["priority"]
     try:
         priority = float(os.environ.get("SISCTL_PRIORITY") or 0)
     except ValueError:

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Annotated
 
 from sisctl import paths
+from sisctl.config import Seconds, between
 
 CI_JOB_VARIABLES = ("CI_JOB_ID", "GITHUB_RUN_ID", "BUILD_TAG", "SISCTL_JOB_ID")
 
@@ -22,6 +25,25 @@ class CoordinatorSpec:
     health_every_jobs: int = 50        # a health check after this many jobs...
     health_every_hours: float = 24.0   # ...or this long since the last one
     connect_timeout_s: float = 5.0
+
+
+@dataclass
+class LabHostSpec:
+    """A lab host of lab/lab.yaml `hosts:`: boards whose `lab.host` names it are driven by running
+    sisctl there over SSH (sisctl/fleet/remote.py). No secrets here: the private key's path comes
+    from the environment variable `key_env` or from `secret_file`, a password from `password_env`."""
+    address: str                                  # host name or IP the controller reaches it at
+    checkout: str                                 # absolute path of the sisctl checkout on that host
+    user: str = "sisctl"
+    port: Annotated[int, between(1, 65535)] = 22
+    known_hosts: str = "~/.ssh/known_hosts"       # its host key must be there: unknown or changed keys are refused
+    command: list[str] = field(default_factory=lambda: [".venv/bin/invoke"])   # sisctl, relative to checkout
+    boards: str = ""                 # folder of board files on that host; '' : the checkout's boards/
+    env: dict[str, str] = field(default_factory=dict)   # environment of sisctl there (SISCTL_STATE, ...)
+    key_env: str = "SISCTL_LAB_SSH_KEY"           # variable holding the private key's path
+    password_env: str = ""                        # variable holding a password or the key's passphrase
+    secret_file: str | None = None                # YAML with key_file: and/or password:, outside the repo
+    connect_timeout_s: Seconds = 10.0
 
 
 @dataclass
@@ -68,6 +90,8 @@ def duration(text: str | float, option: str) -> float:
         seconds = float(number) * (scale or 1)
     except ValueError:
         raise UsageError(f"{option}: expected a duration like 90s, 30m or 2h, got {text!r}") from None
+    if not math.isfinite(seconds):
+        raise UsageError(f"{option}: expected a finite duration like 90s, 30m or 2h, got {text!r}")
     if seconds < 0:
         raise UsageError(f"{option}: a duration cannot be negative ({text!r})")
     return seconds

@@ -1,12 +1,15 @@
-"""lab/lab.yaml: where telemetry goes, and the embedded database 'invoke lab.up' runs."""
+"""lab/lab.yaml: where telemetry goes, the embedded database 'invoke lab.up' runs, the fleet's
+coordinator and the lab hosts boards may be attached to."""
 from __future__ import annotations
 
 import os
+import posixpath
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sisctl import config, paths
-from sisctl.fleet.config import CoordinatorSpec
+from sisctl.fleet.config import CoordinatorSpec, LabHostSpec
 from sisctl.config import Seconds
 from sisctl.telemetry.sink import SinkConfig, TelemetrySink, token_from
 from sisctl.telemetry.tsdb import EmbeddedTsdb
@@ -41,6 +44,7 @@ class LabSpec:
     embedded: EmbeddedSpec = field(default_factory=EmbeddedSpec)
     coordinator: CoordinatorSpec = field(default_factory=CoordinatorSpec)   # the fleet (sisctl/fleet)
     grafana: GrafanaSpec = field(default_factory=GrafanaSpec)
+    hosts: dict[str, LabHostSpec] = field(default_factory=dict)   # other lab hosts, reached over SSH
 
 
 def lab_file() -> Path:
@@ -48,7 +52,37 @@ def lab_file() -> Path:
 
 
 def load_lab() -> LabSpec:
-    return config.load(LabSpec, lab_file())
+    path = lab_file()
+    lab = config.load(LabSpec, path)
+    for name, host in lab.hosts.items():
+        _check_host(path, name, host)
+    return lab
+
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_host(path: Path, name: str, host: LabHostSpec) -> None:
+    """What the types alone do not say: names, absolute paths, variable names."""
+    key = f"hosts.{name}"
+    if not re.fullmatch(config.NAME_PATTERN, name) or name in (".", ".."):
+        raise config.ConfigError(path, key, "a lab host name is letters, digits, '.', '_' and '-'")
+    if not host.address.strip() or any(c.isspace() for c in host.address):
+        raise config.ConfigError(path, f"{key}.address", f"expected a host name or address, got {host.address!r}")
+    if not posixpath.isabs(host.checkout):
+        raise config.ConfigError(path, f"{key}.checkout", f"expected an absolute path on {name}, got {host.checkout!r}")
+    if host.boards and not posixpath.isabs(host.boards):
+        raise config.ConfigError(path, f"{key}.boards", f"expected an absolute path on {name}, got {host.boards!r}")
+    if not host.command or not all(word.strip() for word in host.command):
+        raise config.ConfigError(path, f"{key}.command", "expected the sisctl command on that host as a "
+                                 "non-empty list of words, e.g. [.venv/bin/invoke]")
+    for variable in host.env:
+        if not ENV_NAME.fullmatch(variable):
+            raise config.ConfigError(path, f"{key}.env.{variable}", "not an environment variable name")
+    for option in ("key_env", "password_env"):
+        value = getattr(host, option)
+        if value and not ENV_NAME.fullmatch(value):
+            raise config.ConfigError(path, f"{key}.{option}", f"expected an environment variable name, got {value!r}")
 
 
 def embedded_tsdb(lab: LabSpec) -> EmbeddedTsdb:
