@@ -32,7 +32,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 stamp=.venv/.sisctl-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml lab/setup.sh | sha256sum | cut -d' ' -f1)   # redone when either changes
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setup: creating the Python venv in .venv"
     python3 -m venv .venv
@@ -40,5 +40,8 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
     .venv/bin/pip install -q -e ".[test]"
     # pyserial and pyserial-labgrid both ship `serial`: the fork labgrid is tested with goes last
     .venv/bin/pip install -q --no-deps --force-reinstall "pyserial-labgrid>=3.5.0.2,<3.6"
+    # Apache Otava's change-point core (bench.history) needs only numpy and scipy, but its wheel pins
+    # numpy 2.2 and scipy 1.16 for its CLI's sake; its own analysis tests pass on ours, so no pins
+    .venv/bin/pip install -q --no-deps "apache-otava==0.8.0"
     echo "$want" > "$stamp"
 fi

@@ -6,7 +6,7 @@ import sys
 
 from invoke import Collection, Exit, task
 
-from sisctl.cli.common import guard
+from sisctl.cli.common import guard, say
 from sisctl.paths import PROJECT
 
 
@@ -49,8 +49,32 @@ def bench_bisect_step(c, good, bad, metric, board="qemu-virt-0", suite="default"
     raise Exit(code=code)
 
 
+@task(name="history",
+      help={"board": "only this board", "metric": "only [FAMILY:]WORKLOAD.METRIC, e.g. work:fork_exit.instructions_per_op",
+            "since": "only campaigns since then: 30d, 2w, 12h or a date (2026-11-01); default all",
+            "min_change": "smallest change to name, in percent (default: each metric's minimum effect)",
+            "json": "machine-readable output"})
+@guard
+def bench_history(c, board="", metric="", since="", min_change="", json_=False):
+    """Change points (Apache Otava) in each metric's history per board and kernel, from past bench
+    campaigns under the reports folder; written to the database as bench_change points. Exit 0 (history
+    is information, not a gate), 2 for bad input."""
+    from sisctl import paths
+    from sisctl.campaign.bench.history import analyze, describe, parse_min_change, parse_since, write_changes
+    reports = paths.reports_dir()
+    found = analyze(reports, board or None, metric or None, parse_since(since) if since else None,
+                    parse_min_change(min_change) if min_change != "" else None)
+    changes = [c for _, cs in found for c in cs]
+    where = write_changes(changes) if changes else "no change point: nothing written to the database"
+    text = [line for s, cs in found for line in describe(s, cs)] or [f"no bench campaigns under {reports}"]
+    say(json_, {"series": [{"series": s.key.label, "campaigns": len(s.values), "unit": s.unit,
+                            "change_points": [c.as_dict() for c in cs]} for s, cs in found],
+                "telemetry": where}, "\n".join(text + [where]))
+
+
 bench = Collection("bench")
 bench.add_task(bench_telemetry)
 bench.add_task(bench_boot)
 bench.add_task(bench_crash)
 bench.add_task(bench_bisect_step)
+bench.add_task(bench_history)
