@@ -12,6 +12,14 @@
  *   o INDEX ERRNO        one per operation, 0 when it succeeded
  *   umount ERRNO
  *
+ * With SISCTL_KCOV_OFFSET=N in the environment, the kernel coverage of the
+ * mount, the ops and the unmount is collected with KCOV (this task only) and
+ * written to the disk itself at byte N, after the file system:
+ *   "SISKCOV1", u32 count, u32 truncated, u64 base, u64 0, then count u32
+ *   offsets from base of the distinct PCs, ascending
+ * and one more line is printed:
+ *   kcov COUNT           (or "kcov -ERRNO" when the kernel has no KCOV)
+ *
  * An operation line is a name and arguments separated by spaces
  * (sisctl/campaign/fuzz/ops.py writes them). Arguments are percent-encoded
  * (%XX is a byte) and "%rN.UNIT%." repeats UNIT N times, so paths near
@@ -28,6 +36,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/types.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -204,6 +213,86 @@ static void drop_block_caches(const char *dev)
     }
 }
 
+
+/* --- KCOV: the kernel PCs this task executes between kcov_start and kcov_finish --- */
+#define KCOV_INIT_TRACE _IOR('c', 1, unsigned long)
+#define KCOV_ENABLE _IO('c', 100)
+#define KCOV_DISABLE _IO('c', 101)
+#define KCOV_TRACE_PC 0
+#define KCOV_ENTRIES (1UL << 20)            /* PCs the trace holds, repeats included */
+#define KCOV_REGION (1L << 20)              /* bytes the host leaves for the result on the disk */
+#define KCOV_HEADER 32
+
+struct kcov { int fd; unsigned long *area; };
+
+/* 0, or -errno when this kernel cannot trace (no KCOV, no debugfs). */
+static int kcov_start(struct kcov *k)
+{
+    k->fd = -1;
+    k->area = NULL;
+    mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);   /* EBUSY: mounted already */
+    int fd = open("/sys/kernel/debug/kcov", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    unsigned long *area = MAP_FAILED;
+    if (ioctl(fd, KCOV_INIT_TRACE, KCOV_ENTRIES) == 0)
+        area = mmap(NULL, KCOV_ENTRIES * sizeof *area, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (area == MAP_FAILED || ioctl(fd, KCOV_ENABLE, KCOV_TRACE_PC)) {
+        int err = errno;
+        if (area != MAP_FAILED) munmap(area, KCOV_ENTRIES * sizeof *area);
+        close(fd);
+        return -err;
+    }
+    __atomic_store_n(&area[0], 0, __ATOMIC_RELAXED);
+    k->fd = fd;
+    k->area = area;
+    return 0;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void put32(unsigned char *p, unsigned v) { memcpy(p, &v, 4); }
+
+/* Stop tracing, write the distinct PCs to `dev` at `offset`; returns their count or -errno. */
+static long kcov_finish(struct kcov *k, const char *dev, long offset)
+{
+    unsigned long n = __atomic_load_n(&k->area[0], __ATOMIC_RELAXED);
+    ioctl(k->fd, KCOV_DISABLE, 0);
+    unsigned long *pcs = k->area + 1;
+    int truncated = n >= KCOV_ENTRIES - 1;
+    if (truncated) n = KCOV_ENTRIES - 1;
+    qsort(pcs, n, sizeof *pcs, by_value);
+    unsigned long distinct = 0;
+    for (unsigned long i = 0; i < n; i++)
+        if (!distinct || pcs[i] != pcs[distinct - 1]) pcs[distinct++] = pcs[i];
+    unsigned long room = (KCOV_REGION - KCOV_HEADER) / 4;
+    if (distinct > room) { distinct = room; truncated = 1; }
+    unsigned long base = distinct ? pcs[0] : 0, kept = 0;
+    unsigned char *out = calloc(1, KCOV_HEADER + distinct * 4);
+    if (!out) return -ENOMEM;
+    for (unsigned long i = 0; i < distinct; i++)
+        if (pcs[i] - base <= 0xffffffffUL) put32(out + KCOV_HEADER + 4 * kept++, (unsigned)(pcs[i] - base));
+    memcpy(out, "SISKCOV1", 8);
+    put32(out + 8, (unsigned)kept);
+    put32(out + 12, (unsigned)truncated);
+    memcpy(out + 16, &base, 8);
+    munmap(k->area, KCOV_ENTRIES * sizeof *k->area);
+    close(k->fd);
+    long r = -EIO;
+    int fd = open(dev, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        size_t len = KCOV_HEADER + kept * 4;
+        if (pwrite(fd, out, len, offset) == (ssize_t)len && fsync(fd) == 0) r = (long)kept;
+        else r = -errno;
+        close(fd);
+    }
+    free(out);
+    return r;
+}
+
 int tool_fuzz(const char *serial, const char *mnt, const char *options)
 {
     const char *dev = disk_by_serial(serial);
@@ -213,6 +302,9 @@ int tool_fuzz(const char *serial, const char *mnt, const char *options)
     }
     mkdir(mnt, 0755);
     drop_block_caches(dev);
+    const char *kcov_offset = getenv("SISCTL_KCOV_OFFSET");
+    struct kcov kcov;
+    int kcov_state = kcov_offset ? kcov_start(&kcov) : -ENOSYS;
     /* nodev: a mutated inode can turn a file into any device node (the console among them) */
     int mounted = mount(dev, mnt, "ext4", MS_NODEV | MS_NOSUID, options) == 0;
     printf("mount %d\n", mounted ? 0 : errno);
@@ -242,5 +334,7 @@ int tool_fuzz(const char *serial, const char *mnt, const char *options)
     if (chdir("/")) perror("fuzz: chdir /");
     if (mounted) printf("umount %d\n", umount(mnt) ? errno : 0);
     else printf("umount -\n");
+    if (kcov_offset)
+        printf("kcov %ld\n", kcov_state ? kcov_state : kcov_finish(&kcov, dev, atol(kcov_offset)));
     return 0;
 }

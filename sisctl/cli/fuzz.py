@@ -1,4 +1,5 @@
-"""`invoke fuzz.repro` and `invoke fuzz.minimize`: a fuzz campaign's finding, again and smaller.
+"""`invoke fuzz.repro` and `invoke fuzz.minimize`: a fuzz campaign's finding, again and smaller;
+`invoke fuzz.cmin`: a target's corpus cut to the inputs that keep its kernel coverage.
 
 fuzz.repro exits 0 when the finding came back at least once, 1 when it never did.
 """
@@ -53,6 +54,37 @@ def minimize(c, campaign, crash, cold=True, json_=False):
                        f"{reproducer.crash_dir / 'minimized'}")
 
 
+@task(help={"target": "ext4-image, vfs-ops or vfs-paths", "board": "a board whose kernel has KCOV "
+            "(default qemu-virt-planted)", "corpus": "corpus folder (default: the one under the state folder)",
+            "json": "print the result as JSON"})
+@guard
+def cmin(c, target, board="qemu-virt-planted", corpus="", json_=False):
+    """Keep the fewest corpus inputs of TARGET that reach the same kernel PCs (KCOV); the rest move to removed/."""
+    import tempfile
+    from pathlib import Path
+    from sisctl.board.board import Board
+    from sisctl.board.firstuse import ensure_flashed
+    from sisctl.board.spec import find_board
+    from sisctl.campaign.fuzz.cmin import minimize_corpus
+    from sisctl.campaign.fuzz.config import FuzzConfig
+    from sisctl.campaign.fuzz.inputs import TARGETS
+    from sisctl.campaign.fuzz.seeds import load_seeds
+    from sisctl.errors import UsageError
+    if target not in TARGETS:
+        raise UsageError(f"--target {target!r}: expected one of {', '.join(TARGETS)}")
+    root = Path(corpus).resolve() if corpus else FuzzConfig(board).corpus_dir()
+    if not (root / target).is_dir():
+        raise UsageError(f"--corpus {root}: no {target} folder in it")
+    the_board = Board(find_board(board))
+    progress = lines(json_)
+    ensure_flashed(the_board, progress)
+    with tempfile.TemporaryDirectory(prefix="fuzz-cmin-") as work:
+        result = minimize_corpus(the_board, root, target, load_seeds(), Path(work), progress)
+    say(json_, result, f"\n{target}: {result['before']} -> {result['after']} inputs, same {result['pcs']} kernel PCs "
+                       f"({result['measured']} measured on {board}); removed inputs in {result['removed_to']}")
+
+
 fuzz = Collection("fuzz")
 fuzz.add_task(repro)
 fuzz.add_task(minimize)
+fuzz.add_task(cmin)

@@ -7,9 +7,7 @@ from typing import Any
 
 from sisctl.campaign.core.kind import Context, Findings
 from sisctl.campaign.fuzz.config import FuzzConfig, config_from_options
-from sisctl.campaign.fuzz.summary import cases, summarize, terminal_summary
-
-COVERAGE = "none: this kernel has no KCOV; the corpus keeps inputs with new outcome signatures instead"
+from sisctl.campaign.fuzz.summary import cases, coverage_summary, summarize, terminal_summary
 
 
 class FuzzKind:
@@ -27,8 +25,9 @@ class FuzzKind:
         FuzzCampaign(ctx, config).run()
 
     def findings(self, config: FuzzConfig, records: list[dict], figures: dict) -> Findings:
-        summary = {"target": config.target, "duration_s": config.duration_s, "coverage": COVERAGE,
-                   **summarize(records)}
+        summary = {"target": config.target, "duration_s": config.duration_s,
+                   "checksum_repair": config.checksum_repair,
+                   **coverage_summary(config.coverage, records, figures.get("coverage")), **summarize(records)}
         headline = (f"{summary['execs']} execs ({summary['execs_per_s']}/s), "
                     f"{len(summary['unique_crashes'])} unique findings")
         return Findings(summary, cases(summary), headline)

@@ -4,8 +4,11 @@ Oracles: a kernel report (titled by triage.py), a guest that stops answering (ha
 errno for a VFS path case, and `e2fsck -fn` failing on a clean seed that was mounted, worked on
 and cleanly unmounted. Records: one per batch of execs and one per finding occurrence.
 
-Feedback: this kernel gives no coverage (no KCOV); an input joins the corpus when its outcome
-signature (seed, mount result, the errnos it got, whether ext4 reported corruption) is new.
+Feedback: on a kernel with KCOV (--coverage on, the default) the campaign first replays the seeds
+alone (the coverage baseline), then an input joins the corpus when it reaches a kernel PC no input
+reached before. On a kernel without KCOV, or with --coverage off, an input joins the corpus when
+its outcome signature (seed, mount result, the errnos it got, whether ext4 reported corruption)
+is new; the summary says which feedback ran.
 """
 from __future__ import annotations
 
@@ -17,11 +20,12 @@ from pathlib import Path
 
 from sisctl.campaign.core.kind import Context
 from sisctl.campaign.core.records import read_records
+from sisctl.campaign.fuzz import coverage as kcov
 from sisctl.campaign.ext4crash.disk import e2fsck
 from sisctl.campaign.fuzz.config import FuzzConfig
 from sisctl.campaign.fuzz.crashes import CrashStore, Finding
 from sisctl.campaign.fuzz.executor import ExecResult, Executor
-from sisctl.campaign.fuzz.inputs import FuzzInput, evolve, generate
+from sisctl.campaign.fuzz.inputs import REPAIR_SHARE, FuzzInput, evolve, generate, seed_inputs
 from sisctl.campaign.fuzz.pathcases import wrong_errnos
 from sisctl.campaign.fuzz.seeds import Seed, load_seeds
 from sisctl.telemetry.points import make_point
@@ -64,8 +68,13 @@ def signature(fuzz_input: FuzzInput, result: ExecResult) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def input_key(fuzz_input: FuzzInput) -> str:
+    """A corpus name for an input kept for its coverage: the hash of the input itself."""
+    return hashlib.sha256(fuzz_input.to_json().encode()).hexdigest()[:16]
+
+
 def next_input(seed: int, index: int, targets: list[str], seeds: dict[str, Seed],
-               corpus: "Corpus | None") -> FuzzInput | None:
+               corpus: "Corpus | None", repair_share: float = REPAIR_SHARE) -> FuzzInput | None:
     """Input number `index` of a campaign: fresh, or (EVOLVE_SHARE of the time) a child of a corpus
     input. Fresh ones depend on the seed and index only; without a corpus, the others are None."""
     rng = random.Random(f"{seed}/{index}")
@@ -76,14 +85,16 @@ def next_input(seed: int, index: int, targets: list[str], seeds: dict[str, Seed]
         parent = corpus.pick(rng, target)
         if parent:
             return evolve(rng, parent, seeds)
-    return generate(rng, target, seeds)
+    return generate(rng, target, seeds, repair_share)
 
 
 class Corpus:
-    """Inputs with new outcome signatures, one JSON file each, per target; persists across campaigns."""
+    """Inputs with new coverage (or new outcome signatures), one JSON file each, per target; persists
+    across campaigns. An input kept for its coverage has its PCs beside it, per kernel build:
+    TARGET/cov-BUILDID/NAME.cov (PCs of one kernel mean nothing on another)."""
 
-    def __init__(self, root: Path, targets: list[str]):
-        self.root = root
+    def __init__(self, root: Path, targets: list[str], kernel: str = ""):
+        self.root, self.kernel = root, kernel
         self.entries: dict[str, list[Path]] = {}
         self.signatures: set[str] = set()
         for target in targets:
@@ -96,14 +107,29 @@ class Corpus:
         files = self.entries.get(target) or []
         return FuzzInput.load(rng.choice(files)) if files else None
 
-    def offer(self, fuzz_input: FuzzInput, sig: str) -> bool:
+    def offer(self, fuzz_input: FuzzInput, sig: str, pcs: list[int] | None = None) -> bool:
         if sig in self.signatures or len(self.entries[fuzz_input.target]) >= CORPUS_CAP:
             return False
         path = self.root / fuzz_input.target / f"{sig}.json"
         path.write_text(fuzz_input.to_json() + "\n")
+        if pcs is not None and self.kernel:
+            cov = self.coverage_file(path)
+            cov.parent.mkdir(exist_ok=True)
+            kcov.save(cov, pcs)
         self.entries[fuzz_input.target].append(path)
         self.signatures.add(sig)
         return True
+
+    def coverage_file(self, entry: Path) -> Path:
+        return entry.parent / f"cov-{self.kernel[:16]}" / f"{entry.stem}.cov"
+
+    def known_pcs(self) -> set[int]:
+        """The PCs of every entry recorded on this kernel."""
+        pcs: set[int] = set()
+        for entries in self.entries.values():
+            for entry in entries:
+                pcs |= kcov.load(self.coverage_file(entry)) if self.kernel else set()
+        return pcs
 
     def size(self) -> int:
         return sum(len(v) for v in self.entries.values())
@@ -114,7 +140,13 @@ class FuzzCampaign:
         self.ctx, self.config = ctx, config
         self.seeds = load_seeds()
         self.store = CrashStore(ctx.out / "crashes")
-        self.corpus = Corpus(config.corpus_dir(), config.targets)
+        self.kernel = ctx.board.flashed().build_id or ""
+        self.corpus = Corpus(config.corpus_dir(), config.targets, self.kernel)
+        self.feedback = "off" if config.coverage == "off" else "pending"   # then "kcov" or "none"
+        self.seed_pcs: set[int] = set()
+        self.reached = kcov.CoverageSet(kcov.load(ctx.out / "coverage.bin"))   # this campaign's, with the seeds
+        self.known = kcov.CoverageSet()       # also what earlier campaigns' corpus entries reached
+        self.truncated = 0
         self.work = ctx.out / "work"
         self.work.mkdir(parents=True, exist_ok=True)
         done = [r for r in read_records(ctx.out / "records.jsonl") if r.get("type") == "batch"]
@@ -124,16 +156,68 @@ class FuzzCampaign:
         self.restore_s: list[float] = []
 
     def run(self) -> None:
-        with Executor(self.ctx.board, self.work, slots=self.config.slots) as executor:
+        with Executor(self.ctx.board, self.work, slots=self.config.slots,
+                      coverage=self.feedback == "pending") as executor:
+            if executor.coverage:
+                self._seed_baseline(executor)
             while self.elapsed < self.config.duration_s:
                 self._batch(executor)
         self.ctx.figures["sessions"] = executor.sessions
+        self.ctx.figures["coverage"] = self.coverage_figures()
 
     def next_input(self, index: int) -> FuzzInput:
-        return next_input(self.config.seed, index, self.config.targets, self.seeds, self.corpus)
+        return next_input(self.config.seed, index, self.config.targets, self.seeds, self.corpus,
+                          self.config.checksum_repair)
+
+    def _seed_baseline(self, executor: Executor) -> None:
+        """Replay the seeds alone once per campaign (kept for a resume): the coverage to grow from.
+        A kernel without KCOV says so on the first input; the campaign then runs without coverage."""
+        saved = self.ctx.out / "coverage-seeds.bin"
+        if saved.exists():
+            self.seed_pcs, self.feedback = kcov.load(saved), "kcov"
+        else:
+            made = seed_inputs(self.config.targets, self.seeds)
+            for start in range(0, len(made), self.config.slots):
+                batch = []
+                for slot, fuzz_input in enumerate(made[start:start + self.config.slots]):
+                    image = self.work / f"input{slot}.img"
+                    fuzz_input.build_image(self.seeds, image)
+                    batch.append((image, fuzz_input.ops))
+                for result in executor.run_batch(batch):
+                    if result.kcov is not None and result.kcov < 0:
+                        self.feedback, executor.coverage = "none", False
+                        self.ctx.progress(f"coverage: none, this kernel has no KCOV (errno {-result.kcov})")
+                        return
+                    if result.pcs is not None and not result.crashed:
+                        self.seed_pcs.update(result.pcs)
+            if not self.seed_pcs:
+                self.feedback, executor.coverage = "none", False
+                self.ctx.progress("coverage: none, the agent returned no PCs for the seeds")
+                return
+            kcov.save(saved, self.seed_pcs)
+            self.feedback = "kcov"
+        self.reached.add(self.seed_pcs)
+        self.known.add(self.reached.pcs | self.corpus.known_pcs())
+        self.ctx.progress(f"coverage: the seeds alone reach {len(self.seed_pcs)} kernel PCs")
+
+    def coverage_figures(self) -> dict:
+        """Coverage of the seeds alone and of the campaign, per subsystem when vmlinux has symbols."""
+        figures = {"feedback": self.feedback, "truncated_execs": self.truncated}
+        if self.feedback != "kcov":
+            return figures
+        figures["seeds"] = {"total": {"pcs": len(self.seed_pcs)}}
+        figures["campaign"] = {"total": {"pcs": len(self.reached)}}
+        vmlinux = self.ctx.board.flashed().load_artifact().vmlinux
+        if vmlinux:
+            from sisctl.campaign.fuzz.symbols import SymbolMap
+            symbols = SymbolMap(vmlinux)
+            figures["seeds"], figures["campaign"] = symbols.by_subsystem(self.seed_pcs), \
+                symbols.by_subsystem(self.reached.pcs)
+        return figures
 
     def _batch(self, executor: Executor) -> None:
-        stats = {"execs": 0, "mounted": 0, "fs_errors": 0, "findings": 0, "corpus_added": 0, "crash_execs": 0}
+        stats = {"execs": 0, "mounted": 0, "fs_errors": 0, "findings": 0, "corpus_added": 0, "crash_execs": 0,
+                 "new_pcs": 0}
         started, first = time.monotonic(), self.execs
         while self.execs - first < self.config.batch:
             if self.elapsed + time.monotonic() - started >= self.config.duration_s:
@@ -143,13 +227,18 @@ class FuzzCampaign:
         self.elapsed += seconds
         record = {"type": "batch", "first_exec": first, "seconds": round(seconds, 3),
                   "restore_ms": round(1000 * sum(self.restore_s) / max(1, len(self.restore_s)), 1),
-                  "corpus": self.corpus.size(), "ended_at": time.time(), **stats, **self.ctx.origin}
+                  "corpus": self.corpus.size(), "feedback": self.feedback,
+                  "coverage": len(self.reached) if self.feedback == "kcov" else None,
+                  "ended_at": time.time(), **stats, **self.ctx.origin}
         self.restore_s.clear()
+        if self.feedback == "kcov":
+            kcov.save(self.ctx.out / "coverage.bin", self.reached.pcs)
         self.ctx.records.append(record)
         self.ctx.write_points([make_point(
             "fuzz_batch", {"board": self.ctx.board.name, "campaign": self.ctx.out.name, "target": self.config.target},
             {"execs": stats["execs"], "execs_per_s": stats["execs"] / seconds if seconds else 0.0,
-             "mounted": stats["mounted"], "findings": stats["findings"], "unique_crashes": len(self.unique)},
+             "mounted": stats["mounted"], "findings": stats["findings"], "unique_crashes": len(self.unique),
+             "coverage": len(self.reached), "corpus": self.corpus.size()},
             time.time_ns())])
 
     def _slots(self, executor: Executor, stats: dict, count: int) -> None:
@@ -176,11 +265,26 @@ class FuzzCampaign:
         for finding in judge(fuzz_input, result, self.seeds, self.work):
             stats["findings"] += 1
             self._record_finding(finding, fuzz_input, image, result, index)
-        if not result.crashed and self.corpus.offer(fuzz_input, signature(fuzz_input, result)):
-            stats["corpus_added"] += 1
+        if not result.crashed:
+            stats["corpus_added"] += int(self._keep(fuzz_input, result, stats))
         rate = self.execs / max(1e-9, self.elapsed + result.seconds)
         self.ctx.progress(f"\r{self.execs} execs  {rate:.2f}/s  unique crashes {len(self.unique)}  "
-                          f"corpus {self.corpus.size()}  coverage: none (no KCOV)")
+                          f"corpus {self.corpus.size()}  {self.coverage_line()}")
+
+    def _keep(self, fuzz_input: FuzzInput, result: ExecResult, stats: dict) -> bool:
+        """Offer the input to the corpus: kept for new PCs (KCOV) or a new outcome signature."""
+        if self.feedback != "kcov":
+            return self.corpus.offer(fuzz_input, signature(fuzz_input, result))
+        if result.pcs is None:
+            return False
+        self.truncated += int(result.kcov_truncated)
+        stats["new_pcs"] += self.reached.add(result.pcs)
+        return self.known.add(result.pcs) > 0 and self.corpus.offer(fuzz_input, input_key(fuzz_input), result.pcs)
+
+    def coverage_line(self) -> str:
+        if self.feedback == "kcov":
+            return f"coverage {len(self.reached)} PCs (seeds {len(self.seed_pcs)})"
+        return "coverage: off" if self.feedback == "off" else "coverage: none (no KCOV)"
 
     def _record_finding(self, finding: Finding, fuzz_input: FuzzInput, image: Path, result: ExecResult,
                         index: int) -> None:

@@ -1,4 +1,5 @@
-"""The fuzz campaign's options: target, duration, corpus; each bad value is a UsageError naming it."""
+"""The fuzz campaign's options: target, duration, corpus, coverage feedback and the share of inputs
+whose checksums are repaired; each bad value is a UsageError naming it."""
 from __future__ import annotations
 
 import re
@@ -7,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from sisctl import paths
-from sisctl.campaign.fuzz.inputs import TARGETS
+from sisctl.campaign.fuzz.inputs import REPAIR_SHARE, TARGETS
 from sisctl.errors import UsageError
 
-OPTIONS = ("target", "duration", "corpus")
+OPTIONS = ("target", "duration", "corpus", "coverage", "checksum_repair")
 UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
@@ -23,6 +24,8 @@ class FuzzConfig:
     corpus: str = ""              # folder of the persistent corpus; "" = the default one under the state folder
     batch: int = 12               # execs per record
     slots: int = 4                # inputs per snapshot restore (a crash re-runs them one by one)
+    coverage: str = "on"          # on: KCOV feedback where the kernel has it; off: outcome signatures only
+    checksum_repair: float = REPAIR_SHARE   # share of ext4-image inputs whose checksums are recomputed
 
     @property
     def targets(self) -> list[str]:
@@ -44,12 +47,29 @@ def config_from_options(board: str, seed: int, options: dict[str, Any]) -> FuzzC
     unknown = set(options) - set(OPTIONS)
     if unknown:
         raise UsageError(f"--{sorted(unknown)[0]} is not an option of fuzz campaigns "
-                         "(they take --target, --duration, --corpus)")
+                         "(they take --target, --duration, --corpus, --coverage, --checksum-repair)")
     target = options.get("target", "all")
     if target not in (*TARGETS, "all"):
         raise UsageError(f"--target {target!r}: expected one of {', '.join(TARGETS)}, all")
     corpus = str(options.get("corpus") or "")
     if corpus and Path(corpus).exists() and not Path(corpus).is_dir():
         raise UsageError(f"--corpus {corpus}: not a folder")
+    coverage = str(options.get("coverage") or "on")
+    if coverage not in ("on", "off"):
+        raise UsageError(f"--coverage {coverage!r}: expected on or off")
     return FuzzConfig(board, target, parse_duration(options.get("duration", "10m")), seed,
-                      str(Path(corpus).resolve()) if corpus else "")
+                      str(Path(corpus).resolve()) if corpus else "", coverage=coverage,
+                      checksum_repair=parse_share(options.get("checksum_repair")))
+
+
+def parse_share(text: Any) -> float:
+    """--checksum-repair: a share from 0 to 1."""
+    if text is None:
+        return REPAIR_SHARE
+    try:
+        share = float(text)
+    except (TypeError, ValueError):
+        share = -1.0
+    if not 0.0 <= share <= 1.0:
+        raise UsageError(f"--checksum-repair {text!r}: expected a share from 0 to 1 (default {REPAIR_SHARE})")
+    return share

@@ -7,6 +7,10 @@ one restore because QEMU drops all translated code on a restore and the first in
 retranslating the kernel. A kernel report or a silent guest ends the session; the inputs of that
 batch are then run again one by one, each from the snapshot, so every crash belongs to exactly
 one input.
+
+With `coverage`, the agent traces each input's mount, ops and unmount with KCOV and writes the
+distinct PCs after the file system on the slot's disk (coverage.py); the host reads them there,
+which is faster than the console for tens of thousands of PCs.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from pathlib import Path
 from sisctl.board.board import Board, BoardSession
 from sisctl.board.errors import AgentError, BoardError, KernelCrash
 from sisctl.board.qemu import Disk
+from sisctl.campaign.fuzz import coverage as kcov
 from sisctl.campaign.fuzz.ops import encode
 from sisctl.campaign.fuzz.triage import Triaged, count_fs_errors, triage
 
@@ -45,6 +50,9 @@ class ExecResult:
     restore_s: float = 0.0                # the snapshot restore before its batch
     booted: bool = False                  # ran in a session that had just booted (no restore to time)
     disk: Path | None = None              # the slot's disk file, as the input left it
+    kcov: int | None = None               # distinct PCs the agent traced, -errno without KCOV, None: not asked
+    pcs: list[int] | None = None          # the kernel PCs this input reached (with coverage)
+    kcov_truncated: bool = False          # the trace buffer overflowed: pcs is a subset
 
     @property
     def crashed(self) -> bool:
@@ -64,15 +72,22 @@ def parse_output(text: str, count: int) -> tuple[int | None, list[int | None], i
     return mount, errnos, umount
 
 
-def guest_command(batch: list[list[list]], timeout_s: float) -> str:
+def parse_kcov(text: str) -> int | None:
+    """The agent's "kcov N" line: distinct PCs written, or -errno; None without one."""
+    found = re.search(r"^kcov (-?\d+)$", text, re.M)
+    return int(found.group(1)) if found else None
+
+
+def guest_command(batch: list[list[list]], timeout_s: float, coverage: bool = False) -> str:
     """Run each slot's ops on its disk; a line in the kernel log marks where each input starts."""
     parts = []
+    env = f"SISCTL_KCOV_OFFSET={kcov.REGION_OFFSET} " if coverage else ""
     for slot, ops in enumerate(batch):
         text = encode(ops)
         if OPS_END in text:
             raise ValueError("ops text contains the here-document terminator")
         parts.append(f"echo 'sisctl-fuzz: input {slot}' > /dev/kmsg; echo '== {slot}'\n"
-                     f"/sbin/sisagent fuzz {DISK}{slot} /mnt/{DISK}{slot} {MOUNT_OPTIONS} <<'{OPS_END}'\n"
+                     f"{env}/sbin/sisagent fuzz {DISK}{slot} /mnt/{DISK}{slot} {MOUNT_OPTIONS} <<'{OPS_END}'\n"
                      f"{text}{OPS_END}\n")
     return "".join(parts)
 
@@ -91,10 +106,10 @@ def split_by_slot(text: str, marker: str, count: int) -> list[str]:
 
 class Executor:
     def __init__(self, board: Board, workdir: Path, exec_timeout_s: float = 20.0, cold: bool = False,
-                 slots: int = 1):
+                 slots: int = 1, coverage: bool = False):
         """`slots`: inputs per restore. `cold`: every session boots the kernel from scratch (to confirm
-        a reproducer without snapshots)."""
-        self.board, self.workdir, self.cold = board, workdir, cold
+        a reproducer without snapshots). `coverage`: collect each input's kernel PCs (KCOV)."""
+        self.board, self.workdir, self.cold, self.coverage = board, workdir, cold, coverage
         self.exec_timeout_s = exec_timeout_s
         self.disks = [Disk(f"{DISK}{n}", workdir / f"disk{n}.img") for n in range(slots)]
         self.session: BoardSession | None = None
@@ -142,6 +157,8 @@ class Executor:
             f.write(data)
             if self._written[slot] > len(data):   # what the previous, larger image left behind
                 f.write(bytes(self._written[slot] - len(data)))
+            if self.coverage:
+                kcov.clear_region(f)
         self._written[slot] = len(data)
 
     def run(self, image: Path, ops: list[list]) -> ExecResult:
@@ -170,7 +187,7 @@ class Executor:
         offset = log.stat().st_size if log.exists() else 0
         outputs, hang = [""] * len(items), ""
         try:
-            done = self.session.run(guest_command([ops for _, ops in items], self.exec_timeout_s),
+            done = self.session.run(guest_command([ops for _, ops in items], self.exec_timeout_s, self.coverage),
                                     timeout_s=self.exec_timeout_s * len(items))
             outputs = split_by_slot(done.text, r"^== (\d+)$", len(items))
             if done.reason == "timeout":
@@ -191,6 +208,8 @@ class Executor:
                                 log=logs[slot] if len(items) > 1 else text)
             result.mount, result.errnos, result.umount = parse_output(outputs[slot], len(ops))
             result.fs_errors = count_fs_errors(result.log)
+            if self.coverage:
+                self._read_coverage(result, outputs[slot])
             found = triage(result.log)
             if found and found.is_bug:
                 result.crash = found
@@ -203,6 +222,13 @@ class Executor:
         for result in results:
             result.seconds = seconds
         return results
+
+    def _read_coverage(self, result: ExecResult, output: str) -> None:
+        result.kcov = parse_kcov(output)
+        if result.kcov is not None and result.kcov >= 0:
+            found = kcov.read_region(result.disk)
+            if found:
+                result.pcs, result.kcov_truncated = found
 
 
 def _read_from(path: Path, offset: int) -> str:

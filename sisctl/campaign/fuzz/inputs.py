@@ -51,8 +51,9 @@ class FuzzInput:
         mutate.apply(seeds[self.seed], self.mutations, self.repair, out)
 
 
-def generate(rng: random.Random, target: str, seeds: dict[str, Seed]) -> FuzzInput:
-    """A fresh input for `target` (one of TARGETS)."""
+def generate(rng: random.Random, target: str, seeds: dict[str, Seed], repair_share: float = REPAIR_SHARE) -> FuzzInput:
+    """A fresh input for `target` (one of TARGETS); `repair_share` of ext4-image inputs get their
+    checksums recomputed."""
     if target == "vfs-paths":
         ops, expect = path_cases(rng, rng.randint(8, 20))
         return FuzzInput(target, PATH_SEED, [], ops, expect)
@@ -60,11 +61,21 @@ def generate(rng: random.Random, target: str, seeds: dict[str, Seed]) -> FuzzInp
     if target == "vfs-ops":
         return FuzzInput(target, seed.name, [], file_ops(rng, seed, rng.randint(10, 30)))
     mutations = [mutate.random_mutation(rng, seed) for _ in range(rng.randint(1, 4))]
-    repair = rng.random() < REPAIR_SHARE
+    repair = rng.random() < repair_share
     if not repair:
         mutations.append(mutate.stale_checksum(rng, seed, mutations))
     ops = file_ops(rng, seed, rng.randint(3, 10), mutate.mutated_inodes(seed, mutations))
     return FuzzInput(target, seed.name, mutations, ops, None, repair)
+
+
+def seed_inputs(targets: list[str], seeds: dict[str, Seed]) -> list[FuzzInput]:
+    """The seeds alone, the coverage baseline: every seed image unmutated with 10 file ops drawn
+    from a fixed stream, and (for vfs-paths) one fixed set of path cases."""
+    made = [FuzzInput("vfs-ops", name, [], file_ops(random.Random(name), seeds[name], 10)) for name in sorted(seeds)]
+    if "vfs-paths" in targets:
+        ops, expect = path_cases(random.Random(PATH_SEED), 20)
+        made.append(FuzzInput("vfs-paths", PATH_SEED, [], ops, expect))
+    return made
 
 
 def evolve(rng: random.Random, parent: FuzzInput, seeds: dict[str, Seed]) -> FuzzInput:

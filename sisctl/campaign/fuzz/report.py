@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sisctl.campaign.fuzz.summary import growth_rows
 from sisctl.report import plots
 from sisctl.report.page import Badge, Details, Figure, Group, Link, Paragraph, Section, Table
 
@@ -26,9 +27,15 @@ def page_sections(summary: dict, records: list[dict]) -> list[Section]:
                               ["share of inputs that mounted", summary.get("mounted_share")],
                               ["snapshot restore (ms, mean)", summary.get("restore_ms")],
                               ["corpus size", summary.get("corpus")],
+                              ["checksum repair share", summary.get("checksum_repair")],
                               ["finding occurrences", summary.get("crash_occurrences")]]),
         _rate(batches),
     ]
+    growth = summary.get("coverage_growth")
+    if growth:
+        sections.append(Table("Kernel coverage (KCOV): the seeds alone vs the whole campaign",
+                              ["subsystem", "PCs, seeds alone", "PCs, campaign", "growth", "functions, seeds alone",
+                               "functions, campaign"], growth_rows(growth)))
     if unique:
         sections.append(Table(f"Unique findings ({len(unique)})", ["title", "kind", "count", "first exec", "stack"],
                               [[Link(u["title"], f"#{u['title_id']}"), Badge("failed"), u["count"],

@@ -1,6 +1,7 @@
 """Summary figures, JUnit cases and the end-of-run table of a fuzz campaign, from its records."""
 from __future__ import annotations
 
+from sisctl.campaign.fuzz.coverage import NO_KCOV, OFF
 from sisctl.report.junit import Case
 
 
@@ -27,6 +28,38 @@ def summarize(records: list[dict]) -> dict:
             "unique_crashes": sorted(unique.values(), key=lambda u: u["first_exec"])}
 
 
+def coverage_summary(option: str, records: list[dict], figures: dict | None) -> dict:
+    """`coverage`: one line saying which feedback ran and how far it got; `coverage_growth`: the PCs and
+    functions reached per subsystem by the seeds alone and by the whole campaign (KCOV only)."""
+    batches = [r for r in records if r.get("type") == "batch"]
+    feedback = (figures or {}).get("feedback") or (batches[-1].get("feedback") if batches else None)
+    if option == "off" or feedback == "off":
+        return {"coverage": OFF, "coverage_growth": None}
+    if feedback != "kcov":
+        return {"coverage": NO_KCOV if batches or figures else "none: no input was run", "coverage_growth": None}
+    growth = (figures or {}).get("campaign") and {"seeds": figures["seeds"], "campaign": figures["campaign"],
+                                                  "truncated_execs": figures.get("truncated_execs", 0)}
+    total = growth["campaign"]["total"]["pcs"] if growth else batches[-1].get("coverage") or 0
+    seeds = growth["seeds"]["total"]["pcs"] if growth else None
+    line = f"KCOV: {total} kernel PCs reached" + (
+        f", {seeds} by the seeds alone ({growth_text(seeds, total)})" if seeds else "")
+    return {"coverage": line, "coverage_growth": growth}
+
+
+def growth_text(before: int, after: int) -> str:
+    return f"+{after - before}, {100 * (after - before) / before:.0f}% more" if before else f"{after}"
+
+
+def growth_rows(growth: dict) -> list[list]:
+    """[subsystem, PCs seeds, PCs campaign, growth, functions seeds, functions campaign] per subsystem."""
+    rows = []
+    for name, after in growth["campaign"].items():
+        before = growth["seeds"].get(name, {})
+        rows.append([name, before.get("pcs"), after["pcs"], growth_text(before.get("pcs") or 0, after["pcs"]),
+                     before.get("functions"), after.get("functions")])
+    return rows
+
+
 def cases(summary: dict) -> list[Case]:
     """A failing case per unique finding; one passing case when there is none; none for an empty run."""
     if not summary["execs"]:
@@ -45,6 +78,10 @@ def terminal_summary(summary: dict) -> str:
              f"mounted {summary.get('mounted', 0)}  ext4 error lines {summary.get('ext4_error_lines', 0)}  "
              f"restore {summary.get('restore_ms')} ms  corpus {summary.get('corpus', 0)}",
              f"coverage: {summary.get('coverage', '')}"]
+    growth = summary.get("coverage_growth")
+    if growth:
+        lines.append(f"  {'subsystem':12s} {'PCs seeds':>10s} {'campaign':>10s}  growth")
+        lines += [f"  {r[0]:12s} {r[1] or 0:10d} {r[2]:10d}  {r[3]}" for r in growth_rows(growth)]
     for u in summary.get("unique_crashes", []):
         lines.append(f"  {u['count']:5d}x  {u['title']}  [{u['title_id']}]")
     if not summary.get("unique_crashes"):
