@@ -101,9 +101,9 @@ def run_shards(kind: CampaignKind, config: Any, out: Path, shards: list[Shard], 
     threads = [threading.Thread(target=_execute, args=(kind, config, shard, context(shard), stopping, False,
                                                        failures, lock),
                                 name=f"shard-{shard.board.name}", daemon=True) for shard in shards]
-    for thread in threads:
-        thread.start()
     try:
+        for thread in threads:
+            thread.start()
         for thread in threads:
             while thread.is_alive():
                 thread.join(JOIN_POLL_S)
@@ -111,7 +111,8 @@ def run_shards(kind: CampaignKind, config: Any, out: Path, shards: list[Shard], 
         stopping.set()
         progress("interrupted: stopping every board's shard (a second Ctrl-C leaves at once)")
         for thread in threads:
-            thread.join()
+            if thread.ident is not None:
+                thread.join()
         raise
     if failures:
         first = failures[0]
