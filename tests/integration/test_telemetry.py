@@ -172,8 +172,11 @@ def test_every_prometheus_panel_shows_data_after_a_short_campaign(board, tsdb, t
     assert sink.drain(20)
     sink.close()
     grafana = Path(__file__).resolve().parents[2] / "lab" / "grafana" / "dashboards" / "prometheus"
+    written = ("crash_state_", "campaign_run_", "pmu_", "power_")   # fuzz, bench, fleet: test_dashboard_queries.py
     for board_file in sorted(grafana.glob("*.json")):
         for panel in _json.loads(board_file.read_text())["panels"]:
+            if panel["type"] == "row" or not any(f"({w}" in panel["targets"][0]["expr"] for w in written):
+                continue
             expr = panel["targets"][0]["expr"].replace("$__range", "1h").replace("$board", ".*")
             deadline = time.monotonic() + 10   # fresh series become searchable within about a second
             while not (shown := tsdb.query(expr)) and time.monotonic() < deadline:
