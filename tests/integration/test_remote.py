@@ -1,0 +1,137 @@
+"""A second lab host made of a real sshd on loopback, where sisctl runs with its own state, reports
+and boards: the controller drives its QEMU board with `run` and a short ext4-crash campaign whose
+records arrive in the controller's folder; a changed host key is refused and an unreachable host
+fails fast, both exit 75 naming the host."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sisctl import paths
+from sisctl.net import free_port
+from sisctl.paths import PROJECT
+from tests.integration.conftest import keygen
+
+INVOKE = str(PROJECT / ".venv" / "bin" / "invoke")
+HOST = "lab2"
+BOARD = "qemu-remote-0"
+
+
+@pytest.fixture(scope="module")
+def lab2_dirs(tmp_path_factory) -> dict[str, Path]:
+    """The second host's own state, reports, boards and lab.yaml, kept across this module's tests
+    (its board is flashed once); and the controller's file of the same board, naming its host."""
+    root = tmp_path_factory.mktemp("lab2")
+    dirs = {name: root / name for name in ("state", "reports", "boards", "controller-boards")}
+    for folder in dirs.values():
+        folder.mkdir()
+    board = yaml.safe_load((PROJECT / "boards" / "qemu-virt-0.yaml").read_text())
+    board.update(name=BOARD, lab={"host": HOST})
+    for folder in ("boards", "controller-boards"):
+        (dirs[folder] / f"{BOARD}.yaml").write_text(yaml.safe_dump(board))
+    dirs["lab"] = root / "lab.yaml"           # nothing listens at its database: records stay spooled there
+    dirs["lab"].write_text(yaml.safe_dump({"tsdb": {"url": f"http://127.0.0.1:{free_port()}"}}))
+    return dirs
+
+
+def controller_lab(tmp_path: Path, lab2_dirs: dict, ssh, **host) -> Path:
+    """The controller's lab.yaml: lab host lab2 reached over `ssh` (the conftest sshd)."""
+    spec = {"address": ssh.host, "port": ssh.port, "user": ssh.user, "known_hosts": ssh.known_hosts,
+            "checkout": str(PROJECT), "boards": str(lab2_dirs["boards"]), "connect_timeout_s": 3,
+            "env": {"SISCTL_STATE": str(lab2_dirs["state"]), "SISCTL_REPORTS": str(lab2_dirs["reports"]),
+                    "SISCTL_LAB": str(lab2_dirs["lab"]), "SISCTL_CACHE": str(paths.cache_dir()),
+                    "SISCTL_COORDINATOR": ""}, **host}
+    path = tmp_path / "controller-lab.yaml"
+    path.write_text(yaml.safe_dump({"tsdb": {"url": f"http://127.0.0.1:{free_port()}"}, "hosts": {HOST: spec}}))
+    return path
+
+
+def controller(lab: Path, ssh, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SISCTL_LAB": str(lab), "SISCTL_LAB_SSH_KEY": ssh.key_file, "SISCTL_COORDINATOR": ""}
+    env.pop("SISCTL_LAB_HOST", None)
+    return subprocess.run([INVOKE, *args], cwd=PROJECT, env=env, capture_output=True, timeout=timeout)
+
+
+def test_run_on_a_board_of_another_lab_host_streams_its_output_and_exit_code(tmp_path, lab2_dirs, sshd, lab_dirs):
+    lab = controller_lab(tmp_path, lab2_dirs, sshd)
+    board = str(lab2_dirs["controller-boards"] / f"{BOARD}.yaml")
+    done = controller(lab, sshd, "run", "--board", board, "--", "uname", "-m")
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == b"aarch64\n"                        # exactly the command's output
+    assert (lab2_dirs["state"] / "boards" / BOARD / "flashed.json").exists()    # flashed and run on lab2, with its state
+    assert not (lab_dirs["state"] / "boards" / BOARD).exists()
+    failed = controller(lab, sshd, "run", "--board", board, "--wait", "30s", "--priority", "2",
+                        "--", "sh", "-c", "echo 'it said: $1' >&2; exit 3")
+    assert failed.returncode == 3 and failed.stderr.decode().endswith("it said: $1\n"), failed.stderr.decode()
+
+
+def test_a_campaign_on_another_lab_host_streams_its_records_into_the_controllers_folder(
+        tmp_path, lab2_dirs, sshd, monkeypatch):
+    from sisctl.fleet.remote import lab_host_of, remote_campaign
+    from sisctl.board.spec import find_board
+    monkeypatch.setenv("SISCTL_LAB", str(controller_lab(tmp_path, lab2_dirs, sshd)))
+    monkeypatch.setenv("SISCTL_LAB_SSH_KEY", sshd.key_file)
+    host = lab_host_of(find_board(str(lab2_dirs["controller-boards"] / f"{BOARD}.yaml")))
+    assert host is not None and host.name == HOST
+    local = tmp_path / "controller-campaign"
+    progress = tmp_path / "progress.log"
+    started = time.monotonic()
+    with open(progress, "wb") as log:
+        done = remote_campaign(host, ["campaign", "--kind", "ext4-crash", "--board", BOARD, "--scenario",
+                                      "write_during_allocation", "--mode", "reset", "--runs", "1"], local, log)
+    elapsed = time.monotonic() - started
+    assert done.code == 0, progress.read_text()[-2000:]
+    remote = Path(done.summary["remote"]["report"])
+    assert remote.parent.parent == lab2_dirs["reports"]         # filed in lab2's own reports
+    assert (local / "records.jsonl").read_bytes() == (remote / "records.jsonl").read_bytes()
+    print(f"remote campaign: {done.records} records, {done.records_while_running} copied while it ran, "
+          f"{elapsed:.1f} s")
+    assert done.records >= 2 and done.records_while_running >= 1        # streamed, not copied at the end
+    assert done.summary["status"] == "passed" and done.summary["report"] == str(local)
+    assert json.loads((local / "summary.json").read_text())["remote"]["host"] == HOST
+    assert "<testsuite" in (local / "junit.xml").read_text() and (local / "index.html").exists()
+    assert (local / "campaign.json").exists()
+
+
+@pytest.fixture
+def wrong_host_key(tmp_path, sshd) -> Path:
+    """A known_hosts file holding another key for the sshd's address: a changed (or spoofed) host."""
+    key_type, key_data = keygen(tmp_path / "other_host_key").split()[:2]
+    path = tmp_path / "wrong_known_hosts"
+    path.write_text(f"[{sshd.host}]:{sshd.port} {key_type} {key_data}\n")
+    return path
+
+
+def test_a_changed_host_key_is_refused(tmp_path, lab2_dirs, sshd, wrong_host_key):
+    lab = controller_lab(tmp_path, lab2_dirs, sshd, known_hosts=str(wrong_host_key))
+    board = str(lab2_dirs["controller-boards"] / f"{BOARD}.yaml")
+    done = controller(lab, sshd, "run", "--board", board, "--", "true", timeout=60)
+    last = done.stderr.decode().strip().splitlines()[-1]
+    assert done.returncode == 75 and f"lab host {HOST}" in last and "host key does not match" in last, last
+    unknown = tmp_path / "empty_known_hosts"
+    unknown.write_text("")
+    lab = controller_lab(tmp_path, lab2_dirs, sshd, known_hosts=str(unknown))
+    done = controller(lab, sshd, "flash", "--board", board, timeout=60)
+    last = done.stderr.decode().strip().splitlines()[-1]
+    assert done.returncode == 75 and "host key is not in" in last and "refusing" in last, last
+    assert unknown.read_text() == ""                    # nothing added to it
+
+
+def test_an_unreachable_host_or_a_missing_sisctl_fails_fast_naming_the_host(tmp_path, lab2_dirs, sshd):
+    board = str(lab2_dirs["controller-boards"] / f"{BOARD}.yaml")
+    lab = controller_lab(tmp_path, lab2_dirs, sshd, port=free_port())          # nothing listens there
+    started = time.monotonic()
+    done = controller(lab, sshd, "run", "--board", board, "--", "true", timeout=60)
+    last = done.stderr.decode().strip().splitlines()[-1]
+    assert done.returncode == 75 and f"lab host {HOST} (" in last and "unreachable" in last, last
+    assert time.monotonic() - started < 15
+    lab = controller_lab(tmp_path, lab2_dirs, sshd, checkout=str(tmp_path / "no-checkout"))
+    done = controller(lab, sshd, "run", "--board", board, "--", "true", timeout=60)
+    last = done.stderr.decode().strip().splitlines()[-1]
+    assert done.returncode == 75 and "cannot run sisctl there" in last and f"lab host {HOST}" in last, last
