@@ -71,7 +71,8 @@ def test_a_planted_change_is_flagged_where_it_is_and_nowhere_else(tiny, tmp_path
     suite = tmp_path / "planted.yaml"
     suite.write_text("families: [work]\nreps: 3\nmin_blocks: 3\nmax_blocks: 5\nworkloads:\n"
                      "  - {name: null_syscall, agent: [null_syscall, 2000]}\n"
-                     "  - {name: fork_exit, agent: [fork_exit, 30]}\n")
+                     "  - {name: fork_exit, agent: [fork_exit, 30]}\n"
+                     "  - {name: pipe_pingpong_cross, agent: [pipe_pingpong_cross, 100]}\n")
     done = subprocess.run([str(INVOKE), "campaign", "--kind", "bench", "--board", tiny.name, "--baseline",
                            "linux-kbuild", "--candidate", "linux-kbuild+init_on_alloc=1", "--suite", str(suite),
                            "--budget", "10m", "--seed", "3", "--json"], cwd=PROJECT, capture_output=True,
@@ -81,12 +82,18 @@ def test_a_planted_change_is_flagged_where_it_is_and_nowhere_else(tiny, tmp_path
     assert done.returncode == 1, (verdicts, done.stderr[-2000:])
     assert verdicts["work:fork_exit.instructions_per_op"] == "regressed"
     assert verdicts["work:null_syscall.instructions_per_op"] == "unchanged"
+    # the board has one CPU: the cross-CPU workload is reported unsupported, never as a number
+    cross = next(m for m in summary["metrics"] if m["key"] == "work:pipe_pingpong_cross")
+    assert cross["verdict"] == "inconclusive" and cross["ratio"] is None and "needs 2 CPUs" in cross["reason"]
     assert summary["status"] == "failed" and summary["gate_families"] == ["work"]
     out = Path(summary["report"])
     failures = {c.get("name") for c in ET.parse(out / "junit.xml").getroot().iter("testcase")
                 if c.find("failure") is not None}
     assert "work:fork_exit.instructions_per_op" in failures
     assert not any("null_syscall" in name for name in failures)
+    skipped = {c.get("name"): c.find("skipped").get("message", "") + (c.find("skipped").text or "")
+               for c in ET.parse(out / "junit.xml").getroot().iter("testcase") if c.find("skipped") is not None}
+    assert "needs 2 CPUs" in skipped["work:pipe_pingpong_cross"]
     runs = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
     candidate = [r for r in runs if r.get("type") == "run" and r["side"] == "candidate"]
     assert candidate and all("init_on_alloc=1" in r["cmdline"] and r["qemu_args"] == ICOUNT and r["build_id"]

@@ -287,6 +287,9 @@ def test_an_unsupported_workload_is_one_skipped_case_with_the_reason_not_a_numbe
     assert why in cross.reason and found["work:w.m"].verdict == "unchanged"
     case = {c.name: c for c in cases(list(found.values()))}["work:cross"]
     assert case.skipped and why in case.detail
+    table = terminal_table({"baseline": "a", "candidate": "a", "suite": "s", "blocks": 3, "stopped": "x",
+                            "metrics": [c.as_dict() for c in found.values()]})
+    assert f"inconclusive (unsupported on this board: {why})" in table
     # a workload measured on some boot is compared as usual, not reported unsupported
     records.append({**run(0, "a", "baseline", 5), "workload": "cross"})
     assert "work:cross" not in {c.key for c in comparisons(records, lambda w, f: 0.05, {"work"})}

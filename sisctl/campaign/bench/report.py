@@ -44,6 +44,10 @@ def _value(v: float | None) -> str:
     return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
 
 
+def _verdict(c: dict) -> str:
+    return c["verdict"] if c.get("supported", True) else f"{c['verdict']} ({c['reason']})"
+
+
 def terminal_table(summary: dict) -> str:
     metrics = summary.get("metrics") or []
     head = f"{summary.get('baseline')} (baseline) vs {summary.get('candidate')} (candidate), " \
@@ -54,7 +58,7 @@ def terminal_table(summary: dict) -> str:
     for c in metrics:
         family = c["family"] + ("" if c["gate"] else " (advisory)")
         rows.append((c["key"].split(":", 1)[1], f"{_value(c['baseline'])} {c['unit']}".strip(),
-                     f"{_value(c['candidate'])} {c['unit']}".strip(), _change(c), c["verdict"], family))
+                     f"{_value(c['candidate'])} {c['unit']}".strip(), _change(c), _verdict(c), family))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     return "\n".join([head, *lines])
