@@ -1,10 +1,14 @@
 """One folder per unique finding under reports/<campaign>/crashes/<title-id>/:
 
-  crash.json     title, kind, first seen, count, whether the stack was usable
+  crash.json     title, kind, first and last seen, count, whether the stack was usable, whether
+                 repro.debugfs gives image.img exactly, and the commands that reproduce and minimise it
   input.json     the input (seed, mutations, ops) that first gave it
-  image.img      the mutated image it ran on
+  image.img      the mutated image it ran on; seed.img the seed it was made from
   console.log    the console during that input; report.txt the report itself
-  repro.debugfs, repro.c, ops.txt   reproducer files (reproducer.py)
+  repro.debugfs, repro.c, ops.txt, mutations.json   reproducer files (reproducer.py)
+  repro.json     written by fuzz.repro: reliability from the snapshot, the C program on a cold boot
+  minimized/     written by fuzz.minimize: the smallest input with the same title, its files and
+                 minimized.json and repro.json (confirmation on a cold boot, by the input and the C program)
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from pathlib import Path
 
 from sisctl.campaign.fuzz.inputs import FuzzInput
 from sisctl.campaign.fuzz.reproducer import write_reproducer
+from sisctl.campaign.fuzz.seeds import Seed, load_seeds
 from sisctl.campaign.fuzz.triage import title_id
 
 
@@ -32,8 +37,9 @@ class Finding:
 
 
 class CrashStore:
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self, root: Path, seeds: dict[str, Seed] | None = None):
+        """`seeds`: the seeds inputs are made from (default: the cached seed set)."""
+        self.root, self.seeds = root, seeds
         root.mkdir(parents=True, exist_ok=True)
 
     def folder(self, crash_id: str) -> Path:
@@ -49,6 +55,7 @@ class CrashStore:
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
             meta["count"] += 1
+            meta["last_seen"], meta["last_exec"] = now(), exec_index
             _write(meta_path, json.dumps(meta, indent=1) + "\n")
             return False
         partial = folder.with_name(folder.name + ".partial")
@@ -58,14 +65,22 @@ class CrashStore:
         shutil.copyfile(image, partial / "image.img")
         (partial / "console.log").write_text(log)
         (partial / "report.txt").write_text(finding.report + "\n")
-        write_reproducer(partial, fuzz_input)
+        seed = (self.seeds or load_seeds())[fuzz_input.seed]
+        checked = write_reproducer(partial, fuzz_input, seed)
+        campaign = self.root.parent.name
         meta = {"title": finding.title, "title_id": finding.title_id, "kind": finding.kind,
-                "usable_stack": finding.usable_stack, "first_seen": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "first_exec": exec_index, "count": 1}
+                "usable_stack": finding.usable_stack, "first_seen": now(), "first_exec": exec_index,
+                "last_seen": now(), "last_exec": exec_index, "count": 1, "seed": fuzz_input.seed, **checked,
+                "reproduce": f"invoke fuzz.repro --campaign {campaign} --crash {finding.title_id}",
+                "minimize": f"invoke fuzz.minimize --campaign {campaign} --crash {finding.title_id}"}
         (partial / "crash.json").write_text(json.dumps(meta, indent=1) + "\n")
         shutil.rmtree(folder, ignore_errors=True)
         partial.rename(folder)
         return True
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _write(path: Path, text: str) -> None:
