@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from sisctl.net import free_port
 from sisctl.telemetry.dashboards import BOARDS, board_json
 from sisctl.telemetry.points import SCHEMA, make_point
 from sisctl.telemetry.sink import SinkConfig, TelemetrySink
-from sisctl.telemetry.tsdb import EmbeddedTsdb
+from tests.integration import test_telemetry
 
 pytestmark = pytest.mark.integration
+tsdb = test_telemetry.tsdb   # the embedded database on a free loopback port
 
 GRAFANA = Path(__file__).resolve().parents[2] / "lab" / "grafana" / "dashboards" / "prometheus"
 VARIABLES = {"$__range": "1h", "$__interval": "1h", "$board": ".*", "$workload": ".*", "$metric": ".*"}
@@ -31,28 +31,22 @@ def every_measurement(now: int) -> list:
     return points
 
 
-def test_every_panel_shows_data_and_a_wrong_field_shows_none(tmp_path):
-    db = EmbeddedTsdb(f"127.0.0.1:{free_port()}", tmp_path / "tsdb")
-    db.start()
-    try:
-        sink = TelemetrySink(SinkConfig(db.url, "lab", "sisctl"), tmp_path / "spool")
-        sink.write(every_measurement(time.time_ns() - 60 * 10**9))
-        assert sink.drain(20)
-        sink.close()
-        checked = 0
-        for board_file in sorted(GRAFANA.glob("*.json")):
-            for panel in json.loads(board_file.read_text())["panels"]:
-                for target in panel.get("targets", []):
-                    expr = re.sub(r"\$\w+", lambda m: VARIABLES[m.group(0)], target["expr"])
-                    deadline = time.monotonic() + 10   # fresh series become searchable within about a second
-                    while not (shown := db.query(expr)) and time.monotonic() < deadline:
-                        time.sleep(0.2)
-                    assert shown, f"{board_file.name}: '{panel['title']}' shows nothing ({expr})"
-                    series = re.search(r"(\w+)\{", expr).group(1)
-                    assert db.query(expr.replace(f"{series}{{", f"{series}x{{")) == [], expr
-                    checked += 1
-        assert checked == sum(len(p.get("targets", [])) for name in BOARDS
-                              for p in board_json(name, "prometheus")["panels"]) > 20
-    finally:
-        db.stop()
-    assert db.pid() is None
+def test_every_panel_shows_data_and_a_wrong_field_shows_none(tsdb, tmp_path):
+    sink = TelemetrySink(SinkConfig(tsdb.url, "lab", "sisctl"), tmp_path / "spool")
+    sink.write(every_measurement(time.time_ns() - 60 * 10**9))
+    assert sink.drain(20)
+    sink.close()
+    checked = 0
+    for board_file in sorted(GRAFANA.glob("*.json")):
+        for panel in json.loads(board_file.read_text())["panels"]:
+            for target in panel.get("targets", []):
+                expr = re.sub(r"\$\w+", lambda m: VARIABLES[m.group(0)], target["expr"])
+                deadline = time.monotonic() + 10   # fresh series become searchable within about a second
+                while not (shown := tsdb.query(expr)) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                assert shown, f"{board_file.name}: '{panel['title']}' shows nothing ({expr})"
+                series = re.search(r"(\w+)\{", expr).group(1)
+                assert tsdb.query(expr.replace(f"{series}{{", f"{series}x{{")) == [], expr
+                checked += 1
+    assert checked == sum(len(p.get("targets", [])) for name in BOARDS
+                          for p in board_json(name, "prometheus")["panels"]) > 20

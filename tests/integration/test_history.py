@@ -12,22 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sisctl.net import free_port
-from sisctl.telemetry.tsdb import EmbeddedTsdb
+from tests.integration import test_telemetry
 from tests.unit.test_history import metric, write_campaign
 
 pytestmark = pytest.mark.integration
+tsdb = test_telemetry.tsdb   # the embedded database on a free loopback port
 
 GRAFANA = Path(__file__).resolve().parents[2] / "lab" / "grafana" / "dashboards" / "prometheus"
-
-
-@pytest.fixture
-def tsdb(tmp_path):
-    db = EmbeddedTsdb(f"127.0.0.1:{free_port()}", tmp_path / "tsdb")
-    db.start()
-    yield db
-    db.stop()
-    assert db.pid() is None
 
 
 def test_change_points_reach_the_database_and_the_history_board(tsdb, tmp_path):

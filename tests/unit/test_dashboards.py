@@ -76,26 +76,21 @@ def test_every_query_names_a_written_measurement_field_and_tags(flavour):
         assert board_problems(committed(name, flavour), flavour) == [], name
 
 
-@pytest.mark.parametrize("wrong", [("bench_sample_value", "bench_sampel_value"),   # measurement
-                                   ("bench_sample_value", "bench_sample_median"),  # field
-                                   ('workload=~"$workload"', 'kernel=~"$workload"'),   # a tag it does not have
-                                   ("by (board, variant,", "by (board, kernel,")])
-def test_the_promql_check_catches_a_wrong_name(wrong):
-    board = committed("bench-history", "prometheus")
-    assert board_problems(board, "prometheus") == []
-    broken = json.loads(json.dumps(board).replace(json.dumps(wrong[0])[1:-1], json.dumps(wrong[1])[1:-1]))
-    assert broken != board and board_problems(broken, "prometheus")
-
-
-@pytest.mark.parametrize("wrong", [('_measurement == "fuzz_batch"', '_measurement == "fuzz_batches"'),
-                                   ('_field == "coverage"', '_field == "edges"'),
-                                   ("r.board =~", "r.host =~"),
-                                   ('["campaign", "target"]', '["campaign", "seed"]')])
-def test_the_flux_check_catches_a_wrong_name(wrong):
-    board = committed("campaign-results", "flux")
-    assert board_problems(board, "flux") == []
-    broken = json.loads(json.dumps(board).replace(json.dumps(wrong[0])[1:-1], json.dumps(wrong[1])[1:-1]))
-    assert broken != board and board_problems(broken, "flux")
+@pytest.mark.parametrize("name, flavour, right, wrong", [
+    ("bench-history", "prometheus", "bench_sample_value", "bench_sampel_value"),      # measurement
+    ("bench-history", "prometheus", "bench_sample_value", "bench_sample_median"),     # field
+    ("bench-history", "prometheus", 'workload=~"$workload"', 'kernel=~"$workload"'),  # a tag it does not have
+    ("bench-history", "prometheus", "by (board, variant,", "by (board, kernel,"),
+    ("campaign-results", "flux", '_measurement == "fuzz_batch"', '_measurement == "fuzz_batches"'),
+    ("campaign-results", "flux", '_field == "coverage"', '_field == "edges"'),
+    ("campaign-results", "flux", "r.board =~", "r.host =~"),
+    ("campaign-results", "flux", '["campaign", "target"]', '["campaign", "seed"]'),
+])
+def test_the_query_checks_catch_a_wrong_name(name, flavour, right, wrong):
+    board = committed(name, flavour)
+    assert board_problems(board, flavour) == []
+    broken = json.loads(json.dumps(board).replace(json.dumps(right)[1:-1], json.dumps(wrong)[1:-1]))
+    assert broken != board and board_problems(broken, flavour)
 
 
 @pytest.mark.parametrize("bad", [dict(measurement="bench_sampel"), dict(field="median"),
