@@ -293,3 +293,23 @@ def test_an_unsupported_workload_is_one_skipped_case_with_the_reason_not_a_numbe
     # a workload measured on some boot is compared as usual, not reported unsupported
     records.append({**run(0, "a", "baseline", 5), "workload": "cross"})
     assert "work:cross" not in {c.key for c in comparisons(records, lambda w, f: 0.05, {"work"})}
+
+
+def test_a_boot_of_another_kernel_than_the_variants_stops_the_campaign():
+    """A Pi whose tryboot failed boots its known-good kernel: its samples must not count as the variant's."""
+    from types import SimpleNamespace
+
+    from sisctl.campaign.bench.campaign import BenchCampaign, WorkloadFailed
+
+    def session(build_id):
+        out = {"sisagent bench kernel": f"bench kernel build_id {build_id}\nbench kernel release 6.1.0\n",
+               "cat /proc/cmdline": "console=ttyAMA0 mitigations=off\n"}
+        return SimpleNamespace(name="pi", run=lambda command, timeout: SimpleNamespace(ok=True, text=out[command]))
+
+    campaign = object.__new__(BenchCampaign)
+    artifact = SimpleNamespace(build_id="aa11")
+    boot = {"side": "candidate", "variant": "debian-arm64-generic+mitigations=off", "block": 2}
+    assert campaign._booted_kernel(session("aa11"), artifact, boot) == {
+        "build_id": "aa11", "release": "6.1.0", "cmdline": "console=ttyAMA0 mitigations=off"}
+    with pytest.raises(WorkloadFailed, match="booted kernel build id bb22, not the candidate .*aa11.*block 2"):
+        campaign._booted_kernel(session("bb22"), artifact, boot)
