@@ -93,14 +93,16 @@ def fleet_reap(c):
 @guard
 def fleet_maintenance(c, board, on=False, off=False, reason=""):
     """Take a board out of service (--on) or put it back (--off)."""
+    from sisctl.fleet.check import record_health
     from sisctl.fleet.health import health_tags
     if on == off:
         raise usage("give exactly one of --on and --off")
     _, session = _session()
     with session:
-        _place(session, board)
+        host = _place(session, board).tags.get("host", "")
         session.set_tags(board, health_tags("maintenance", reason or "maintenance") if on
                          else health_tags("unknown", reason or "back from maintenance"))
+    record_health(board, host, "maintenance" if on else "unknown", "maintenance")
     print(f"{board}: {'in maintenance: it gets no jobs' if on else 'back in service; checked before its next job'}")
 
 
@@ -109,14 +111,15 @@ def fleet_maintenance(c, board, on=False, off=False, reason=""):
 @guard
 def fleet_health(c, board, wait="30m", json_=False):
     """Run the board's health check (boot to the agent, smoke checks, a disk and e2fsck) and set good or bad."""
-    from sisctl.fleet.check import check_board
+    from sisctl.fleet.check import checked
     from sisctl.fleet.claims import new_hold, registered
     from sisctl.fleet.config import duration
     from sisctl.fleet.health import health_of, health_tags
     wait_s = duration(wait, "--wait")
     spec, session = _session()
     with session:
-        current = health_of(_place(session, board).tags)
+        tags = _place(session, board).tags
+    current = health_of(tags)
     if current in ("maintenance", "retired"):
         raise UsageError(f"{board} is {current}: take it out with 'invoke fleet.maintenance --board {board} --off' first")
     hold = new_hold(session.address, spec, {"name": board}, board, wait_s=wait_s, any_health=True)
@@ -124,7 +127,7 @@ def fleet_health(c, board, wait="30m", json_=False):
     error = None
     try:
         with registered(board, hold):
-            passed, why = check_board(board)
+            passed, why = checked(board, tags.get("host", ""), "manual")
         hold.session.set_tags(board, health_tags("good" if passed else "bad", why, checked=time.time()))
     except BaseException as err:
         error = err

@@ -4,7 +4,9 @@ board a disk mounted, written and checked with e2fsck. Any failure is the board'
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
+from typing import Callable
 
 from sisctl.errors import SisctlError
 
@@ -53,3 +55,26 @@ def check_board(name: str) -> tuple[bool, str]:
         return True, ""
     except SisctlError as err:
         return False, str(err).splitlines()[0][:200]
+
+
+def checked(name: str, host: str, trigger: str,
+            check: Callable[[str], tuple[bool, str]] = check_board) -> tuple[bool, str]:
+    """Run the board's check and record it as a fleet_health point; `trigger` says why it ran
+    (manual, unknown, due)."""
+    started = time.monotonic()
+    passed, why = check(name)
+    record_health(name, host, "good" if passed else "bad", trigger, time.monotonic() - started)
+    return passed, why
+
+
+def record_health(name: str, host: str, health: str, trigger: str, elapsed_s: float = 0.0) -> None:
+    """One fleet_health point through the lab's telemetry sink (spooled if the database is away)."""
+    from sisctl.telemetry.lab import load_lab, open_sink
+    from sisctl.telemetry.points import make_point
+    point = make_point("fleet_health", {"board": name, "host": host or "-", "health": health, "check": trigger},
+                       {"good": int(health == "good"), "elapsed_s": round(float(elapsed_s), 3)}, time.time_ns())
+    sink = open_sink(load_lab())
+    try:
+        sink.write([point])
+    finally:
+        sink.close(drain_s=2)

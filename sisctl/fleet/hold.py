@@ -2,8 +2,9 @@
 
 Handing over: the reservation is cancelled before the lock is released, so the coordinator
 allocates the place to the next waiter at once (the other order leaves it to a 15 s poll).
-A lease lost while the job ran (the coordinator restarted, the reaper took the board back) makes
-the job an infrastructure error whatever its own result was: nothing it saw is to be trusted.
+A lease lost while the job ran (the coordinator restarted, the reaper took the board back), or a
+resource of the board withdrawn by its exporter (the exporter restarted), makes the job an
+infrastructure error whatever its own result was: nothing it saw is to be trusted.
 """
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ from sisctl.fleet.session import CoordinatorLost, CoordinatorRefused, Coordinato
 REAP_EVERY_S = 2.0
 
 HealthCheck = Callable[[str], tuple[bool, str]]    # board name -> (passed, why not)
+
+
+class ExporterLost(InfrastructureError):
+    """A resource of the held board was withdrawn or unavailable while the job ran."""
 
 
 class NotInFleet(UsageError):
@@ -49,6 +54,8 @@ class BoardHold:
         self.place: str | None = None
         self.token = ""
         self.lost: InfrastructureError | None = None
+        self.resources: list[str] = []       # the exporter resources the lock took
+        self.locked_at = 0.0
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
 
@@ -93,8 +100,10 @@ class BoardHold:
         while True:
             if reservation.state == "allocated" and reservation.place:
                 try:
+                    self.locked_at = time.time()
                     self.session.acquire(reservation.place)
                     self.place = reservation.place
+                    self.resources = self.session.places()[self.place].acquired_resources
                     self.session.set_tags(self.place, lease_tags(self.holder, self.token,
                                                                  time.time() + self.spec.lease_s))
                     self.progress(f"{self.place}: held through the coordinator at {self.address}")
@@ -127,7 +136,9 @@ class BoardHold:
                                                        self.spec.health_every_hours):
             return True
         self.progress(f"{self.place}: health {health_of(tags)}; running its health check first")
-        passed, why = self.health_check(self.place)
+        from sisctl.fleet.check import checked
+        trigger = "unknown" if health_of(tags) == "unknown" else "due"
+        passed, why = checked(self.place, tags.get("host", ""), trigger, self.health_check)
         self.session.set_tags(self.place, health_tags("good" if passed else "bad", why, checked=time.time()))
         if not passed and "name" in self.filters:
             raise BoardError(self.place, f"failed its health check ({why}); it gets no jobs")
@@ -153,24 +164,42 @@ class BoardHold:
                 if place is None or place.acquired != self.holder.identity:
                     raise CoordinatorLost(f"{self.place}: the coordinator no longer shows this job as its holder "
                                           f"(now: {place.acquired if place else 'no such place'})")
+                if self.lost is None:
+                    try:
+                        self._check_resources()
+                    except ExporterLost as err:     # the lease is kept; the job's result will not count
+                        self.lost = err
                 self.session.set_tags(self.place, {"lease_until": f"{time.time() + self.spec.lease_s:.0f}"})
             except InfrastructureError as err:
                 self.lost = err
                 return
 
+    def _check_resources(self) -> None:
+        """An exporter that restarted under the job: the board's console or power went away meanwhile."""
+        what = self.session.resource_lost_since(self.resources, self.locked_at)
+        if what:
+            raise ExporterLost(f"{self.place}: {what} while the job ran")
+
     # --- giving it back ----------------------------------------------------------------
     def release(self, error: BaseException | None = None) -> None:
-        """Hand the board over; raises CoordinatorLost if the lease was lost while the job ran."""
+        """Hand the board over; raises CoordinatorLost if the lease was lost while the job ran, or
+        ExporterLost if the board's exporter withdrew one of its resources meanwhile."""
         name = self.place
         self._stop_heartbeat()
         try:
-            if self.lost is None and self.place:
-                self._record_job(error)
+            if self.place and (self.lost is None or isinstance(self.lost, ExporterLost)):
+                try:
+                    self._check_resources()
+                except ExporterLost as err:
+                    self.lost = err
+                self._record_job(self.lost or error)    # an infrastructure error makes its health unknown
         except InfrastructureError as err:
             self.lost = err
         finally:
             self._hand_back()
             self.session.close()
+        if isinstance(self.lost, ExporterLost):
+            raise self.lost from error
         if self.lost is not None:
             raise CoordinatorLost(f"{name}: lost the board while the job ran: {self.lost}") from error
 

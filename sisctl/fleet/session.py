@@ -5,11 +5,16 @@ it `host/user`; places are then locked and reservations made in that name. The c
 own connection (a local subchannel pool), so two sessions in one process never share one.
 Any call that cannot reach the coordinator, or finds the session gone (it restarted), raises
 CoordinatorLost: an infrastructure error, never a verdict on the kernel.
+
+The coordinator tells every client when an exporter's resource goes away (the exporter stopped,
+restarted or lost its connection) or becomes unavailable; the session keeps the time of the last
+such event per resource, so a job holding that resource can tell it was hit.
 """
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 
 import grpc
@@ -71,6 +76,7 @@ class CoordinatorSession:
         self._out: queue.Queue = queue.Queue()
         self._synced = threading.Event()
         self.lost = threading.Event()
+        self.resource_events: dict[tuple[str, str, str], tuple[float, str]] = {}   # (exporter, group, name)
         self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
         self._stub = pb_grpc.CoordinatorStub(self._channel)
         self._stream = self._stub.ClientStream(iter(self._out.get, None))
@@ -92,11 +98,33 @@ class CoordinatorSession:
             for message in self._stream:
                 if message.HasField("sync"):
                     self._synced.set()
+                for update in message.updates:
+                    self._note_resource(update)
         except grpc.RpcError:
             pass
         finally:
             self.lost.set()
             self._synced.set()
+
+    def _note_resource(self, update) -> None:
+        kind = update.WhichOneof("kind")
+        if kind == "del_resource":
+            path, what = update.del_resource, "withdrawn by its exporter (stopped or restarted)"
+        elif kind == "resource" and not update.resource.avail:
+            path, what = update.resource.path, "reported unavailable by its exporter"
+        else:
+            return
+        self.resource_events[(path.exporter_name, path.group_name, path.resource_name)] = (time.time(), what)
+
+    def resource_lost_since(self, resources: list[str], since: float) -> str | None:
+        """What happened to one of `resources` ('exporter/group/class/name', as a place lists its
+        acquired ones) after `since`, or None."""
+        for resource in resources:
+            parts = resource.split("/")
+            event = self.resource_events.get((parts[0], parts[1], parts[-1])) if len(parts) >= 3 else None
+            if event and event[0] >= since:
+                return f"resource {resource} was {event[1]}"
+        return None
 
     def close(self) -> None:
         self._out.put(None)

@@ -1,6 +1,7 @@
 """The fleet on a real labgrid coordinator and exporter on loopback, driven through the CLI by
-concurrent processes: no double booking, dead holders and waiters cleared, health obeyed,
-a coordinator restart mid-job reported as an infrastructure error."""
+concurrent processes: no double booking, dead holders and waiters cleared, health obeyed and
+written to a real database, a coordinator or exporter restart mid-job reported as an
+infrastructure error, --wait and --priority on the board tasks."""
 from __future__ import annotations
 
 import json
@@ -17,6 +18,7 @@ from sisctl.fleet.embedded import EmbeddedCoordinator, labgrid_tool
 from sisctl.fleet.health import health_tags
 from sisctl.fleet.session import CoordinatorSession
 from sisctl.net import free_port
+from sisctl.telemetry.tsdb import EmbeddedTsdb
 from sisctl.paths import PROJECT
 
 INVOKE = str(PROJECT / ".venv" / "bin" / "invoke")
@@ -58,6 +60,8 @@ class Lab:
         self.address = f"127.0.0.1:{free_port()}"
         self.coordinator = EmbeddedCoordinator(self.address, root / "coordinator")
         self.exporter: subprocess.Popen | None = None
+        self.exporter_config: Path | None = None
+        self.tsdb = EmbeddedTsdb(f"127.0.0.1:{free_port()}", root / "tsdb")
 
     def session(self) -> CoordinatorSession:
         return CoordinatorSession(self.address, "test/observer")
@@ -75,7 +79,18 @@ class Lab:
         return subprocess.run([labgrid_tool("labgrid-client"), "-x", self.address, "resources"],
                               capture_output=True, text=True, timeout=30).stdout
 
+    def health_points(self) -> list[tuple[dict, float]]:
+        """(tags, good) of every fleet_health point in the lab's database."""
+        return [(series["metric"], value) for series in self.tsdb.export('{__name__="fleet_health_good"}')
+                for value in series["values"]]
+
+    def restart_exporter(self) -> None:
+        self.exporter.terminate()
+        self.exporter.wait(10)
+        self.start_exporter(self.exporter_config)
+
     def start_exporter(self, config: Path) -> None:
+        self.exporter_config = config
         self.exporter = subprocess.Popen([labgrid_tool("labgrid-exporter"), "-c", self.address, "-n", HOST, str(config)],
                                          stdout=subprocess.DEVNULL, stderr=open(self.root / "exporter.log", "wb"))
 
@@ -84,6 +99,7 @@ class Lab:
             self.exporter.terminate()
             self.exporter.wait(10)
         self.coordinator.stop()
+        self.tsdb.stop()
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +115,12 @@ def fleet_lab(board, tmp_path_factory):
                  qemu_board("qemu-virt-0"), qemu_board("qemu-virt-tiny")):
         (boards / f"{data['name']}.yaml").write_text(yaml.safe_dump(data))
     (root / "lab.yaml").write_text(yaml.safe_dump({"coordinator": {"lease_s": LEASE_S, "poll_s": 0.2,
-                                                                  "health_every_jobs": 1000}}))
+                                                                  "health_every_jobs": 1000},
+                                                  "tsdb": {"url": lab.tsdb.url, "durable_after_s": 0.5}}))
     saved = {k: os.environ.get(k) for k in ("SISCTL_COORDINATOR", "SISCTL_LAB")}
     os.environ.update(SISCTL_COORDINATOR=lab.address, SISCTL_LAB=str(root / "lab.yaml"))
     lab.coordinator.start()
+    lab.tsdb.start()
     try:
         yield lab, boards
     finally:
@@ -168,6 +186,42 @@ def test_sixteen_jobs_from_concurrent_processes_on_two_boards_never_overlap(flee
     assert lab.reservations() == []
 
 
+def test_an_exporter_restart_mid_job_is_an_infrastructure_error(fleet_lab):
+    lab, _ = fleet_lab
+    calm = invoke("fleet.hold", "--board", "shelf-01", "--", "sleep", "2")
+    assert calm.returncode == 0, calm.stderr           # the same job with no restart passes
+    job = start_invoke("fleet.hold", "--board", "shelf-01", "--", "sleep", "8")
+    wait_until(lambda: lab.places()["shelf-01"].acquired_resources, 20, "shelf-01 locked with its console")
+    lab.restart_exporter()
+    out, err = job.communicate(timeout=60)
+    last = err.strip().splitlines()[-1]
+    assert job.returncode == 75, err
+    assert "shelf-01: resource labhost-a/shelf-01/NetworkSerialPort" in last and "exporter" in last, last
+    assert lab.places()["shelf-01"].tags["health"] == "unknown"      # checked before its next job
+    wait_until(lambda: f"{HOST}/shelf-01/NetworkSerialPort" in lab.resources(), 30, "the exporter back")
+    with lab.session() as session:
+        session.set_tags("shelf-01", health_tags("good", checked=time.time()))
+
+
+def test_board_tasks_wait_and_queue_as_their_options_say(fleet_lab):
+    lab, boards = fleet_lab
+    shelf = str(boards / "shelf-01.yaml")
+    holder = start_invoke("fleet.hold", "--board", "shelf-01", "--seconds", "120")
+    try:
+        wait_until(lambda: lab.places()["shelf-01"].acquired, 20, "shelf-01 held")
+        waiter = start_invoke("console", "--board", shelf, "--wait", "3s", "--priority", "7")
+        mine = lambda: [r for r in lab.reservations() if r.owner.endswith(f"-{waiter.pid}")]   # noqa: E731
+        assert wait_until(mine, 20, "the waiter's reservation")[0].prio == 7
+        _, err = waiter.communicate(timeout=60)
+        assert waiter.returncode == 75 and "shelf-01: still held after waiting 3 s" in err, err
+        for args in (["flash", "--wait", "soon"], ["run", "--priority", "high", "--", "true"]):
+            bad = invoke(*args[:1], "--board", shelf, *args[1:])
+            assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: --"), bad.stderr
+    finally:
+        holder.terminate()
+        assert holder.wait(30) == 130
+
+
 def test_a_holder_killed_with_sigkill_loses_its_board_within_the_lease(fleet_lab):
     lab, _ = fleet_lab
     holder = start_invoke("fleet.hold", "--board", "shelf-02", "--seconds", "120")
@@ -210,6 +264,8 @@ def test_a_board_failing_its_health_check_gets_no_jobs_until_back_from_maintenan
     # shelf-02's board file is not on this lab host (only in the exported folder): it cannot be checked
     bad = invoke("fleet.health", "--board", "shelf-02", "--json")
     assert bad.returncode == 75 and json.loads(bad.stdout)["health"] == "bad", bad.stdout + bad.stderr
+    manual = [(tags, good) for tags, good in lab.health_points() if tags["board"] == "shelf-02"]
+    assert [(t["health"], t["check"], t["host"], good) for t, good in manual] == [("bad", "manual", HOST, 0)]
     jobs = [start_invoke("fleet.hold", "--board", "tag:type=shelf", "--seconds", "0.2") for _ in range(4)]
     boards = [json.loads(job.communicate(timeout=120)[0].strip().splitlines()[-1])["board"] for job in jobs]
     assert boards == ["shelf-01"] * 4
@@ -231,6 +287,9 @@ def test_a_board_failing_its_health_check_gets_no_jobs_until_back_from_maintenan
     out, err = job.communicate(timeout=60)
     assert job.returncode == 0 and json.loads(out.strip().splitlines()[-1])["board"] == "shelf-01", err
     assert "shelf-02: health unknown; running its health check first" in err
+    checks = sorted((t["health"], t["check"]) for t, _ in lab.health_points() if t["board"] == "shelf-02")
+    assert checks == [("bad", "manual"), ("bad", "unknown"), ("maintenance", "maintenance"),
+                      ("unknown", "maintenance")], checks
 
 
 def test_a_real_board_command_waits_for_the_holder_then_runs(fleet_lab):
