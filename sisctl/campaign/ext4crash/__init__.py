@@ -72,7 +72,7 @@ class Ext4CrashKind:
                    **summarize(records)}
         if len(by_board) > 1:
             summary["states_per_minute"] = combined_rate(by_board.values())
-            summary["boards"] = board_figures(records, by_board)
+            summary["by_board"] = board_figures(records, by_board)
         headline = f"{summary['states']} crash states, {summary['failed']} failed" + (
             f" on {len(by_board)} boards" if len(by_board) > 1 else "")
         return Findings(summary, scenario_cases(summary), headline)

@@ -47,7 +47,7 @@ def _scenario_table(summary: dict) -> Table:
 
 def _board_table(summary: dict) -> list[Table]:
     """Crash states per board of a campaign sharded across several (their status and kernel are above)."""
-    boards = summary.get("boards") or {}
+    boards = summary.get("by_board") or {}
     if not boards:
         return []
     rows = [[name, b["states"], b["failed"], b["states_per_minute"]] for name, b in boards.items()]

@@ -71,8 +71,8 @@ def terminal_summary(summary: dict) -> str:
                      f"{s['fsck_failures']:5d} {rec:>16s}")
         for failure in s["failures"][:5]:
             lines.append(f"  FAIL {failure['state']} {failure['outcome']}: {failure['cause']}")
-    for board, b in summary.get("boards", {}).items():
+    for board, b in summary.get("by_board", {}).items():
         lines.append(f"  {board}: {b['states']} states, {b['failed']} failed, {b['states_per_minute']} states/min")
     lines.append(f"{summary['states']} crash states checked: {summary['ok']} ok, {summary['failed']} failed"
-                 + (f"; {summary['states_per_minute']} states/min" if summary.get("boards") else ""))
+                 + (f"; {summary['states_per_minute']} states/min" if summary.get("by_board") else ""))
     return "\n".join(lines)
