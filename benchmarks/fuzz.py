@@ -40,14 +40,14 @@ def ms(values: list[float]) -> str:
     return f"median {statistics.median(values) * 1000:6.0f} ms" if values else "n/a"
 
 
-def throughput(board: Board, seconds: float, slots: int) -> float:
-    """execs/s over `seconds` with `slots` inputs per snapshot restore."""
+def throughput(board: Board, seconds: float, slots: int, coverage: bool = False) -> float:
+    """execs/s over `seconds` with `slots` inputs per snapshot restore (and KCOV on, if asked)."""
     seeds = load_seeds()
     work = Path(tempfile.mkdtemp(prefix="fuzz-bench-"))
-    build, restore, total = [], [], []
+    build, restore, total, phases = [], [], [], []
     mounted = {t: [0, 0] for t in TARGETS}
     n = 0
-    with Executor(board, work, slots=slots) as executor:
+    with Executor(board, work, slots=slots, coverage=coverage) as executor:
         executor.run_batch([_one(seeds, k, work, k)[:2] for k in range(slots)])   # boots; not counted
         started = time.monotonic()
         while time.monotonic() - started < seconds:
@@ -60,14 +60,22 @@ def throughput(board: Board, seconds: float, slots: int) -> float:
             for (_, _, target), result in zip(made, results):
                 if not result.crashed and not result.booted:
                     restore.append(result.restore_s)
+                if result.phases:
+                    phases.append(result.phases)
                 mounted[target][0] += int(result.mount == 0)
                 mounted[target][1] += 1
             n += slots
     elapsed = time.monotonic() - started
-    print(f"{board.name}, {slots} input(s) per restore: {n} execs in {elapsed:.0f} s = {n / elapsed:.2f} execs/s "
-          f"on one VM")
+    print(f"{board.name}, {slots} input(s) per restore{', KCOV on' if coverage else ''}: {n} execs in "
+          f"{elapsed:.0f} s = {n / elapsed:.2f} execs/s on one VM")
     print(f"  per exec: host image build {ms(build)}, snapshot restore {ms(restore)} (shared by the batch), "
           f"total {ms(total)}")
+    if phases:
+        mount, ops, umount = (sorted(p[k] for p in phases) for k in range(3))
+        guest = statistics.median([sum(p) for p in phases])
+        other = statistics.median(total) - statistics.median(build) - statistics.median(restore or [0]) / slots - guest
+        print(f"  in the guest: mount {ms(mount)}, ops {ms(ops)}, unmount {ms(umount)}; the rest (delivery, "
+              f"reply, translating code after the restore, the agent process) about {other * 1000:.0f} ms per exec")
     for target, (ok, runs) in mounted.items():
         print(f"  {target:10s} {ok}/{runs} inputs mounted ({ok / runs:.0%})" if runs else f"  {target}: none")
     return n / elapsed
@@ -105,33 +113,32 @@ def _one(seeds: dict, n: int, work: Path, slot: int):
 
 def condition_share(repair: bool, count: int = 20000) -> float:
     seeds = load_seeds()
-    share, inputs.REPAIR_SHARE = inputs.REPAIR_SHARE, (0.8 if repair else 0.0)
-    try:
-        made = [next_input(s, i, ["ext4-image"], seeds, None) for s in range(1, 6) for i in range(count // 5)]
-        made = [m for m in made if m]
-        return sum(meets_planted_bug(m, seeds) for m in made) / len(made)
-    finally:
-        inputs.REPAIR_SHARE = share
+    share = inputs.REPAIR_SHARE if repair else 0.0
+    made = [next_input(s, i, ["ext4-image"], seeds, None, share) for s in range(1, 6) for i in range(count // 5)]
+    made = [m for m in made if m]
+    return sum(meets_planted_bug(m, seeds) for m in made) / len(made)
 
 
-def time_to_find(seed: int, cap_s: float, repair: bool) -> float | None:
-    share, inputs.REPAIR_SHARE = inputs.REPAIR_SHARE, (0.8 if repair else 0.0)
-    try:
-        corpus = tempfile.mkdtemp(prefix="fuzz-corpus-")
-        summary = runner.start("fuzz", "qemu-virt-planted", {"target": "ext4-image", "duration": f"{cap_s:g}s",
-                                                             "corpus": corpus}, seed, progress=lambda _: None)
-    finally:
-        inputs.REPAIR_SHARE = share
+def find_planted(seed: int, cap_s: float, options: dict | None = None) -> dict:
+    """One campaign on qemu-virt-planted (target ext4-image) that stops at the planted bug or after
+    `cap_s` of fuzzing: seconds and execs until the bug (None when not found), coverage reached."""
+    corpus = tempfile.mkdtemp(prefix="fuzz-corpus-")
+    summary = runner.start("fuzz", "qemu-virt-planted",
+                           {"target": "ext4-image", "duration": f"{cap_s:g}s", "corpus": corpus, "stop_on": TITLE,
+                            **(options or {})}, seed, progress=lambda _: None)
     records = list(read_records(Path(summary["report"]) / "records.jsonl"))
+    found = {"seconds": None, "execs": None, "total_execs": summary["execs"], "campaign": Path(summary["report"]).name,
+             "coverage": (summary.get("coverage_growth") or {}).get("campaign", {}).get("total", {}).get("pcs")}
     hit = next((r["exec"] for r in records if r.get("type") == "crash" and r["title"] == TITLE), None)
     if hit is None:
-        return None
+        return found
     spent = 0.0
     for batch in (r for r in records if r.get("type") == "batch"):
         if batch["first_exec"] + batch["execs"] > hit:
-            return spent + batch["seconds"] * (hit - batch["first_exec"] + 1) / batch["execs"]
+            spent += batch["seconds"] * (hit - batch["first_exec"] + 1) / batch["execs"]
+            break
         spent += batch["seconds"]
-    return spent
+    return {**found, "seconds": spent, "execs": hit + 1}
 
 
 def planted(seeds_n: int, cap_s: float, no_repair: bool) -> None:
@@ -142,7 +149,7 @@ def planted(seeds_n: int, cap_s: float, no_repair: bool) -> None:
               + (f": about {1 / share / 0.7:.0f} execs expected" if share else ""))
         times = []
         for seed in range(1, seeds_n + 1):
-            found = time_to_find(seed, cap_s, repair)
+            found = find_planted(seed, cap_s, {} if repair else {"checksum_repair": 0})["seconds"]
             times.append(found)
             print(f"  seed {seed}: " + (f"found after {found:.0f} s" if found is not None
                                         else f"not found within {cap_s:.0f} s"))
@@ -157,7 +164,8 @@ def main() -> None:
     parser.add_argument("--board", default="qemu-virt-0")
     parser.add_argument("--seconds", type=float, default=60.0, help="throughput run length")
     parser.add_argument("--baseline-inputs", type=int, default=4)
-    parser.add_argument("--slots", type=int, default=4, help="inputs per restore (also measured: 1)")
+    parser.add_argument("--slots", default="1,4", help="inputs per restore, comma-separated (default 1,4)")
+    parser.add_argument("--coverage", action="store_true", help="throughput with KCOV collection on")
     parser.add_argument("--find-seeds", type=int, default=0, help="planted-bug campaigns to run (0: skip)")
     parser.add_argument("--find-cap-s", type=float, default=600.0)
     parser.add_argument("--no-repair", action="store_true", help="also time it without checksum repair")
@@ -166,8 +174,8 @@ def main() -> None:
         board = Board(find_board(args.board))
         ensure_flashed(board, print)
         base = restart_baseline(board, args.baseline_inputs) if args.baseline_inputs else None
-        for slots in sorted({1, args.slots}):
-            rate = throughput(board, args.seconds, slots)
+        for slots in sorted({int(n) for n in args.slots.split(",")}):
+            rate = throughput(board, args.seconds, slots, args.coverage)
             if base:
                 print(f"  {rate / base:.1f}x the restart baseline")
     if args.find_seeds:

@@ -1,16 +1,21 @@
 /*
  * The fuzz campaign's executor in the guest:
  *
- *   sisagent fuzz SERIAL MNT MOUNTOPTS < OPS
+ *   sisagent fuzz SERIAL[,SERIAL...] MNTBASE MOUNTOPTS < OPS
  *
- * Drops the block caches (the host rewrote the disk since they were filled),
- * mounts the virtio disk whose serial is SERIAL on MNT as ext4 (nodev, nosuid)
- * with MOUNTOPTS, opens everything with O_NONBLOCK (FIFOs must not block),
- * runs one operation per line of OPS inside MNT, and unmounts. No process is
- * forked. Prints:
+ * One input per serial, in order, in this one process: OPS holds each input's
+ * op lines, inputs separated by a line SISCTL_NEXT. For input N it prints
+ * "== N" and writes "sisctl-fuzz: input N" to the kernel log (so a kernel
+ * report is attributed to the input that was running), drops the block
+ * caches (the host rewrote the disk since they were filled), mounts the
+ * virtio disk whose serial is SERIAL on MNTBASE/SERIAL as ext4 (nodev,
+ * nosuid) with MOUNTOPTS, opens everything with O_NONBLOCK (FIFOs must not
+ * block), runs one operation per line inside the mount, and unmounts. No
+ * process is forked. Prints:
  *   mount ERRNO          (0: mounted; the ops still run, on the bare directory)
  *   o INDEX ERRNO        one per operation, 0 when it succeeded
  *   umount ERRNO
+ *   t MOUNT_US OPS_US UMOUNT_US   time spent in each phase
  *
  * With SISCTL_KCOV_OFFSET=N in the environment, the kernel coverage of the
  * mount, the ops and the unmount is collected with KCOV (this task only) and
@@ -45,6 +50,7 @@
 
 #define FUZZ_ARGS 6
 #define FUZZ_ARG_MAX (3 * PATH_MAX)
+#define FUZZ_NEXT "SISCTL_NEXT"            /* ends one input's ops when several share a process */
 
 static int hex(int c)
 {
@@ -225,27 +231,31 @@ static void drop_block_caches(const char *dev)
 
 struct kcov { int fd; unsigned long *area; };
 
-/* 0, or -errno when this kernel cannot trace (no KCOV, no debugfs). */
-static int kcov_start(struct kcov *k)
+/* Open and map the trace buffer once per process; k->fd is -errno when this kernel cannot
+ * trace (no KCOV, no debugfs). */
+static void kcov_open(struct kcov *k)
 {
-    k->fd = -1;
     k->area = NULL;
     mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);   /* EBUSY: mounted already */
     int fd = open("/sys/kernel/debug/kcov", O_RDWR | O_CLOEXEC);
-    if (fd < 0) return -errno;
+    if (fd < 0) { k->fd = -errno; return; }
     unsigned long *area = MAP_FAILED;
     if (ioctl(fd, KCOV_INIT_TRACE, KCOV_ENTRIES) == 0)
         area = mmap(NULL, KCOV_ENTRIES * sizeof *area, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (area == MAP_FAILED || ioctl(fd, KCOV_ENABLE, KCOV_TRACE_PC)) {
-        int err = errno;
-        if (area != MAP_FAILED) munmap(area, KCOV_ENTRIES * sizeof *area);
+    if (area == MAP_FAILED) {
+        k->fd = -errno;
         close(fd);
-        return -err;
+        return;
     }
-    __atomic_store_n(&area[0], 0, __ATOMIC_RELAXED);
     k->fd = fd;
     k->area = area;
-    return 0;
+}
+
+/* Start tracing this task from an empty buffer: 0 or -errno. */
+static int kcov_enable(struct kcov *k)
+{
+    __atomic_store_n(&k->area[0], 0, __ATOMIC_RELAXED);
+    return ioctl(k->fd, KCOV_ENABLE, KCOV_TRACE_PC) ? -errno : 0;
 }
 
 static int by_value(const void *a, const void *b)
@@ -256,7 +266,8 @@ static int by_value(const void *a, const void *b)
 
 static void put32(unsigned char *p, unsigned v) { memcpy(p, &v, 4); }
 
-/* Stop tracing, write the distinct PCs to `dev` at `offset`; returns their count or -errno. */
+/* Stop tracing, write the distinct PCs to `dev` at `offset`; returns their count or -errno.
+ * (Sorting in place is fine: the next kcov_enable starts the buffer afresh.) */
 static long kcov_finish(struct kcov *k, const char *dev, long offset)
 {
     unsigned long n = __atomic_load_n(&k->area[0], __ATOMIC_RELAXED);
@@ -279,8 +290,6 @@ static long kcov_finish(struct kcov *k, const char *dev, long offset)
     put32(out + 8, (unsigned)kept);
     put32(out + 12, (unsigned)truncated);
     memcpy(out + 16, &base, 8);
-    munmap(k->area, KCOV_ENTRIES * sizeof *k->area);
-    close(k->fd);
     long r = -EIO;
     int fd = open(dev, O_WRONLY | O_CLOEXEC);
     if (fd >= 0) {
@@ -293,30 +302,47 @@ static long kcov_finish(struct kcov *k, const char *dev, long offset)
     return r;
 }
 
-int tool_fuzz(const char *serial, const char *mnt, const char *options)
+static char line[4 * FUZZ_ARG_MAX];
+
+/* Read the next op line of this input into `line`; 0 at the end of the input (SISCTL_NEXT) or of stdin. */
+static int next_op_line(void)
 {
-    const char *dev = disk_by_serial(serial);
-    if (!dev) {
-        fprintf(stderr, "fuzz: no disk with serial %s\n", serial);
-        return 2;
+    if (!fgets(line, sizeof line, stdin)) return 0;
+    line[strcspn(line, "\r\n")] = 0;
+    return strcmp(line, FUZZ_NEXT) != 0;
+}
+
+static void mark_input(int slot)
+{
+    printf("== %d\n", slot);
+    fflush(stdout);
+    int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char text[64];
+        int len = snprintf(text, sizeof text, "sisctl-fuzz: input %d\n", slot);
+        if (write(fd, text, (size_t)len) < 0) perror("fuzz: /dev/kmsg");
+        close(fd);
     }
+}
+
+/* One input: mount the disk `dev` on `mnt`, its ops from stdin, unmount. */
+static void fuzz_one(const char *dev, const char *mnt, const char *options, struct kcov *kcov, long kcov_offset)
+{
+    static char decoded[FUZZ_ARGS][FUZZ_ARG_MAX];
+    char *args[FUZZ_ARGS + 1];
     mkdir(mnt, 0755);
     drop_block_caches(dev);
-    const char *kcov_offset = getenv("SISCTL_KCOV_OFFSET");
-    struct kcov kcov;
-    int kcov_state = kcov_offset ? kcov_start(&kcov) : -ENOSYS;
+    int tracing = kcov->fd >= 0 && kcov_enable(kcov) == 0;
+    long long t0 = mono_ns();
     /* nodev: a mutated inode can turn a file into any device node (the console among them) */
     int mounted = mount(dev, mnt, "ext4", MS_NODEV | MS_NOSUID, options) == 0;
     printf("mount %d\n", mounted ? 0 : errno);
     fflush(stdout);
-    if (chdir(mnt)) {
-        perror("fuzz: chdir");
-        return 2;
-    }
-    static char line[4 * FUZZ_ARG_MAX], decoded[FUZZ_ARGS][FUZZ_ARG_MAX];
-    char *args[FUZZ_ARGS + 1];
-    for (int index = 0; fgets(line, sizeof line, stdin); index++) {
-        line[strcspn(line, "\r\n")] = 0;
+    long long t1 = mono_ns();
+    int inside = chdir(mnt) == 0;
+    if (!inside) perror("fuzz: chdir");   /* its ops are skipped: never run them elsewhere */
+    for (int index = 0; next_op_line(); index++) {
+        if (!inside) continue;
         int n = 0, bad = 0;
         for (char *save, *tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
             if (n == FUZZ_ARGS || decode_arg(tok, decoded[n], FUZZ_ARG_MAX) < 0) { bad = 1; break; }
@@ -332,9 +358,39 @@ int tool_fuzz(const char *serial, const char *mnt, const char *options)
         if (n && !strcmp(args[0], "umount") && r == 0) mounted = 0;
     }
     if (chdir("/")) perror("fuzz: chdir /");
+    long long t2 = mono_ns();
     if (mounted) printf("umount %d\n", umount(mnt) ? errno : 0);
     else printf("umount -\n");
-    if (kcov_offset)
-        printf("kcov %ld\n", kcov_state ? kcov_state : kcov_finish(&kcov, dev, atol(kcov_offset)));
+    long long t3 = mono_ns();
+    if (kcov_offset >= 0)
+        printf("kcov %ld\n", tracing ? kcov_finish(kcov, dev, kcov_offset) : (long)kcov->fd);
+    printf("t %lld %lld %lld\n", (t1 - t0) / 1000, (t2 - t1) / 1000, (t3 - t2) / 1000);
+    fflush(stdout);
+}
+
+int tool_fuzz(const char *serials, const char *mnt_base, const char *options)
+{
+    const char *env = getenv("SISCTL_KCOV_OFFSET");
+    long kcov_offset = env ? atol(env) : -1;
+    struct kcov kcov = { .fd = -ENOSYS, .area = NULL };
+    if (env) kcov_open(&kcov);
+    char list[512];
+    snprintf(list, sizeof list, "%s", serials);
+    int slot = 0;
+    for (char *save, *serial = strtok_r(list, ",", &save); serial; serial = strtok_r(NULL, ",", &save), slot++) {
+        mark_input(slot);
+        const char *dev = disk_by_serial(serial);
+        char mnt[256];
+        snprintf(mnt, sizeof mnt, "%s/%s", mnt_base, serial);
+        if (!dev) {
+            printf("fuzz: no disk with serial %s\n", serial);
+            while (next_op_line())   /* skip its ops */
+                ;
+            continue;
+        }
+        char own[64];
+        snprintf(own, sizeof own, "%s", dev);   /* disk_by_serial's buffer is reused */
+        fuzz_one(own, mnt, options, &kcov, kcov_offset);
+    }
     return 0;
 }

@@ -217,7 +217,8 @@ def test_page_sections_show_every_finding(tmp_path):
 def test_batched_output_and_console_are_split_by_slot():
     from sisctl.campaign.fuzz.executor import guest_command, split_by_slot
     command = guest_command([[["creat", "a"]], [["stat", "b"]]], 20)
-    assert command.count("sisagent fuzz fuzz0 ") == 1 and command.count("sisagent fuzz fuzz1 ") == 1
+    assert command.count("/sbin/sisagent fuzz fuzz0,fuzz1 /mnt ") == 1
+    assert command.endswith("creat a\nSISCTL_NEXT\nstat b\nSISCTL_FUZZ_END\n")
     out = "== 0\nmount 0\no 0 0\numount 0\n== 1\nmount 22\no 0 2\numount -\n"
     assert split_by_slot(out, r"^== (\d+)$", 2) == ["mount 0\no 0 0\numount 0\n", "mount 22\no 0 2\numount -\n"]
     log = "[ 1.0] sisctl-fuzz: input 0\n[ 1.1] EXT4-fs (vdb): mounted\n[ 2.0] sisctl-fuzz: input 1\n[ 2.1] BUG: x\n"

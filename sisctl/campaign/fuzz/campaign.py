@@ -160,10 +160,16 @@ class FuzzCampaign:
                       coverage=self.feedback == "pending") as executor:
             if executor.coverage:
                 self._seed_baseline(executor)
-            while self.elapsed < self.config.duration_s:
+            while self.elapsed < self.config.duration_s and not self.stopped():
                 self._batch(executor)
         self.ctx.figures["sessions"] = executor.sessions
         self.ctx.figures["coverage"] = self.coverage_figures()
+
+    def stopped(self) -> bool:
+        """--stop-on TEXT: a finding with TEXT in its title has been recorded (in this run or before a resume)."""
+        return bool(self.config.stop_on) and any(self.config.stop_on in r.get("title", "")
+                                                 for r in read_records(self.ctx.out / "records.jsonl")
+                                                 if r.get("type") == "crash") if self.unique else False
 
     def next_input(self, index: int) -> FuzzInput:
         return next_input(self.config.seed, index, self.config.targets, self.seeds, self.corpus,
@@ -220,7 +226,7 @@ class FuzzCampaign:
                  "new_pcs": 0}
         started, first = time.monotonic(), self.execs
         while self.execs - first < self.config.batch:
-            if self.elapsed + time.monotonic() - started >= self.config.duration_s:
+            if self.elapsed + time.monotonic() - started >= self.config.duration_s or self.stopped():
                 break
             self._slots(executor, stats, min(self.config.slots, self.config.batch - (self.execs - first)))
         seconds = time.monotonic() - started

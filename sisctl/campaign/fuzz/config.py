@@ -11,7 +11,7 @@ from sisctl import paths
 from sisctl.campaign.fuzz.inputs import REPAIR_SHARE, TARGETS
 from sisctl.errors import UsageError
 
-OPTIONS = ("target", "duration", "corpus", "coverage", "checksum_repair")
+OPTIONS = ("target", "duration", "corpus", "coverage", "checksum_repair", "stop_on")
 UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
@@ -26,6 +26,7 @@ class FuzzConfig:
     slots: int = 4                # inputs per snapshot restore (a crash re-runs them one by one)
     coverage: str = "on"          # on: KCOV feedback where the kernel has it; off: outcome signatures only
     checksum_repair: float = REPAIR_SHARE   # share of ext4-image inputs whose checksums are recomputed
+    stop_on: str = ""             # end the campaign at the first finding whose title contains this
 
     @property
     def targets(self) -> list[str]:
@@ -47,7 +48,7 @@ def config_from_options(board: str, seed: int, options: dict[str, Any]) -> FuzzC
     unknown = set(options) - set(OPTIONS)
     if unknown:
         raise UsageError(f"--{sorted(unknown)[0]} is not an option of fuzz campaigns "
-                         "(they take --target, --duration, --corpus, --coverage, --checksum-repair)")
+                         "(they take --target, --duration, --corpus, --coverage, --checksum-repair, --stop-on)")
     target = options.get("target", "all")
     if target not in (*TARGETS, "all"):
         raise UsageError(f"--target {target!r}: expected one of {', '.join(TARGETS)}, all")
@@ -59,7 +60,8 @@ def config_from_options(board: str, seed: int, options: dict[str, Any]) -> FuzzC
         raise UsageError(f"--coverage {coverage!r}: expected on or off")
     return FuzzConfig(board, target, parse_duration(options.get("duration", "10m")), seed,
                       str(Path(corpus).resolve()) if corpus else "", coverage=coverage,
-                      checksum_repair=parse_share(options.get("checksum_repair")))
+                      checksum_repair=parse_share(options.get("checksum_repair")),
+                      stop_on=str(options.get("stop_on") or ""))
 
 
 def parse_share(text: Any) -> float:

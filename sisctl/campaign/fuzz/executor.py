@@ -32,6 +32,7 @@ DISK_BYTES = 4 << 20                 # the largest seed is 2 MiB
 SNAPSHOT = "fuzz-ready"
 MOUNT_OPTIONS = "errors=continue"    # an image that asks for errors=panic must not turn ext4's checks into crashes
 OPS_END = "SISCTL_FUZZ_END"
+NEXT_INPUT = "SISCTL_NEXT"           # separates the inputs' op lines (firmware/agent/fuzzops.c)
 # Hangs become titled reports within seconds; soft lockups panic too.
 BOOT_APPEND = ("sysctl.kernel.hung_task_timeout_secs=10 hung_task_panic=1 softlockup_panic=1 "
                "watchdog_thresh=5")
@@ -53,6 +54,7 @@ class ExecResult:
     kcov: int | None = None               # distinct PCs the agent traced, -errno without KCOV, None: not asked
     pcs: list[int] | None = None          # the kernel PCs this input reached (with coverage)
     kcov_truncated: bool = False          # the trace buffer overflowed: pcs is a subset
+    phases: tuple[float, float, float] | None = None   # seconds in the guest: mount, ops, unmount
 
     @property
     def crashed(self) -> bool:
@@ -79,17 +81,24 @@ def parse_kcov(text: str) -> int | None:
 
 
 def guest_command(batch: list[list[list]], timeout_s: float, coverage: bool = False) -> str:
-    """Run each slot's ops on its disk; a line in the kernel log marks where each input starts."""
-    parts = []
-    env = f"SISCTL_KCOV_OFFSET={kcov.REGION_OFFSET} " if coverage else ""
-    for slot, ops in enumerate(batch):
+    """One agent process runs the slots' inputs in order, each on its own disk; it marks where each
+    input starts in its output ("== N") and in the kernel log."""
+    texts = []
+    for ops in batch:
         text = encode(ops)
-        if OPS_END in text:
-            raise ValueError("ops text contains the here-document terminator")
-        parts.append(f"echo 'sisctl-fuzz: input {slot}' > /dev/kmsg; echo '== {slot}'\n"
-                     f"{env}/sbin/sisagent fuzz {DISK}{slot} /mnt/{DISK}{slot} {MOUNT_OPTIONS} <<'{OPS_END}'\n"
-                     f"{text}{OPS_END}\n")
-    return "".join(parts)
+        if OPS_END in text or NEXT_INPUT in text.split("\n"):
+            raise ValueError("ops text contains the here-document terminator or the input separator")
+        texts.append(text)
+    env = f"SISCTL_KCOV_OFFSET={kcov.REGION_OFFSET} " if coverage else ""
+    serials = ",".join(f"{DISK}{slot}" for slot in range(len(batch)))
+    return (f"{env}/sbin/sisagent fuzz {serials} /mnt {MOUNT_OPTIONS} <<'{OPS_END}'\n"
+            + f"{NEXT_INPUT}\n".join(texts) + f"{OPS_END}\n")
+
+
+def parse_phases(text: str) -> tuple[float, float, float] | None:
+    """The agent's "t MOUNT_US OPS_US UMOUNT_US" line, in seconds."""
+    found = re.search(r"^t (\d+) (\d+) (\d+)$", text, re.M)
+    return tuple(int(v) / 1e6 for v in found.groups()) if found else None
 
 
 def split_by_slot(text: str, marker: str, count: int) -> list[str]:
@@ -208,6 +217,7 @@ class Executor:
                                 log=logs[slot] if len(items) > 1 else text)
             result.mount, result.errnos, result.umount = parse_output(outputs[slot], len(ops))
             result.fs_errors = count_fs_errors(result.log)
+            result.phases = parse_phases(outputs[slot])
             if self.coverage:
                 self._read_coverage(result, outputs[slot])
             found = triage(result.log)
