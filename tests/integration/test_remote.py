@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ import yaml
 from sisctl import paths
 from sisctl.net import free_port
 from sisctl.paths import PROJECT
+from tests.conftest import qemu_processes_mentioning
 from tests.integration.conftest import keygen
 
 INVOKE = str(PROJECT / ".venv" / "bin" / "invoke")
@@ -52,10 +54,26 @@ def controller_lab(tmp_path: Path, lab2_dirs: dict, ssh, **host) -> Path:
     return path
 
 
-def controller(lab: Path, ssh, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def controller_env(lab: Path, ssh) -> dict[str, str]:
     env = {**os.environ, "SISCTL_LAB": str(lab), "SISCTL_LAB_SSH_KEY": ssh.key_file, "SISCTL_COORDINATOR": ""}
     env.pop("SISCTL_LAB_HOST", None)
-    return subprocess.run([INVOKE, *args], cwd=PROJECT, env=env, capture_output=True, timeout=timeout)
+    return env
+
+
+def controller(lab: Path, ssh, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([INVOKE, *args], cwd=PROJECT, env=controller_env(lab, ssh), capture_output=True,
+                          timeout=timeout)
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def test_run_on_a_board_of_another_lab_host_streams_its_output_and_exit_code(tmp_path, lab2_dirs, sshd, lab_dirs):
@@ -69,6 +87,23 @@ def test_run_on_a_board_of_another_lab_host_streams_its_output_and_exit_code(tmp
     failed = controller(lab, sshd, "run", "--board", board, "--wait", "30s", "--priority", "2",
                         "--", "sh", "-c", "echo 'it said: $1' >&2; exit 3")
     assert failed.returncode == 3 and failed.stderr.decode().endswith("it said: $1\n"), failed.stderr.decode()
+
+
+def test_ctrl_c_on_the_controller_stops_the_remote_command_and_its_board(tmp_path, lab2_dirs, sshd):
+    lab = controller_lab(tmp_path, lab2_dirs, sshd)
+    board = str(lab2_dirs["controller-boards"] / f"{BOARD}.yaml")
+    job = subprocess.Popen([INVOKE, "run", "--board", board, "--", "sleep", "120"], cwd=PROJECT,
+                           env=controller_env(lab, sshd), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not qemu_processes_mentioning(str(lab2_dirs["state"])) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert qemu_processes_mentioning(str(lab2_dirs["state"])), "the remote board never started"
+    time.sleep(2)                                    # the command runs in the guest
+    job.send_signal(signal.SIGINT)
+    _, err = job.communicate(timeout=90)
+    assert job.returncode == 130, err.decode()
+    assert not qemu_processes_mentioning(str(lab2_dirs["state"]))        # the remote board was stopped
+    assert not processes_mentioning(str(lab2_dirs["boards"]))            # and the remote sisctl ended
 
 
 def test_a_campaign_on_another_lab_host_streams_its_records_into_the_controllers_folder(
