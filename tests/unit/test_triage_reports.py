@@ -312,3 +312,11 @@ def test_ext4_errors_around_a_report_are_counted_and_the_report_still_titled():
            "[ 1.2] JBD2: Invalid checksum recovering data block 1090 in log\n" + KERNEL_BUG)
     assert count_fs_errors(log) == 2
     assert triage(log).title == "kernel BUG in mpage_prepare_extent_to_map"
+
+
+def test_a_report_whose_header_landed_inside_an_agent_line_is_still_titled():
+    lines = KERNEL_BUG.splitlines()
+    lines[1] = "@@SIS 3 O aGVsbG8gd29ybGQ=" + lines[1]
+    found = triage("\n".join(lines))
+    assert found.title == "kernel BUG in mpage_prepare_extent_to_map"
+    assert found.report.startswith("kernel BUG at fs/ext4/inode.c:2741!")

@@ -15,7 +15,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from sisctl.board.oops import is_report_end, label, match_header, strip_timestamp
+from sisctl.board.oops import is_report_end, report_start, strip_timestamp
 
 NOT_BUGS = (re.compile(r"EXT4-fs .*panic forced after error"),)
 FS_ERROR = re.compile(r"EXT4-fs error \(|JBD2: .*(?:error|corrupt|[Ii]nvalid|checksum)")
@@ -89,14 +89,13 @@ def triage(log: str) -> Triaged | None:
     """The title of the first kernel error report in `log` (a console excerpt), or None if it has none."""
     lines = [strip_timestamp(line).strip() for line in log.splitlines()]
     for start, line in enumerate(lines):
-        found = match_header(line)
+        found = report_start(line)
         if not found:
             continue
-        header, match = found
-        report = lines[start:]
-        if any(p.search(line) for p in NOT_BUGS):
-            return Triaged(line, "not a bug", None, False, "\n".join(report), is_bug=False)
-        return _titled(label(header, match), header.kind, line, report)
+        report = [found.header] + lines[start + 1:]
+        if any(p.search(found.header) for p in NOT_BUGS):
+            return Triaged(found.header, "not a bug", None, False, "\n".join(report), is_bug=False)
+        return _titled(found.label, found.kind, found.header, report)
     return None
 
 
