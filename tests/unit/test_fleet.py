@@ -1,6 +1,8 @@
 """Fleet logic without a coordinator: leases, health, tag selection, durations, exporter resources."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from sisctl.board.spec import BoardSpec, ConsoleSpec, LabSpec
@@ -129,6 +131,11 @@ class RecordingSession:
     def close(self):
         self.calls.append(("close",))
 
+    withdrawn = None          # what the exporter did to a held resource, if anything
+
+    def resource_lost_since(self, resources, since):
+        return self.withdrawn
+
 
 def holding(**tags):
     from sisctl.fleet.config import CoordinatorSpec
@@ -146,6 +153,16 @@ def test_release_cancels_the_reservation_before_unlocking_and_counts_the_job():
     assert names == ["set_tags", "cancel", "release", "close"]
     assert hold.session.calls[0][2] == {"jobs_since_check": "1"}
     assert hold.session.calls[2] == ("release", "b1", hold.holder.identity)   # only if still ours
+
+
+def test_a_job_whose_exporter_withdrew_its_resource_is_an_infrastructure_error_though_it_passed():
+    from sisctl.fleet.hold import ExporterLost
+    hold = holding(**health_tags("good", checked=1.0))
+    hold.session.withdrawn = "resource labhost/b1/NetworkSerialPort/NetworkSerialPort was withdrawn"
+    with pytest.raises(ExporterLost, match="b1: resource .* withdrawn"):
+        hold.release(None)                   # the job itself ended well
+    assert hold.session.calls[0][2]["health"] == "unknown"
+    assert [c[0] for c in hold.session.calls][1:] == ["cancel", "release", "close"]
 
 
 def test_an_infrastructure_error_in_a_job_makes_the_board_unknown_a_test_failure_does_not():
@@ -174,3 +191,27 @@ def test_a_busy_board_names_its_holder():
     place = held_place(**lease_tags(HOLDER, "TOKEN", until=1060.0))
     assert describe_holder(place).startswith("job 4711, pid 1234 on labhost since ")
     assert describe_holder(Place("b1", acquired="labhost/alice")) == "labhost/alice"
+
+
+def test_a_held_resource_withdrawn_by_its_exporter_is_noticed_only_after_the_lock():
+    from labgrid.remote.generated import labgrid_coordinator_pb2 as pb
+    from sisctl.fleet.session import CoordinatorSession
+    session = object.__new__(CoordinatorSession)          # the bookkeeping only, no connection
+    session.resource_events = {}
+    held = ["labhost/b1/NetworkSerialPort/NetworkSerialPort"]
+    update = pb.ClientOutMessage().updates.add()
+    update.resource.path.exporter_name, update.resource.path.group_name = "labhost", "b1"
+    update.resource.path.resource_name, update.resource.avail = "NetworkSerialPort", True
+    session._note_resource(update)                         # an available resource is no event
+    assert session.resource_lost_since(held, 0.0) is None
+    gone = pb.ClientOutMessage().updates.add()
+    gone.del_resource.exporter_name, gone.del_resource.group_name = "labhost", "b1"
+    gone.del_resource.resource_name = "NetworkSerialPort"
+    session._note_resource(gone)
+    assert "withdrawn by its exporter" in session.resource_lost_since(held, 0.0)
+    assert session.resource_lost_since(held, since=time.time() + 60) is None     # before the lock: not ours
+    assert session.resource_lost_since(["labhost/b2/NetworkSerialPort/NetworkSerialPort"], 0.0) is None
+    update.resource.avail = False
+    session.resource_events.clear()
+    session._note_resource(update)
+    assert "unavailable" in session.resource_lost_since(held, 0.0)

@@ -144,3 +144,24 @@ def test_bad_wait_or_priority_is_a_usage_error_naming_the_option(fresh_hold_opti
     error = caught.value
     assert getattr(error, "exit_code", getattr(error, "code", None)) == 2
     assert words in str(error.message if isinstance(error, Exit) else error)
+
+
+def test_keys_and_passwords_come_from_the_environment_or_the_secret_file(tmp_path, monkeypatch):
+    from sisctl.fleet.remote import LabHostError, _credentials
+    key, other = tmp_path / "id_lab", tmp_path / "id_env"
+    key.write_text("k")
+    other.write_text("k")
+    secret = tmp_path / "secret.yaml"
+    secret.write_text(yaml.safe_dump({"key_file": str(key), "password": "s3cret"}))
+    monkeypatch.delenv("SISCTL_LAB_SSH_KEY", raising=False)
+    host = host_with(secret_file=str(secret), password_env="LAB2_PASSWORD")
+    assert _credentials(host) == {"key_filename": str(key), "password": "s3cret", "passphrase": "s3cret"}
+    monkeypatch.setenv("SISCTL_LAB_SSH_KEY", str(other))
+    monkeypatch.setenv("LAB2_PASSWORD", "from-env")
+    assert _credentials(host) == {"key_filename": str(other), "password": "from-env", "passphrase": "from-env"}
+    monkeypatch.setenv("SISCTL_LAB_SSH_KEY", str(tmp_path / "missing"))
+    with pytest.raises(LabHostError, match="lab host lab2 .*private key .*missing.* is not a file"):
+        _credentials(host)
+    secret.write_text(yaml.safe_dump({"key": "x"}))
+    with pytest.raises(ConfigError, match=f"{secret}: key 'key': unknown key"):
+        _credentials(host)
