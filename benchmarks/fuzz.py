@@ -119,11 +119,11 @@ def condition_share(repair: bool, count: int = 20000) -> float:
     return sum(meets_planted_bug(m, seeds) for m in made) / len(made)
 
 
-def find_planted(seed: int, cap_s: float, options: dict | None = None) -> dict:
-    """One campaign on qemu-virt-planted (target ext4-image) that stops at the planted bug or after
-    `cap_s` of fuzzing: seconds and execs until the bug (None when not found), coverage reached."""
+def find_planted(seed: int, cap_s: float, options: dict | None = None, board: str = "qemu-virt-planted") -> dict:
+    """One campaign on `board` (the planted kernel; target ext4-image) that stops at the planted bug or
+    after `cap_s` of fuzzing: seconds and execs until the bug (None when not found), coverage reached."""
     corpus = tempfile.mkdtemp(prefix="fuzz-corpus-")
-    summary = runner.start("fuzz", "qemu-virt-planted",
+    summary = runner.start("fuzz", board,
                            {"target": "ext4-image", "duration": f"{cap_s:g}s", "corpus": corpus, "stop_on": TITLE,
                             **(options or {})}, seed, progress=lambda _: None)
     records = list(read_records(Path(summary["report"]) / "records.jsonl"))
