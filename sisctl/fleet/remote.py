@@ -21,7 +21,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import BinaryIO, Callable
 
 import paramiko
@@ -56,8 +56,10 @@ class Host:
         return posixpath.join(self.spec.checkout, self.spec.env.get("SISCTL_REPORTS", "reports"))
 
     def board_ref(self, board: str) -> str:
-        """How the remote sisctl names the board: its file in the host's board folder, else its name."""
-        return posixpath.join(self.spec.boards, f"{board}.yaml") if self.spec.boards else board
+        """How the remote sisctl names the board (given by name or by the controller's file of it):
+        its file in the host's board folder, else its name."""
+        name = PurePath(board).stem if board.endswith(".yaml") else board
+        return posixpath.join(self.spec.boards, f"{name}.yaml") if self.spec.boards else name
 
 
 def lab_host_of(board) -> Host | None:

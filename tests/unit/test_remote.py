@@ -89,6 +89,8 @@ def test_the_board_is_named_as_the_remote_host_knows_it():
     assert host_with().board_ref("b1") == "b1"
     with_folder = host_with(boards="/srv/boards")
     assert with_folder.board_ref("b1") == "/srv/boards/b1.yaml"
+    assert with_folder.board_ref("/here/boards/b1.yaml") == "/srv/boards/b1.yaml"
+    assert host_with().board_ref("/here/boards/b1.yaml") == "b1"
     assert _on_host(with_folder, ["campaign", "--board", "b1", "--runs", "1"]) == \
         ["campaign", "--board", "/srv/boards/b1.yaml", "--runs", "1"]
     assert _on_host(with_folder, ["campaign", "--board=b1"]) == ["campaign", "--board=/srv/boards/b1.yaml"]
