@@ -53,8 +53,9 @@ def campaign_run(c, kind="ext4-crash", board=None, boards=None, scenario=None, m
     else:
         print(f"{summary['status']}: {summary['headline']}; report {summary['report']}")
     code = runner.exit_code(summary)
-    if code:
-        raise Exit(code=code)
+    if code:   # an error or abort ends on its cause, like every task (a failure's cases are above)
+        reason = summary.get("reason") if summary["status"] in ("error", "aborted") else ""
+        raise Exit(f"error: {reason}" if reason else None, code=code)
 
 
 def board_choice(board: str | None, boards: str | None, resume: str) -> tuple[str, str]:

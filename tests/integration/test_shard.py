@@ -88,7 +88,7 @@ def test_sharded_campaign_merges_both_boards_records(board):
     assert "Boards (2 shards)" in page and "Crash states by board" in page
 
 
-def test_a_board_failing_mid_campaign_ends_it_naming_that_board(lab_dirs):
+def test_a_board_failing_mid_campaign_ends_it_naming_that_board(board, lab_dirs):
     """The QEMU of qemu-virt-1 dies (killed here) while both boards work: exit 75, the error names
     qemu-virt-1, qemu-virt-0's shard stops promptly and every record written is kept."""
     earlier = set(lab_dirs["reports"].glob("ext4-crash-powerloss-*"))
@@ -127,7 +127,7 @@ def test_a_board_failing_mid_campaign_ends_it_naming_that_board(lab_dirs):
     assert not qemu_processes_mentioning(str(out))
 
 
-def test_killed_sharded_campaign_resumes_on_the_same_shards(lab_dirs):
+def test_killed_sharded_campaign_resumes_on_the_same_shards(board, lab_dirs):
     scenarios, runs = ["generated-1", "generated-2"], 3
     code = ("import sys; from sisctl.campaign.core.runner import start\n"
             f"start('ext4-crash', 'qemu-virt-0', {{'scenario': {','.join(scenarios)!r}, 'runs': {runs}}}, 41, "
