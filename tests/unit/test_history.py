@@ -178,12 +178,15 @@ def test_the_task_prints_change_points_and_spools_them_when_the_database_is_down
     assert done.returncode == 0, done.stderr
     assert "  20" in done.stdout and f" {names[14]}: " in done.stdout and "worse" in done.stdout
     assert "1 bench_change point(s) spooled for http://127.0.0.1:" in done.stdout
+    assert "24 campaigns" in done.stdout and "only large steps show" not in done.stdout
     as_json = json.loads(run_task(tmp_path, "--json", "--metric", "work:fork_exit.instructions_per_op").stdout)
     assert [c["campaign"] for s in as_json["series"] for c in s["change_points"]] == [names[14]]
 
 
-def test_the_task_exits_2_with_one_line_for_bad_input(tmp_path):
+def test_a_short_history_says_so_and_bad_input_exits_2_with_one_line(tmp_path):
     nightly(tmp_path / "reports", [1.0, 2.0])
+    short = run_task(tmp_path)
+    assert short.returncode == 0 and "2 campaigns" in short.stdout and "only large steps show" in short.stdout
     done = run_task(tmp_path, "--since", "soon")
     assert done.returncode == errors.USAGE and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith("error: --since 'soon'")

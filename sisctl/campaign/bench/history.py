@@ -24,6 +24,7 @@ from sisctl.telemetry.points import make_point
 
 MAX_PVALUE = 0.001        # Otava's default
 WINDOW = 50               # Otava's default sliding window (campaigns)
+FEW = 10                  # a 5-sd step is found at the right campaign in 186/200 histories of 5+5, 76/200 of 3+3
 SINCE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -230,7 +231,8 @@ def describe(series: Series, changes: list[Change]) -> list[str]:
     span = f"{_when(series.epochs[0])}..{_when(series.epochs[-1])}"
     count = len(series.values)
     found = f"{len(changes)} change point{'s' if len(changes) != 1 else ''}" if changes else "no change point"
-    lines = [f"{series.key.label}: {count} campaign{'s' if count != 1 else ''} ({span}), {found}"]
+    few = f"; under {FEW} campaigns only large steps show" if count < FEW else ""
+    lines = [f"{series.key.label}: {count} campaign{'s' if count != 1 else ''} ({span}), {found}{few}"]
     unit = f" {series.unit}" if series.unit else ""
     for c in changes:
         lines.append(f"  {_when(c.epoch)} {c.campaign}: {_num(c.before)} -> {_num(c.after)}{unit} "
