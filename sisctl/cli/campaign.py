@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import json
-import math
-import os
 
 from invoke import Collection, Exit, task
 
-from sisctl.cli.common import guard
+from sisctl.cli.common import HOLD_HELP, guard, hold_options
 from sisctl.errors import UsageError
 from sisctl.progress import progress_for
 
@@ -21,8 +19,7 @@ KIND_OPTIONS = ("scenario", "mode", "runs", "baseline", "candidate", "suite", "b
             "board": "board name or path, or tag:KEY=VALUE for any healthy board with those tags (default qemu-virt-0)",
             "boards": "shard the campaign across boards: NAME,NAME,... or tag:KEY=VALUE[,KEY=VALUE] for every "
                       "healthy board with those tags (ext4-crash)",
-            "wait": "how long to wait for a busy board, e.g. 90s, 30m (default: the coordinator's wait_s)",
-            "priority": "priority of this job's board reservations (higher goes first; default 0)",
+            **HOLD_HELP,
             "scenario": "ext4-crash: scenario name, comma list, 'all', or generated-N",
             "mode": "ext4-crash: powerloss or reset", "runs": "ext4-crash: runs per scenario",
             "baseline": "bench: baseline variant, RECIPE[+KERNEL-OPTION...] (e.g. linux-kbuild)",
@@ -37,11 +34,11 @@ KIND_OPTIONS = ("scenario", "mode", "runs", "baseline", "candidate", "suite", "b
 @guard
 def campaign_run(c, kind="ext4-crash", board=None, boards=None, scenario=None, mode=None, runs=None, seed=1,
                  resume="", json_=False, baseline=None, candidate=None, suite=None, budget=None, target=None,
-                 duration=None, corpus=None, wait=None, priority=None):
+                 duration=None, corpus=None, wait="", priority=""):
     """Run a campaign: invoke campaign --kind ext4-crash --board B --scenario all --mode powerloss --runs N."""
     from sisctl.campaign.core import runner
     board, boards = board_choice(board, boards, resume)
-    os.environ.update(hold_environment(wait, priority))
+    hold_options(wait, priority)   # for every board this campaign holds
     given = {"scenario": scenario, "mode": mode, "runs": runs, "baseline": baseline, "candidate": candidate,
              "suite": suite, "budget": budget, "target": target, "duration": duration, "corpus": corpus}
     options = {k: v for k, v in given.items() if v is not None}
@@ -68,26 +65,6 @@ def board_choice(board: str | None, boards: str | None, resume: str) -> tuple[st
     if boards is not None and not boards.strip():
         raise UsageError("--boards: give board names separated by commas, or tag:KEY=VALUE[,KEY=VALUE...]")
     return board or "qemu-virt-0", (boards or "").strip()
-
-
-def hold_environment(wait: str | None, priority: str | None) -> dict[str, str]:
-    """--wait and --priority as the SISCTL_WAIT and SISCTL_PRIORITY the fleet's board holds read."""
-    from sisctl.fleet.config import duration
-    env = {}
-    if wait is not None:
-        seconds = duration(wait, "--wait")
-        if not math.isfinite(seconds):
-            raise UsageError(f"--wait: expected a duration like 90s, 30m or 2h, got {wait!r}")
-        env["SISCTL_WAIT"] = f"{seconds:g}"
-    if priority is not None:
-        try:
-            value = float(priority)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
-            raise UsageError(f"--priority: expected a number, got {priority!r}")
-        env["SISCTL_PRIORITY"] = f"{value:g}"
-    return env
 
 
 @task(help={"campaign": "campaign id or folder", "state": "state key from a record: SCENARIO/RUN/STATE"})

@@ -19,7 +19,7 @@ from sisctl.campaign.core.kind import Findings
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.core.shards import share
 from sisctl.campaign.ext4crash.campaign import CampaignConfig, Ext4CrashCampaign
-from sisctl.cli.campaign import board_choice, hold_environment
+from sisctl.cli.campaign import board_choice
 from sisctl.errors import UsageError
 from sisctl.fleet.session import Place
 from sisctl.progress import Progress
@@ -59,16 +59,22 @@ def test_board_and_boards_go_alone():
         board_choice(None, "  ", "")
 
 
-def test_wait_and_priority_become_the_hold_variables():
-    assert hold_environment(None, None) == {}
-    assert hold_environment("30m", "5") == {"SISCTL_WAIT": "1800", "SISCTL_PRIORITY": "5"}
-    assert hold_environment("90", "-1.5") == {"SISCTL_WAIT": "90", "SISCTL_PRIORITY": "-1.5"}
-    for wait in ("soon", "-5m", "inf"):
-        with pytest.raises(UsageError, match="--wait"):
-            hold_environment(wait, None)
-    for priority in ("high", "nan", "inf"):
-        with pytest.raises(UsageError, match="--priority"):
-            hold_environment(None, priority)
+def test_wait_and_priority_reach_the_holds_or_stop_the_task(monkeypatch):
+    from invoke import Context, Exit
+
+    from sisctl.cli.campaign import campaign_run
+    from sisctl.fleet import claims
+    given, started = [], []
+    monkeypatch.setattr(claims, "set_hold_options", lambda wait_s, priority: given.append((wait_s, priority)))
+    monkeypatch.setattr(runner, "start", lambda *a, **k: started.append(k["boards"]) or {
+        "status": "passed", "headline": "", "report": "", "reason": ""})
+    campaign_run(Context(), boards="qemu-virt-0,qemu-virt-1", wait="30m", priority="5")
+    assert given == [(1800.0, 5.0)] and started == ["qemu-virt-0,qemu-virt-1"]
+    for option in ({"wait": "soon"}, {"priority": "high"}, {"board": "qemu-virt-0", "boards": "qemu-virt-1"}):
+        with pytest.raises(Exit) as stopped:
+            campaign_run(Context(), **option)
+        assert stopped.value.code == 2 and str(stopped.value.message).startswith("error: --")
+    assert started == ["qemu-virt-0,qemu-virt-1"], "nothing starts after bad input"
 
 
 def test_boards_by_name():
