@@ -128,7 +128,7 @@ def test_a_board_failing_mid_campaign_ends_it_naming_that_board(board, lab_dirs)
 
 
 def test_killed_sharded_campaign_resumes_on_the_same_shards(board, lab_dirs):
-    scenarios, runs = ["generated-1", "generated-2"], 3
+    scenarios, runs = ["generated-1"], 4
     code = ("import sys; from sisctl.campaign.core.runner import start\n"
             f"start('ext4-crash', 'qemu-virt-0', {{'scenario': {','.join(scenarios)!r}, 'runs': {runs}}}, 41, "
             "progress=print, boards=sys.argv[1])\n")
@@ -137,7 +137,7 @@ def test_killed_sharded_campaign_resumes_on_the_same_shards(board, lab_dirs):
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         out = new_campaign(lab_dirs["reports"], earlier)
-        wait_for_states_of_both_boards(out, 2, controller)
+        wait_for_states_of_both_boards(out, 1, controller)
         controller.send_signal(signal.SIGKILL)
         controller.wait(30)
     finally:
