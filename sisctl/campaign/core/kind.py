@@ -12,8 +12,11 @@ each), with:
   ctx.figures    this shard's own figures (findings() gets them as figures['by_board'][board])
   ctx.check_stop()  call it between units of work: it raises Stopped once another shard has
                  failed or the campaign was interrupted, so every shard ends promptly
-Progress (ctx.progress) is shared: totals given by each shard add up. A kind without `shardable`
-gets one board; `--boards` with it is a usage error.
+Progress (ctx.progress) is shared: totals given by each shard add up. `findings` runs once, over
+every board's records; summary.json's 'board', 'boards' and 'shards' (status, records, figures and
+provenance per board) are the core's, so a kind names its own per-board figures otherwise
+(ext4-crash: 'by_board'). A kind without `shardable` gets one board; `--boards` with it is a
+usage error.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from sisctl.board.board import Board
-from sisctl.campaign.core.records import RecordLog
+from sisctl.campaign.core.records import BoardRecords, RecordLog
 from sisctl.errors import UsageError
 from sisctl.progress import Progress
 from sisctl.report.junit import Case
@@ -42,7 +45,7 @@ class Context:
     """What a running campaign gets from the core."""
     board: Board
     out: Path                                   # reports/<campaign>/
-    records: RecordLog                          # append-only, fsynced per record
+    records: RecordLog | BoardRecords           # append-only, fsynced per record; stamps the board
     progress: Progress                          # "\r..." updates the live line, else a line; .total(n), .advance()
     write_points: Callable[[list], None]        # telemetry (spooled: never blocks, never loses)
     origin: dict                                # provenance of every record
