@@ -205,16 +205,14 @@ static int run_fuzz_op(const char *mnt, int n, char **a)
     return -1;
 }
 
+/* Forget what the page cache holds of the disk (read before the host rewrote it). The whole
+ * drop_caches is not needed (unmounting evicted the file system's inodes; the snapshot restore
+ * resets the rest) and cost 60-160 ms per input under emulation. */
 static void drop_block_caches(const char *dev)
 {
     int fd = open(dev, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         if (ioctl(fd, BLKFLSBUF, 0)) perror("BLKFLSBUF");
-        close(fd);
-    }
-    fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        if (write(fd, "3", 1) < 0) perror("drop_caches");
         close(fd);
     }
 }

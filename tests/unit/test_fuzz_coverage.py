@@ -137,3 +137,23 @@ def test_summary_says_which_feedback_ran():
     assert none["coverage"].startswith("none: this kernel has no KCOV") and none["coverage_growth"] is None
     assert coverage_summary("off", batches, None)["coverage"].startswith("off")
     assert coverage_summary("on", batches, None)["coverage"] == "KCOV: 120 kernel PCs reached"   # killed: records only
+
+
+def test_shards_take_turns_on_one_stream_of_inputs(tmp_path, seeds):
+    from types import SimpleNamespace
+    from sisctl.campaign.core.kind import Context
+    from sisctl.campaign.fuzz.campaign import FuzzCampaign, next_input
+    artifact = SimpleNamespace(vmlinux=None)
+    board = SimpleNamespace(name="b", flashed=lambda: SimpleNamespace(build_id="ab" * 20, load_artifact=lambda: artifact))
+    config = config_from_options("b", 7, {"target": "ext4-image", "corpus": str(tmp_path / "corpus")})
+
+    def campaign(shard: tuple[int, int]) -> FuzzCampaign:
+        return FuzzCampaign(Context(board, tmp_path, None, print, lambda points: None, {}, shard=shard,
+                                    scratch=tmp_path / f"s{shard[0]}"), config)
+    one, first, second = campaign((0, 1)), campaign((0, 2)), campaign((1, 2))
+    assert [one.global_index(i) for i in range(4)] == [0, 1, 2, 3]     # one board: as before sharding
+    assert [first.global_index(i) for i in range(3)] == [0, 2, 4]
+    assert [second.global_index(i) for i in range(3)] == [1, 3, 5]
+    want = next_input(7, 5, ["ext4-image"], first.seeds, None)
+    assert want is not None and second.next_input(2).to_json() == want.to_json()
+    assert first.reached is second.reached      # the shards of one campaign grow one coverage set

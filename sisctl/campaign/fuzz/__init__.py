@@ -12,6 +12,7 @@ from sisctl.campaign.fuzz.summary import cases, coverage_summary, summarize, ter
 
 class FuzzKind:
     name = "fuzz"
+    shardable = True      # one worker per board, each its own stream of inputs; crashes and corpus shared
 
     def config_from_options(self, board: str, seed: int, options: dict[str, Any]) -> FuzzConfig:
         return config_from_options(board, seed, options)
@@ -27,7 +28,7 @@ class FuzzKind:
     def findings(self, config: FuzzConfig, records: list[dict], figures: dict) -> Findings:
         summary = {"target": config.target, "duration_s": config.duration_s,
                    "checksum_repair": config.checksum_repair,
-                   **coverage_summary(config.coverage, records, figures.get("coverage")), **summarize(records)}
+                   **coverage_summary(config.coverage, records, coverage_figures(figures)), **summarize(records)}
         headline = (f"{summary['execs']} execs ({summary['execs_per_s']}/s), "
                     f"{len(summary['unique_crashes'])} unique findings")
         return Findings(summary, cases(summary), headline)
@@ -38,6 +39,15 @@ class FuzzKind:
     def page_sections(self, summary: dict, records: list[dict]) -> list:
         from sisctl.campaign.fuzz.report import page_sections
         return page_sections(summary, records)
+
+
+def coverage_figures(figures: dict) -> dict | None:
+    """The coverage figures of a campaign; with shards, those of the shard that ended last (the
+    shards share one coverage set, so the last one holds every shard's PCs)."""
+    if "coverage" in figures:
+        return figures["coverage"]
+    shards = [f["coverage"] for f in figures.get("by_board", {}).values() if f.get("coverage")]
+    return max(shards, key=lambda c: c.get("campaign", {}).get("total", {}).get("pcs", 0), default=None)
 
 
 KIND = FuzzKind()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
 import time
 from pathlib import Path
 
@@ -32,6 +33,8 @@ from sisctl.telemetry.points import make_point
 
 CORPUS_CAP = 500
 EVOLVE_SHARE = 0.3
+_STORE_LOCK = threading.Lock()       # shards of one campaign share its crash folder
+_SHARED: dict[Path, tuple[kcov.CoverageSet, kcov.CoverageSet, set]] = {}   # campaign folder -> its coverage
 
 
 def judge(fuzz_input: FuzzInput, result: ExecResult, seeds: dict[str, Seed], work: Path) -> list[Finding]:
@@ -140,16 +143,22 @@ class FuzzCampaign:
         self.ctx, self.config = ctx, config
         self.seeds = load_seeds()
         self.store = CrashStore(ctx.out / "crashes")
-        self.kernel = ctx.board.flashed().build_id or ""
+        self.shard, self.shards = ctx.shard
+        flashed = ctx.board.flashed()      # asked once: the record may change under a long campaign
+        self.kernel, self.vmlinux = flashed.build_id or "", flashed.load_artifact().vmlinux
         self.corpus = Corpus(config.corpus_dir(), config.targets, self.kernel)
         self.feedback = "off" if config.coverage == "off" else "pending"   # then "kcov" or "none"
-        self.seed_pcs: set[int] = set()
-        self.reached = kcov.CoverageSet(kcov.load(ctx.out / "coverage.bin"))   # this campaign's, with the seeds
-        self.known = kcov.CoverageSet()       # also what earlier campaigns' corpus entries reached
+        # this campaign's PCs (with the seeds'), also what earlier campaigns' corpus entries reached, the
+        # seeds' alone: one set for all shards of the campaign, each saving it in its own folder
+        with _STORE_LOCK:
+            self.reached, self.known, self.seed_pcs = _SHARED.setdefault(
+                ctx.out, (kcov.CoverageSet(), kcov.CoverageSet(), set()))
+        self.reached.add(kcov.load(ctx.scratch / "coverage.bin"))
         self.truncated = 0
-        self.work = ctx.out / "work"
+        self.work = ctx.scratch / "work"
         self.work.mkdir(parents=True, exist_ok=True)
-        done = [r for r in read_records(ctx.out / "records.jsonl") if r.get("type") == "batch"]
+        done = [r for r in read_records(ctx.out / "records.jsonl") if r.get("type") == "batch"
+                and (self.shards == 1 or r.get("board") == ctx.board.name)]
         self.execs = sum(r["execs"] for r in done)          # resume: go on where the records end
         self.elapsed = sum(r["seconds"] for r in done)
         self.unique = self.store.known()
@@ -161,6 +170,7 @@ class FuzzCampaign:
             if executor.coverage:
                 self._seed_baseline(executor)
             while self.elapsed < self.config.duration_s and not self.stopped():
+                self.ctx.check_stop()
                 self._batch(executor)
         self.ctx.figures["sessions"] = executor.sessions
         self.ctx.figures["coverage"] = self.coverage_figures()
@@ -172,15 +182,21 @@ class FuzzCampaign:
                                                  if r.get("type") == "crash") if self.unique else False
 
     def next_input(self, index: int) -> FuzzInput:
-        return next_input(self.config.seed, index, self.config.targets, self.seeds, self.corpus,
-                          self.config.checksum_repair)
+        return next_input(self.config.seed, self.global_index(index), self.config.targets, self.seeds,
+                          self.corpus, self.config.checksum_repair)
+
+    def global_index(self, index: int) -> int:
+        """The campaign-wide number of this board's exec `index`: shards take turns, so each has its own
+        stream of inputs and one board gives the same inputs as before sharding."""
+        return index * self.shards + self.shard
 
     def _seed_baseline(self, executor: Executor) -> None:
         """Replay the seeds alone once per campaign (kept for a resume): the coverage to grow from.
         A kernel without KCOV says so on the first input; the campaign then runs without coverage."""
-        saved = self.ctx.out / "coverage-seeds.bin"
+        saved = self.ctx.scratch / "coverage-seeds.bin"
         if saved.exists():
-            self.seed_pcs, self.feedback = kcov.load(saved), "kcov"
+            self.seed_pcs.update(kcov.load(saved))
+            self.feedback = "kcov"
         else:
             made = seed_inputs(self.config.targets, self.seeds)
             for start in range(0, len(made), self.config.slots):
@@ -213,10 +229,9 @@ class FuzzCampaign:
             return figures
         figures["seeds"] = {"total": {"pcs": len(self.seed_pcs)}}
         figures["campaign"] = {"total": {"pcs": len(self.reached)}}
-        vmlinux = self.ctx.board.flashed().load_artifact().vmlinux
-        if vmlinux:
+        if self.vmlinux:
             from sisctl.campaign.fuzz.symbols import SymbolMap
-            symbols = SymbolMap(vmlinux)
+            symbols = SymbolMap(self.vmlinux)
             figures["seeds"], figures["campaign"] = symbols.by_subsystem(self.seed_pcs), \
                 symbols.by_subsystem(self.reached.pcs)
         return figures
@@ -238,7 +253,7 @@ class FuzzCampaign:
                   "ended_at": time.time(), **stats, **self.ctx.origin}
         self.restore_s.clear()
         if self.feedback == "kcov":
-            kcov.save(self.ctx.out / "coverage.bin", self.reached.pcs)
+            kcov.save(self.ctx.scratch / "coverage.bin", set(self.reached.pcs))
         self.ctx.records.append(record)
         self.ctx.write_points([make_point(
             "fuzz_batch", {"board": self.ctx.board.name, "campaign": self.ctx.out.name, "target": self.config.target},
@@ -294,7 +309,9 @@ class FuzzCampaign:
 
     def _record_finding(self, finding: Finding, fuzz_input: FuzzInput, image: Path, result: ExecResult,
                         index: int) -> None:
-        new = self.store.add(finding, fuzz_input, image, result.log, index)
+        index = self.global_index(index)
+        with _STORE_LOCK:
+            new = self.store.add(finding, fuzz_input, image, result.log, index)
         self.unique.add(finding.title_id)
         record = {"type": "crash", "title": finding.title, "title_id": finding.title_id, "kind": finding.kind,
                   "usable_stack": finding.usable_stack, "new": new, "exec": index, "target": fuzz_input.target,
