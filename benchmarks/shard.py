@@ -6,7 +6,8 @@ Both campaigns have the same scenarios, runs and seed, so the same (scenario, ru
 made by a warm-up campaign first, so neither side pays a cold boot. Besides wall-clock rates it
 prints what does not depend on the host's load: states checked, and CPU seconds per state of this
 controller (image replay, the oracle) and of its children (QEMU, e2fsck), with the load average.
-Reports go to a temporary folder; the boards' state (flash, snapshots) is the usual one.
+Reports and the boards' state (flash, snapshots, locks) go to a temporary folder unless --state
+names one, so the benchmark never waits for, or disturbs, someone else's use of the same boards.
 
     .venv/bin/python benchmarks/shard.py [--boards qemu-virt-0,qemu-virt-1] [--runs 4]
 """
@@ -58,15 +59,18 @@ def main() -> None:
     parser.add_argument("--scenarios", default="generated-2,write_during_data_write")
     parser.add_argument("--runs", type=int, default=4, help="runs per scenario (units = scenarios x runs)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--state", default="", help="board state folder (default: a temporary one)")
     args = parser.parse_args()
     boards = [b.strip() for b in args.boards.split(",") if b.strip()]
     options = {"scenario": args.scenarios, "mode": "powerloss", "runs": args.runs}
     with tempfile.TemporaryDirectory(prefix="sisctl-bench-shard-") as tmp:
         os.environ["SISCTL_REPORTS"] = tmp
+        os.environ["SISCTL_STATE"] = args.state or str(Path(tmp) / "state")
         # flashes a board never flashed and saves each board's ready snapshot for the campaign's disks
         runner.start("ext4-crash", boards[0], {"scenario": "generated-1", "runs": len(boards)}, 1,
                      progress=QUIET, boards=",".join(boards))
         one = measured("one board", boards[0], "", options, args.seed)
+        print(f"one board: {json.dumps(one)}", file=sys.stderr)
         many = measured(f"{len(boards)} boards", boards[0], ",".join(boards), options, args.seed)
     ratio = many["states_per_minute_wall"] / one["states_per_minute_wall"]
     print(json.dumps({"cores": os.cpu_count(), "scenarios": args.scenarios, "runs": args.runs,
