@@ -8,7 +8,6 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
@@ -24,6 +23,7 @@ from sisctl.errors import UsageError
 from sisctl.fleet.session import Place
 from sisctl.progress import Progress
 from sisctl.report.junit import Case
+from tests.unit.test_campaign_runner import StubConfig, StubKind
 
 
 # --- the split -----------------------------------------------------------------------
@@ -108,28 +108,12 @@ def test_boards_by_tag_are_every_matching_board_that_takes_jobs():
 
 
 # --- the core running shards --------------------------------------------------------------
-@dataclass
-class StubConfig:
-    board: str = "qemu-virt-0"
-    seed: int = 1
-
-
-class StubKind:
-    name = "stub"
+class ShardedStub(StubKind):
     shardable = True
-
-    def __init__(self, execute):
-        self._execute = execute
-
-    def execute(self, ctx, config):
-        self._execute(ctx)
 
     def findings(self, config, records, figures):
         self.figures = figures
         return Findings({}, [Case(f"{r['board']}-{r['n']}", True) for r in records], f"{len(records)} cases")
-
-    def terminal(self, summary):
-        return summary["headline"]
 
 
 class Counting(Progress):
@@ -170,7 +154,7 @@ def counting_units(n, pause=0.0):
 
 def test_shards_run_at_once_and_merge_into_one_log(folders):
     progress = Counting()
-    kind = StubKind(counting_units(20, 0.005))
+    kind = ShardedStub(counting_units(20, 0.005))
     summary = runner._run(kind, StubConfig(), folders, progress, TWO)
     assert summary["status"] == "passed" and summary["board"] == "qemu-virt-0,qemu-virt-1"
     records = list(read_records(folders / "records.jsonl"))
@@ -188,7 +172,7 @@ def test_shards_run_at_once_and_merge_into_one_log(folders):
 
 
 def test_one_board_runs_as_before(folders):
-    kind = StubKind(counting_units(3))
+    kind = ShardedStub(counting_units(3))
     summary = runner._run(kind, StubConfig(), folders, lambda _: None)
     assert summary["board"] == "qemu-virt-0" and summary["boards"] == ["qemu-virt-0"]
     assert kind.figures == {"units": 3, "by_board": {"qemu-virt-0": {"units": 3}}}
@@ -202,7 +186,7 @@ def test_a_failing_shard_stops_the_others_and_names_its_board(folders):
             raise BoardError("qemu-virt-1", "QEMU exited before the console opened")
         counting_units(10_000, 0.01)(ctx)
     started = time.monotonic()
-    summary = runner._run(StubKind(execute), StubConfig(), folders, lambda _: None, TWO)
+    summary = runner._run(ShardedStub(execute), StubConfig(), folders, lambda _: None, TWO)
     assert time.monotonic() - started < 5, "the other shard must stop promptly"
     assert summary["status"] == "error" and runner.exit_code(summary) == 75
     assert summary["reason"].startswith("qemu-virt-1: QEMU exited")
@@ -218,13 +202,13 @@ def test_a_problem_not_naming_its_board_gets_it_in_the_reason(folders):
             raise OSError(28, "No space left on device", "/reports/x")
         counting_units(10_000, 0.01)(ctx)
     with pytest.raises(OSError):
-        runner._run(StubKind(execute), StubConfig(), folders, lambda _: None, TWO)
+        runner._run(ShardedStub(execute), StubConfig(), folders, lambda _: None, TWO)
     summary = json.loads((folders / "summary.json").read_text())
     assert summary["status"] == "error" and summary["reason"].startswith("qemu-virt-0: ")
 
 
 def test_a_kind_that_is_not_shardable_refuses_several_boards(folders):
-    kind = StubKind(counting_units(1))
+    kind = ShardedStub(counting_units(1))
     kind.shardable = False
     summary = runner._run(kind, StubConfig(), folders, lambda _: None, TWO)
     assert summary["status"] == "aborted" and runner.exit_code(summary) == 2
@@ -242,7 +226,7 @@ def test_ctrl_c_stops_every_shard_and_aborts(folders):
     threading.Thread(target=interrupt_once_both_record, daemon=True).start()
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        runner._run(StubKind(counting_units(10_000, 0.01)), StubConfig(), folders, lambda _: None, TWO)
+        runner._run(ShardedStub(counting_units(10_000, 0.01)), StubConfig(), folders, lambda _: None, TWO)
     assert time.monotonic() - started < 5
     summary = json.loads((folders / "summary.json").read_text())
     assert summary["status"] == "aborted" and runner.exit_code(summary) == 130
