@@ -113,6 +113,8 @@ def configured() -> tuple[CoordinatorSpec, str | None]:
 
 @contextmanager
 def held(board: str) -> Iterator[None]:
+    if board.startswith("tag:") and board[4:] in _selected:   # the board a tag selection took
+        board = _selected[board[4:]]
     claim = _claims.get(board)
     if claim is None and board in os.environ.get(HELD_VARIABLE, "").split(","):
         yield                                    # the process that started this command holds it

@@ -215,3 +215,14 @@ def test_a_held_resource_withdrawn_by_its_exporter_is_noticed_only_after_the_loc
     session.resource_events.clear()
     session._note_resource(update)
     assert "unavailable" in session.resource_lost_since(held, 0.0)
+
+
+def test_holding_a_tag_selection_again_shares_the_board_it_took(monkeypatch):
+    from types import SimpleNamespace
+    from sisctl.fleet import claims
+    claim = claims._Claim(SimpleNamespace(lost=None), 1)
+    monkeypatch.setattr(claims, "_selected", {"type=qemu": "b1"})
+    monkeypatch.setattr(claims, "_claims", {"b1": claim})
+    with claims.held("tag:type=qemu"):        # no new hold (and no coordinator call) for the same board
+        assert claim.depth == 2
+    assert claim.depth == 1
