@@ -90,7 +90,7 @@ def test_a_planted_change_is_flagged_where_it_is_and_nowhere_else(tiny, tmp_path
     assert verdicts["work:fork_exit.instructions_per_op"] == "regressed"
     assert verdicts["work:null_syscall.instructions_per_op"] == "unchanged"
     # the board has one CPU: the cross-CPU workload is reported unsupported, never as a number
-    cross = next(m for m in summary["metrics"] if m["key"] == "work:pipe_pingpong_cross")
+    cross = next(m for m in summary["metrics"] if m["key"] == "work:pipe_pingpong_cross.unsupported")
     assert cross["verdict"] == "inconclusive" and cross["ratio"] is None and "needs 2 CPUs" in cross["reason"]
     assert summary["status"] == "failed" and summary["gate_families"] == ["work"]
     out = Path(summary["report"])
@@ -100,7 +100,7 @@ def test_a_planted_change_is_flagged_where_it_is_and_nowhere_else(tiny, tmp_path
     assert not any("null_syscall" in name for name in failures)
     skipped = {c.get("name"): c.find("skipped").get("message", "") + (c.find("skipped").text or "")
                for c in ET.parse(out / "junit.xml").getroot().iter("testcase") if c.find("skipped") is not None}
-    assert "needs 2 CPUs" in skipped["work:pipe_pingpong_cross"]
+    assert "needs 2 CPUs" in skipped["work:pipe_pingpong_cross.unsupported"]
     runs = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
     candidate = [r for r in runs if r.get("type") == "run" and r["side"] == "candidate"]
     assert candidate and all("init_on_alloc=1" in r["cmdline"] and r["qemu_args"] == ICOUNT and r["build_id"]

@@ -2,6 +2,8 @@
 which runs count, and how verdicts become JUnit cases."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sisctl.build.variant import checked_variant, parse_variant
@@ -272,7 +274,7 @@ def test_a_workload_the_board_cannot_run_is_named_with_its_reason():
     assert kernel_identity("bench kernel build_id unsupported 2\n") == {}
 
 
-def test_an_unsupported_workload_is_one_skipped_case_with_the_reason_not_a_number():
+def test_an_unsupported_workload_is_one_skipped_case_with_the_reason_not_a_number(tmp_path):
     why = "needs 2 CPUs, this machine runs it on 1"
     records = []
     for block in range(3):
@@ -281,18 +283,25 @@ def test_an_unsupported_workload_is_one_skipped_case_with_the_reason_not_a_numbe
                         {**run(block, "a", side, 0), "workload": "cross", "metrics": {}, "skipped": why}]
         records.append({"type": "block", "block": block, "attempt": "a"})
     found = {c.key: c for c in comparisons(records, lambda w, f: 0.05, {"work"})}
-    assert set(found) == {"work:w.m", "work:cross"}
-    cross = found["work:cross"]
+    assert set(found) == {"work:w.m", "work:cross.unsupported"}
+    cross = found["work:cross.unsupported"]
     assert (cross.verdict, cross.supported, cross.ratio, cross.baseline) == ("inconclusive", False, None, None)
     assert why in cross.reason and found["work:w.m"].verdict == "unchanged"
-    case = {c.name: c for c in cases(list(found.values()))}["work:cross"]
+    case = {c.name: c for c in cases(list(found.values()))}["work:cross.unsupported"]
     assert case.skipped and why in case.detail
     table = terminal_table({"baseline": "a", "candidate": "a", "suite": "s", "blocks": 3, "stopped": "x",
                             "metrics": [c.as_dict() for c in found.values()]})
     assert f"inconclusive (unsupported on this board: {why})" in table
+    # the history of campaigns reads it as a metric key with no values, not as bad input
+    from sisctl.campaign.bench.history import read_history
+    (tmp_path / "c1").mkdir()
+    (tmp_path / "c1" / "summary.json").write_text(json.dumps({
+        "kind": "bench", "board": "b", "campaign": "c1", "finished_epoch": 1.0, "baseline": "k", "candidate": "k",
+        "metrics": [c.as_dict() for c in found.values()]}))
+    assert {key.workload for key in read_history(tmp_path)} == {"w"}
     # a workload measured on some boot is compared as usual, not reported unsupported
     records.append({**run(0, "a", "baseline", 5), "workload": "cross"})
-    assert "work:cross" not in {c.key for c in comparisons(records, lambda w, f: 0.05, {"work"})}
+    assert "work:cross.unsupported" not in {c.key for c in comparisons(records, lambda w, f: 0.05, {"work"})}
 
 
 def test_a_boot_of_another_kernel_than_the_variants_stops_the_campaign():

@@ -57,7 +57,7 @@ def comparisons(records: list[dict], min_effect, gate_families: set[str]) -> lis
     for family in {c.family for c in result}:
         decide([c for c in result if c.family == family])
     for (family, workload), why in sorted(unsupported_workloads(records).items()):
-        result.append(Comparison(f"{family}:{workload}", family, "lower", min_effect(workload, family),
+        result.append(Comparison(f"{family}:{workload}.unsupported", family, "lower", min_effect(workload, family),
                                  reason=f"unsupported on this board: {why}", gate=family in gate_families,
                                  supported=False))
     return result
