@@ -231,6 +231,10 @@ def test_bisect_step_maps_verdicts_to_git_bisect_exit_codes():
 def test_a_real_board_gets_the_time_family_and_no_ext4_workloads():
     with pytest.raises(UsageError, match="virtio disk, which only QEMU boards"):
         KIND.config_from_options("rpi4-01", 1, {"baseline": "linux-kbuild", "candidate": "linux-kbuild"})
+    # the CPU-side suite is what a Pi runs, in the time family (tryboot per boot, no -icount)
+    config = KIND.config_from_options("rpi4-01", 1, {"baseline": "debian-arm64-generic", "suite": "cpu",
+                                                     "candidate": "debian-arm64-generic+mitigations=off"})
+    assert families_for(KIND.suite(config), qemu=False) == (["time"], ["time"])
 
 
 def test_workloads_that_wait_on_the_disk_run_in_the_time_family_only(tmp_path):
