@@ -8,7 +8,8 @@ of the controller as it is written, then summary.json, junit.xml and the page ar
 Host keys are checked against the host's known_hosts file (unknown or changed keys are refused,
 never added); every word sent to the remote shell is quoted. A host that cannot be reached, a
 refused key, a lost connection or a missing sisctl there is exit 75 naming the host. The remote
-command is stopped (SIGINT, so it stops its QEMU) when the controller is interrupted.
+command is stopped (SIGINT, so it stops its QEMU) when the controller is interrupted (Ctrl-C, or
+SIGTERM as a cancelled CI job gets).
 """
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ import os
 import posixpath
 import select
 import shlex
+import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -152,6 +155,8 @@ def run_remote(host: Host, argv: list[str], stream_to: tuple[BinaryIO, BinaryIO]
     they come; returns its exit code. `while_running(connection)` is called every `poll_s`."""
     out, err = stream_to or (sys.stdout.buffer, sys.stderr.buffer)
     conn = connect(host)
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupted) if on_main else None   # a cancelled CI job too
     try:
         channel = conn.create_session()
         channel.exec_command(remote_command(host, argv, env, first))
@@ -159,7 +164,13 @@ def run_remote(host: Host, argv: list[str], stream_to: tuple[BinaryIO, BinaryIO]
     except (paramiko.SSHException, OSError) as error:
         raise LabHostError(f"{host.where}: connection lost: {error or type(error).__name__}") from None
     finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, previous)
         conn.close()
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt
 
 
 class _Remote:

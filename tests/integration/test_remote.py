@@ -89,7 +89,8 @@ def test_run_on_a_board_of_another_lab_host_streams_its_output_and_exit_code(tmp
     assert failed.returncode == 3 and failed.stderr.decode().endswith("it said: $1\n"), failed.stderr.decode()
 
 
-def test_ctrl_c_on_the_controller_stops_the_remote_command_and_its_board(tmp_path, lab2_dirs, sshd):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "ci-cancel"])
+def test_stopping_the_controller_stops_the_remote_command_and_its_board(tmp_path, lab2_dirs, sshd, stop):
     lab = controller_lab(tmp_path, lab2_dirs, sshd)
     board = str(lab2_dirs["controller-boards"] / f"{BOARD}.yaml")
     job = subprocess.Popen([INVOKE, "run", "--board", board, "--", "sleep", "120"], cwd=PROJECT,
@@ -99,7 +100,7 @@ def test_ctrl_c_on_the_controller_stops_the_remote_command_and_its_board(tmp_pat
         time.sleep(0.2)
     assert qemu_processes_mentioning(str(lab2_dirs["state"])), "the remote board never started"
     time.sleep(2)                                    # the command runs in the guest
-    job.send_signal(signal.SIGINT)
+    job.send_signal(stop)
     _, err = job.communicate(timeout=90)
     assert job.returncode == 130, err.decode()
     assert not qemu_processes_mentioning(str(lab2_dirs["state"]))        # the remote board was stopped
