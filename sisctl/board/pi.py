@@ -7,6 +7,7 @@ touched, so a kernel that hangs or panics cannot keep the board from its known-g
 """
 from __future__ import annotations
 
+import hashlib
 import shlex
 import tempfile
 import time
@@ -35,6 +36,14 @@ def tryboot_config(spec: PiSpec, files: BootFiles) -> str:
     return "\n".join(lines) + "\n"
 
 
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def boot_files(files: BootFiles) -> dict[str, Path]:
     """Names in the tryboot folder: os_prefix applies to the kernel, initramfs, dtb and cmdline.txt;
     the device tree keeps its own name, which tryboot.txt gives."""
@@ -54,14 +63,29 @@ class PiTryboot:
         out = ssh.must(f"od -An -tx1 {shlex.quote(self.spec.tryboot_flag)}", "reading the tryboot flag")
         return any(int(b, 16) for b in out.split())
 
+    def _staged(self, ssh: SshRunner, folder: str, names: list[str]) -> dict[str, str]:
+        """name -> sha256 of the files of that name already in the tryboot folder (missing ones left out)."""
+        listed = ssh.run("sha256sum -- " + " ".join(shlex.quote(f"{folder}/{n}") for n in names), 120)
+        found = {}
+        for line in listed.stdout.splitlines():
+            digest, _, path = line.partition("  ")
+            found[path.rsplit("/", 1)[-1]] = digest
+        return found
+
     def stage(self, files: BootFiles) -> None:
-        """Copy the artifact into <boot_dir>/<folder>/ and write tryboot.txt, on the known-good OS."""
+        """Copy the artifact into <boot_dir>/<folder>/ and write tryboot.txt, on the known-good OS.
+        A file already there with the same content is not copied again (a benchmark campaign boots
+        the same kernel and initramfs many times, with other command lines)."""
         with SshRunner(self.spec.ssh, self.board) as ssh:
             if self.in_tryboot(ssh):
                 raise BoardError(self.board, "the Pi is running a tryboot configuration, not its known-good "
                                  "OS; power-cycle it first")
             folder = f"{self.boot_dir}/{self.spec.folder}"
             named = boot_files(files)
+            staged = self._staged(ssh, folder, list(named))
+            for name in [n for n, path in named.items() if staged.get(n) == sha256_of(path)]:
+                self.progress(f"{self.board}: {name} is staged already (same sha256)")
+                del named[name]
             staging = ssh.must("mktemp -d", "creating a staging folder").strip()
             with tempfile.TemporaryDirectory() as local:
                 extra = {"cmdline.txt": Path(local) / "cmdline.txt", "tryboot.txt": Path(local) / "tryboot.txt"}

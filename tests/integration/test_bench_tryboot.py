@@ -12,13 +12,15 @@ from pathlib import Path
 import yaml
 
 from sisctl.board.board import Board, FlashRecord
-from sisctl.board.spec import load_board
+from sisctl.board.pi import PiTryboot
+from sisctl.board.spec import PowerSpec, load_board
+from sisctl.board.uboot import BootFiles
 from sisctl.build.builder import build
 from sisctl.build.recipe import find_recipe
 from sisctl.campaign.core import runner
 from sisctl.image.guest import agent_digest, build_guest
 from tests.integration.standins import SerialLine
-from tests.integration.test_pi_tryboot import KNOWN_GOOD, QemuPi, board_yaml
+from tests.integration.test_pi_tryboot import KNOWN_GOOD, FakePi, QemuPi, board_yaml, pi_spec
 
 SUITE = """families: [time]
 reps: 1
@@ -94,3 +96,29 @@ def test_a_bench_campaign_on_a_pi_switches_kernels_by_tryboot_per_boot(lab_dirs,
     finally:
         pi.close()
         line.close()
+
+
+def test_a_kernel_already_staged_is_not_copied_again(sshd, tmp_path):
+    """Boot after boot of one campaign stage the same kernel and initramfs with other command lines:
+    only what changed crosses the network; a changed kernel is copied again."""
+    pi = FakePi(tmp_path / "pi")
+    try:
+        kernel, initrd = tmp_path / "Image", tmp_path / "initrd"
+        kernel.write_bytes(b"kernel" * 100000)
+        initrd.write_bytes(b"initrd" * 100000)
+        said: list[str] = []
+        tryboot = PiTryboot(pi_spec(sshd, pi), PowerSpec(), "pi", said.append)
+
+        def stage(cmdline: str) -> list[str]:
+            said.clear()
+            tryboot.stage(BootFiles(kernel, initrd, None, cmdline))
+            return sorted(line.split()[2] for line in said if " copying " in line)
+
+        assert stage("console=ttyAMA0") == ["Image", "cmdline.txt", "initrd", "tryboot.txt"]
+        assert stage("console=ttyAMA0 mitigations=off") == ["cmdline.txt", "tryboot.txt"]
+        assert (pi.boot / "sisctl" / "cmdline.txt").read_text() == "console=ttyAMA0 mitigations=off\n"
+        kernel.write_bytes(b"other kernel" * 100000)
+        assert stage("console=ttyAMA0") == ["Image", "cmdline.txt", "tryboot.txt"]
+        assert (pi.boot / "sisctl" / "Image").read_bytes() == kernel.read_bytes()
+    finally:
+        pi.close()
