@@ -18,7 +18,7 @@ KIND_OPTIONS = ("scenario", "mode", "runs", "baseline", "candidate", "suite", "b
       help={"kind": "campaign kind: ext4-crash, bench or fuzz",
             "board": "board name or path, or tag:KEY=VALUE for any healthy board with those tags (default qemu-virt-0)",
             "boards": "shard the campaign across boards: NAME,NAME,... or tag:KEY=VALUE[,KEY=VALUE] for every "
-                      "healthy board with those tags (ext4-crash)",
+                      "healthy board with those tags (ext4-crash, fuzz; not bench)",
             **HOLD_HELP,
             "scenario": "ext4-crash: scenario name, comma list, 'all', or generated-N",
             "mode": "ext4-crash: powerloss or reset", "runs": "ext4-crash: runs per scenario",
