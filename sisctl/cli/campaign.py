@@ -38,10 +38,12 @@ def campaign_run(c, kind="ext4-crash", board=None, boards=None, scenario=None, m
     """Run a campaign: invoke campaign --kind ext4-crash --board B --scenario all --mode powerloss --runs N."""
     from sisctl.campaign.core import runner
     board, boards = board_choice(board, boards, resume)
-    hold_options(wait, priority)   # for every board this campaign holds
+    held_words = hold_options(wait, priority)   # for every board this campaign holds
     given = {"scenario": scenario, "mode": mode, "runs": runs, "baseline": baseline, "candidate": candidate,
              "suite": suite, "budget": budget, "target": target, "duration": duration, "corpus": corpus}
     options = {k: v for k, v in given.items() if v is not None}
+    if not resume and not boards:
+        _run_on_its_lab_host(kind, board, seed, options, held_words, json_)
     with progress_for(quiet=json_) as progress:
         summary = (runner.resume(resume, progress) if resume
                    else runner.start(kind, board, options, int(seed), progress, boards=boards))
@@ -53,6 +55,26 @@ def campaign_run(c, kind="ext4-crash", board=None, boards=None, scenario=None, m
     if code:   # an error or abort ends on its cause, like every task (a failure's cases are above)
         reason = summary.get("reason") if summary["status"] in ("error", "aborted") else ""
         raise Exit(f"error: {reason}" if reason else None, code=code)
+
+
+def _run_on_its_lab_host(kind: str, board: str, seed, options: dict, held_words: list[str], json_: bool) -> None:
+    """A board attached to another lab host: the campaign runs there and its records stream into
+    this machine's reports; the task exits with the remote campaign's code. Otherwise returns."""
+    if board.startswith("tag:"):
+        return
+    from sisctl.board.spec import find_board
+    from sisctl.fleet.remote import lab_host_of, remote_campaign
+    host = lab_host_of(find_board(board))
+    if host is None:
+        return
+    done = remote_campaign(host, ["campaign", "--kind", kind, "--board", board, "--seed", str(seed), *held_words,
+                                  *(f"--{key}={value}" for key, value in options.items())])
+    summary = done.summary or {}
+    if summary:
+        print(json.dumps(summary, indent=1) if json_ else
+              f"{summary['status']}: {summary['headline']}; report {done.folder}")
+    reason = summary.get("reason") or ("" if done.code == 0 else f"the campaign on {host.where} left no summary")
+    raise Exit(f"error: {reason}" if done.code and reason else None, code=done.code)
 
 
 def board_choice(board: str | None, boards: str | None, resume: str) -> tuple[str, str]:

@@ -171,3 +171,7 @@ def test_an_unreachable_host_or_a_missing_sisctl_fails_fast_naming_the_host(tmp_
     done = controller(lab, sshd, "run", "--board", board, "--", "true", timeout=60)
     last = done.stderr.decode().strip().splitlines()[-1]
     assert done.returncode == 75 and "cannot run sisctl there" in last and f"lab host {HOST}" in last, last
+    # a campaign on that board goes to its lab host too, and fails the same way, before any folder exists here
+    done = controller(lab, sshd, "campaign", "--kind", "ext4-crash", "--board", board, "--runs", "1", timeout=60)
+    last = done.stderr.decode().strip().splitlines()[-1]
+    assert done.returncode == 75 and "cannot run sisctl there" in last and f"lab host {HOST}" in last, last
