@@ -7,7 +7,6 @@ touched, so a kernel that hangs or panics cannot keep the board from its known-g
 """
 from __future__ import annotations
 
-import hashlib
 import shlex
 import tempfile
 import time
@@ -18,6 +17,7 @@ from sisctl.board.power import power_cycle
 from sisctl.board.spec import PiSpec, PowerSpec
 from sisctl.board.ssh import SshRunner
 from sisctl.board.uboot import BootFiles
+from sisctl.build.artifact import sha256_file
 
 # What differs between the models' firmware (both read tryboot.txt and os_prefix).
 MODEL_LINES = {
@@ -34,14 +34,6 @@ def tryboot_config(spec: PiSpec, files: BootFiles) -> str:
     if files.dtb:
         lines.append(f"device_tree={files.dtb.name}")
     return "\n".join(lines) + "\n"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def boot_files(files: BootFiles) -> dict[str, Path]:
@@ -83,7 +75,7 @@ class PiTryboot:
             folder = f"{self.boot_dir}/{self.spec.folder}"
             named = boot_files(files)
             staged = self._staged(ssh, folder, list(named))
-            for name in [n for n, path in named.items() if staged.get(n) == sha256_of(path)]:
+            for name in [n for n, path in named.items() if staged.get(n) == sha256_file(path)]:
                 self.progress(f"{self.board}: {name} is staged already (same sha256)")
                 del named[name]
             staging = ssh.must("mktemp -d", "creating a staging folder").strip()
