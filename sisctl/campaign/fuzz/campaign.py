@@ -142,7 +142,7 @@ class FuzzCampaign:
     def __init__(self, ctx: Context, config: FuzzConfig):
         self.ctx, self.config = ctx, config
         self.seeds = load_seeds()
-        self.store = CrashStore(ctx.out / "crashes")
+        self.store = CrashStore(ctx.out / "crashes", self.seeds)
         self.shard, self.shards = ctx.shard
         flashed = ctx.board.flashed()      # asked once: the record may change under a long campaign
         self.kernel, self.vmlinux = flashed.build_id or "", flashed.load_artifact().vmlinux

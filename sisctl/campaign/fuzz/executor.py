@@ -38,8 +38,11 @@ NEXT_INPUT = "SISCTL_NEXT"           # separates the inputs' op lines (firmware/
 # every crash report still print; so does the input marker (written at the default level, 4).
 CONSOLE_LOGLEVEL = 5
 # Hangs become titled reports within seconds; soft lockups panic too.
-BOOT_APPEND = ("sysctl.kernel.hung_task_timeout_secs=10 hung_task_panic=1 softlockup_panic=1 "
-               "watchdog_thresh=5")
+# hangs become titled reports well inside an exec's timeout: hung tasks checked every 2 s and
+# reported after 10 s, soft lockups after 10 s, RCU stalls after 15 s, each then panics
+BOOT_APPEND = ("sysctl.kernel.hung_task_timeout_secs=10 sysctl.kernel.hung_task_check_interval_secs=2 "
+               "hung_task_panic=1 softlockup_panic=1 watchdog_thresh=5 "
+               "rcupdate.rcu_cpu_stall_timeout=15 sysctl.kernel.panic_on_rcu_stall=1")
 
 
 @dataclass
