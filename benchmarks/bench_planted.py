@@ -1,10 +1,11 @@
 """Benchmark: does the regression gate find a planted change, and only there?
 
-The candidate is the baseline kernel booted with a planted option: by default `init_on_alloc=1`,
-which makes the kernel zero every page and slab object it allocates. fork_exit allocates a
-process (task and mm structures, page tables, copied pages) every iteration and pays for it (+10
-to +14 % instructions on the kbuild kernel); null_syscall allocates nothing; mmap_touch's anonymous
-pages are allocated zeroed (__GFP_ZERO) in any case, so its work stays the same.
+The candidate is the baseline kernel booted with a planted option. By default the baseline is
+linux-kbuild-debug, whose getppid(2) spins `planted_getppid_loops` iterations (a patch that does
+nothing unless the option is given): the null syscall workload pays a known cost, fork+exit and
+the other workloads never call getppid. (An earlier choice, `init_on_alloc=1`, was dropped: page
+zeroing is a few instructions per page under TCG, under fork+exit's run-to-run spread, and the
+measured sign of its effect changed with the agent binary.)
 
 Runs N campaigns baseline -> candidate (expect regressed where the change is) and N swapped
 (expect improved), each with its own seed, and prints the verdict counts per metric.
@@ -44,8 +45,8 @@ def campaign(board: str, baseline: str, candidate: str, suite: str, budget: str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--board", default="qemu-virt-tiny")
-    parser.add_argument("--baseline", default="linux-kbuild")
-    parser.add_argument("--planted", default="init_on_alloc=1", help="kernel option(s) planted in the candidate")
+    parser.add_argument("--baseline", default="linux-kbuild-debug")
+    parser.add_argument("--planted", default="planted_getppid_loops=2", help="kernel option(s) planted in the candidate")
     parser.add_argument("--suite", default="quick")
     parser.add_argument("--budget", default="10m")
     parser.add_argument("--campaigns", type=int, default=10)

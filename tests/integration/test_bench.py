@@ -14,6 +14,8 @@ import pytest
 from sisctl.board.board import Board
 from sisctl.board.qemu import Disk
 from sisctl.board.spec import find_board
+from sisctl.build.builder import build
+from sisctl.build.recipe import find_recipe
 from sisctl.campaign.bench.campaign import MOUNT, MOUNT_SCRIPT, guest_command, make_disk
 from sisctl.campaign.bench.metrics import agent_figures, kernel_identity, skipped_reason, workload_metrics
 from sisctl.campaign.bench.suite import load_suite
@@ -66,29 +68,32 @@ def test_every_agent_workload_runs_on_ext4_and_counts_instructions_only_under_ic
                     assert "mib_per_s" in names
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "init_on_alloc=1 adds about 1 % to fork+exit by its mechanism on the tiny kernel (page zeroing is a "
-    "few DC ZVA instructions per page), while fork+exit's instruction count moves 5-10 % from run to run; "
-    "the sign of the measured change followed the agent binary: +7 % with the agent of 1843727, -10 % "
-    "with the next one. slub_debug=FZPU on the Debian kernel costs fork+exit 2.8x, but its boots under "
-    "-icount make the campaign take over 7 minutes. A planted change with a sure mechanism on the tiny "
-    "kernel is still to be chosen"))
-def test_a_planted_change_is_flagged_where_it_is_and_nowhere_else(tiny, tmp_path):
-    """init_on_alloc=1 zeroes what the kernel allocates: fork+exit pays; a null syscall allocates nothing."""
+# linux-kbuild-debug spins this many iterations in getppid(2) when booted with planted_getppid_loops=N
+# (firmware/patches/bench-planted-getppid-cost.patch): a change with a known mechanism in one workload
+PLANTED = "planted_getppid_loops=2"
+
+
+@pytest.fixture(scope="module")
+def debug_kernel():
+    return build(find_recipe("linux-kbuild-debug"))   # minutes the first time, cached after
+
+
+def test_a_planted_change_is_flagged_where_it_is_and_nowhere_else(tiny, debug_kernel, tmp_path):
+    """The candidate spins in getppid: the null syscall pays; fork+exit never calls it."""
     suite = tmp_path / "planted.yaml"
     suite.write_text("families: [work]\nreps: 3\nmin_blocks: 3\nmax_blocks: 5\nworkloads:\n"
                      "  - {name: null_syscall, agent: [null_syscall, 2000]}\n"
                      "  - {name: fork_exit, agent: [fork_exit, 30]}\n"
                      "  - {name: pipe_pingpong_cross, agent: [pipe_pingpong_cross, 100]}\n")
     done = subprocess.run([str(INVOKE), "campaign", "--kind", "bench", "--board", tiny.name, "--baseline",
-                           "linux-kbuild", "--candidate", "linux-kbuild+init_on_alloc=1", "--suite", str(suite),
-                           "--budget", "10m", "--seed", "3", "--json"], cwd=PROJECT, capture_output=True,
-                          text=True, timeout=600)
+                           "linux-kbuild-debug", "--candidate", f"linux-kbuild-debug+{PLANTED}", "--suite",
+                           str(suite), "--budget", "10m", "--seed", "3", "--json"], cwd=PROJECT,
+                          capture_output=True, text=True, timeout=600)
     summary = json.loads(done.stdout)
     verdicts = {m["key"]: m["verdict"] for m in summary["metrics"]}
     assert done.returncode == 1, (verdicts, done.stderr[-2000:])
-    assert verdicts["work:fork_exit.instructions_per_op"] == "regressed"
-    assert verdicts["work:null_syscall.instructions_per_op"] == "unchanged"
+    assert verdicts["work:null_syscall.instructions_per_op"] == "regressed"
+    assert verdicts["work:fork_exit.instructions_per_op"] in ("unchanged", "inconclusive"), verdicts
     # the board has one CPU: the cross-CPU workload is reported unsupported, never as a number
     cross = next(m for m in summary["metrics"] if m["key"] == "work:pipe_pingpong_cross.unsupported")
     assert cross["verdict"] == "inconclusive" and cross["ratio"] is None and "needs 2 CPUs" in cross["reason"]
@@ -96,19 +101,19 @@ def test_a_planted_change_is_flagged_where_it_is_and_nowhere_else(tiny, tmp_path
     out = Path(summary["report"])
     failures = {c.get("name") for c in ET.parse(out / "junit.xml").getroot().iter("testcase")
                 if c.find("failure") is not None}
-    assert "work:fork_exit.instructions_per_op" in failures
-    assert not any("null_syscall" in name for name in failures)
+    assert "work:null_syscall.instructions_per_op" in failures
+    assert not any("fork_exit" in name for name in failures)
     skipped = {c.get("name"): c.find("skipped").get("message", "") + (c.find("skipped").text or "")
                for c in ET.parse(out / "junit.xml").getroot().iter("testcase") if c.find("skipped") is not None}
     assert "needs 2 CPUs" in skipped["work:pipe_pingpong_cross.unsupported"]
     runs = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
     candidate = [r for r in runs if r.get("type") == "run" and r["side"] == "candidate"]
-    assert candidate and all("init_on_alloc=1" in r["cmdline"] and r["qemu_args"] == ICOUNT and r["build_id"]
+    assert candidate and all(PLANTED in r["cmdline"] and r["qemu_args"] == ICOUNT and r["build_id"]
                              for r in candidate)
     blocks = [r for r in runs if r.get("type") == "block"]
     assert [b["order"] for b in blocks][:2] in (["ABBA", "BAAB"], ["BAAB", "ABBA"])
-    assert sum(r.get("warmup") is True for r in runs) == len(blocks) * 4 * 2   # one per boot and workload
-    assert (out / "index.html").exists() and "fork_exit" in (out / "index.html").read_text()
+    assert sum(r.get("warmup") is True for r in runs) == len(blocks) * 4 * 3   # one per boot and workload
+    assert (out / "index.html").exists() and "null_syscall" in (out / "index.html").read_text()
 
 
 def figures(session, command: str) -> dict[str, float]:
