@@ -9,7 +9,7 @@ import pytest
 from sisctl.build.variant import checked_variant, parse_variant
 from sisctl.campaign.bench import KIND, families_for, parse_budget
 from sisctl.campaign.bench.analysis import comparisons
-from sisctl.campaign.bench.campaign import block_order, guest_command
+from sisctl.campaign.bench.campaign import block_order, guest_command, layout_word
 from sisctl.campaign.bench.metrics import (OutputError, agent_metrics, command_metrics, kernel_identity,
                                           skipped_reason)
 from sisctl.campaign.bench.report import cases, terminal_table
@@ -130,6 +130,15 @@ def test_block_order_is_abba_or_baab_alternating_from_a_seeded_start():
         assert seq[0] == seq[2] != seq[1] == seq[3]
     assert len({seq[0] for seq in orders.values()}) == 2     # the seed picks the start
     assert block_order(7, 0) == block_order(7, 0)
+
+
+def test_every_boot_gets_its_own_random_layout_word_and_the_same_one_on_replay():
+    words = [layout_word(3, block, family, slot) for block in range(4) for family in ("work", "time")
+             for slot in range(4)]
+    assert all(w.startswith("sisctl.layout=") and len(w) < len("sisctl.layout=") + 64 for w in words)
+    assert len({len(w) for w in words}) > 10                    # lengths spread, so the layout varies
+    assert "." in words[0].split("=")[0]                        # a module-style name: never passed to init
+    assert layout_word(3, 1, "work", 2) == layout_word(3, 1, "work", 2) != layout_word(4, 1, "work", 2)
 
 
 @pytest.mark.parametrize("text,seconds", [("15m", 900), ("90s", 90), ("1h", 3600), ("600", 600), ("2.5m", 150)])
