@@ -30,8 +30,23 @@ def invoke(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([INVOKE, *args], cwd=PROJECT, capture_output=True, text=True, timeout=timeout)
 
 
+STARTED: list[subprocess.Popen] = []   # every job a test starts; stopped after each test, whatever its outcome
+
+
 def start_invoke(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([INVOKE, *args], cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    job = subprocess.Popen([INVOKE, *args], cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    STARTED.append(job)
+    return job
+
+
+@pytest.fixture(autouse=True)
+def no_job_outlives_its_test():
+    yield
+    while STARTED:
+        job = STARTED.pop()
+        if job.poll() is None:
+            job.kill()
+        job.communicate()
 
 
 def wait_until(condition, timeout_s: float, what: str):
