@@ -81,6 +81,20 @@ def test_a_bug_in_a_kind_is_an_error_and_raised(folders):
     assert summary["error_kind"] == "infrastructure"
 
 
+@pytest.mark.parametrize("problem", [KeyboardInterrupt(), RuntimeError()])
+def test_a_problem_without_text_still_ends_in_a_summary(folders, problem):
+    """Ctrl-C (a KeyboardInterrupt has no message) and a bare exception: summary, reason and raise."""
+    def stopped(ctx):
+        ctx.records.append({"name": "a", "ok": True})
+        raise problem
+    with pytest.raises(type(problem)):
+        run(StubKind(stopped), folders)
+    summary = json.loads((folders / "summary.json").read_text())
+    assert summary["status"] == ("aborted" if isinstance(problem, KeyboardInterrupt) else "error")
+    assert summary["reason"] == ("interrupted" if isinstance(problem, KeyboardInterrupt) else "RuntimeError")
+    assert summary["shards"][0]["problem"] == summary["reason"]
+
+
 def test_an_empty_run_is_an_error(folders):
     summary = run(StubKind(), folders)
     assert summary["status"] == "error" and summary["reason"] == "the campaign produced no results"

@@ -27,7 +27,7 @@ from sisctl.board.spec import find_board
 from sisctl.campaign.core.boards import resolve_boards
 from sisctl.campaign.core.kind import CampaignKind, kind_named
 from sisctl.campaign.core.records import RecordLog, read_records
-from sisctl.campaign.core.shards import Shard, run_shards, shard_sections
+from sisctl.campaign.core.shards import Shard, first_line, run_shards, shard_sections
 from sisctl.errors import UsageError
 from sisctl.fleet.claims import held
 from sisctl.progress import as_progress
@@ -159,8 +159,7 @@ def _summarize(campaign_kind: CampaignKind, config: Any, out: Path, shards: list
     figures = {**(shards[0].figures if len(shards) == 1 else {}), "by_board": by_board}
     found = campaign_kind.findings(config, records, figures)
     origin = merged_provenance([s.origin for s in shards if s.origin])
-    reason = ("interrupted" if isinstance(problem, KeyboardInterrupt) else str(problem).splitlines()[0]
-              if problem else "")
+    reason = first_line(problem)
     failed = next((s for s in shards if s.problem is not None and s.problem is problem), None)
     if failed is not None and len(shards) > 1 and failed.board.name not in reason:
         reason = f"{failed.board.name}: {reason}"

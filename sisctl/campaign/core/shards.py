@@ -41,9 +41,18 @@ class Shard:
     def describe(self, records: list[dict]) -> dict:
         """This shard in summary.json."""
         return {"board": self.board.name, "shard": self.index, "status": self.status,
-                "problem": "" if self.problem is None else str(self.problem).splitlines()[0],
+                "problem": first_line(self.problem),
                 "records": sum(r.get("board") == self.board.name for r in records),
                 "figures": self.figures, "provenance": self.origin}
+
+
+def first_line(problem: BaseException | None) -> str:
+    """A problem in one line; Ctrl-C (a KeyboardInterrupt has no text) reads 'interrupted'."""
+    if problem is None:
+        return ""
+    if isinstance(problem, KeyboardInterrupt):
+        return "interrupted"
+    return (str(problem).splitlines() or [type(problem).__name__])[0]
 
 
 class ShardProgress(Progress):
