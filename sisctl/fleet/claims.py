@@ -152,16 +152,16 @@ def held(board: str) -> Iterator[None]:
         hold.release(error)
 
 
-def parse_tags(text: str) -> dict[str, str]:
-    """'type=rpi4,host=lab1' -> {'type': 'rpi4', 'host': 'lab1'}."""
+def parse_tags(text: str, option: str = "--board") -> dict[str, str]:
+    """'type=rpi4,host=lab1' -> {'type': 'rpi4', 'host': 'lab1'}; errors name `option`."""
     tags = {}
     for pair in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = pair.partition("=")
         if not sep or not key or not value:
-            raise UsageError(f"--board tag:{text}: expected tag:KEY=VALUE[,KEY=VALUE...], got {pair!r}")
+            raise UsageError(f"{option} tag:{text}: expected tag:KEY=VALUE[,KEY=VALUE...], got {pair!r}")
         tags[key] = value
     if not tags:
-        raise UsageError("--board tag: names no tag; expected tag:KEY=VALUE[,KEY=VALUE...]")
+        raise UsageError(f"{option} tag: names no tag; expected tag:KEY=VALUE[,KEY=VALUE...]")
     return tags
 
 

@@ -30,10 +30,7 @@ def resolve_boards(text: str) -> list[str]:
 
 def tagged_boards(tag_text: str) -> list[str]:
     """Every place on the coordinator with these tags whose health takes jobs, sorted by name."""
-    try:
-        tags = parse_tags(tag_text)
-    except UsageError as err:   # the fleet's parser speaks of --board
-        raise UsageError(str(err).replace("--board tag:", "--boards tag:", 1)) from None
+    tags = parse_tags(tag_text, "--boards")
     spec, address = configured()
     if address is None:
         raise UsageError(f"--boards tag:{tag_text} picks boards through a coordinator, and none is configured "

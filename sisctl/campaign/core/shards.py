@@ -159,5 +159,5 @@ def shard_sections(summary: dict) -> list:
              s["records"], *[s["figures"].get(k) for k in keys],
              s["provenance"].get("kernel_version"), s["provenance"].get("build_id"),
              s["provenance"].get("firmware"), s["problem"] or None] for s in shards]
-    return [Table(f"Boards ({len(shards)} shards)", ["board", "shard", "records", *[k.replace("_", " ") for k in keys],
+    return [Table(f"Boards ({len(shards)} shards)", ["board", "status", "records", *[k.replace("_", " ") for k in keys],
                                                      "kernel", "build-id", "firmware", "problem"], rows)]
