@@ -215,7 +215,7 @@ class Executor:
             hang = err.message
         except BoardError as err:   # the machine went away without a report
             hang = f"lost the guest: {err.message}"
-        text = _read_from(log, offset)
+        text = read_from(log, offset)
         logs = split_by_slot(text, r"sisctl-fuzz: input (\d+)", len(items))
         started_slots = [int(n) for n in re.findall(r"sisctl-fuzz: input (\d+)", text)] or [0]
         results = []
@@ -249,7 +249,8 @@ class Executor:
                 result.pcs, result.kcov_truncated = found
 
 
-def _read_from(path: Path, offset: int) -> str:
+def read_from(path: Path, offset: int) -> str:
+    """A console log from `offset` on, as text."""
     with open(path, "rb") as f:
         f.seek(offset)
         return f.read().decode("utf-8", errors="replace")

@@ -21,7 +21,7 @@ from sisctl.board.board import Board
 from sisctl.board.errors import AgentError, BoardError, KernelCrash
 from sisctl.board.qemu import Disk
 from sisctl.campaign.fuzz.campaign import judge
-from sisctl.campaign.fuzz.executor import BOOT_APPEND, DISK_BYTES, Executor
+from sisctl.campaign.fuzz.executor import BOOT_APPEND, DISK_BYTES, Executor, read_from
 from sisctl.campaign.fuzz.inputs import FuzzInput
 from sisctl.campaign.fuzz.reproducer import compile_c_program, write_reproducer
 from sisctl.campaign.fuzz.seeds import Seed
@@ -154,9 +154,7 @@ def _one_c_run(board: Board, image: Path, carrier: Path, command: str, kind: str
             hang = "the agent stopped answering"
         except BoardError:
             hang = "lost the guest"
-        with open(log, "rb") as f:
-            f.seek(offset)
-            text = f.read().decode("utf-8", errors="replace")
+        text = read_from(log, offset)
     found = triage(text)
     if found and found.is_bug:
         return found.title
