@@ -75,7 +75,7 @@ class PiTryboot:
             folder = f"{self.boot_dir}/{self.spec.folder}"
             named = boot_files(files)
             staged = self._staged(ssh, folder, list(named))
-            for name in [n for n, path in named.items() if staged.get(n) == sha256_file(path)]:
+            for name in [n for n, path in named.items() if n in staged and staged[n] == sha256_file(path)]:
                 self.progress(f"{self.board}: {name} is staged already (same sha256)")
                 del named[name]
             staging = ssh.must("mktemp -d", "creating a staging folder").strip()

@@ -21,7 +21,7 @@ FAMILIES = ("work", "time")
 AGENT_WORKLOADS = {"pipe_pingpong": False, "pipe_pingpong_cross": False, "null_syscall": False,
                    "fork_exit": False, "exec": False, "mmap_touch": False, "create_unlink": True,
                    "fsync_4k": True, "seq_write": True, "seq_read": True, "jbd2": True}
-DISK_WORKLOADS = {"create_unlink", "fsync_4k", "seq_write", "seq_read", "jbd2"}
+DISK_WORKLOADS = {name for name, in_a_dir in AGENT_WORKLOADS.items() if in_a_dir}   # they work on the ext4 disk
 # Workloads that wait for the disk. Under -icount sleep=off an idle vCPU jumps its clock to the next
 # timer deadline, so a device wait reads as anything from microseconds to seconds of guest time
 # (seen: fsync p99 of 22 s): they are measured in the time family only.
