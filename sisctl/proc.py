@@ -36,3 +36,8 @@ def die_with_parent() -> None:
     """A preexec_fn: the kernel kills the child if its parent dies, even by SIGKILL. "Parent" is
     the thread that started it: start children from a thread that lives as long as they should."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def interrupted(signum, frame):
+    """A signal handler for SIGTERM (a cancelled CI job): stop as Ctrl-C would."""
+    raise KeyboardInterrupt

@@ -149,7 +149,8 @@ def fleet_hold(c, board, wait="", priority="0", seconds="0"):
     """Hold a board for the command after '--' (SISCTL_BOARD names it), or for --seconds."""
     from sisctl.fleet.claims import new_hold, parse_tags, registered
     from sisctl.fleet.config import duration
-    signal.signal(signal.SIGTERM, _interrupt)     # a cancelled CI job hands the board over too
+    from sisctl.proc import interrupted
+    signal.signal(signal.SIGTERM, interrupted)     # a cancelled CI job hands the board over too
     filters = parse_tags(board[4:]) if board.startswith("tag:") else {"name": board}
     wait_s = duration(wait, "--wait") if wait else None
     hold_s = duration(seconds, "--seconds")
@@ -180,10 +181,6 @@ def fleet_hold(c, board, wait="", priority="0", seconds="0"):
                       "held_until": held_until, "pid": os.getpid(), "status": status}))
     if status:
         raise Exit(code=status)
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 fleet = Collection("fleet")

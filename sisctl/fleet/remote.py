@@ -31,6 +31,7 @@ import paramiko
 from fabric import Config, Connection
 
 from sisctl import config
+from sisctl.proc import interrupted
 from sisctl.errors import InfrastructureError
 from sisctl.fleet.config import LabHostSpec, this_process
 
@@ -47,7 +48,6 @@ class LabHostError(InfrastructureError):
 class Host:
     name: str
     spec: LabHostSpec
-    source: str = ""                         # the lab.yaml it is from
 
     @property
     def where(self) -> str:
@@ -67,12 +67,12 @@ class Host:
 
 def lab_host_of(board) -> Host | None:
     """The lab host a board (a BoardSpec) is driven through, or None when it is attached here."""
-    from sisctl.telemetry.lab import lab_file, load_lab
+    from sisctl.telemetry.lab import load_lab
     name = board.lab.host if board.lab else ""
     if not name or name == os.environ.get(THIS_HOST_VARIABLE):
         return None
     spec = load_lab().hosts.get(name)
-    return Host(name, spec, str(lab_file())) if spec else None
+    return Host(name, spec) if spec else None
 
 
 @dataclass
@@ -156,7 +156,7 @@ def run_remote(host: Host, argv: list[str], stream_to: tuple[BinaryIO, BinaryIO]
     out, err = stream_to or (sys.stdout.buffer, sys.stderr.buffer)
     conn = connect(host)
     on_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupted) if on_main else None   # a cancelled CI job too
+    previous = signal.signal(signal.SIGTERM, interrupted) if on_main else None   # a cancelled CI job too
     try:
         channel = conn.create_session()
         channel.exec_command(remote_command(host, argv, env, first))
@@ -167,10 +167,6 @@ def run_remote(host: Host, argv: list[str], stream_to: tuple[BinaryIO, BinaryIO]
         if on_main:
             signal.signal(signal.SIGTERM, previous)
         conn.close()
-
-
-def _interrupted(signum, frame):
-    raise KeyboardInterrupt
 
 
 class _Remote:
