@@ -62,7 +62,8 @@ def _regex_problem(value: str) -> bool | str:
         return f"not a valid regular expression ({err})"
 
 
-def _name_ok(value: str) -> bool:
+def name_ok(value: str) -> bool:
+    """Whether `value` can be used as one folder name."""
     return re.fullmatch(NAME_PATTERN, value) is not None and value not in (".", "..")
 
 
@@ -70,13 +71,13 @@ FINITE = {"maximum": 1e12}   # JSON Schema has no NaN or infinity; parse() refus
 Seconds = Annotated[float, between(0, above=True, what="seconds"), Check(bool, "", FINITE)]   # a timeout
 SecondsOrZero = Annotated[float, between(0, what="seconds"), Check(lambda v: True, "", FINITE)]
 Regex = Annotated[str, Check(_regex_problem, "a regular expression", {"format": "regex"})]
-Name = Annotated[str, Check(_name_ok, "a name of letters, digits, '.', '_' and '-' (it becomes a folder "
+Name = Annotated[str, Check(name_ok, "a name of letters, digits, '.', '_' and '-' (it becomes a folder "
                             "name: no '/', no '..', at most 64 characters)", {"pattern": f"^{NAME_PATTERN}$"})]
 
 
 def check_name(value: str, what: str) -> str:
     """`value` if it can be used as one folder name; else a UsageError naming `what`."""
-    if not _name_ok(value):
+    if not name_ok(value):
         raise UsageError(f"{value!r} is not a valid {what} name: use letters, digits, '.', '_' and '-' "
                          "(no '/', no '..', at most 64 characters)")
     return value

@@ -65,7 +65,7 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def _check_host(path: Path, name: str, host: LabHostSpec) -> None:
     """What the types alone do not say: names, absolute paths, variable names."""
     key = f"hosts.{name}"
-    if not re.fullmatch(config.NAME_PATTERN, name) or name in (".", ".."):
+    if not config.name_ok(name):
         raise config.ConfigError(path, key, "a lab host name is letters, digits, '.', '_' and '-'")
     if not host.address.strip() or any(c.isspace() for c in host.address):
         raise config.ConfigError(path, f"{key}.address", f"expected a host name or address, got {host.address!r}")
