@@ -5,6 +5,9 @@ Exit codes of every task: 0 ok, 1 test failure, 2 usage or bad input, 75 infrast
 """
 from invoke import Collection
 
+from sisctl.cli.common import leave_without_teardown_at_exit
+leave_without_teardown_at_exit()        # before anything else registers an exit step
+
 from sisctl.cli.bench import bench
 from sisctl.cli.board import build, console, flash, run, setup, smoke, test
 from sisctl.cli.campaign import campaign

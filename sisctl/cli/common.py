@@ -1,9 +1,12 @@
 """What every task shares: one-line errors with the exit code of their kind, JSON or text output."""
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 import io
 import json
+import logging
 import math
 import os
 import sys
@@ -31,24 +34,53 @@ def _usage_on_bad_number(set_value):
 Argument.set_value = _usage_on_bad_number(Argument.set_value)
 
 
+_exit_code: list[int] = []     # the code the last guarded task ended with
+
+
+def leave_without_teardown_at_exit() -> None:
+    """For the command line only: grpc's core can deadlock while the interpreter tears itself
+    down (a fleet.hold that had printed its result never exited). Registered before any other
+    exit step, this runs after them all; a task that used the coordinator then leaves with its
+    own exit code, skipping the teardown."""
+    atexit.register(_leave_without_teardown)
+
+
+def _leave_without_teardown() -> None:
+    if _exit_code and "grpc" in sys.modules:
+        gc.collect()                # files kept only by reference cycles are closed, flushing them
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_code[-1])
+
+
 def guard(fn):
     """The tool's own errors become one line on stderr and their exit code (0/1/2/75), never a traceback."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        _exit_code.clear()
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            _exit_code.append(0)
+            return result
+        except Exit as done:
+            _exit_code.append(done.code)
+            raise
         except errors.SisctlError as err:
             first, _, detail = str(err).partition("\n")
             if detail:   # a board's console tail goes first, so the last line says what failed
                 print(detail, file=sys.stderr)
             for note in getattr(err, "__notes__", ()):   # cleanup steps that failed after it
                 print(note, file=sys.stderr)
+            _exit_code.append(err.exit_code)
             raise Exit(f"error: {first}", code=err.exit_code) from None
         except OSError as err:   # a full or read-only disk, a folder that vanished: name the path
             filename = err.filename or _path_written(err)
             where = f"{filename}: " if filename else ""
+            _exit_code.append(errors.INFRASTRUCTURE)
             raise Exit(f"error: {where}{err.strerror or err}", code=errors.INFRASTRUCTURE) from None
         except KeyboardInterrupt:
+            _exit_code.append(errors.INTERRUPTED)
             raise Exit("interrupted; every machine this command started has been stopped",
                        code=errors.INTERRUPTED) from None
     return wrapper
