@@ -30,7 +30,8 @@ from sisctl.campaign.core.records import read_records  # noqa: E402
 from sisctl.campaign.fuzz import inputs  # noqa: E402
 from sisctl.campaign.fuzz.campaign import next_input  # noqa: E402
 from sisctl.board.qemu import Disk  # noqa: E402
-from sisctl.campaign.fuzz.executor import BOOT_APPEND, DISK, DISK_BYTES, Executor, guest_command  # noqa: E402
+from sisctl.campaign.fuzz.executor import (BOOT_APPEND, DISK, DISK_BYTES, Executor, guest_command,  # noqa: E402
+                                           write_input)
 from sisctl.campaign.fuzz.inputs import TARGETS, generate  # noqa: E402
 from sisctl.campaign.fuzz.planted import TITLE, meets_planted_bug  # noqa: E402
 from sisctl.campaign.fuzz.seeds import load_seeds  # noqa: E402
@@ -93,9 +94,9 @@ def restart_baseline(board: Board, inputs_n: int) -> float:
         image, ops, _ = _one(seeds, 10_000 + k, work, 0)
         t0 = time.monotonic()
         with open(disk.image, "r+b") as f:
-            f.write(image.read_bytes())
+            write_input(f, image.read_bytes(), ops, stale=DISK_BYTES // 2)
         with board.session(label="fuzz-baseline", append=BOOT_APPEND, disks=[disk]) as session:
-            session.run(guest_command([ops], 20), timeout_s=20)
+            session.run(guest_command(1), timeout_s=20)
         if k:
             times.append(time.monotonic() - t0)
     rate = 1 / statistics.median(times)

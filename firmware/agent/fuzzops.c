@@ -1,10 +1,12 @@
 /*
  * The fuzz campaign's executor in the guest:
  *
- *   sisagent fuzz SERIAL[,SERIAL...] MNTBASE MOUNTOPTS < OPS
+ *   SISCTL_FUZZ_OPS=N sisagent fuzz SERIAL[,SERIAL...] MNTBASE MOUNTOPTS
  *
- * One input per serial, in order, in this one process: OPS holds each input's
- * op lines, inputs separated by a line SISCTL_NEXT. For input N it prints
+ * One input per serial, in order, in this one process. Each input's op lines
+ * are on its own disk at byte N, after the file system: "SISOPS01", u32
+ * length, then that many bytes of text (the console would carry them at
+ * about 3 KB/s under emulation; the disk is there anyway). For input N it prints
  * "== N" and writes "sisctl-fuzz: input N" to the kernel log (so a kernel
  * report is attributed to the input that was running), drops the block
  * caches (the host rewrote the disk since they were filled), mounts the
@@ -50,7 +52,8 @@
 
 #define FUZZ_ARGS 6
 #define FUZZ_ARG_MAX (3 * PATH_MAX)
-#define FUZZ_NEXT "SISCTL_NEXT"            /* ends one input's ops when several share a process */
+#define OPS_MAGIC "SISOPS01"
+#define OPS_MAX (1 << 20)
 
 static int hex(int c)
 {
@@ -302,12 +305,30 @@ static long kcov_finish(struct kcov *k, const char *dev, long offset)
 
 static char line[4 * FUZZ_ARG_MAX];
 
-/* Read the next op line of this input into `line`; 0 at the end of the input (SISCTL_NEXT) or of stdin. */
-static int next_op_line(void)
+/* This input's op lines, read from its disk at `offset` (after the block caches were dropped). */
+static FILE *open_ops(const char *dev, long offset)
 {
-    if (!fgets(line, sizeof line, stdin)) return 0;
+    static char text[OPS_MAX + 1];
+    char head[12];
+    unsigned int length = 0;
+    int fd = open(dev, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && pread(fd, head, sizeof head, offset) == (ssize_t)sizeof head && !memcmp(head, OPS_MAGIC, 8)) {
+        memcpy(&length, head + 8, 4);
+        if (length > OPS_MAX || pread(fd, text, length, offset + (long)sizeof head) != (ssize_t)length) length = 0;
+    } else {
+        printf("fuzz: no ops on %s\n", dev);
+    }
+    if (fd >= 0) close(fd);
+    text[length] = 0;
+    return length ? fmemopen(text, length, "r") : fopen("/dev/null", "r");
+}
+
+/* Read the next op line of this input into `line`; 0 at its end. */
+static int next_op_line(FILE *ops)
+{
+    if (!ops || !fgets(line, sizeof line, ops)) return 0;
     line[strcspn(line, "\r\n")] = 0;
-    return strcmp(line, FUZZ_NEXT) != 0;
+    return 1;
 }
 
 static void mark_input(int slot)
@@ -323,13 +344,15 @@ static void mark_input(int slot)
     }
 }
 
-/* One input: mount the disk `dev` on `mnt`, its ops from stdin, unmount. */
-static void fuzz_one(const char *dev, const char *mnt, const char *options, struct kcov *kcov, long kcov_offset)
+/* One input: mount the disk `dev` on `mnt`, run its ops, unmount. */
+static void fuzz_one(const char *dev, const char *mnt, const char *options, long ops_offset, struct kcov *kcov,
+                     long kcov_offset)
 {
     static char decoded[FUZZ_ARGS][FUZZ_ARG_MAX];
     char *args[FUZZ_ARGS + 1];
     mkdir(mnt, 0755);
     drop_block_caches(dev);
+    FILE *ops = open_ops(dev, ops_offset);
     int tracing = kcov->fd >= 0 && kcov_enable(kcov) == 0;
     long long t0 = mono_ns();
     /* nodev: a mutated inode can turn a file into any device node (the console among them) */
@@ -339,7 +362,7 @@ static void fuzz_one(const char *dev, const char *mnt, const char *options, stru
     long long t1 = mono_ns();
     int inside = chdir(mnt) == 0;
     if (!inside) perror("fuzz: chdir");   /* its ops are skipped: never run them elsewhere */
-    for (int index = 0; next_op_line(); index++) {
+    for (int index = 0; next_op_line(ops); index++) {
         if (!inside) continue;
         int n = 0, bad = 0;
         for (char *save, *tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
@@ -355,6 +378,7 @@ static void fuzz_one(const char *dev, const char *mnt, const char *options, stru
         fflush(stdout);
         if (n && !strcmp(args[0], "umount") && r == 0) mounted = 0;
     }
+    if (ops) fclose(ops);
     if (chdir("/")) perror("fuzz: chdir /");
     long long t2 = mono_ns();
     if (mounted) printf("umount %d\n", umount(mnt) ? errno : 0);
@@ -368,6 +392,12 @@ static void fuzz_one(const char *dev, const char *mnt, const char *options, stru
 
 int tool_fuzz(const char *serials, const char *mnt_base, const char *options)
 {
+    const char *ops_env = getenv("SISCTL_FUZZ_OPS");
+    if (!ops_env) {
+        fprintf(stderr, "fuzz: SISCTL_FUZZ_OPS (the byte of each disk where its ops are) is not set\n");
+        return 2;
+    }
+    long ops_offset = atol(ops_env);
     const char *env = getenv("SISCTL_KCOV_OFFSET");
     long kcov_offset = env ? atol(env) : -1;
     struct kcov kcov = { .fd = -ENOSYS, .area = NULL };
@@ -382,13 +412,11 @@ int tool_fuzz(const char *serials, const char *mnt_base, const char *options)
         snprintf(mnt, sizeof mnt, "%s/%s", mnt_base, serial);
         if (!dev) {
             printf("fuzz: no disk with serial %s\n", serial);
-            while (next_op_line())   /* skip its ops */
-                ;
             continue;
         }
         char own[64];
         snprintf(own, sizeof own, "%s", dev);   /* disk_by_serial's buffer is reused */
-        fuzz_one(own, mnt, options, &kcov, kcov_offset);
+        fuzz_one(own, mnt, options, ops_offset, &kcov, kcov_offset);
     }
     return 0;
 }

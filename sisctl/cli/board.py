@@ -133,7 +133,7 @@ def smoke(c, board="qemu-virt-0", recipe="", json_=False, wait="", priority=""):
 @task(help={"fast": "unit tests only (no QEMU)", "k": "only tests matching this pytest expression"})
 def test(c, fast=False, k=""):
     """Run the test suite (unit + integration with real QEMU, kbuild and e2fsprogs)."""
-    argv = [sys.executable, "-m", "pytest", "-ra", str(PROJECT / "tests")]
+    argv = [sys.executable, "-m", "pytest", "-ra", "--durations=30", str(PROJECT / "tests")]
     if fast:
         argv += ["-m", "not integration and not kbuild"]
     if k:

@@ -11,7 +11,7 @@ from sisctl.progress import progress_for
 
 # Options that belong to one kind or another; a kind rejects those that are not its own.
 KIND_OPTIONS = ("scenario", "mode", "runs", "baseline", "candidate", "suite", "budget", "target", "duration",
-                "corpus", "coverage", "checksum_repair", "stop_on")
+                "corpus", "coverage", "checksum_repair", "stop_on", "minimize")
 
 
 @task(name="run", default=True,
@@ -32,20 +32,22 @@ KIND_OPTIONS = ("scenario", "mode", "runs", "baseline", "candidate", "suite", "b
             "coverage": "fuzz: on (KCOV feedback where the kernel has it; default) or off",
             "checksum_repair": "fuzz: share of ext4-image inputs whose checksums are recomputed, 0..1 (default 0.8)",
             "stop_on": "fuzz: end at the first finding whose title contains this text",
+            "minimize": "fuzz: on (after fuzzing, minimise each new finding and confirm it on a cold boot; "
+                        "default) or off",
             "seed": "campaign seed (same seed, same workloads)",
             "resume": "campaign id or folder to continue after a kill", "json": "print the summary as JSON"})
 @guard
 def campaign_run(c, kind="ext4-crash", board=None, boards=None, scenario=None, mode=None, runs=None, seed=1,
                  resume="", json_=False, baseline=None, candidate=None, suite=None, budget=None, target=None,
-                 duration=None, corpus=None, coverage=None, checksum_repair=None, stop_on=None, wait="",
-                 priority=""):
+                 duration=None, corpus=None, coverage=None, checksum_repair=None, stop_on=None, minimize=None,
+                 wait="", priority=""):
     """Run a campaign: invoke campaign --kind ext4-crash --board B --scenario all --mode powerloss --runs N."""
     from sisctl.campaign.core import runner
     board, boards = board_choice(board, boards, resume)
     held_words = hold_options(wait, priority)   # for every board this campaign holds
     given = {"scenario": scenario, "mode": mode, "runs": runs, "baseline": baseline, "candidate": candidate,
              "suite": suite, "budget": budget, "target": target, "duration": duration, "corpus": corpus,
-             "coverage": coverage, "checksum_repair": checksum_repair, "stop_on": stop_on}
+             "coverage": coverage, "checksum_repair": checksum_repair, "stop_on": stop_on, "minimize": minimize}
     options = {k: v for k, v in given.items() if v is not None}
     if not resume and not boards:
         _run_on_its_lab_host(kind, board, seed, options, held_words, json_)

@@ -152,6 +152,22 @@ def test_reproducer_program_compiles_for_aarch64(tmp_path, seeds):
     assert done.returncode == 0, done.stderr
 
 
+def test_an_input_goes_on_its_disk_with_its_ops_after_the_image(tmp_path):
+    from sisctl.campaign.fuzz.executor import OPS_HEADER, OPS_OFFSET, write_input
+    disk = tmp_path / "disk"
+    disk.write_bytes(bytes(4 << 20))
+    with open(disk, "r+b") as f:
+        write_input(f, b"\xaa" * 3000, [["creat", "a"]])
+        write_input(f, b"\xbb" * 1000, [["stat", "b b"], ["sync"]], stale=3000)   # a smaller image next
+    data = disk.read_bytes()
+    assert data[:1000] == b"\xbb" * 1000 and data[1000:3000] == bytes(2000)
+    magic, length = OPS_HEADER.unpack_from(data, OPS_OFFSET)
+    text = data[OPS_OFFSET + OPS_HEADER.size:OPS_OFFSET + OPS_HEADER.size + length].decode()
+    assert magic == b"SISOPS01" and text == "stat b%20b\nsync\n"
+    with open(disk, "r+b") as f, pytest.raises(ValueError, match="overlaps the ops"):
+        write_input(f, bytes(OPS_OFFSET + 1), [])
+
+
 def test_verdict_over_records():
     batch = {"type": "batch", "execs": 10, "seconds": 4.0, "mounted": 8, "fs_errors": 3, "restore_ms": 150.0,
              "corpus": 5}
@@ -166,8 +182,22 @@ def test_verdict_over_records():
     assert cases(summarize([])) == []   # an empty run has no verdict: the core reports it as an error
 
 
+def test_a_minimised_finding_says_so_in_its_case_and_one_that_did_not_come_back_too():
+    batch = {"type": "batch", "execs": 10, "seconds": 4.0, "mounted": 8, "fs_errors": 0, "corpus": 5}
+    crash = {"type": "crash", "title": "WARNING in ext4_setattr", "title_id": "w", "kind": "WARNING",
+             "usable_stack": True, "exec": 4}
+    minimized = {"type": "minimized", "title_id": "w", "mutations": [5, 1], "ops": [12, 1],
+                 "confirmed_cold_boot": True, "c_program_confirmed": True}
+    summary = summarize([batch, crash, minimized])
+    assert summary["unique_crashes"][0]["minimized"]["ops"] == [12, 1]
+    assert "minimised to 1 mutation(s) and 1 op(s), confirmed on a cold boot" in cases(summary)[0].detail
+    flaky = summarize([batch, crash, {"type": "minimized", "title_id": "w", "error": "did not give it again"}])
+    assert "not minimised: its input did not give the title again" in cases(flaky)[0].detail
+    assert "minimised" not in cases(summarize([batch, crash]))[0].detail
+
+
 def test_each_oracle_catches_what_it_exists_to_catch(seeds, tmp_path):
-    from sisctl.campaign.fuzz.campaign import judge
+    from sisctl.campaign.fuzz.oracles import judge
     from sisctl.campaign.fuzz.executor import ExecResult
     from sisctl.campaign.fuzz.triage import triage
     seed = seeds["csum-journal"]
@@ -216,9 +246,7 @@ def test_page_sections_show_every_finding(tmp_path):
 
 def test_batched_output_and_console_are_split_by_slot():
     from sisctl.campaign.fuzz.executor import guest_command, split_by_slot
-    command = guest_command([[["creat", "a"]], [["stat", "b"]]], 20)
-    assert command.count("/sbin/sisagent fuzz fuzz0,fuzz1 /mnt ") == 1
-    assert command.endswith("creat a\nSISCTL_NEXT\nstat b\nSISCTL_FUZZ_END\n")
+    assert guest_command(2) == "SISCTL_FUZZ_OPS=2097152 /sbin/sisagent fuzz fuzz0,fuzz1 /mnt errors=continue"
     out = "== 0\nmount 0\no 0 0\numount 0\n== 1\nmount 22\no 0 2\numount -\n"
     assert split_by_slot(out, r"^== (\d+)$", 2) == ["mount 0\no 0 0\numount 0\n", "mount 22\no 0 2\numount -\n"]
     log = "[ 1.0] sisctl-fuzz: input 0\n[ 1.1] EXT4-fs (vdb): mounted\n[ 2.0] sisctl-fuzz: input 1\n[ 2.1] BUG: x\n"

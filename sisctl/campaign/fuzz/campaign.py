@@ -1,8 +1,9 @@
 """The fuzz loop: make an input, run it from the ready snapshot, judge it, keep what is new.
 
-Oracles: a kernel report (titled by triage.py), a guest that stops answering (hang), a wrong
-errno for a VFS path case, and `e2fsck -fn` failing on a clean seed that was mounted, worked on
-and cleanly unmounted. Records: one per batch of execs and one per finding occurrence.
+Oracles (oracles.py): a kernel report, a guest that stops answering, a wrong errno for a VFS path
+case, `e2fsck -fn` failing on a clean seed after a clean unmount. Records: one per batch of execs,
+one per finding occurrence, one per minimised finding. When the fuzzing time is spent, each board
+minimises the findings it saw first (repro.py), unless --minimize off.
 
 Feedback: on a kernel with KCOV (--coverage on, the default) the campaign first replays the seeds
 alone (the coverage baseline), then an input joins the corpus when it reaches a kernel PC no input
@@ -22,12 +23,12 @@ from pathlib import Path
 from sisctl.campaign.core.kind import Context
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.fuzz import coverage as kcov
-from sisctl.campaign.ext4crash.disk import e2fsck
 from sisctl.campaign.fuzz.config import FuzzConfig
 from sisctl.campaign.fuzz.crashes import CrashStore, Finding
+from sisctl.campaign.fuzz.oracles import judge
+from sisctl.campaign.fuzz.repro import NotReproduced, Reproducer
 from sisctl.campaign.fuzz.executor import ExecResult, Executor
 from sisctl.campaign.fuzz.inputs import REPAIR_SHARE, FuzzInput, evolve, generate, seed_inputs
-from sisctl.campaign.fuzz.pathcases import wrong_errnos
 from sisctl.campaign.fuzz.seeds import Seed, load_seeds
 from sisctl.telemetry.points import make_point
 
@@ -35,33 +36,6 @@ CORPUS_CAP = 500
 EVOLVE_SHARE = 0.3
 _STORE_LOCK = threading.Lock()       # shards of one campaign share its crash folder
 _SHARED: dict[Path, tuple[kcov.CoverageSet, kcov.CoverageSet, set]] = {}   # campaign folder -> its coverage
-
-
-def judge(fuzz_input: FuzzInput, result: ExecResult, seeds: dict[str, Seed], work: Path) -> list[Finding]:
-    """What this exec found. Oracles: kernel report, hang, wrong errno, and e2fsck on an unmutated seed
-    that was mounted and cleanly unmounted."""
-    found = []
-    if result.crash:
-        found.append(Finding(result.crash.title, result.crash.kind, result.crash.usable_stack, result.crash.report))
-    elif result.hang:   # named by the first op without a result, if the agent said how far it got
-        stuck = next((op[0] for op, err in zip(fuzz_input.ops, result.errnos) if err is None), None)
-        title = f"hang: {stuck} did not return" if stuck and result.mount is not None else \
-            "hang: the guest stopped answering"
-        found.append(Finding(title, "hang", False, result.hang))
-    if fuzz_input.expect is not None and not result.crashed:
-        for wrong in wrong_errnos(fuzz_input.ops, fuzz_input.expect, result.errnos):
-            title = f"wrong errno: {wrong['op'][0]} gave {wrong['got']}, expected {wrong['expected']}"
-            found.append(Finding(title, "wrong errno", True, json.dumps(wrong)))
-    if not fuzz_input.mutations and not result.crashed and result.mount == 0 and result.umount == 0:
-        after = work / "after.img"
-        with open(result.disk, "rb") as disk:   # the file system part of the disk after the unmount
-            after.write_bytes(disk.read(seeds[fuzz_input.seed].image.stat().st_size))
-        fsck = e2fsck(after)
-        if not fsck.clean:
-            first = next((line for line in fsck.output.splitlines()[1:] if line.strip()), fsck.meaning)
-            title = "e2fsck -fn fails after a clean unmount: " + "".join("N" if c.isdigit() else c for c in first)[:90]
-            found.append(Finding(title, "fsck", True, fsck.output))
-    return found
 
 
 def signature(fuzz_input: FuzzInput, result: ExecResult) -> str:
@@ -174,6 +148,30 @@ class FuzzCampaign:
                 self._batch(executor)
         self.ctx.figures["sessions"] = executor.sessions
         self.ctx.figures["coverage"] = self.coverage_figures()
+        if self.config.minimize == "on":
+            self._minimize_findings()
+
+    def _minimize_findings(self) -> None:
+        """Each finding this board saw first, once (a resume goes on with the rest): delta-debugged to
+        a smallest input with the same title and confirmed on a cold boot. One whose input does not
+        give its title again is recorded as such."""
+        records = read_records(self.ctx.out / "records.jsonl")
+        done = {r["title_id"] for r in records if r.get("type") == "minimized"}
+        for crash in records:
+            if crash.get("type") != "crash" or not crash.get("new") or crash["title_id"] in done \
+                    or (self.shards > 1 and crash.get("board") != self.ctx.board.name):
+                continue
+            self.ctx.check_stop()
+            self.ctx.progress(f"\nminimising {crash['title']}")
+            record = {"type": "minimized", "title": crash["title"], "title_id": crash["title_id"]}
+            try:
+                result = Reproducer(self.ctx.board, self.seeds, self.store.folder(crash["title_id"]),
+                                    self.ctx.progress).minimize()
+                record.update({k: result[k] for k in ("mutations", "ops", "runs", "confirmed_cold_boot",
+                                                      "c_program_confirmed")})
+            except NotReproduced as err:
+                record["error"] = str(err)
+            self.ctx.records.append({**record, **self.ctx.origin})
 
     def stopped(self) -> bool:
         """--stop-on TEXT: a finding with TEXT in its title has been recorded (in this run or before a resume)."""

@@ -11,7 +11,7 @@ from sisctl import paths
 from sisctl.campaign.fuzz.inputs import REPAIR_SHARE, TARGETS
 from sisctl.errors import UsageError
 
-OPTIONS = ("target", "duration", "corpus", "coverage", "checksum_repair", "stop_on")
+OPTIONS = ("target", "duration", "corpus", "coverage", "checksum_repair", "stop_on", "minimize")
 UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
@@ -22,11 +22,12 @@ class FuzzConfig:
     duration_s: float = 600.0
     seed: int = 1
     corpus: str = ""              # folder of the persistent corpus; "" = the default one under the state folder
-    batch: int = 12               # execs per record
-    slots: int = 4                # inputs per snapshot restore (a crash re-runs them one by one)
+    batch: int = 16               # execs per record (two restores)
+    slots: int = 8                # inputs per snapshot restore (a crash re-runs them one by one)
     coverage: str = "on"          # on: KCOV feedback where the kernel has it; off: outcome signatures only
     checksum_repair: float = REPAIR_SHARE   # share of ext4-image inputs whose checksums are recomputed
     stop_on: str = ""             # end the campaign at the first finding whose title contains this
+    minimize: str = "on"          # on: after fuzzing, minimise each finding (after the duration); off: leave it
 
     @property
     def targets(self) -> list[str]:
@@ -48,7 +49,7 @@ def config_from_options(board: str, seed: int, options: dict[str, Any]) -> FuzzC
     unknown = set(options) - set(OPTIONS)
     if unknown:
         raise UsageError(f"--{sorted(unknown)[0]} is not an option of fuzz campaigns "
-                         "(they take --target, --duration, --corpus, --coverage, --checksum-repair, --stop-on)")
+                         "(they take --target, --duration, --corpus, --coverage, --checksum-repair, --stop-on, --minimize)")
     target = options.get("target", "all")
     if target not in (*TARGETS, "all"):
         raise UsageError(f"--target {target!r}: expected one of {', '.join(TARGETS)}, all")
@@ -58,10 +59,13 @@ def config_from_options(board: str, seed: int, options: dict[str, Any]) -> FuzzC
     coverage = str(options.get("coverage") or "on")
     if coverage not in ("on", "off"):
         raise UsageError(f"--coverage {coverage!r}: expected on or off")
+    minimize = str(options.get("minimize") or "on")
+    if minimize not in ("on", "off"):
+        raise UsageError(f"--minimize {minimize!r}: expected on or off")
     return FuzzConfig(board, target, parse_duration(options.get("duration", "10m")), seed,
                       str(Path(corpus).resolve()) if corpus else "", coverage=coverage,
                       checksum_repair=parse_share(options.get("checksum_repair")),
-                      stop_on=str(options.get("stop_on") or ""))
+                      stop_on=str(options.get("stop_on") or ""), minimize=minimize)
 
 
 def parse_share(text: Any) -> float:

@@ -7,8 +7,9 @@
   console.log    the console during that input; report.txt the report itself
   repro.debugfs, repro.c, ops.txt, mutations.json   reproducer files (reproducer.py)
   repro.json     written by fuzz.repro: reliability from the snapshot, the C program on a cold boot
-  minimized/     written by fuzz.minimize: the smallest input with the same title, its files and
-                 minimized.json and repro.json (confirmation on a cold boot, by the input and the C program)
+  minimized/     written at the campaign's end (unless --minimize off) or by fuzz.minimize: the
+                 smallest input with the same title, its files, minimized.json and repro.json
+                 (confirmation on a cold boot, by the input and the C program)
 """
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from typing import Callable
 from sisctl.board.board import Board
 from sisctl.board.errors import AgentError, BoardError, KernelCrash
 from sisctl.board.qemu import Disk
-from sisctl.campaign.fuzz.campaign import judge
+from sisctl.campaign.fuzz.oracles import judge
 from sisctl.campaign.fuzz.executor import BOOT_APPEND, DISK_BYTES, Executor, read_from
 from sisctl.campaign.fuzz.inputs import FuzzInput
 from sisctl.campaign.fuzz.reproducer import compile_c_program, write_reproducer
@@ -31,6 +31,10 @@ from sisctl.errors import UsageError
 IMAGE_DISK, PROGRAM_DISK = "reproimg", "reprobin"   # virtio disk serials in the guest
 C_TIMEOUT_S = 30.0
 NOT_SHOWN_BY_PROGRAM = ("wrong errno", "fsck")   # the C program shows kernel reports and hangs only
+
+
+class NotReproduced(UsageError):
+    """The finding's input did not give its title again: there is nothing to minimise."""
 
 
 class Reproducer:
@@ -89,7 +93,7 @@ class Reproducer:
         original = self.input
         with Executor(self.board, self.work) as executor:
             if not self.hits(executor, original):
-                raise UsageError(f"{self.crash_dir.name}: the input did not give '{self.title}' again; "
+                raise NotReproduced(f"{self.crash_dir.name}: the input did not give '{self.title}' again; "
                                  "nothing to minimise (see fuzz.repro for its reliability)")
             mutations = ddmin(original.mutations,
                               lambda m: self.hits(executor, original.with_parts(m, original.ops)))

@@ -17,6 +17,10 @@ def summarize(records: list[dict]) -> dict:
                                                   "usable_stack": r["usable_stack"], "first_exec": r["exec"],
                                                   "count": 0, "reproduce": r.get("reproduce", "")})
         entry["count"] += 1
+    for r in records:
+        if r.get("type") == "minimized" and r["title_id"] in unique:
+            unique[r["title_id"]]["minimized"] = {k: r[k] for k in ("mutations", "ops", "confirmed_cold_boot",
+                                                                     "c_program_confirmed", "error") if k in r}
     return {"execs": execs, "fuzz_seconds": round(seconds, 1),
             "execs_per_s": round(execs / seconds, 2) if seconds else 0.0,
             "mounted": sum(r["mounted"] for r in batches),
@@ -67,10 +71,21 @@ def cases(summary: dict) -> list[Case]:
     found = [Case(f"fuzz: {u['title']}", False,
                   f"{u['count']} occurrence(s), first at exec {u['first_exec']}"
                   + ("" if u["usable_stack"] else "; the report has no usable stack")
+                  + minimized_text(u.get("minimized"))
                   + (f"; {u['reproduce']}" if u["reproduce"] else ""))
              for u in summary["unique_crashes"]]
     return found or [Case("fuzz: no crash", True, f"{summary['execs']} execs, no kernel report, hang, "
                                                   "wrong errno or e2fsck failure")]
+
+
+def minimized_text(minimized: dict | None) -> str:
+    if not minimized:
+        return ""
+    if "error" in minimized:
+        return "; not minimised: its input did not give the title again"
+    cold = {True: ", confirmed on a cold boot", False: ", NOT confirmed on a cold boot"}.get(
+        minimized.get("confirmed_cold_boot"), "")
+    return f"; minimised to {minimized['mutations'][1]} mutation(s) and {minimized['ops'][1]} op(s){cold}"
 
 
 def terminal_summary(summary: dict) -> str:
@@ -83,7 +98,7 @@ def terminal_summary(summary: dict) -> str:
         lines.append(f"  {'subsystem':12s} {'PCs seeds':>10s} {'campaign':>10s}  growth")
         lines += [f"  {r[0]:12s} {r[1] or 0:10d} {r[2]:10d}  {r[3]}" for r in growth_rows(growth)]
     for u in summary.get("unique_crashes", []):
-        lines.append(f"  {u['count']:5d}x  {u['title']}  [{u['title_id']}]")
+        lines.append(f"  {u['count']:5d}x  {u['title']}  [{u['title_id']}]{minimized_text(u.get('minimized'))}")
     if not summary.get("unique_crashes"):
         lines.append("  no findings")
     return "\n".join(lines)
