@@ -126,7 +126,7 @@ def find_planted(seed: int, cap_s: float, options: dict | None = None, board: st
     corpus = tempfile.mkdtemp(prefix="fuzz-corpus-")
     summary = runner.start("fuzz", board,
                            {"target": "ext4-image", "duration": f"{cap_s:g}s", "corpus": corpus, "stop_on": TITLE,
-                            **(options or {})}, seed, progress=lambda _: None)
+                            "minimize": "off", **(options or {})}, seed, progress=lambda _: None)
     records = list(read_records(Path(summary["report"]) / "records.jsonl"))
     found = {"seconds": None, "execs": None, "total_execs": summary["execs"], "campaign": Path(summary["report"]).name,
              "coverage": (summary.get("coverage_growth") or {}).get("campaign", {}).get("total", {}).get("pcs")}
