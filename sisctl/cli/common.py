@@ -134,16 +134,9 @@ def hold_options(wait: str = "", priority: str = "") -> list[str]:
     """A task's --wait and --priority: checked (a usage error naming the option), in force for every
     board this process holds, and returned as the words that pass them on to a remote sisctl."""
     from sisctl.fleet.claims import set_hold_options
-    from sisctl.fleet.config import duration
+    from sisctl.fleet.config import duration, priority_of
     wait_s = duration(wait, "--wait") if str(wait).strip() else None
-    rank = None
-    if str(priority).strip():
-        try:
-            rank = float(priority)
-        except ValueError:
-            rank = math.nan
-        if not math.isfinite(rank):
-            raise usage(f"--priority takes a number, got {priority!r}")
+    rank = priority_of(priority, "--priority") if str(priority).strip() else None
     set_hold_options(wait_s, rank)
     return [*(["--wait", str(wait).strip()] if wait_s is not None else []),
             *(["--priority", str(priority).strip()] if rank is not None else [])]

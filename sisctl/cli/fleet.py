@@ -148,18 +148,14 @@ def fleet_health(c, board, wait="30m", json_=False):
 def fleet_hold(c, board, wait="", priority="0", seconds="0"):
     """Hold a board for the command after '--' (SISCTL_BOARD names it), or for --seconds."""
     from sisctl.fleet.claims import new_hold, parse_tags, registered
-    from sisctl.fleet.config import duration
+    from sisctl.fleet.config import duration, priority_of
     from sisctl.proc import interrupted
     signal.signal(signal.SIGTERM, interrupted)     # a cancelled CI job hands the board over too
     filters = parse_tags(board[4:]) if board.startswith("tag:") else {"name": board}
     wait_s = duration(wait, "--wait") if wait else None
     hold_s = duration(seconds, "--seconds")
-    try:
-        priority = float(priority)
-    except ValueError:
-        raise UsageError(f"--priority: expected a number, got {priority!r}") from None
     spec, address = _coordinator()
-    hold = new_hold(address, spec, filters, board, wait_s=wait_s, priority=priority)
+    hold = new_hold(address, spec, filters, board, wait_s=wait_s, priority=priority_of(priority, "--priority"))
     started = time.monotonic()
     name = hold.acquire()
     waited, held_from = time.monotonic() - started, time.time()

@@ -69,12 +69,7 @@ def checked(name: str, host: str, trigger: str,
 
 def record_health(name: str, host: str, health: str, trigger: str, elapsed_s: float = 0.0) -> None:
     """One fleet_health point through the lab's telemetry sink (spooled if the database is away)."""
-    from sisctl.telemetry.lab import load_lab, open_sink
+    from sisctl.telemetry.lab import send_points
     from sisctl.telemetry.points import make_point
-    point = make_point("fleet_health", {"board": name, "host": host or "-", "health": health, "check": trigger},
-                       {"good": int(health == "good"), "elapsed_s": round(float(elapsed_s), 3)}, time.time_ns())
-    sink = open_sink(load_lab())
-    try:
-        sink.write([point])
-    finally:
-        sink.close(drain_s=2)
+    send_points([make_point("fleet_health", {"board": name, "host": host or "-", "health": health, "check": trigger},
+                            {"good": int(health == "good"), "elapsed_s": round(float(elapsed_s), 3)}, time.time_ns())])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from sisctl.errors import UsageError
-from sisctl.fleet.config import CoordinatorSpec, duration
+from sisctl.fleet.config import CoordinatorSpec, duration, priority_of
 from sisctl.fleet.embedded import coordinator_address
 from sisctl.fleet.hold import BoardHold, NotInFleet
 from sisctl.fleet.session import CoordinatorLost
@@ -64,11 +64,7 @@ def _waiting(spec: CoordinatorSpec) -> tuple[float, float]:
         wait_s = spec.wait_s
     if "priority" in _hold_options:
         return wait_s, _hold_options["priority"]
-    try:
-        priority = float(os.environ.get("SISCTL_PRIORITY") or 0)
-    except ValueError:
-        raise UsageError(f"SISCTL_PRIORITY: expected a number, got {os.environ['SISCTL_PRIORITY']!r}") from None
-    return wait_s, priority
+    return wait_s, priority_of(os.environ.get("SISCTL_PRIORITY") or 0, "SISCTL_PRIORITY")
 
 
 @contextmanager

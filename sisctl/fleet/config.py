@@ -95,3 +95,15 @@ def duration(text: str | float, option: str) -> float:
     if seconds < 0:
         raise UsageError(f"{option}: a duration cannot be negative ({text!r})")
     return seconds
+
+
+def priority_of(text: str | float, option: str) -> float:
+    """A waiting job's priority: any finite number, higher served first."""
+    from sisctl.errors import UsageError
+    try:
+        rank = float(text)
+    except ValueError:
+        rank = math.nan
+    if not math.isfinite(rank):
+        raise UsageError(f"{option}: expected a number, got {text!r}")
+    return rank

@@ -21,7 +21,7 @@ from sisctl.campaign.core import runner
 from sisctl.nightly.plan import SMOKE, Job, load_plan
 from sisctl.nightly.report import write_plan_report
 from sisctl.smoke import run_smoke
-from sisctl.telemetry.lab import load_lab, open_sink
+from sisctl.telemetry.lab import send_points
 from sisctl.telemetry.points import make_point
 
 LIVE_EVERY_S = 15.0
@@ -137,10 +137,8 @@ def _job_progress(job: Job, progress: Callable[[str], None]) -> Callable[[str], 
 
 
 def _write_points(plan: str, jobs: list[Job], results: dict[str, dict]) -> None:
-    sink = open_sink(load_lab())
     now = time.time_ns()
-    sink.write([make_point("nightly_job", {"plan": plan, "job": r["id"], "board": r["board"], "kind": r["kind"],
-                                           "kernel": r["kernel"], "status": r["status"]},
-                           {"ok": int(r["status"] == "passed"), "elapsed_s": float(r["elapsed_s"])}, now + i)
-                for i, r in enumerate(results.values())])
-    sink.close(drain_s=2)
+    send_points([make_point("nightly_job", {"plan": plan, "job": r["id"], "board": r["board"], "kind": r["kind"],
+                                            "kernel": r["kernel"], "status": r["status"]},
+                            {"ok": int(r["status"] == "passed"), "elapsed_s": float(r["elapsed_s"])}, now + i)
+                 for i, r in enumerate(results.values())])

@@ -247,21 +247,12 @@ def analyze(reports: Path, board: str | None = None, metric: str | None = None, 
     return [(s, change_points(s, min_change)) for s in select(read_history(reports, since), board, metric)]
 
 
-def write_changes(changes: list[Change], wait_s: float = 10.0) -> str:
+def write_changes(changes: list[Change], wait_s: float = 5.0) -> str:
     """Send the bench_change points to the lab's database; a line saying where they went. Points the
     database did not take stay in the telemetry spool and go with the next sink that runs."""
-    from sisctl.telemetry.lab import load_lab, open_sink
-    lab = load_lab()
-    sink = open_sink(lab)
-    try:
-        sink.write([change_point(c) for c in changes])
-        deadline = time.monotonic() + wait_s
-        while sink.unsent() and not sink.last_error and time.monotonic() < deadline:
-            time.sleep(0.05)
-        waiting, error = sink.unsent(), sink.last_error
-    finally:
-        sink.close(drain_s=0)
+    from sisctl.telemetry.lab import send_points
+    waiting, error, url = send_points([change_point(c) for c in changes], wait_s)
     if not waiting:
-        return f"{len(changes)} bench_change point(s) written to {lab.tsdb.url}"
-    return (f"{waiting} bench_change point(s) spooled for {lab.tsdb.url}, sent with the next telemetry "
+        return f"{len(changes)} bench_change point(s) written to {url}"
+    return (f"{waiting} bench_change point(s) spooled for {url}, sent with the next telemetry "
             f"({error or 'no answer yet'})")
