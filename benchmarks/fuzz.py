@@ -127,6 +127,8 @@ def find_planted(seed: int, cap_s: float, options: dict | None = None, board: st
     summary = runner.start("fuzz", board,
                            {"target": "ext4-image", "duration": f"{cap_s:g}s", "corpus": corpus, "stop_on": TITLE,
                             "minimize": "off", **(options or {})}, seed, progress=lambda _: None)
+    if summary["status"] in ("error", "aborted"):     # not a search that failed: no figure at all
+        raise RuntimeError(f"{summary['campaign']}: {summary['status']}: {summary.get('reason')}")
     records = list(read_records(Path(summary["report"]) / "records.jsonl"))
     found = {"seconds": None, "execs": None, "total_execs": summary["execs"], "campaign": Path(summary["report"]).name,
              "coverage": (summary.get("coverage_growth") or {}).get("campaign", {}).get("total", {}).get("pcs")}

@@ -63,7 +63,12 @@ def run_share(board: str, jobs: list[tuple[str, int, float]]) -> list[dict]:
     """One worker's runs, one after the other on its own board; each printed when it ends."""
     runs = []
     for condition, seed, cap_s in jobs:
-        run = {"condition": condition, "seed": seed, **find_planted(seed, cap_s, CONDITIONS[condition], board)}
+        try:
+            found = find_planted(seed, cap_s, CONDITIONS[condition], board)
+        except RuntimeError as err:   # the board failed: once more, then the run is left out
+            print(f"{condition:12s} seed {seed}: {err}; running it again", flush=True)
+            found = find_planted(seed, cap_s, CONDITIONS[condition], board)
+        run = {"condition": condition, "seed": seed, **found}
         print(f"{condition:12s} seed {seed}: "
               + (f"found after {run['execs']} execs, {run['seconds']:.0f} s" if run["execs"] else
                  f"not found in {run['total_execs']} execs ({cap_s:.0f} s)")

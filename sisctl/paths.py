@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -44,9 +45,29 @@ def unique_dir(parent: Path, name: str) -> Path:
     raise FileExistsError(f"{parent / name}: too many folders of that name")
 
 
+def partial_path(path: Path) -> Path:
+    """Where this process and thread write `path` before renaming it into place: two writers of the
+    same cached file (two campaigns starting at once) never share one."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.partial")
+
+
+def stale_partials(path: Path) -> list[Path]:
+    """The partial files of `path` whose writer process is gone (killed mid-write)."""
+    stale = []
+    for partial in path.parent.glob(f".{path.name}.*.partial"):
+        pid = partial.name[len(path.name) + 2:].partition("-")[0]
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            stale.append(partial)
+        except (ValueError, PermissionError):
+            pass
+    return stale
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Replace `path` with `text` so a crash leaves the old or the new content, never a torn file."""
-    partial = path.with_name(f".{path.name}.partial")
+    partial = partial_path(path)
     with open(partial, "w") as out:
         out.write(text)
         out.flush()

@@ -12,6 +12,7 @@ from typing import Callable
 
 from ymodem.Socket import ModemSocket
 
+from sisctl import paths
 from sisctl.board.console import Console
 from sisctl.board.errors import BoardError
 from sisctl.board.spec import UbootSpec
@@ -44,9 +45,9 @@ def gzip_kernel(image: Path, folder: Path) -> Path:
     out = folder / f"Image-{hashlib.sha256(data).hexdigest()[:16]}.gz"
     if not out.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        partial = out.with_suffix(".partial")
+        partial = paths.partial_path(out)
         partial.write_bytes(gzip.compress(data, compresslevel=9, mtime=0))
-        partial.rename(out)
+        partial.replace(out)
     return out
 
 

@@ -35,8 +35,9 @@ def build(recipe: Recipe, *, force: bool = False, cache: Path | None = None,
             progress(f"{recipe.name}: cached at {dest}")
             return Artifact.load(dest)
     started = time.monotonic()
-    partial = store / f".{recipe.name}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
+    for stale in paths.stale_partials(store / recipe.name):   # a build killed midway: gigabytes
+        shutil.rmtree(stale, ignore_errors=True)
+    partial = paths.partial_path(store / recipe.name)
     partial.mkdir(parents=True)
     try:
         if recipe.kind == "debian":
@@ -55,6 +56,9 @@ def build(recipe: Recipe, *, force: bool = False, cache: Path | None = None,
     if not key:   # uncached recipe: name the artifact by what it produced
         key = artifact.sha256
         dest = store / f"{recipe.name}-{key[:16]}"
+    if key and (dest / "manifest.json").exists() and not force:   # built meanwhile by another process
+        shutil.rmtree(partial, ignore_errors=True)
+        return Artifact.load(dest)
     shutil.rmtree(dest, ignore_errors=True)
     partial.rename(dest)
     progress(f"{recipe.name}: built in {time.monotonic() - started:.1f} s -> {dest}")

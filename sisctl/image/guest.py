@@ -34,10 +34,10 @@ def build_agent(cache: Path) -> Path:
     out = cache / "agent" / f"sisagent-{agent_digest()}"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_suffix(".partial")
+        partial = paths.partial_path(out)
         proc.run([CROSS_GCC, "-static", "-O2", "-Wall", "-o", partial,
                   *(p for p in sources if p.suffix == ".c")], timeout=300)
-        partial.rename(out)
+        partial.replace(out)
     return out
 
 
@@ -46,10 +46,10 @@ def fetch_busybox(cache: Path) -> Path:
     out = cache / "busybox" / f"busybox-{version.replace(':', '_')}"
     if not out.exists():
         deb = debian.fetch_deb(name, version, "arm64", cache / "debs")
-        unpacked = cache / "busybox" / "unpacked"
+        unpacked = paths.partial_path(out)
         shutil.rmtree(unpacked, ignore_errors=True)
         debian.unpack(deb, unpacked)
-        shutil.move(unpacked / "bin" / "busybox", out)
+        (unpacked / "bin" / "busybox").replace(out)
         shutil.rmtree(unpacked)
     return out
 
@@ -65,7 +65,7 @@ def build_guest(artifact: Artifact, modules: list[str], cache: Path | None = Non
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_suffix(".partial")
+    partial = paths.partial_path(out)
     with CpioWriter(partial) as cpio:
         for folder in ("bin", "sbin", "dev", "etc", "lib", "lib/modules", "proc", "sys", "tmp", "mnt", "root"):
             cpio.directory(folder)
@@ -77,5 +77,5 @@ def build_guest(artifact: Artifact, modules: list[str], cache: Path | None = Non
         for module in order:
             cpio.file(f"lib/modules/{module.name}.ko", module.path.read_bytes())
         cpio.file("etc/modules.order", "".join(f"{m.name}.ko\n" for m in order).encode())
-    partial.rename(out)
+    partial.replace(out)
     return out

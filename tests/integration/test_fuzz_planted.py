@@ -61,16 +61,17 @@ def campaign_seed() -> tuple[int, int]:
     pytest.fail("no campaign seed reaches the planted condition early")
 
 
-def fuzz(board: str, seed: int, corpus: Path) -> dict:
-    return runner.start("fuzz", board, {"target": "ext4-image", "duration": DURATION, "corpus": str(corpus)},
-                        seed, progress=lambda _: None)
+def fuzz(board: str, seed: int, corpus: Path, **options) -> dict:
+    return runner.start("fuzz", board, {"target": "ext4-image", "duration": DURATION, "corpus": str(corpus),
+                                        **options}, seed, progress=lambda _: None)
 
 
 def test_planted_bug_is_found_triaged_reproduced_and_minimised(planted_board, clean_board, campaign_seed,
                                                                tmp_path):
     seed, index = campaign_seed
-    summary = fuzz("qemu-virt-planted", seed, tmp_path / "corpus-planted")
+    summary = fuzz("qemu-virt-planted", seed, tmp_path / "corpus-planted", stop_on="ext4_setattr")
     assert summary["execs"] > index, f"the campaign stopped before exec {index}: {summary['execs']} execs"
+    assert summary["execs"] <= index + 16, "--stop-on: fuzzing goes on past the batch that found it"
     assert summary["status"] == "failed" and runner.exit_code(summary) == 1
     assert [u["title"] for u in summary["unique_crashes"]] == [TITLE]
     crash = summary["unique_crashes"][0]

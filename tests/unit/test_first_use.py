@@ -66,3 +66,19 @@ def test_an_unreadable_flash_record_is_named_not_reflashed(board, text):
     with pytest.raises(BoardError, match=r"flashed.json: not a readable flash record .*invoke flash --board"):
         firstuse.ensure_flashed(board, lambda _: None)
     assert board.flashed_with == []
+
+
+def test_partial_files_are_per_writer_and_those_of_dead_writers_are_found(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from sisctl.paths import partial_path, stale_partials
+    target = tmp_path / "initramfs.cpio.gz"
+    mine = partial_path(target)
+    assert mine != target and mine.parent == tmp_path and str(os.getpid()) in mine.name
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    (tmp_path / f".{target.name}.{dead}-1.partial").mkdir()
+    mine.write_bytes(b"x")
+    (tmp_path / ".other.cpio.gz.1-1.partial").write_bytes(b"x")
+    assert stale_partials(target) == [tmp_path / f".{target.name}.{dead}-1.partial"]

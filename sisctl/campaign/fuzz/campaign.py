@@ -35,7 +35,7 @@ from sisctl.telemetry.points import make_point
 CORPUS_CAP = 500
 EVOLVE_SHARE = 0.3
 _STORE_LOCK = threading.Lock()       # shards of one campaign share its crash folder
-_SHARED: dict[Path, tuple[kcov.CoverageSet, kcov.CoverageSet, set]] = {}   # campaign folder -> its coverage
+_SHARED: dict[Path, tuple[kcov.CoverageSet, kcov.CoverageSet, set, set]] = {}   # folder -> coverage, titles
 
 
 def signature(fuzz_input: FuzzInput, result: ExecResult) -> str:
@@ -123,10 +123,10 @@ class FuzzCampaign:
         self.corpus = Corpus(config.corpus_dir(), config.targets, self.kernel)
         self.feedback = "off" if config.coverage == "off" else "pending"   # then "kcov" or "none"
         # this campaign's PCs (with the seeds'), also what earlier campaigns' corpus entries reached, the
-        # seeds' alone: one set for all shards of the campaign, each saving it in its own folder
+        # seeds' alone, the titles found: one set each for all shards of the campaign
         with _STORE_LOCK:
-            self.reached, self.known, self.seed_pcs = _SHARED.setdefault(
-                ctx.out, (kcov.CoverageSet(), kcov.CoverageSet(), set()))
+            self.reached, self.known, self.seed_pcs, self.titles = _SHARED.setdefault(
+                ctx.out, (kcov.CoverageSet(), kcov.CoverageSet(), set(), set()))
         self.reached.add(kcov.load(ctx.scratch / "coverage.bin"))
         self.truncated = 0
         self.work = ctx.scratch / "work"
@@ -136,6 +136,7 @@ class FuzzCampaign:
         self.execs = sum(r["execs"] for r in done)          # resume: go on where the records end
         self.elapsed = sum(r["seconds"] for r in done)
         self.unique = self.store.known()
+        self.titles.update(json.loads((self.store.folder(u) / "crash.json").read_text())["title"] for u in self.unique)
         self.restore_s: list[float] = []
 
     def run(self) -> None:
@@ -155,7 +156,7 @@ class FuzzCampaign:
         """Each finding this board saw first, once (a resume goes on with the rest): delta-debugged to
         a smallest input with the same title and confirmed on a cold boot. One whose input does not
         give its title again is recorded as such."""
-        records = read_records(self.ctx.out / "records.jsonl")
+        records = list(read_records(self.ctx.out / "records.jsonl"))
         done = {r["title_id"] for r in records if r.get("type") == "minimized"}
         for crash in records:
             if crash.get("type") != "crash" or not crash.get("new") or crash["title_id"] in done \
@@ -174,10 +175,9 @@ class FuzzCampaign:
             self.ctx.records.append({**record, **self.ctx.origin})
 
     def stopped(self) -> bool:
-        """--stop-on TEXT: a finding with TEXT in its title has been recorded (in this run or before a resume)."""
-        return bool(self.config.stop_on) and any(self.config.stop_on in r.get("title", "")
-                                                 for r in read_records(self.ctx.out / "records.jsonl")
-                                                 if r.get("type") == "crash") if self.unique else False
+        """--stop-on TEXT: a finding with TEXT in its title has been recorded (in this run or before a
+        resume; by any shard of the campaign)."""
+        return bool(self.config.stop_on) and any(self.config.stop_on in title for title in self.titles)
 
     def next_input(self, index: int) -> FuzzInput:
         return next_input(self.config.seed, self.global_index(index), self.config.targets, self.seeds,
@@ -311,6 +311,7 @@ class FuzzCampaign:
         with _STORE_LOCK:
             new = self.store.add(finding, fuzz_input, image, result.log, index)
         self.unique.add(finding.title_id)
+        self.titles.add(finding.title)
         record = {"type": "crash", "title": finding.title, "title_id": finding.title_id, "kind": finding.kind,
                   "usable_stack": finding.usable_stack, "new": new, "exec": index, "target": fuzz_input.target,
                   "input": str(self.store.folder(finding.title_id) / "input.json") if new else "",
