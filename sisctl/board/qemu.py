@@ -25,6 +25,11 @@ def _opt(value: Path | str) -> str:
     return str(value).replace(",", ",,")
 
 
+# A guest shell function: `dev=$(disk SERIAL)` is the virtio disk with that serial.
+FIND_DISK = ('disk() { for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/null)" = "$1" ] && '
+             '{ echo /dev/${b##*/}; return; }; done; echo "no disk with serial $1" >&2; exit 3; }\n')
+
+
 @dataclass(frozen=True)
 class Disk:
     """A virtio disk backed by a raw image; with `log`, every write and flush is recorded (blklogwrites).

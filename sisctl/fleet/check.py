@@ -26,7 +26,7 @@ def check_board(name: str) -> tuple[bool, str]:
     from sisctl.build.builder import build
     from sisctl.build.recipe import find_recipe
     from sisctl.campaign.ext4crash.disk import e2fsck, make_base_image
-    from sisctl.campaign.ext4crash.guestfs import FIND_DISK
+    from sisctl.board.qemu import FIND_DISK
     try:
         spec = find_board(name)
         board = Board(spec)

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sisctl.board.qemu import FIND_DISK
 from sisctl.campaign.ext4crash.disk import FS_BYTES
 
-FIND_DISK = ('disk() { for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/null)" = "$1" ] && '
-             '{ echo /dev/${b##*/}; return; }; done; echo "no disk with serial $1" >&2; exit 3; }\n')
 OPS_END = "SISCTL_OPS_END"
 
 

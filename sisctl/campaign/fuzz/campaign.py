@@ -196,20 +196,14 @@ class FuzzCampaign:
             self.seed_pcs.update(kcov.load(saved))
             self.feedback = "kcov"
         else:
-            made = seed_inputs(self.config.targets, self.seeds)
-            for start in range(0, len(made), self.config.slots):
-                batch = []
-                for slot, fuzz_input in enumerate(made[start:start + self.config.slots]):
-                    image = self.work / f"input{slot}.img"
-                    fuzz_input.build_image(self.seeds, image)
-                    batch.append((image, fuzz_input.ops))
-                for result in executor.run_batch(batch):
-                    if result.kcov is not None and result.kcov < 0:
-                        self.feedback, executor.coverage = "none", False
-                        self.ctx.progress(f"coverage: none, this kernel has no KCOV (errno {-result.kcov})")
-                        return
-                    if result.pcs is not None and not result.crashed:
-                        self.seed_pcs.update(result.pcs)
+            for _, _, result in executor.run_inputs(seed_inputs(self.config.targets, self.seeds), self.seeds,
+                                                    self.work):
+                if result.kcov is not None and result.kcov < 0:
+                    self.feedback, executor.coverage = "none", False
+                    self.ctx.progress(f"coverage: none, this kernel has no KCOV (errno {-result.kcov})")
+                    return
+                if result.pcs is not None and not result.crashed:
+                    self.seed_pcs.update(result.pcs)
             if not self.seed_pcs:
                 self.feedback, executor.coverage = "none", False
                 self.ctx.progress("coverage: none, the agent returned no PCs for the seeds")
@@ -262,14 +256,8 @@ class FuzzCampaign:
 
     def _slots(self, executor: Executor, stats: dict, count: int) -> None:
         """`count` inputs after one snapshot restore."""
-        batch = []
-        for slot in range(count):
-            fuzz_input = self.next_input(self.execs + slot)
-            image = self.work / f"input{slot}.img"
-            fuzz_input.build_image(self.seeds, image)
-            batch.append((fuzz_input, image))
-        results = executor.run_batch([(image, fuzz_input.ops) for fuzz_input, image in batch])
-        for (fuzz_input, image), result in zip(batch, results):
+        made = [self.next_input(self.execs + slot) for slot in range(count)]
+        for fuzz_input, image, result in executor.run_inputs(made, self.seeds, self.work):
             self._judge(fuzz_input, image, result, stats)
 
     def _judge(self, fuzz_input: FuzzInput, image: Path, result: ExecResult, stats: dict) -> None:

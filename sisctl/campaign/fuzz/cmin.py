@@ -39,23 +39,16 @@ def measure(board: Board, corpus: Corpus, entries: list[Path], seeds: dict[str, 
             progress: Callable[[str], None]) -> None:
     """Run the entries that have no coverage for this kernel yet and record it beside them."""
     with Executor(board, work, slots=SLOTS, coverage=True) as executor:
-        for start in range(0, len(entries), SLOTS):
-            chunk = entries[start:start + SLOTS]
-            batch = []
-            for slot, entry in enumerate(chunk):
-                fuzz_input = FuzzInput.load(entry)
-                image = work / f"input{slot}.img"
-                fuzz_input.build_image(seeds, image)
-                batch.append((image, fuzz_input.ops))
-            for entry, result in zip(chunk, executor.run_batch(batch)):
-                if result.kcov is not None and result.kcov < 0:
-                    raise UsageError(f"board {board.name}: its kernel has no KCOV (errno {-result.kcov}); "
-                                     "corpus minimisation needs coverage")
-                if result.pcs is not None and not result.crashed:
-                    path = corpus.coverage_file(entry)
-                    path.parent.mkdir(exist_ok=True)
-                    kcov.save(path, result.pcs)
-            progress(f"\rmeasured {min(start + SLOTS, len(entries))}/{len(entries)} inputs")
+        ran = executor.run_inputs([FuzzInput.load(entry) for entry in entries], seeds, work)
+        for done, (entry, (_, _, result)) in enumerate(zip(entries, ran), 1):
+            if result.kcov is not None and result.kcov < 0:
+                raise UsageError(f"board {board.name}: its kernel has no KCOV (errno {-result.kcov}); "
+                                 "corpus minimisation needs coverage")
+            if result.pcs is not None and not result.crashed:
+                path = corpus.coverage_file(entry)
+                path.parent.mkdir(exist_ok=True)
+                kcov.save(path, result.pcs)
+            progress(f"\rmeasured {done}/{len(entries)} inputs")
 
 
 def minimize_corpus(board: Board, corpus_root: Path, target: str, seeds: dict[str, Seed], work: Path,

@@ -22,12 +22,15 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from sisctl.board.board import Board, BoardSession
 from sisctl.board.errors import AgentError, BoardError, KernelCrash
 from sisctl.board.qemu import Disk
 from sisctl.campaign.fuzz import coverage as kcov
+from sisctl.campaign.fuzz.inputs import FuzzInput
 from sisctl.campaign.fuzz.ops import encode
+from sisctl.campaign.fuzz.seeds import Seed
 from sisctl.campaign.fuzz.triage import Triaged, count_fs_errors, triage
 
 DISK = "fuzz"                       # slot N is the virtio disk with serial fuzzN
@@ -193,6 +196,16 @@ class Executor:
     def run(self, image: Path, ops: list[list]) -> ExecResult:
         """Run one input from the snapshot."""
         return self._run_slots([(image, ops)])[0]
+
+    def run_inputs(self, inputs: list[FuzzInput], seeds: dict[str, Seed],
+                   work: Path) -> Iterator[tuple[FuzzInput, Path, ExecResult]]:
+        """Each input built into an image under `work` and run, as many per restore as there are slots."""
+        for start in range(0, len(inputs), len(self.disks)):
+            chunk = inputs[start:start + len(self.disks)]
+            images = [work / f"input{slot}.img" for slot in range(len(chunk))]
+            for fuzz_input, image in zip(chunk, images):
+                fuzz_input.build_image(seeds, image)
+            yield from zip(chunk, images, self.run_batch([(i, f.ops) for f, i in zip(chunk, images)]))
 
     def run_batch(self, items: list[tuple[Path, list[list]]]) -> list[ExecResult]:
         """Run up to `slots` inputs after one restore; after a crash or hang, each again on its own."""

@@ -19,7 +19,7 @@ from typing import Callable
 
 from sisctl.board.board import Board
 from sisctl.board.errors import AgentError, BoardError, KernelCrash
-from sisctl.board.qemu import Disk
+from sisctl.board.qemu import FIND_DISK, Disk
 from sisctl.campaign.fuzz.oracles import judge
 from sisctl.campaign.fuzz.executor import BOOT_APPEND, DISK_BYTES, Executor, read_from
 from sisctl.campaign.fuzz.inputs import FuzzInput
@@ -127,9 +127,8 @@ def run_c_program(board: Board, folder: Path, title: str, kind: str, runs: int, 
     size = program.stat().st_size
     carrier, image = work / "repro-program.img", work / "repro-image.img"
     _disk_file(carrier, program.read_bytes())
-    command = (f"for b in /sys/block/vd*; do [ \"$(cat $b/serial 2>/dev/null)\" = {PROGRAM_DISK} ] && "
-               f"d=/dev/${{b##*/}}; done; head -c {size} \"$d\" > /tmp/repro && chmod +x /tmp/repro && "
-               f"/tmp/repro {shlex.quote(IMAGE_DISK)}")
+    command = (f"{FIND_DISK}d=$(disk {PROGRAM_DISK}) && head -c {size} \"$d\" > /tmp/repro && "
+               f"chmod +x /tmp/repro && /tmp/repro {shlex.quote(IMAGE_DISK)}")
     outcomes: dict[str, int] = {}
     for n in range(runs):
         _disk_file(image, (folder / "image.img").read_bytes(), DISK_BYTES)
