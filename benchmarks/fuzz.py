@@ -30,8 +30,8 @@ from sisctl.campaign.core.records import read_records  # noqa: E402
 from sisctl.campaign.fuzz import inputs  # noqa: E402
 from sisctl.campaign.fuzz.campaign import next_input  # noqa: E402
 from sisctl.board.qemu import Disk  # noqa: E402
-from sisctl.campaign.fuzz.executor import (BOOT_APPEND, DISK, DISK_BYTES, Executor, guest_command,  # noqa: E402
-                                           write_input)
+from sisctl.campaign.fuzz.executor import (BOOT_APPEND, DISK, DISK_BYTES, OPS_OFFSET, Executor,  # noqa: E402
+                                           guest_command, write_input)
 from sisctl.campaign.fuzz.inputs import TARGETS, generate  # noqa: E402
 from sisctl.campaign.fuzz.planted import TITLE, meets_planted_bug  # noqa: E402
 from sisctl.campaign.fuzz.seeds import load_seeds  # noqa: E402
@@ -94,7 +94,7 @@ def restart_baseline(board: Board, inputs_n: int) -> float:
         image, ops, _ = _one(seeds, 10_000 + k, work, 0)
         t0 = time.monotonic()
         with open(disk.image, "r+b") as f:
-            write_input(f, image.read_bytes(), ops, stale=DISK_BYTES // 2)
+            write_input(f, image.read_bytes(), ops, stale=OPS_OFFSET)   # whatever an earlier image left
         with board.session(label="fuzz-baseline", append=BOOT_APPEND, disks=[disk]) as session:
             session.run(guest_command(1), timeout_s=20)
         if k:

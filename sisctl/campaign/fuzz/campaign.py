@@ -136,7 +136,9 @@ class FuzzCampaign:
         self.execs = sum(r["execs"] for r in done)          # resume: go on where the records end
         self.elapsed = sum(r["seconds"] for r in done)
         self.unique = self.store.known()
-        self.titles.update(json.loads((self.store.folder(u) / "crash.json").read_text())["title"] for u in self.unique)
+        with _STORE_LOCK:    # for --stop-on after a resume
+            self.titles.update(json.loads((self.store.folder(u) / "crash.json").read_text())["title"]
+                               for u in self.unique)
         self.restore_s: list[float] = []
 
     def run(self) -> None:
@@ -177,7 +179,10 @@ class FuzzCampaign:
     def stopped(self) -> bool:
         """--stop-on TEXT: a finding with TEXT in its title has been recorded (in this run or before a
         resume; by any shard of the campaign)."""
-        return bool(self.config.stop_on) and any(self.config.stop_on in title for title in self.titles)
+        if not self.config.stop_on:
+            return False
+        with _STORE_LOCK:       # another shard may be adding a title
+            return any(self.config.stop_on in title for title in self.titles)
 
     def next_input(self, index: int) -> FuzzInput:
         return next_input(self.config.seed, self.global_index(index), self.config.targets, self.seeds,
@@ -298,8 +303,8 @@ class FuzzCampaign:
         index = self.global_index(index)
         with _STORE_LOCK:
             new = self.store.add(finding, fuzz_input, image, result.log, index)
+            self.titles.add(finding.title)
         self.unique.add(finding.title_id)
-        self.titles.add(finding.title)
         record = {"type": "crash", "title": finding.title, "title_id": finding.title_id, "kind": finding.kind,
                   "usable_stack": finding.usable_stack, "new": new, "exec": index, "target": fuzz_input.target,
                   "input": str(self.store.folder(finding.title_id) / "input.json") if new else "",
