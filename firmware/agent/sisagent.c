@@ -6,6 +6,7 @@
  * console. Host requests (one line each):
  *
  *   @@SIS PING <id>                        -> @@SIS PONG <id>
+ *   @@SIS CLOCK <id> <sec> <nsec>          -> @@SIS CLOCK <id> <errno, 0 if set>
  *   @@SIS RUN <id> <timeout_s> <b64 cmd>   -> result frame (below)
  *   @@SIS RESEND <id>                      -> last result frame again
  *   @@SIS SHELL <id>                       -> interactive sh; READY on exit
@@ -313,6 +314,15 @@ static void handle(char *line)
         return;
     if (!strcmp(verb, "PING")) {
         snprintf(body, sizeof body, "@@SIS PONG %s", id);
+        send_line(body);
+    } else if (!strcmp(verb, "CLOCK")) {
+        /* the host's wall clock: a guest without an RTC starts in 1970, one restored from
+         * a snapshot at the snapshot's time, and file systems stamp what it says */
+        char *sec = strtok_r(NULL, " ", &save), *nsec = strtok_r(NULL, " ", &save);
+        struct timespec ts = { sec ? atoll(sec) : 0, nsec ? atol(nsec) : 0 };
+        int err = !sec || !nsec || ts.tv_sec <= 0 || ts.tv_nsec < 0 || ts.tv_nsec > 999999999 ? EINVAL
+                  : clock_settime(CLOCK_REALTIME, &ts) ? errno : 0;
+        snprintf(body, sizeof body, "@@SIS CLOCK %s %d", id, err);
         send_line(body);
     } else if (!strcmp(verb, "RUN")) {
         char *timeout = strtok_r(NULL, " ", &save);

@@ -5,6 +5,7 @@ import base64
 import binascii
 import itertools
 import math
+import os
 import re
 import time
 import zlib
@@ -107,17 +108,34 @@ class Agent:
         raise BootTimeout(self.board, f"no ready marker from the agent within {timeout_s:.0f} s",
                           self.console.tail_text())
 
+    def _ask(self, verb: str, args: str, reply: str, timeout_s: float) -> str:
+        """Send one short request; the rest of the agent's reply line `@@SIS <reply> <id>`."""
+        request = self._next_id()
+        self._send(f"{verb} {request}{args}")
+        deadline = time.monotonic() + timeout_s
+        expected = f"@@SIS {reply} {request}"
+        while (line := self.console.next_line(deadline)) is not None:
+            body = framed(line)
+            if body and (body == expected or body.startswith(expected + " ")):
+                return body[len(expected):].strip()
+        raise AgentError(self.board, f"agent did not answer {verb} within {timeout_s:.0f} s",
+                         self.console.tail_text())
+
     def ping(self, timeout_s: float = 5.0) -> float:
         """Round-trip time of a PING; raises AgentError if no PONG comes."""
-        request = self._next_id()
         started = time.monotonic()
-        self._send(f"PING {request}")
-        deadline = started + timeout_s
-        while (line := self.console.next_line(deadline)) is not None:
-            if framed(line) == f"@@SIS PONG {request}":
-                return time.monotonic() - started
-        raise AgentError(self.board, f"agent did not answer PING within {timeout_s:.0f} s",
-                         self.console.tail_text())
+        self._ask("PING", "", "PONG", timeout_s)
+        return time.monotonic() - started
+
+    def set_clock(self, timeout_s: float = 5.0) -> None:
+        """Set the guest's wall clock to the host's. A guest without an RTC starts in 1970 and one
+        restored from a snapshot at the snapshot's time: file times (and e2fsck, which reads a
+        zero deletion time as damage) need the real one."""
+        now = time.time_ns()
+        errno = self._ask("CLOCK", f" {now // 10**9} {now % 10**9}", "CLOCK", timeout_s)
+        if errno != "0":
+            raise AgentError(self.board, f"the agent could not set the guest's clock ({os.strerror(int(errno))})"
+                             if errno.isdigit() else f"the agent answered CLOCK with {errno!r}")
 
     def run(self, command: str, timeout_s: float = 60.0) -> CommandResult:
         """Run `command` with /bin/sh -c in the guest; returns its output and status exactly."""

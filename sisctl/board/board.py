@@ -163,6 +163,7 @@ class BoardSession:
             self._boot_qemu(fast=fast, append=append, disks=disks, ready_timeout_s=ready_timeout_s)
         else:
             self._boot_real(append, ready_timeout_s)
+        self.agent.set_clock()
 
     def _boot_qemu(self, *, fast: bool, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
         """A QEMU machine, which loads the kernel itself or runs U-Boot to do it; with `fast`,
