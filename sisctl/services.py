@@ -6,21 +6,24 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Callable
 
 
-def stop_service(pid: int, running: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    """SIGTERM, reap while waiting up to `timeout_s` for `running()` to turn false, then SIGKILL."""
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and running():
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.05)
-    if running():
-        os.kill(pid, signal.SIGKILL)
+def stop_service(pid_file: Path, program: str, timeout_s: float = 10.0) -> None:
+    """Stop the `program` named by `pid_file`, if it runs: SIGTERM, reap while waiting up to
+    `timeout_s` for it to end, then SIGKILL. The pid file goes either way."""
+    pid = running_pid(pid_file, program)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and running_pid(pid_file, program) is not None:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.05)
+        if running_pid(pid_file, program) is not None:
+            os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
 
 
 def running_pid(pid_file: Path, program: str) -> int | None:

@@ -17,6 +17,8 @@ from sisctl.fleet.session import CoordinatorLost, CoordinatorSession
 from sisctl.portholder import port_holder
 from sisctl.services import running_pid, stop_service
 
+PROGRAM = "labgrid-coordinator"
+
 
 def labgrid_tool(name: str) -> str:
     """labgrid's command next to this Python (the venv's bin), else from PATH."""
@@ -31,7 +33,7 @@ class EmbeddedCoordinator:
         self.pid_file = self.folder / "coordinator.pid"
 
     def pid(self) -> int | None:
-        return running_pid(self.pid_file, "labgrid-coordinator")
+        return running_pid(self.pid_file, PROGRAM)
 
     def start(self, timeout_s: float = 20.0) -> int:
         if (pid := self.pid()) is not None:
@@ -42,7 +44,7 @@ class EmbeddedCoordinator:
                                   "coordinator another address (coordinator.listen in lab/lab.yaml)")
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.folder / "coordinator.log", "ab") as log:
-            process = subprocess.Popen([labgrid_tool("labgrid-coordinator"), "--listen", self.listen],
+            process = subprocess.Popen([labgrid_tool(PROGRAM), "--listen", self.listen],
                                        cwd=self.folder, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                        start_new_session=True)
         self.pid_file.write_text(str(process.pid))
@@ -50,7 +52,7 @@ class EmbeddedCoordinator:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 self.pid_file.unlink(missing_ok=True)
-                raise CoordinatorLost(f"labgrid-coordinator exited with {process.returncode}; "
+                raise CoordinatorLost(f"{PROGRAM} exited with {process.returncode}; "
                                       f"see {self.folder / 'coordinator.log'}")
             try:
                 CoordinatorSession(self.listen, "sisctl/lab-up", connect_timeout_s=1).close()
@@ -58,15 +60,10 @@ class EmbeddedCoordinator:
             except CoordinatorLost:
                 time.sleep(0.1)
         self.stop()
-        raise CoordinatorLost(f"labgrid-coordinator did not answer on {self.listen} within {timeout_s:.0f} s")
+        raise CoordinatorLost(f"{PROGRAM} did not answer on {self.listen} within {timeout_s:.0f} s")
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        pid = self.pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return
-        stop_service(pid, lambda: self.pid() is not None, timeout_s)
-        self.pid_file.unlink(missing_ok=True)
+        stop_service(self.pid_file, PROGRAM, timeout_s)
 
 
 def coordinator_address(spec: CoordinatorSpec) -> str | None:

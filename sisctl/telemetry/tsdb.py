@@ -29,7 +29,11 @@ class EmbeddedTsdb:
 
     def pid(self) -> int | None:
         """The running database's pid, if the pid file names a live victoria-metrics."""
-        return running_pid(self.pid_file, self.binary.rsplit("/", 1)[-1])
+        return running_pid(self.pid_file, self._program)
+
+    @property
+    def _program(self) -> str:
+        return self.binary.rsplit("/", 1)[-1]
 
     def start(self, timeout_s: float = 20.0) -> int:
         if (pid := self.pid()) is not None:
@@ -66,11 +70,7 @@ class EmbeddedTsdb:
             return False
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        pid = self.pid()
-        if pid is None:
-            return
-        stop_service(pid, lambda: self.pid() is not None, timeout_s)
-        self.pid_file.unlink(missing_ok=True)
+        stop_service(self.pid_file, self._program, timeout_s)
 
     def export(self, match: str) -> list[dict]:
         """Every stored series matching a series selector, with its samples (for checks and tests)."""

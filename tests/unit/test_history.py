@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from sisctl import errors
-from sisctl.campaign.bench.history import (analyze, change_point, parse_metric, parse_min_change, parse_since,
+from sisctl.campaign.bench.history import (analyze, change_point, parse_min_change, parse_since,
                                            read_history, select)
 from sisctl.campaign.bench.stats import Comparison
+from sisctl.campaign.bench.suite import parse_metric
 from sisctl.errors import UsageError
 from sisctl.net import free_port
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from sisctl.campaign.bench.suite import FAMILIES, load_suite
+from sisctl.campaign.bench.suite import load_suite, parse_metric
 from sisctl.campaign.core import runner
 from sisctl.errors import UsageError
 
@@ -15,15 +15,11 @@ GOOD, BAD, SKIP = 0, 1, 125
 
 
 def metric_workload(metric: str, suite_name: str) -> tuple[str | None, str]:
-    """(family or None, workload) of METRIC written [FAMILY:]WORKLOAD.METRIC."""
-    family, _, name = metric.rpartition(":")
-    workload = name.split(".", 1)[0]
-    if family and family not in FAMILIES:
-        raise UsageError(f"--metric {metric!r}: unknown family {family!r}; expected {', '.join(FAMILIES)}")
-    if "." not in name or workload not in {w.name for w in load_suite(suite_name).workloads}:
-        raise UsageError(f"--metric {metric!r}: expected [FAMILY:]WORKLOAD.METRIC with a workload of suite "
-                         f"{suite_name} (e.g. work:fork_exit.instructions_per_op)")
-    return family or None, workload
+    """(family or None, workload) of METRIC written [FAMILY:]WORKLOAD.METRIC, a workload of the suite."""
+    family, workload, _ = parse_metric(metric)
+    if workload not in {w.name for w in load_suite(suite_name).workloads}:
+        raise UsageError(f"--metric {metric!r}: {workload!r} is not a workload of suite {suite_name}")
+    return family, workload
 
 
 def step_verdict(summary: dict, metric: str, family: str | None) -> tuple[int, str]:

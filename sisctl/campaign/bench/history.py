@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sisctl.campaign.bench.suite import FAMILIES
+from sisctl.campaign.bench.suite import parse_metric
 from sisctl.errors import InfrastructureError, UsageError
 from sisctl.telemetry.points import make_point
 
@@ -95,17 +95,6 @@ def parse_min_change(text: str) -> float:
     if not (math.isfinite(pct) and 0 <= pct < 100):
         raise UsageError(f"--min-change {text!r}: expected a percentage from 0 to 100, e.g. 5")
     return pct / 100
-
-
-def parse_metric(text: str) -> tuple[str | None, str, str]:
-    """(family or None, workload, metric) of [FAMILY:]WORKLOAD.METRIC."""
-    family, _, name = str(text).rpartition(":")
-    workload, _, metric = name.partition(".")
-    if family and family not in FAMILIES:
-        raise UsageError(f"--metric {text!r}: unknown family {family!r}; expected {', '.join(FAMILIES)}")
-    if not workload or not metric:
-        raise UsageError(f"--metric {text!r}: expected [FAMILY:]WORKLOAD.METRIC, e.g. work:fork_exit.instructions_per_op")
-    return family or None, workload, metric
 
 
 def _field(data: dict, key: str, path: Path, kind: type | tuple, where: str = ""):

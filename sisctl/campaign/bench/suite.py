@@ -14,6 +14,7 @@ from typing import Any
 
 from sisctl import config
 from sisctl.config import ConfigError
+from sisctl.errors import UsageError
 
 SUITES_DIR = Path(__file__).parent / "suites"
 FAMILIES = ("work", "time")
@@ -180,3 +181,14 @@ def _check_command(w: Workload, key: str, bad) -> None:
             bad(f"{mkey}.pattern", f"not a valid regular expression ({err})")
         if groups != 1:
             bad(f"{mkey}.pattern", f"expected exactly one group capturing the number, found {groups}")
+
+
+def parse_metric(text: str) -> tuple[str | None, str, str]:
+    """(family or None, workload, metric) of [FAMILY:]WORKLOAD.METRIC."""
+    family, _, name = str(text).rpartition(":")
+    workload, _, metric = name.partition(".")
+    if family and family not in FAMILIES:
+        raise UsageError(f"--metric {text!r}: unknown family {family!r}; expected {', '.join(FAMILIES)}")
+    if not workload or not metric:
+        raise UsageError(f"--metric {text!r}: expected [FAMILY:]WORKLOAD.METRIC, e.g. work:fork_exit.instructions_per_op")
+    return family or None, workload, metric

@@ -18,6 +18,7 @@ import json
 import random
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sisctl.campaign.core.kind import Context
@@ -35,7 +36,19 @@ from sisctl.telemetry.points import make_point
 CORPUS_CAP = 500
 EVOLVE_SHARE = 0.3
 _STORE_LOCK = threading.Lock()       # shards of one campaign share its crash folder
-_SHARED: dict[Path, tuple[kcov.CoverageSet, kcov.CoverageSet, set, set]] = {}   # folder -> coverage, titles
+
+
+@dataclass
+class Shared:
+    """What the shards of one campaign (threads of one process) share."""
+    reached: kcov.CoverageSet = field(default_factory=kcov.CoverageSet)   # this campaign's PCs, the seeds' too
+    known: kcov.CoverageSet = field(default_factory=kcov.CoverageSet)     # and what the corpus reached before
+    seed_pcs: set[int] = field(default_factory=set)
+    titles: set[str] = field(default_factory=set)                          # of the findings so far
+    corpus_read: bool = False                                              # its coverage files are in `known`
+
+
+_SHARED: dict[Path, Shared] = {}   # campaign folder -> what its shards share
 
 
 def signature(fuzz_input: FuzzInput, result: ExecResult) -> str:
@@ -122,11 +135,10 @@ class FuzzCampaign:
         self.kernel, self.vmlinux = flashed.build_id or "", flashed.load_artifact().vmlinux
         self.corpus = Corpus(config.corpus_dir(), config.targets, self.kernel)
         self.feedback = "off" if config.coverage == "off" else "pending"   # then "kcov" or "none"
-        # this campaign's PCs (with the seeds'), also what earlier campaigns' corpus entries reached, the
-        # seeds' alone, the titles found: one set each for all shards of the campaign
         with _STORE_LOCK:
-            self.reached, self.known, self.seed_pcs, self.titles = _SHARED.setdefault(
-                ctx.out, (kcov.CoverageSet(), kcov.CoverageSet(), set(), set()))
+            self.shared = _SHARED.setdefault(ctx.out, Shared())
+        self.reached, self.known, self.seed_pcs, self.titles = (
+            self.shared.reached, self.shared.known, self.shared.seed_pcs, self.shared.titles)
         self.reached.add(kcov.load(ctx.scratch / "coverage.bin"))
         self.truncated = 0
         self.work = ctx.scratch / "work"
@@ -216,7 +228,11 @@ class FuzzCampaign:
             kcov.save(saved, self.seed_pcs)
             self.feedback = "kcov"
         self.reached.add(self.seed_pcs)
-        self.known.add(self.reached.pcs | self.corpus.known_pcs())
+        with _STORE_LOCK:    # the corpus's coverage files are read once per campaign, not per shard
+            if not self.shared.corpus_read:
+                self.known.add(self.corpus.known_pcs())
+                self.shared.corpus_read = True
+        self.known.add(self.reached.pcs)
         self.ctx.progress(f"coverage: the seeds alone reach {len(self.seed_pcs)} kernel PCs")
 
     def coverage_figures(self) -> dict:

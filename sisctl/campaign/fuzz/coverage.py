@@ -80,9 +80,6 @@ class CoverageSet:
     def __init__(self, pcs=()):
         self.pcs: set[int] = set(pcs)
 
-    def new(self, pcs) -> int:
-        return sum(1 for pc in pcs if pc not in self.pcs)
-
     def add(self, pcs) -> int:
         before = len(self.pcs)
         self.pcs.update(pcs)
