@@ -120,14 +120,26 @@ def smoke(c, board="qemu-virt-0", recipe="", json_=False, wait="", priority=""):
     """The main job: build the kernel, flash the board, run the smoke checks, write a report under reports/."""
     from sisctl.board.spec import find_board
     from sisctl.smoke import run_smoke
-    hold_options(wait, priority)
-    if not board.startswith("tag:"):
-        _remote(find_board(board), "smoke", [])
-    summary = run_smoke(board, recipe, progress=lines(json_))
+    held_words = hold_options(wait, priority)
+    summary = None if board.startswith("tag:") else _remote_smoke(find_board(board), recipe, held_words)
+    summary = summary or run_smoke(board, recipe, progress=lines(json_))
     say(json_, summary, f"smoke: {summary['passed']} passed, {summary['failed']} failed; "
                         f"report {summary['report']}")
     if summary["failed"]:
         raise Exit(code=errors.TEST_FAILURE)
+
+
+def _remote_smoke(spec, recipe: str, held_words: list[str]) -> dict | None:
+    """On the lab host the board is attached to, if it is another one: its report is copied here."""
+    from sisctl.fleet.remote import lab_host_of, remote_campaign
+    host = lab_host_of(spec)
+    if host is None:
+        return None
+    done = remote_campaign(host, ["smoke", "--board", spec.name, *(["--recipe", recipe] if recipe else []),
+                                  *held_words], marker="summary.json")
+    if done.summary is None or done.code not in (errors.OK, errors.TEST_FAILURE):
+        raise Exit(code=done.code)   # what went wrong there was printed as it happened
+    return done.summary
 
 
 @task(help={"fast": "unit tests only (no QEMU)", "k": "only tests matching this pytest expression"})

@@ -235,14 +235,14 @@ class _Remote:
             pass
 
 
-# --- campaigns ------------------------------------------------------------------------------------
+# --- campaigns and other jobs that write one report folder ---------------------------------------
 
-FETCHED_AT_END = ("summary.json", "junit.xml", "index.html")
+FETCHED_AT_END = ("summary.json", "junit.xml", "index.html", "report.md")
 
 
 @dataclass
 class RemoteCampaign:
-    code: int                        # the remote campaign's exit code
+    code: int                        # the remote job's exit code
     folder: Path | None              # the controller's copy (None if the remote never started one)
     summary: dict | None
     records: int = 0                 # records copied back
@@ -250,12 +250,13 @@ class RemoteCampaign:
 
 
 def remote_campaign(host: Host, argv: list[str], local_out: Path | None = None,
-                    progress: BinaryIO | None = None) -> RemoteCampaign:
+                    progress: BinaryIO | None = None, marker: str = "campaign.json") -> RemoteCampaign:
     """Run the campaign `argv` (['campaign', '--kind', ..., '--board', NAME, ...]) on `host`; its
     records arrive in `local_out` (default: a folder of the remote campaign's name in our reports)
-    as they are written. The remote output goes to `progress` (default: our stderr)."""
+    as they are written. The remote output goes to `progress` (default: our stderr). Another job
+    that writes one report folder (smoke) runs the same way: `marker` is the first file it writes there."""
     job = posixpath.join(host.reports, f"from-{socket.gethostname()}-{os.getpid()}-{time.strftime('%Y%m%d-%H%M%S')}")
-    tail = _CampaignTail(host, job, local_out)
+    tail = _CampaignTail(host, job, local_out, marker)
     stream = progress or sys.stderr.buffer
     code = run_remote(host, _on_host(host, argv), stream_to=(stream, stream), env={"SISCTL_REPORTS": job},
                       first=f"mkdir -p {shlex.quote(job)}", while_running=tail.poll)
@@ -276,8 +277,8 @@ def _on_host(host: Host, argv: list[str]) -> list[str]:
 class _CampaignTail:
     """Copies a remote campaign folder's records.jsonl, line by whole line, as it grows."""
 
-    def __init__(self, host: Host, job: str, local_out: Path | None):
-        self.host, self.job, self.local = host, job, local_out
+    def __init__(self, host: Host, job: str, local_out: Path | None, marker: str = "campaign.json"):
+        self.host, self.job, self.local, self.marker = host, job, local_out, marker
         self.remote: str | None = None       # the remote campaign folder, once it exists
         self.offset = self.copied = self.while_running = 0
         self.running = True
@@ -315,13 +316,13 @@ class _CampaignTail:
             return False
         for name in names:
             try:
-                sftp.stat(f"{self.job}/{name}/campaign.json")
+                sftp.stat(f"{self.job}/{name}/{self.marker}")
             except FileNotFoundError:
                 continue
             self.remote = f"{self.job}/{name}"
             self.local = self.local or paths.unique_dir(paths.reports_dir(), name)
             self.local.mkdir(parents=True, exist_ok=True)
-            sftp.get(f"{self.remote}/campaign.json", str(self.local / "campaign.json"))
+            sftp.get(f"{self.remote}/{self.marker}", str(self.local / self.marker))
             return True
         return False
 
@@ -337,10 +338,8 @@ class _CampaignTail:
                 return RemoteCampaign(code, None, None)
             sftp = conn.sftp()
             for name in FETCHED_AT_END:
-                try:
-                    sftp.get(f"{self.remote}/{name}", str(self.local / name))
-                except FileNotFoundError:
-                    pass
+                _fetch_if_there(sftp, f"{self.remote}/{name}", self.local / name)
+            console = self._console_log(sftp)
         except (paramiko.SSHException, OSError) as error:
             raise LabHostError(f"{self.host.where}: fetching {self.remote or self.job} failed: {error}") from None
         finally:
@@ -348,7 +347,28 @@ class _CampaignTail:
         summary = None
         if (self.local / "summary.json").exists():
             summary = json.loads((self.local / "summary.json").read_text())
-            summary.update(report=str(self.local), remote={"host": self.host.name, "report": self.remote})
+            summary.update(report=str(self.local), remote={"host": self.host.name, "report": self.remote,
+                                                           **({"console_log": console} if console else {})})
+            if console:
+                summary["console_log"] = str(self.local / "console.log")
             paths.write_atomic(self.local / "summary.json", json.dumps(summary, indent=1) + "\n")
         write_index(self.local.parent)
         return RemoteCampaign(code, self.local, summary, self.copied, self.while_running)
+
+    def _console_log(self, sftp: paramiko.SFTPClient) -> str | None:
+        """The console log a job's summary names (smoke), copied beside it; its remote path."""
+        try:
+            remote = json.loads((self.local / "summary.json").read_text()).get("console_log")
+        except (OSError, ValueError):
+            return None
+        return remote if remote and _fetch_if_there(sftp, remote, self.local / "console.log") else None
+
+
+def _fetch_if_there(sftp: paramiko.SFTPClient, remote: str, local: Path) -> bool:
+    """Copy `remote` to `local` if it exists (no empty file is left if it does not)."""
+    try:
+        sftp.get(remote, str(local))
+        return True
+    except FileNotFoundError:
+        local.unlink(missing_ok=True)
+        return False

@@ -175,3 +175,21 @@ def test_an_unreachable_host_or_a_missing_sisctl_fails_fast_naming_the_host(tmp_
     done = controller(lab, sshd, "campaign", "--kind", "ext4-crash", "--board", board, "--runs", "1", timeout=60)
     last = done.stderr.decode().strip().splitlines()[-1]
     assert done.returncode == 75 and "cannot run sisctl there" in last and f"lab host {HOST}" in last, last
+
+
+def test_smoke_on_a_board_of_another_lab_host_copies_its_report_and_console_log_here(
+        tmp_path, lab2_dirs, sshd, lab_dirs):
+    lab = controller_lab(tmp_path, lab2_dirs, sshd)
+    board = str(lab2_dirs["controller-boards"] / f"{BOARD}.yaml")
+    done = controller(lab, sshd, "smoke", "--board", board, "--json")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    summary = json.loads(done.stdout)
+    local, remote = Path(summary["report"]), Path(summary["remote"]["report"])
+    assert local.parent == lab_dirs["reports"] and remote.parent.parent == lab2_dirs["reports"]
+    assert summary["remote"]["host"] == HOST and summary["failed"] == 0 and summary["passed"] >= 7
+    assert json.loads((local / "summary.json").read_text())["report"] == str(local)
+    for name in ("junit.xml", "index.html", "report.md"):
+        assert (local / name).read_bytes() == (remote / name).read_bytes(), name
+    assert summary["console_log"] == str(local / "console.log")
+    assert "@@SIS " in (local / "console.log").read_text(errors="replace")
+    assert (local / "console.log").read_bytes() == Path(summary["remote"]["console_log"]).read_bytes()
