@@ -6,8 +6,23 @@ import select
 import sys
 import termios
 import tty
+from contextlib import contextmanager
 
 DETACH = b"\x1d"   # Ctrl-]
+
+
+@contextmanager
+def raw_terminal(fd: int):
+    """The terminal on `fd` in raw mode (every key, Ctrl-C too, passed on as typed) until the block
+    ends; nothing is changed if it is not a terminal."""
+    saved = termios.tcgetattr(fd) if os.isatty(fd) else None
+    try:
+        if saved:
+            tty.setraw(fd)
+        yield
+    finally:
+        if saved:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 def attach(session) -> None:
@@ -17,20 +32,16 @@ def attach(session) -> None:
     print(f"[{session.name}: attached ({session.boot_mode} boot); Ctrl-] detaches and stops the board]\r")
     session.agent.shell()
     stdin = sys.stdin.fileno()
-    saved = termios.tcgetattr(stdin) if os.isatty(stdin) else None
     try:
-        if saved:
-            tty.setraw(stdin)
-        while True:
-            console.check_crash()
-            ready, _, _ = select.select([stdin], [], [], 0.2)
-            if ready:
-                data = os.read(stdin, 1024)
-                if not data or DETACH in data:
-                    break
-                console.write(data)
+        with raw_terminal(stdin):
+            while True:
+                console.check_crash()
+                ready, _, _ = select.select([stdin], [], [], 0.2)
+                if ready:
+                    data = os.read(stdin, 1024)
+                    if not data or DETACH in data:
+                        break
+                    console.write(data)
     finally:
         console.tap = None
-        if saved:
-            termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
         print(f"\n[{session.name}: detached]")

@@ -33,15 +33,13 @@ def build(c, recipe="debian-arm64", force=False, json_=False):
         f"modules {m['modules']}  files {len(m['files'])}")
 
 
-def _remote(spec, task_name: str, words: list[str]):
+def _remote(spec, task_name: str, words: list[str], interactive: bool = False):
     """Run this task on the lab host the board is attached to, if it is another one: exit with its code."""
     from sisctl.fleet.remote import lab_host_of, run_remote
     host = lab_host_of(spec)
-    if host is None:
-        return
-    if task_name not in ("flash", "run"):
-        raise usage(f"{spec.name} is attached to {host.where}: run '{task_name}' there")
-    raise Exit(code=run_remote(host, [task_name, "--board", host.board_ref(spec.name), *words]))
+    if host is not None:
+        raise Exit(code=run_remote(host, [task_name, "--board", host.board_ref(spec.name), *words],
+                                   interactive=interactive))
 
 
 @task(help={"board": "board name (boards/NAME.yaml) or path", "recipe": "kernel recipe (default: the board's)",
@@ -104,9 +102,9 @@ def console(c, board="qemu-virt-0", cold=False, wait="", priority=""):
     from sisctl.board.firstuse import ensure_flashed
     from sisctl.board.interactive import attach
     from sisctl.board.spec import find_board
-    hold_options(wait, priority)
+    held_words = hold_options(wait, priority)
     spec = find_board(board)
-    _remote(spec, "console", [])
+    _remote(spec, "console", [*(["--cold"] if cold else []), *held_words], interactive=True)
     target = Board(spec)
     ensure_flashed(target)
     with target.session(fast=not cold, label="console") as session:

@@ -2,8 +2,10 @@
 
 A board whose `lab.host` is one of lab/lab.yaml's `hosts:` (and not the host this sisctl runs
 on, SISCTL_LAB_HOST) is driven remotely: `flash` and `run` stream the remote output and end with
-the remote exit code; a campaign's records.jsonl is tailed back over SFTP into a campaign folder
-of the controller as it is written, then summary.json, junit.xml and the page are fetched.
+the remote exit code; `console` runs on a terminal there with our keys passed on; a campaign's
+records.jsonl is tailed back over SFTP into a campaign folder of the controller as it is written,
+then summary.json, junit.xml and the page are fetched (a smoke job's report the same way, with its
+console log).
 
 Host keys are checked against the host's known_hosts file (unknown or changed keys are refused,
 never added); every word sent to the remote shell is quoted. A host that cannot be reached, a
@@ -18,6 +20,7 @@ import os
 import posixpath
 import select
 import shlex
+import shutil
 import signal
 import socket
 import sys
@@ -31,6 +34,7 @@ import paramiko
 from fabric import Config, Connection
 
 from sisctl import config
+from sisctl.board.interactive import DETACH, raw_terminal
 from sisctl.proc import interrupted
 from sisctl.errors import InfrastructureError
 from sisctl.fleet.config import LabHostSpec, this_process
@@ -150,17 +154,26 @@ def remote_command(host: Host, argv: list[str], env: dict[str, str] | None = Non
 
 def run_remote(host: Host, argv: list[str], stream_to: tuple[BinaryIO, BinaryIO] | None = None,
                env: dict[str, str] | None = None, first: str = "",
-               while_running: Callable[[Connection], None] | None = None, poll_s: float = 0.5) -> int:
+               while_running: Callable[[Connection], None] | None = None, poll_s: float = 0.5,
+               interactive: bool = False) -> int:
     """Run sisctl `argv` on `host`, its stdout and stderr streamed to `stream_to` (default: ours) as
-    they come; returns its exit code. `while_running(connection)` is called every `poll_s`."""
+    they come; returns its exit code. `while_running(connection)` is called every `poll_s`.
+    `interactive`: on a terminal there, with our stdin (raw, when it is a terminal) passed on."""
     out, err = stream_to or (sys.stdout.buffer, sys.stderr.buffer)
     conn = connect(host)
     on_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, interrupted) if on_main else None   # a cancelled CI job too
     try:
         channel = conn.create_session()
+        remote = _Remote(host, conn, channel, out, err)
+        if not interactive:
+            channel.exec_command(remote_command(host, argv, env, first))
+            return remote.follow(while_running, poll_s)
+        columns, lines = shutil.get_terminal_size()
+        channel.get_pty(term=os.environ.get("TERM", "vt100"), width=columns, height=lines)
         channel.exec_command(remote_command(host, argv, env, first))
-        return _Remote(host, conn, channel, out, err).follow(while_running, poll_s)
+        with raw_terminal(sys.stdin.fileno()):
+            return remote.follow(while_running, poll_s, stdin=sys.stdin.fileno())
     except (paramiko.SSHException, OSError) as error:
         raise LabHostError(f"{host.where}: connection lost: {error or type(error).__name__}") from None
     finally:
@@ -177,11 +190,12 @@ class _Remote:
         self.pid: int | None = None
         self._head = b""
 
-    def follow(self, while_running, poll_s: float) -> int:
+    def follow(self, while_running, poll_s: float, stdin: int | None = None) -> int:
         next_poll = 0.0
         try:
             while not self._ended():
-                self._pump(min(poll_s, 0.2))
+                self._pump(min(poll_s, 0.2), stdin)
+                stdin = self._pass_on(stdin)
                 if while_running and time.monotonic() >= next_poll:
                     while_running(self.conn)
                     next_poll = time.monotonic() + poll_s
@@ -203,13 +217,22 @@ class _Remote:
                 raise LabHostError(f"{self.host.where}: connection lost while the command ran")
         return c.exit_status_ready() and c.eof_received and not c.recv_ready() and not c.recv_stderr_ready()
 
-    def _pump(self, wait_s: float) -> None:
-        select.select([self.channel], [], [], wait_s)
+    def _pump(self, wait_s: float, stdin: int | None = None) -> None:
+        select.select([self.channel, *([stdin] if stdin is not None else [])], [], [], wait_s)
         while self.channel.recv_ready():
             self._stdout(self.channel.recv(1 << 16))
         while self.channel.recv_stderr_ready():
             self.err.write(self.channel.recv_stderr(1 << 16))
             self.err.flush()
+
+    def _pass_on(self, stdin: int | None) -> int | None:
+        """Typed bytes go to the remote terminal; at the end of our input, the remote console is
+        detached (Ctrl-]) and our stdin is no longer read."""
+        if stdin is None or not select.select([stdin], [], [], 0)[0]:
+            return stdin
+        data = os.read(stdin, 1024)
+        self.channel.sendall(data or DETACH)
+        return stdin if data else None
 
     def _stdout(self, data: bytes) -> None:
         if self.pid is None:                 # the first line is the remote shell's pid

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import time
@@ -193,3 +194,33 @@ def test_smoke_on_a_board_of_another_lab_host_copies_its_report_and_console_log_
     assert summary["console_log"] == str(local / "console.log")
     assert "@@SIS " in (local / "console.log").read_text(errors="replace")
     assert (local / "console.log").read_bytes() == Path(summary["remote"]["console_log"]).read_bytes()
+
+
+def test_console_on_a_board_of_another_lab_host_is_a_terminal_there(tmp_path, lab2_dirs, sshd):
+    lab = controller_lab(tmp_path, lab2_dirs, sshd)
+    board = str(lab2_dirs["controller-boards"] / f"{BOARD}.yaml")
+    job = subprocess.Popen([INVOKE, "console", "--board", board], cwd=PROJECT, env=controller_env(lab, sshd),
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b""
+
+    def until(text: bytes, timeout_s: float = 120) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout_s
+        while text not in seen and time.monotonic() < deadline:
+            if select.select([job.stdout], [], [], 0.5)[0]:
+                seen += os.read(job.stdout.fileno(), 4096)
+        assert text in seen, seen[-2000:]
+    try:
+        until(b"attached")
+        job.stdin.write(b"echo remote-says-$((40+2))\n")
+        job.stdin.flush()
+        until(b"remote-says-42")                 # run by the guest's shell: the typed line was "$((40+2))"
+        job.stdin.write(b"\x1d")                 # Ctrl-] detaches
+        job.stdin.flush()
+        until(b"detached", 60)
+        assert job.wait(timeout=60) == 0, job.stderr.read().decode()[-2000:]
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert not qemu_processes_mentioning(str(lab2_dirs["state"]))       # the remote board was stopped
