@@ -39,5 +39,5 @@ def die_with_parent() -> None:
 
 
 def interrupted(signum, frame):
-    """A signal handler for SIGTERM (a cancelled CI job): stop as Ctrl-C would."""
+    """A signal handler for SIGTERM (a cancelled CI job) or SIGHUP (a lost terminal): stop as Ctrl-C would."""
     raise KeyboardInterrupt

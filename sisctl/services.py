@@ -12,17 +12,20 @@ def stop_service(pid_file: Path, program: str, timeout_s: float = 10.0) -> None:
     """Stop the `program` named by `pid_file`, if it runs: SIGTERM, reap while waiting up to
     `timeout_s` for it to end, then SIGKILL. The pid file goes either way."""
     pid = running_pid(pid_file, program)
-    if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and running_pid(pid_file, program) is not None:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            time.sleep(0.05)
-        if running_pid(pid_file, program) is not None:
-            os.kill(pid, signal.SIGKILL)
+    try:
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline and running_pid(pid_file, program) is not None:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+                time.sleep(0.05)
+            if running_pid(pid_file, program) is not None:
+                os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:   # it ended by itself meanwhile
+        pass
     pid_file.unlink(missing_ok=True)
 
 

@@ -318,9 +318,15 @@ static void handle(char *line)
     } else if (!strcmp(verb, "CLOCK")) {
         /* the host's wall clock: a guest without an RTC starts in 1970, one restored from
          * a snapshot at the snapshot's time, and file systems stamp what it says */
-        char *sec = strtok_r(NULL, " ", &save), *nsec = strtok_r(NULL, " ", &save);
-        struct timespec ts = { sec ? atoll(sec) : 0, nsec ? atol(nsec) : 0 };
-        int err = !sec || !nsec || ts.tv_sec <= 0 || ts.tv_nsec < 0 || ts.tv_nsec > 999999999 ? EINVAL
+        char *sec = strtok_r(NULL, " ", &save), *nsec = strtok_r(NULL, " ", &save), *end1 = NULL, *end2 = NULL;
+        struct timespec ts = { .tv_sec = 0, .tv_nsec = 0 };
+        if (sec && nsec) {
+            errno = 0;
+            ts.tv_sec = strtoll(sec, &end1, 10);
+            ts.tv_nsec = strtol(nsec, &end2, 10);
+        }
+        int err = !sec || !nsec || errno || *end1 || *end2 || ts.tv_sec <= 0 || ts.tv_nsec < 0
+                  || ts.tv_nsec > 999999999 ? EINVAL
                   : clock_settime(CLOCK_REALTIME, &ts) ? errno : 0;
         snprintf(body, sizeof body, "@@SIS CLOCK %s %d", id, err);
         send_line(body);

@@ -14,11 +14,11 @@ DETACH = b"\x1d"   # Ctrl-]
 @contextmanager
 def raw_terminal(fd: int):
     """The terminal on `fd` in raw mode (every key, Ctrl-C too, passed on as typed) until the block
-    ends; nothing is changed if it is not a terminal."""
+    ends; nothing is changed if it is not a terminal. Keys typed before are kept, not flushed."""
     saved = termios.tcgetattr(fd) if os.isatty(fd) else None
     try:
         if saved:
-            tty.setraw(fd)
+            tty.setraw(fd, termios.TCSANOW)
         yield
     finally:
         if saved:
@@ -28,12 +28,13 @@ def raw_terminal(fd: int):
 def attach(session) -> None:
     """Start a guest shell through the agent and pass bytes both ways until Ctrl-]."""
     console = session.console
-    console.tap = lambda data: (sys.stdout.buffer.write(data), sys.stdout.buffer.flush())
-    print(f"[{session.name}: attached ({session.boot_mode} boot); Ctrl-] detaches and stops the board]\r")
-    session.agent.shell()
     stdin = sys.stdin.fileno()
     try:
         with raw_terminal(stdin):
+            console.tap = lambda data: (sys.stdout.buffer.write(data), sys.stdout.buffer.flush())
+            print(f"[{session.name}: attached ({session.boot_mode} boot); Ctrl-] detaches and stops the board]\r",
+                  flush=True)
+            session.agent.shell()
             while True:
                 console.check_crash()
                 ready, _, _ = select.select([stdin], [], [], 0.2)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import subprocess
 import sys
 
@@ -102,7 +103,9 @@ def console(c, board="qemu-virt-0", cold=False, wait="", priority=""):
     from sisctl.board.firstuse import ensure_flashed
     from sisctl.board.interactive import attach
     from sisctl.board.spec import find_board
+    from sisctl.proc import interrupted
     held_words = hold_options(wait, priority)
+    signal.signal(signal.SIGHUP, interrupted)   # a closed terminal or lost connection stops the board too
     spec = find_board(board)
     _remote(spec, "console", [*(["--cold"] if cold else []), *held_words], interactive=True)
     target = Board(spec)
@@ -129,12 +132,14 @@ def smoke(c, board="qemu-virt-0", recipe="", json_=False, wait="", priority=""):
 
 def _remote_smoke(spec, recipe: str, held_words: list[str]) -> dict | None:
     """On the lab host the board is attached to, if it is another one: its report is copied here."""
-    from sisctl.fleet.remote import lab_host_of, remote_campaign
+    from sisctl.fleet.remote import LabHostError, lab_host_of, remote_campaign
     host = lab_host_of(spec)
     if host is None:
         return None
     done = remote_campaign(host, ["smoke", "--board", spec.name, *(["--recipe", recipe] if recipe else []),
                                   *held_words], marker="summary.json")
+    if done.summary is None and done.code == errors.OK:
+        raise LabHostError(f"{host.where}: smoke ended with exit 0 but wrote no report")
     if done.summary is None or done.code not in (errors.OK, errors.TEST_FAILURE):
         raise Exit(code=done.code)   # what went wrong there was printed as it happened
     return done.summary

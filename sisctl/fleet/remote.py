@@ -11,10 +11,11 @@ Host keys are checked against the host's known_hosts file (unknown or changed ke
 never added); every word sent to the remote shell is quoted. A host that cannot be reached, a
 refused key, a lost connection or a missing sisctl there is exit 75 naming the host. The remote
 command is stopped (SIGINT, so it stops its QEMU) when the controller is interrupted (Ctrl-C, or
-SIGTERM as a cancelled CI job gets).
+SIGTERM as a cancelled CI job gets); on a console, Ctrl-C is a key for the guest instead.
 """
 from __future__ import annotations
 
+import html
 import json
 import os
 import posixpath
@@ -189,13 +190,16 @@ class _Remote:
         self.host, self.conn, self.channel, self.out, self.err = host, conn, channel, out, err
         self.pid: int | None = None
         self._head = b""
+        self._input_ended: float | None = None     # when our stdin ended (and Ctrl-] was last sent)
 
     def follow(self, while_running, poll_s: float, stdin: int | None = None) -> int:
         next_poll = 0.0
         try:
             while not self._ended():
-                self._pump(min(poll_s, 0.2), stdin)
-                stdin = self._pass_on(stdin)
+                typing = stdin if self.pid is not None else None   # typed ahead: after the pid line
+                self._pump(min(poll_s, 0.2), typing)
+                if typing is not None or self._input_ended is not None:
+                    stdin = self._pass_on(stdin)
                 if while_running and time.monotonic() >= next_poll:
                     while_running(self.conn)
                     next_poll = time.monotonic() + poll_s
@@ -225,14 +229,28 @@ class _Remote:
             self.err.write(self.channel.recv_stderr(1 << 16))
             self.err.flush()
 
-    def _pass_on(self, stdin: int | None) -> int | None:
-        """Typed bytes go to the remote terminal; at the end of our input, the remote console is
-        detached (Ctrl-]) and our stdin is no longer read."""
-        if stdin is None or not select.select([stdin], [], [], 0)[0]:
-            return stdin
-        data = os.read(stdin, 1024)
-        self.channel.sendall(data or DETACH)
-        return stdin if data else None
+    def _pass_on(self, stdin: int) -> int | None:
+        """Typed bytes go to the remote terminal. At the end of our input the remote console is
+        detached: Ctrl-] is sent, and again each second, since one sent while the remote console
+        was still starting is dropped when it takes the terminal. Returns the stdin still read."""
+        if self.channel.closed or self.channel.exit_status_ready():
+            return None
+        try:
+            if self._input_ended is not None:
+                if time.monotonic() - self._input_ended >= 1.0:
+                    self.channel.sendall(DETACH)
+                    self._input_ended = time.monotonic()
+                return None
+            if not select.select([stdin], [], [], 0)[0]:
+                return stdin
+            data = os.read(stdin, 1024)
+            self.channel.sendall(data or DETACH)
+        except OSError:           # the remote end closed meanwhile: its exit status tells the rest
+            return None
+        if not data:
+            self._input_ended = time.monotonic()
+            return None
+        return stdin
 
     def _stdout(self, data: bytes) -> None:
         if self.pid is None:                 # the first line is the remote shell's pid
@@ -381,10 +399,16 @@ class _CampaignTail:
     def _console_log(self, sftp: paramiko.SFTPClient) -> str | None:
         """The console log a job's summary names (smoke), copied beside it; its remote path."""
         try:
-            remote = json.loads((self.local / "summary.json").read_text()).get("console_log")
-        except (OSError, ValueError):
+            remote = json.loads((self.local / "summary.json").read_text())["console_log"]
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        return remote if remote and _fetch_if_there(sftp, remote, self.local / "console.log") else None
+        if not (isinstance(remote, str) and _fetch_if_there(sftp, remote, self.local / "console.log")):
+            return None
+        page = self.local / "index.html"      # its link pointed at the log's place on that host
+        if page.exists():
+            there = html.escape(posixpath.relpath(remote, self.remote), quote=True)
+            page.write_text(page.read_text().replace(f'href="{there}"', 'href="console.log"'))
+        return remote
 
 
 def _fetch_if_there(sftp: paramiko.SFTPClient, remote: str, local: Path) -> bool:

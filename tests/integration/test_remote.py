@@ -189,10 +189,13 @@ def test_smoke_on_a_board_of_another_lab_host_copies_its_report_and_console_log_
     assert local.parent == lab_dirs["reports"] and remote.parent.parent == lab2_dirs["reports"]
     assert summary["remote"]["host"] == HOST and summary["failed"] == 0 and summary["passed"] >= 7
     assert json.loads((local / "summary.json").read_text())["report"] == str(local)
-    for name in ("junit.xml", "index.html", "report.md"):
+    for name in ("junit.xml", "report.md"):
         assert (local / name).read_bytes() == (remote / name).read_bytes(), name
     assert summary["console_log"] == str(local / "console.log")
     assert "@@SIS " in (local / "console.log").read_text(errors="replace")
+    page, page_there = (local / "index.html").read_text(), (remote / "index.html").read_text()
+    assert 'href="console.log"' in page and 'href="console.log"' not in page_there    # it links the copy
+    assert "smoke" in page and len(page) > len(page_there) / 2
     assert (local / "console.log").read_bytes() == Path(summary["remote"]["console_log"]).read_bytes()
 
 
@@ -224,3 +227,14 @@ def test_console_on_a_board_of_another_lab_host_is_a_terminal_there(tmp_path, la
             job.kill()
             job.wait()
     assert not qemu_processes_mentioning(str(lab2_dirs["state"]))       # the remote board was stopped
+
+
+def test_a_remote_console_whose_input_ends_at_once_detaches_and_stops_the_board(tmp_path, lab2_dirs, sshd):
+    """Its Ctrl-] is sent before the remote console has the terminal, which drops it: it is sent again."""
+    lab = controller_lab(tmp_path, lab2_dirs, sshd)
+    board = str(lab2_dirs["controller-boards"] / f"{BOARD}.yaml")
+    done = subprocess.run([INVOKE, "console", "--board", board], cwd=PROJECT, env=controller_env(lab, sshd),
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=180)
+    assert done.returncode == 0, (done.stdout + done.stderr).decode(errors="replace")[-2000:]
+    assert b"detached" in done.stdout
+    assert not qemu_processes_mentioning(str(lab2_dirs["state"]))
