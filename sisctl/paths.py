@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +54,22 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.partial")
 
 
+@contextmanager
+def written_into_place(path: Path) -> Iterator[Path]:
+    """The partial path to write `path` at: renamed into place when the block ends, removed (file or
+    folder) if it fails, so a failed write leaves neither a torn `path` nor a partial behind."""
+    partial = partial_path(path)
+    try:
+        yield partial
+    except BaseException:
+        if partial.is_dir():
+            shutil.rmtree(partial, ignore_errors=True)
+        else:
+            partial.unlink(missing_ok=True)
+        raise
+    partial.replace(path)
+
+
 def stale_partials(path: Path) -> list[Path]:
     """The partial files of `path` whose writer process is gone (killed mid-write)."""
     stale = []
@@ -67,12 +86,10 @@ def stale_partials(path: Path) -> list[Path]:
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace `path` with `text` so a crash leaves the old or the new content, never a torn file."""
-    partial = partial_path(path)
-    with open(partial, "w") as out:
+    with written_into_place(path) as partial, open(partial, "w") as out:
         out.write(text)
         out.flush()
         os.fsync(out.fileno())
-    os.replace(partial, path)
 
 
 def set_aside(path: Path) -> Path:

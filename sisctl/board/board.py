@@ -289,11 +289,10 @@ class BoardSession:
         key = hashlib.sha256(source.read_bytes() + json.dumps(list(remove)).encode()).hexdigest()[:12]
         edited = self.board.state / f"{source.stem}-{key}.dtb"
         if not edited.exists():
-            partial = paths.partial_path(edited)
-            shutil.copyfile(source, partial)
-            for node in remove:
-                proc.run(["fdtput", "-r", partial, node], timeout=30)
-            partial.replace(edited)
+            with paths.written_into_place(edited) as partial:
+                shutil.copyfile(source, partial)
+                for node in remove:
+                    proc.run(["fdtput", "-r", partial, node], timeout=30)
         return edited
 
     def _power_on(self, launch: QemuLaunch | None, loadvm: str | None = None) -> None:

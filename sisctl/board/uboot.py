@@ -45,9 +45,8 @@ def gzip_kernel(image: Path, folder: Path) -> Path:
     out = folder / f"Image-{hashlib.sha256(data).hexdigest()[:16]}.gz"
     if not out.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        partial = paths.partial_path(out)
-        partial.write_bytes(gzip.compress(data, compresslevel=9, mtime=0))
-        partial.replace(out)
+        with paths.written_into_place(out) as partial:
+            partial.write_bytes(gzip.compress(data, compresslevel=9, mtime=0))
     return out
 
 

@@ -34,10 +34,9 @@ def build_agent(cache: Path) -> Path:
     out = cache / "agent" / f"sisagent-{agent_digest()}"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        partial = paths.partial_path(out)
-        proc.run([CROSS_GCC, "-static", "-O2", "-Wall", "-o", partial,
-                  *(p for p in sources if p.suffix == ".c")], timeout=300)
-        partial.replace(out)
+        with paths.written_into_place(out) as partial:
+            proc.run([CROSS_GCC, "-static", "-O2", "-Wall", "-o", partial,
+                      *(p for p in sources if p.suffix == ".c")], timeout=300)
     return out
 
 
@@ -47,10 +46,11 @@ def fetch_busybox(cache: Path) -> Path:
     if not out.exists():
         deb = debian.fetch_deb(name, version, "arm64", cache / "debs")
         unpacked = paths.partial_path(out)
-        shutil.rmtree(unpacked, ignore_errors=True)
-        debian.unpack(deb, unpacked)
-        (unpacked / "bin" / "busybox").replace(out)
-        shutil.rmtree(unpacked)
+        try:
+            debian.unpack(deb, unpacked)
+            (unpacked / "bin" / "busybox").replace(out)
+        finally:
+            shutil.rmtree(unpacked, ignore_errors=True)
     return out
 
 
@@ -65,8 +65,7 @@ def build_guest(artifact: Artifact, modules: list[str], cache: Path | None = Non
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = paths.partial_path(out)
-    with CpioWriter(partial) as cpio:
+    with paths.written_into_place(out) as partial, CpioWriter(partial) as cpio:
         for folder in ("bin", "sbin", "dev", "etc", "lib", "lib/modules", "proc", "sys", "tmp", "mnt", "root"):
             cpio.directory(folder)
         cpio.char_device("dev/console", 5, 1)
@@ -77,5 +76,4 @@ def build_guest(artifact: Artifact, modules: list[str], cache: Path | None = Non
         for module in order:
             cpio.file(f"lib/modules/{module.name}.ko", module.path.read_bytes())
         cpio.file("etc/modules.order", "".join(f"{m.name}.ko\n" for m in order).encode())
-    partial.replace(out)
     return out

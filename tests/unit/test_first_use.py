@@ -82,3 +82,16 @@ def test_partial_files_are_per_writer_and_those_of_dead_writers_are_found(tmp_pa
     mine.write_bytes(b"x")
     (tmp_path / ".other.cpio.gz.1-1.partial").write_bytes(b"x")
     assert stale_partials(target) == [tmp_path / f".{target.name}.{dead}-1.partial"]
+
+
+def test_a_write_into_place_that_fails_leaves_neither_the_file_nor_its_partial(tmp_path):
+    from sisctl.paths import written_into_place
+    target = tmp_path / "Image.gz"
+    with pytest.raises(RuntimeError):
+        with written_into_place(target) as partial:
+            partial.write_bytes(b"half")
+            raise RuntimeError("compressor died")
+    assert list(tmp_path.iterdir()) == []
+    with written_into_place(target) as partial:
+        partial.write_bytes(b"whole")
+    assert target.read_bytes() == b"whole" and list(tmp_path.iterdir()) == [target]
