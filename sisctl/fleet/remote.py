@@ -166,13 +166,13 @@ def run_remote(host: Host, argv: list[str], stream_to: tuple[BinaryIO, BinaryIO]
     previous = signal.signal(signal.SIGTERM, interrupted) if on_main else None   # a cancelled CI job too
     try:
         channel = conn.create_session()
+        if interactive:
+            columns, lines = shutil.get_terminal_size()
+            channel.get_pty(term=os.environ.get("TERM", "vt100"), width=columns, height=lines)
+        channel.exec_command(remote_command(host, argv, env, first))
         remote = _Remote(host, conn, channel, out, err)
         if not interactive:
-            channel.exec_command(remote_command(host, argv, env, first))
             return remote.follow(while_running, poll_s)
-        columns, lines = shutil.get_terminal_size()
-        channel.get_pty(term=os.environ.get("TERM", "vt100"), width=columns, height=lines)
-        channel.exec_command(remote_command(host, argv, env, first))
         with raw_terminal(sys.stdin.fileno()):
             return remote.follow(while_running, poll_s, stdin=sys.stdin.fileno())
     except (paramiko.SSHException, OSError) as error:
