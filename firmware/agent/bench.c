@@ -24,7 +24,6 @@
  * (build_id from /sys/kernel/notes, release, online CPUs).
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <elf.h>
 #include <sched.h>
 #include <errno.h>
@@ -38,12 +37,12 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+#include "journal.h"
 #include "sisagent.h"
 
 struct counter { const char *name; uint32_t type; uint64_t config; int fd; int err; };
@@ -57,7 +56,6 @@ static struct counter counters[] = {
 
 static const char *workload;
 static long long started_ns;
-
 
 static void open_counters(void)
 {
@@ -81,17 +79,16 @@ static void stop(long long ops)
     printf("bench %s ops %lld\n", workload, ops);
     printf("bench %s ns %lld\n", workload, elapsed);
     for (size_t i = 0; i < NCOUNTERS; i++) {
-        uint64_t v[3];   /* value, time enabled, time running */
+        long long v;
         if (counters[i].fd < 0) {
             printf("bench %s %s unsupported %d\n", workload, counters[i].name, counters[i].err);
             continue;
         }
         ioctl(counters[i].fd, PERF_EVENT_IOC_DISABLE, 0);
-        if (read(counters[i].fd, v, sizeof v) != sizeof v || v[2] == 0)
+        if (read_counter(counters[i].fd, &v) <= 0)
             printf("bench %s %s unsupported %d\n", workload, counters[i].name, EIO);
         else
-            printf("bench %s %s %lld\n", workload, counters[i].name,
-                   (long long)(v[2] < v[1] ? (double)v[0] * v[1] / v[2] : v[0]));
+            printf("bench %s %s %lld\n", workload, counters[i].name, v);
         close(counters[i].fd);
     }
 }
@@ -284,61 +281,6 @@ static int seq_io(long mib, const char *dir, int writing)
     close(fd);
     unlink(path);
     free(buf);
-    return 0;
-}
-
-/* The journal of the file system holding `dir`: /proc/fs/jbd2/<disk>-<inode>/info, the disk
- * named through /sys/dev/block/MAJOR:MINOR. */
-static int journal_info(const char *dir, char *info, size_t size)
-{
-    struct stat st;
-    char link[512], target[512];
-    if (stat(dir, &st)) return -1;
-    snprintf(link, sizeof link, "/sys/dev/block/%u:%u", major(st.st_dev), minor(st.st_dev));
-    ssize_t len = readlink(link, target, sizeof target - 1);
-    if (len <= 0) return -1;
-    target[len] = 0;
-    const char *disk = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
-    DIR *d = opendir("/proc/fs/jbd2");
-    struct dirent *e;
-    int found = -1;
-    size_t n = strlen(disk);
-    while (d && (e = readdir(d)))
-        if (!strncmp(e->d_name, disk, n) && e->d_name[n] == '-') {
-            snprintf(info, size, "/proc/fs/jbd2/%s/info", e->d_name);
-            found = 0;
-            break;
-        }
-    if (d) closedir(d);
-    errno = found ? ENOENT : 0;
-    return found;
-}
-
-/* A line "NUMBER<text>..." (after blanks): the number, when the text follows it. (sscanf's count
- * does not say whether literal text after a conversion matched: "%lldus average" also "reads"
- * the "5" of "5 logged blocks per transaction".) */
-static int number_before(const char *line, const char *text, long long *value)
-{
-    int at = 0;
-    long long v;
-    if (sscanf(line, " %lld%n", &v, &at) != 1 || strncmp(line + at, text, strlen(text))) return 0;
-    *value = v;
-    return 1;
-}
-
-/* From the info file: "T transactions (R requested), ..." and "  Uus average transaction commit
- * time" (jbd2's running average, each new commit weighted 1/4, in whole microseconds). */
-static int journal_stats(const char *info, long long *transactions, long long *commit_us)
-{
-    char line[256];
-    FILE *f = fopen(info, "r");
-    if (!f) return -1;
-    *transactions = *commit_us = -1;
-    while (fgets(line, sizeof line, f)) {
-        number_before(line, " transactions", transactions);
-        number_before(line, "us average transaction commit time", commit_us);
-    }
-    fclose(f);
     return 0;
 }
 

@@ -2,8 +2,8 @@
  * Guest-side tools for file-system campaigns, run as `sisagent TOOL ARGS`:
  *
  *   sisagent ops MOUNT MARKDEV MARKOFFSET OPSFILE
- *       Run the operations in OPSFILE (sisctl/campaign/workload.py defines the
- *       format) inside MOUNT. After each fsync/fdatasync/sync returns, write a
+ *       Run the operations in OPSFILE (sisctl/campaign/ext4crash/ops.py defines
+ *       the format) inside MOUNT. After each fsync/fdatasync/sync returns, write a
  *       durable mark block to MARKDEV at MARKOFFSET + 4096 * n, so the host can
  *       tell from a crashed disk how many persistence calls completed.
  *   sisagent dump DIR
@@ -28,21 +28,20 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "sisagent.h"
 
 #define MARK_SIZE 4096
 #define MARK_MAGIC "SISMARK1"
 
+/* A write's data: xorshift32 words, little-endian (pattern() in sisctl/campaign/ext4crash/ops.py). */
 static void pattern(uint32_t seed, unsigned char *out, size_t len)
 {
-    uint32_t x = (uint32_t)(seed * 2654435761u) | 1u;
+    uint32_t x = xorshift_seed(seed);
     for (size_t i = 0; i < len; i += 4) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
+        x = xorshift_next(x);
         for (size_t k = 0; k < 4 && i + k < len; k++)
             out[i + k] = (unsigned char)(x >> (8 * k));
     }
@@ -124,8 +123,12 @@ static int run_op(char *line)
     return r < 0 ? -1 : 0;
 }
 
-static int tool_ops(const char *mount, const char *markdev, long long markoff, const char *opsfile)
+/* ops MOUNT MARKDEV MARKOFFSET OPSFILE */
+int tool_ops(int argc, char **argv)
 {
+    const char *mount = argv[0], *markdev = argv[1], *opsfile = argv[3];
+    long long markoff = atoll(argv[2]);
+    (void)argc;
     FILE *ops = fopen(opsfile, "r");
     int dev = open(markdev, O_WRONLY | O_DIRECT | O_DSYNC);
     if (!ops || dev < 0 || chdir(mount)) {
@@ -200,30 +203,6 @@ static void dump_tree(const char *root, const char *rel)
     closedir(dir);
 }
 
-
-/* /dev/vdX of the virtio disk whose serial is `serial`, or NULL. */
-const char *disk_by_serial(const char *serial)
-{
-    static char dev[64];
-    DIR *dir = opendir("/sys/block");
-    struct dirent *de;
-    const char *found = NULL;
-    while (dir && !found && (de = readdir(dir))) {
-        char path[300], value[128] = "";
-        snprintf(path, sizeof path, "/sys/block/%s/serial", de->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        if (fgets(value, sizeof value, f)) value[strcspn(value, "\n")] = 0;
-        fclose(f);
-        if (!strcmp(value, serial)) {
-            snprintf(dev, sizeof dev, "/dev/%s", de->d_name);
-            found = dev;
-        }
-    }
-    if (dir) closedir(dir);
-    return found;
-}
-
 static void sanity(const char *mnt)
 {
     char path[PATH_MAX];
@@ -236,8 +215,12 @@ static void sanity(const char *mnt)
     else printf("sanity failed: %s\n", strerror(errno));
 }
 
-static int tool_check(const char *base, int count, char **serials)
+/* check MNTBASE SERIAL... */
+int tool_check(int argc, char **argv)
 {
+    const char *base = argv[0];
+    int count = argc - 1;
+    char **serials = argv + 1;
     sync();
     int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);   /* forget the previous images' blocks */
     if (fd >= 0) { if (write(fd, "3", 1) < 0) perror("drop_caches"); close(fd); }
@@ -262,26 +245,17 @@ static int tool_check(const char *base, int count, char **serials)
     return 0;
 }
 
-int tool_main(int argc, char **argv)
+/* dump DIR */
+int tool_dump(int argc, char **argv)
 {
-    if (!strcmp(argv[1], "pmu") && argc >= 4)
-        return tool_pmu(atoi(argv[2]), argv + 3);
-    if (!strcmp(argv[1], "check") && argc >= 4)
-        return tool_check(argv[2], argc - 3, argv + 3);
-    if (!strcmp(argv[1], "bench") && argc >= 3)
-        return tool_bench(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "now")) {
-        printf("%lld\n", mono_ns());
-        return 0;
-    }
-    if (!strcmp(argv[1], "dump") && argc == 3) {
-        dump_tree(argv[2], "");
-        return 0;
-    }
-    if (!strcmp(argv[1], "fuzz") && argc == 5)
-        return tool_fuzz(argv[2], argv[3], argv[4]);
-    if (!strcmp(argv[1], "ops") && argc == 6)
-        return tool_ops(argv[2], argv[3], atoll(argv[4]), argv[5]);
-    fprintf(stderr, "usage: sisagent [ops MOUNT MARKDEV MARKOFFSET OPSFILE | dump DIR | check MNTBASE SERIAL... | pmu INTERVAL_MS CMD... | now]\n");
-    return 2;
+    (void)argc;
+    dump_tree(argv[0], "");
+    return 0;
+}
+
+int tool_now(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    printf("%lld\n", mono_ns());
+    return 0;
 }

@@ -48,6 +48,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "common.h"
+#include "kcov.h"
 #include "sisagent.h"
 
 #define FUZZ_ARGS 6
@@ -100,12 +102,13 @@ static long decode_arg(const char *in, char *out, size_t cap)
     return (long)n;
 }
 
+/* `len` bytes of data, one xorshift32 step (its low byte) each. */
 static unsigned char *filled(long long len, unsigned seed)
 {
     unsigned char *buf = malloc(len > 0 ? (size_t)len : 1);
-    unsigned x = seed * 2654435761u | 1u;
+    uint32_t x = xorshift_seed(seed);
     for (long long i = 0; buf && i < len; i++) {
-        x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+        x = xorshift_next(x);
         buf[i] = (unsigned char)x;
     }
     return buf;
@@ -220,89 +223,6 @@ static void drop_block_caches(const char *dev)
     }
 }
 
-
-/* --- KCOV: the kernel PCs this task executes between kcov_start and kcov_finish --- */
-#define KCOV_INIT_TRACE _IOR('c', 1, unsigned long)
-#define KCOV_ENABLE _IO('c', 100)
-#define KCOV_DISABLE _IO('c', 101)
-#define KCOV_TRACE_PC 0
-#define KCOV_ENTRIES (1UL << 20)            /* PCs the trace holds, repeats included */
-#define KCOV_REGION (1L << 20)              /* bytes the host leaves for the result on the disk */
-#define KCOV_HEADER 32
-
-struct kcov { int fd; unsigned long *area; };
-
-/* Open and map the trace buffer once per process; k->fd is -errno when this kernel cannot
- * trace (no KCOV, no debugfs). */
-static void kcov_open(struct kcov *k)
-{
-    k->area = NULL;
-    mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);   /* EBUSY: mounted already */
-    int fd = open("/sys/kernel/debug/kcov", O_RDWR | O_CLOEXEC);
-    if (fd < 0) { k->fd = -errno; return; }
-    unsigned long *area = MAP_FAILED;
-    if (ioctl(fd, KCOV_INIT_TRACE, KCOV_ENTRIES) == 0)
-        area = mmap(NULL, KCOV_ENTRIES * sizeof *area, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (area == MAP_FAILED) {
-        k->fd = -errno;
-        close(fd);
-        return;
-    }
-    k->fd = fd;
-    k->area = area;
-}
-
-/* Start tracing this task from an empty buffer: 0 or -errno. */
-static int kcov_enable(struct kcov *k)
-{
-    __atomic_store_n(&k->area[0], 0, __ATOMIC_RELAXED);
-    return ioctl(k->fd, KCOV_ENABLE, KCOV_TRACE_PC) ? -errno : 0;
-}
-
-static int by_value(const void *a, const void *b)
-{
-    unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
-    return x < y ? -1 : x > y;
-}
-
-static void put32(unsigned char *p, unsigned v) { memcpy(p, &v, 4); }
-
-/* Stop tracing, write the distinct PCs to `dev` at `offset`; returns their count or -errno.
- * (Sorting in place is fine: the next kcov_enable starts the buffer afresh.) */
-static long kcov_finish(struct kcov *k, const char *dev, long offset)
-{
-    unsigned long n = __atomic_load_n(&k->area[0], __ATOMIC_RELAXED);
-    ioctl(k->fd, KCOV_DISABLE, 0);
-    unsigned long *pcs = k->area + 1;
-    int truncated = n >= KCOV_ENTRIES - 1;
-    if (truncated) n = KCOV_ENTRIES - 1;
-    qsort(pcs, n, sizeof *pcs, by_value);
-    unsigned long distinct = 0;
-    for (unsigned long i = 0; i < n; i++)
-        if (!distinct || pcs[i] != pcs[distinct - 1]) pcs[distinct++] = pcs[i];
-    unsigned long room = (KCOV_REGION - KCOV_HEADER) / 4;
-    if (distinct > room) { distinct = room; truncated = 1; }
-    unsigned long base = distinct ? pcs[0] : 0, kept = 0;
-    unsigned char *out = calloc(1, KCOV_HEADER + distinct * 4);
-    if (!out) return -ENOMEM;
-    for (unsigned long i = 0; i < distinct; i++)
-        if (pcs[i] - base <= 0xffffffffUL) put32(out + KCOV_HEADER + 4 * kept++, (unsigned)(pcs[i] - base));
-    memcpy(out, "SISKCOV1", 8);
-    put32(out + 8, (unsigned)kept);
-    put32(out + 12, (unsigned)truncated);
-    memcpy(out + 16, &base, 8);
-    long r = -EIO;
-    int fd = open(dev, O_WRONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        size_t len = KCOV_HEADER + kept * 4;
-        if (pwrite(fd, out, len, offset) == (ssize_t)len && fsync(fd) == 0) r = (long)kept;
-        else r = -errno;
-        close(fd);
-    }
-    free(out);
-    return r;
-}
-
 static char line[4 * FUZZ_ARG_MAX];
 
 /* This input's op lines, read from its disk at `offset` (after the block caches were dropped). */
@@ -390,8 +310,11 @@ static void fuzz_one(const char *dev, const char *mnt, const char *options, long
     fflush(stdout);
 }
 
-int tool_fuzz(const char *serials, const char *mnt_base, const char *options)
+/* fuzz SERIAL[,SERIAL...] MNTBASE MOUNTOPTS */
+int tool_fuzz(int argc, char **argv)
 {
+    const char *serials = argv[0], *mnt_base = argv[1], *options = argv[2];
+    (void)argc;
     const char *ops_env = getenv("SISCTL_FUZZ_OPS");
     if (!ops_env) {
         fprintf(stderr, "fuzz: SISCTL_FUZZ_OPS (the byte of each disk where its ops are) is not set\n");

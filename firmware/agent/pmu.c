@@ -17,12 +17,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "sisagent.h"
 
 struct event { const char *name; uint32_t type; uint64_t config; int fd; };
@@ -39,37 +37,20 @@ static struct event events[] = {
 };
 #define NEVENTS (sizeof events / sizeof events[0])
 
-static long long read_scaled(int fd)
+/* The scaled count; 0 if it never counted, -1 if unreadable. */
+static long long value_of(int fd)
 {
-    uint64_t v[3];   /* value, time enabled, time running */
-    if (read(fd, v, sizeof v) != sizeof v) return -1;
-    if (v[2] == 0) return 0;
-    return (long long)(v[2] < v[1] ? (double)v[0] * v[1] / v[2] : v[0]);
+    long long v;
+    read_counter(fd, &v);
+    return v;
 }
 
-long long mono_ns(void)
+/* pmu INTERVAL_MS CMD [ARGS...] */
+int tool_pmu(int argc, char **argv)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-int open_counter(uint32_t type, uint64_t config, int pid, int enable_on_exec)
-{
-    struct perf_event_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.size = sizeof attr;
-    attr.type = type;
-    attr.config = config;
-    attr.disabled = 1;
-    attr.inherit = 1;          /* children (fork, exec) count too */
-    attr.enable_on_exec = enable_on_exec ? 1 : 0;
-    attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
-    return (int)syscall(SYS_perf_event_open, &attr, pid, -1, -1, 0);
-}
-
-int tool_pmu(int interval_ms, char **argv)
-{
+    int interval_ms = atoi(argv[0]);
+    char **cmd = argv + 1;
+    (void)argc;
     int go[2];
     if (pipe(go)) return 2;
     pid_t pid = fork();
@@ -77,7 +58,7 @@ int tool_pmu(int interval_ms, char **argv)
         char c;
         close(go[1]);
         if (read(go[0], &c, 1) != 1) _exit(126);
-        execvp(argv[0], argv);
+        execvp(cmd[0], cmd);
         _exit(127);
     }
     close(go[0]);
@@ -97,13 +78,13 @@ int tool_pmu(int interval_ms, char **argv)
             poll(NULL, 0, interval_ms);
             fprintf(stderr, "pmu sample %lld", mono_ns());
             for (size_t i = 0; i < NEVENTS; i++)
-                if (events[i].fd >= 0) fprintf(stderr, " %s=%lld", events[i].name, read_scaled(events[i].fd));
+                if (events[i].fd >= 0) fprintf(stderr, " %s=%lld", events[i].name, value_of(events[i].fd));
             fprintf(stderr, "\n");
         }
     }
     for (size_t i = 0; i < NEVENTS; i++)
         if (events[i].fd >= 0)
-            fprintf(stderr, "pmu total %s %lld\n", events[i].name, read_scaled(events[i].fd));
+            fprintf(stderr, "pmu total %s %lld\n", events[i].name, value_of(events[i].fd));
     if (WIFSIGNALED(status)) {
         fprintf(stderr, "pmu signal %d\n", WTERMSIG(status));
         return 128 + WTERMSIG(status);

@@ -24,8 +24,8 @@
  * asks for RESEND. Output of any content (binary, marker-like) is carried
  * exactly because it only ever travels base64-encoded.
  *
- * Called with arguments, it is a tool for campaign scripts in the guest
- * (see fsops.c and pmu.c): `sisagent ops|dump|check|pmu|now ...`.
+ * Called with arguments, it runs one of the tools for campaign scripts in the
+ * guest instead (tools.c has their table).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "sisagent.h"
 
 #define AGENT_VERSION "1"
@@ -55,24 +56,6 @@ static struct buf out_buf, err_buf;
 static char last_id[64] = "";
 static char last_reason[16] = "";
 static int last_code;
-
-/* zlib-compatible CRC-32; crc32_update(0, ...) starts a new one. */
-uint32_t crc32_update(uint32_t crc, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    crc = ~crc;
-    while (len--) {
-        crc ^= *p++;
-        for (int k = 0; k < 8; k++)
-            crc = (crc >> 1) ^ (0xedb88320u & -(crc & 1u));
-    }
-    return ~crc;
-}
-
-uint32_t crc32_of(const void *data, size_t len)
-{
-    return crc32_update(0, data, len);
-}
 
 static const char B64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -161,6 +144,18 @@ static void set_raw(int on)
     }
 }
 
+static void clear_output(void)
+{
+    out_buf.len = err_buf.len = 0;
+    out_buf.total = err_buf.total = 0;
+}
+
+static void set_result(const char *reason, int code)
+{
+    strcpy(last_reason, reason);
+    last_code = code;
+}
+
 static void buf_add(struct buf *b, const unsigned char *p, size_t n)
 {
     b->total += n;
@@ -177,22 +172,13 @@ static void buf_add(struct buf *b, const unsigned char *p, size_t n)
     b->len += n;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Runs `sh -c cmd` with stdin from /dev/null, collecting both streams. */
 static void run_command(const char *cmd, double timeout_s)
 {
     int po[2], pe[2];
-    out_buf.len = err_buf.len = 0;
-    out_buf.total = err_buf.total = 0;
+    clear_output();
     if (pipe(po) < 0 || pipe(pe) < 0) {
-        strcpy(last_reason, "exit");
-        last_code = 127;
+        set_result("exit", 127);
         return;
     }
     pid_t pid = fork();
@@ -211,12 +197,12 @@ static void run_command(const char *cmd, double timeout_s)
     struct pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
     struct buf *bufs[2] = {&out_buf, &err_buf};
     int open_fds = 2, timed_out = 0;
-    double deadline = timeout_s > 0 ? now_s() + timeout_s : 0;
+    double deadline = timeout_s > 0 ? mono_ns() / 1e9 + timeout_s : 0;
     unsigned char tmp[65536];
     while (open_fds) {
         int wait_ms = -1;
         if (deadline) {
-            double left = deadline - now_s();
+            double left = deadline - mono_ns() / 1e9;
             if (left <= 0) {
                 kill(-pid, SIGKILL);
                 timed_out = 1;
@@ -244,16 +230,12 @@ static void run_command(const char *cmd, double timeout_s)
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    if (timed_out) {
-        strcpy(last_reason, "timeout");
-        last_code = -1;
-    } else if (WIFSIGNALED(status)) {
-        strcpy(last_reason, "signal");
-        last_code = WTERMSIG(status);
-    } else {
-        strcpy(last_reason, "exit");
-        last_code = WEXITSTATUS(status);
-    }
+    if (timed_out)
+        set_result("timeout", -1);
+    else if (WIFSIGNALED(status))
+        set_result("signal", WTERMSIG(status));
+    else
+        set_result("exit", WEXITSTATUS(status));
 }
 
 static size_t send_stream(const char *id, char tag, const struct buf *b)
@@ -289,8 +271,59 @@ static void announce_ready(void)
     send_line(body);
 }
 
-static void run_shell(void)
+/* Requests: each handler gets the id and the strtok_r state of the rest of the line. */
+
+static void on_ping(const char *id, char **save)
 {
+    char body[160];
+    (void)save;
+    snprintf(body, sizeof body, "@@SIS PONG %s", id);
+    send_line(body);
+}
+
+/* The host's wall clock: a guest without an RTC starts in 1970, one restored from a snapshot
+ * at the snapshot's time, and file systems stamp what it says. */
+static void on_clock(const char *id, char **save)
+{
+    char body[160];
+    char *sec = strtok_r(NULL, " ", save), *nsec = strtok_r(NULL, " ", save), *end1 = NULL, *end2 = NULL;
+    struct timespec ts = { .tv_sec = 0, .tv_nsec = 0 };
+    if (sec && nsec) {
+        errno = 0;
+        ts.tv_sec = strtoll(sec, &end1, 10);
+        ts.tv_nsec = strtol(nsec, &end2, 10);
+    }
+    int err = !sec || !nsec || errno || *end1 || *end2 || ts.tv_sec <= 0 || ts.tv_nsec < 0
+              || ts.tv_nsec > 999999999 ? EINVAL
+              : clock_settime(CLOCK_REALTIME, &ts) ? errno : 0;
+    snprintf(body, sizeof body, "@@SIS CLOCK %s %d", id, err);
+    send_line(body);
+}
+
+static void on_run(const char *id, char **save)
+{
+    char *timeout = strtok_r(NULL, " ", save);
+    char *cmd = strtok_r(NULL, " ", save);
+    strcpy(last_id, id);
+    if (!timeout || !cmd || b64_decode(cmd) < 0) {
+        clear_output();
+        set_result("exit", 126);
+        buf_add(&err_buf, (const unsigned char *)"sisagent: malformed RUN\n", 24);
+    } else {
+        run_command(cmd, atof(timeout));
+    }
+    send_result();
+}
+
+static void on_resend(const char *id, char **save)
+{
+    (void)save;
+    if (!strcmp(id, last_id)) send_result();
+}
+
+static void on_shell(const char *id, char **save)
+{
+    (void)id; (void)save;
     set_raw(0);
     pid_t pid = fork();
     if (pid == 0) {
@@ -303,52 +336,31 @@ static void run_shell(void)
     announce_ready();
 }
 
+static const struct request {
+    const char *verb;
+    void (*handle)(const char *id, char **save);
+} requests[] = {
+    {"PING", on_ping},
+    {"CLOCK", on_clock},
+    {"RUN", on_run},
+    {"RESEND", on_resend},
+    {"SHELL", on_shell},
+};
+
+/* "@@SIS VERB ID ...": anything else, or an unknown verb, is ignored. */
 static void handle(char *line)
 {
     char *save = NULL;
     char *magic = strtok_r(line, " ", &save);
     char *verb = strtok_r(NULL, " ", &save);
     char *id = strtok_r(NULL, " ", &save);
-    char body[160];
     if (!magic || strcmp(magic, "@@SIS") || !verb || !id || strlen(id) >= sizeof last_id)
         return;
-    if (!strcmp(verb, "PING")) {
-        snprintf(body, sizeof body, "@@SIS PONG %s", id);
-        send_line(body);
-    } else if (!strcmp(verb, "CLOCK")) {
-        /* the host's wall clock: a guest without an RTC starts in 1970, one restored from
-         * a snapshot at the snapshot's time, and file systems stamp what it says */
-        char *sec = strtok_r(NULL, " ", &save), *nsec = strtok_r(NULL, " ", &save), *end1 = NULL, *end2 = NULL;
-        struct timespec ts = { .tv_sec = 0, .tv_nsec = 0 };
-        if (sec && nsec) {
-            errno = 0;
-            ts.tv_sec = strtoll(sec, &end1, 10);
-            ts.tv_nsec = strtol(nsec, &end2, 10);
+    for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++)
+        if (!strcmp(verb, requests[i].verb)) {
+            requests[i].handle(id, &save);
+            return;
         }
-        int err = !sec || !nsec || errno || *end1 || *end2 || ts.tv_sec <= 0 || ts.tv_nsec < 0
-                  || ts.tv_nsec > 999999999 ? EINVAL
-                  : clock_settime(CLOCK_REALTIME, &ts) ? errno : 0;
-        snprintf(body, sizeof body, "@@SIS CLOCK %s %d", id, err);
-        send_line(body);
-    } else if (!strcmp(verb, "RUN")) {
-        char *timeout = strtok_r(NULL, " ", &save);
-        char *cmd = strtok_r(NULL, " ", &save);
-        strcpy(last_id, id);
-        if (!timeout || !cmd || b64_decode(cmd) < 0) {
-            out_buf.len = err_buf.len = 0;
-    out_buf.total = err_buf.total = 0;
-            strcpy(last_reason, "exit");
-            last_code = 126;
-            buf_add(&err_buf, (const unsigned char *)"sisagent: malformed RUN\n", 24);
-        } else {
-            run_command(cmd, atof(timeout));
-        }
-        send_result();
-    } else if (!strcmp(verb, "RESEND") && !strcmp(id, last_id)) {
-        send_result();
-    } else if (!strcmp(verb, "SHELL")) {
-        run_shell();
-    }
 }
 
 int main(int argc, char **argv)
@@ -356,7 +368,7 @@ int main(int argc, char **argv)
     static char line[LINE_MAX_LEN];
     size_t len = 0;
     if (argc > 1)
-        return tool_main(argc, argv);
+        return run_tool(argc, argv);
     signal(SIGPIPE, SIG_IGN);
     set_raw(1);
     announce_ready();

@@ -1,0 +1,35 @@
+/*
+ * The tools `sisagent NAME ARGS...` runs for campaign scripts in the guest, one
+ * file each (its header documents it); a tool runs when NAME has between
+ * min_args and max_args (-1: any) arguments. A new tool is a file and a line here.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "sisagent.h"
+
+static const struct tool {
+    const char *name;
+    int min_args, max_args;
+    tool_fn *run;
+} tools[] = {
+    {"ops", 4, 4, tool_ops},
+    {"dump", 1, 1, tool_dump},
+    {"check", 2, -1, tool_check},
+    {"now", 0, -1, tool_now},
+    {"pmu", 2, -1, tool_pmu},
+    {"bench", 1, -1, tool_bench},
+    {"fuzz", 3, 3, tool_fuzz},
+};
+
+int run_tool(int argc, char **argv)
+{
+    int nargs = argc - 2;
+    for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++) {
+        const struct tool *t = &tools[i];
+        if (!strcmp(argv[1], t->name) && nargs >= t->min_args && (t->max_args < 0 || nargs <= t->max_args))
+            return t->run(nargs, argv + 2);
+    }
+    fprintf(stderr, "usage: sisagent [ops MOUNT MARKDEV MARKOFFSET OPSFILE | dump DIR | check MNTBASE SERIAL... | pmu INTERVAL_MS CMD... | now]\n");
+    return 2;
+}
