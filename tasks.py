@@ -9,6 +9,7 @@ from sisctl.cli.common import leave_without_teardown_at_exit
 leave_without_teardown_at_exit()        # before anything else registers an exit step
 
 from sisctl.cli.bench import bench
+from sisctl.cli.speed import speed
 from sisctl.cli.board import build, console, flash, run, setup, smoke, test
 from sisctl.cli.campaign import campaign
 from sisctl.cli.fuzz import fuzz
@@ -17,5 +18,5 @@ from sisctl.cli.nightly import nightly
 from sisctl.cli.fleet import fleet
 from sisctl.cli.report import report
 
-ns = Collection(setup, build, flash, run, console, smoke, test, nightly, campaign, bench, lab, telemetry, power, report, fleet,
-                fuzz)
+ns = Collection(setup, build, flash, run, console, smoke, test, nightly, campaign, bench, speed, lab, telemetry, power, report,
+                fleet, fuzz)

@@ -1,6 +1,6 @@
 """Benchmark: cold boot-to-ready against snapshot-restore-to-ready on one board, measured in one run.
 
-Prints each boot, the medians and the ratio. `invoke bench.boot` runs it.
+Prints each boot, the medians and the ratio. `invoke speed.boot` runs it.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Fast path: one snapshot-restored session per workload run; its crash states are rebuilt from the
 write log and recovered by the kernel under test on spare disks of the same running VM, four per
 agent round trip. Naive: a cold boot of the same kernel for every crash state. Both record every
-state with e2fsck and the oracle. `invoke bench.crash` runs it.
+state with e2fsck and the oracle. `invoke speed.crash` runs it.
 """
 from __future__ import annotations
 
@@ -21,19 +21,20 @@ from sisctl.board.board import Board  # noqa: E402
 from sisctl.board.spec import find_board  # noqa: E402
 from sisctl.build.builder import build  # noqa: E402
 from sisctl.build.recipe import find_recipe  # noqa: E402
-from sisctl.campaign.ext4crash.campaign import CampaignConfig, Ext4CrashCampaign  # noqa: E402
+from sisctl.campaign.ext4crash.campaign import Ext4CrashCampaign  # noqa: E402
+from sisctl.campaign.ext4crash.options import CampaignConfig  # noqa: E402
 from sisctl.campaign.core.records import read_records  # noqa: E402
 
 
 def timed_campaign(board: Board, cfg: CampaignConfig, out: Path, cold: bool = False,
                    pending=None, base: Path | None = None) -> tuple[int, float]:
-    campaign = Ext4CrashCampaign(board, cfg, out, cold_sessions=cold, base=base)
-    started = time.monotonic()
-    if pending is None:
-        campaign.run()
-    else:
-        campaign.pending = pending
-        campaign.run_checks_only()
+    with Ext4CrashCampaign.direct(board, cfg, out, cold_sessions=cold, base=base) as campaign:
+        started = time.monotonic()
+        if pending is None:
+            campaign.run()
+        else:
+            campaign.pending = pending
+            campaign.run_checks_only()
     return campaign.checked, time.monotonic() - started
 
 
@@ -56,10 +57,10 @@ def main() -> None:
         records = [r for r in read_records(tmp / "fast" / "records.jsonl") if r.get("type") == "state"]
         fails = sum(r["outcome"] != "ok" for r in records)
         sample = random.Random(1).sample(records, min(args.naive_states, len(records)))
-        probe = Ext4CrashCampaign(board, cfg, tmp / "fast")
-        pending = [p for r in sample for p in probe._powerloss_states(
-            r["scenario"], r["run"], tmp / "fast" / "runs" / f"{r['scenario']}-{r['run']}.log", r["run_seed"])
-            if p.key == r["state_key"]]
+        with Ext4CrashCampaign.direct(board, cfg, tmp / "fast") as probe:
+            pending = [p for r in sample for p in probe._powerloss_states(
+                r["scenario"], r["run"], tmp / "fast" / "runs" / f"{r['scenario']}-{r['run']}.log", r["run_seed"])
+                if p.key == r["state_key"]]
         naive_states, naive_s = timed_campaign(board, cfg, tmp / "naive", cold=True, pending=pending,
                                                base=tmp / "fast" / "base.img")
     fast_rate, naive_rate = fast_states / fast_s * 60, naive_states / naive_s * 60

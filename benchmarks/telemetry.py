@@ -1,6 +1,6 @@
 """Benchmark: points per second into the local database through the spooled sink, and the cost of
 periodic PMU sampling on a guest workload's run time (sampled vs unsampled, interleaved).
-`invoke bench.telemetry` runs it."""
+`invoke speed.telemetry` runs it."""
 from __future__ import annotations
 
 import argparse

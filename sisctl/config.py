@@ -1,7 +1,21 @@
 """Load YAML into typed dataclasses; every error names the file, the key and what was expected.
 
 Types may carry constraints as `Annotated[T, Check(...)]` (`Seconds`, `Regex`, `Name`, `between`):
-`parse` enforces them and `json_schema` publishes them, so editors check the same rules."""
+`parse` enforces them and `json_schema` publishes them, so editors check the same rules.
+
+A section whose fields depend on one of its keys is a tagged union, `Annotated[Base, ChosenBy(key,
+choices, default)]`: `choices` maps each value of `key` to a dataclass derived from Base (or is a
+function returning that mapping, called when first needed, so the choices may live in modules
+imported late). parse() reads `key` (or takes `default` when it is absent), refuses an unknown value
+listing the known ones, and reads the rest of the section with the chosen dataclass, which names any
+missing or unknown key; json_schema() publishes one object per choice, selected by if/then on `key`.
+The key is no field of the chosen dataclass: Base offers it as a property through
+`ChosenBy.name_of(type(self))`, and `default_choice(T)` is the default_factory of a field of type T.
+Example (sisctl/board/power/):
+
+    PowerSpec = Annotated[PowerSettings, ChosenBy("model", {"qmp": QmpPower, "http": HttpPower}, "qmp")]
+    power: PowerSpec = field(default_factory=default_choice(PowerSpec))
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +24,7 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, TypeVar, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Callable, Literal, Mapping, TypeVar, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -30,12 +44,45 @@ class ConfigError(UsageError):
         super().__init__(f"{where}: {self.problem}")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)   # hashed by identity: a hint may sit in a Union
 class Check:
     """A rule beyond the type: `test` returns True, or False / a problem text."""
     test: Callable[[Any], bool | str]
     expected: str
     schema: dict
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ChosenBy:
+    """`Annotated[Base, ChosenBy(key, choices, default)]`: the value of `key` picks the dataclass that
+    reads the section (see the module's docstring). Without a default, `key` is required."""
+    key: str
+    choices: Mapping[str, type] | Callable[[], Mapping[str, type]]
+    default: str | None = None
+
+    def table(self) -> Mapping[str, type]:
+        return self.choices() if callable(self.choices) else self.choices
+
+    def name_of(self, cls: type) -> str:
+        """The value of `key` that chooses `cls`."""
+        for name, choice in self.table().items():
+            if choice is cls:
+                return name
+        raise TypeError(f"{cls.__name__} is not one of the choices of '{self.key}'")
+
+
+def default_choice(hint: Any) -> Callable[[], Any]:
+    """The default_factory of a field of type `Annotated[Base, ChosenBy(..., default=...)]`."""
+    chosen = _chosen_by(hint)
+    if chosen is None or chosen.default is None:
+        raise TypeError(f"{hint} is no ChosenBy type with a default")
+    return lambda: chosen.table()[chosen.default]()
+
+
+def _chosen_by(hint: Any) -> ChosenBy | None:
+    if get_origin(hint) is not Annotated:
+        return None
+    return next((extra for extra in get_args(hint)[1:] if isinstance(extra, ChosenBy)), None)
 
 
 def between(lo: float | None, hi: float | None = None, *, above: bool = False, what: str = "a value") -> Check:
@@ -176,9 +223,10 @@ def parse(cls: type[T], data: Any, path: Path | str, key: str = "") -> T:
 def _convert(hint: Any, value: Any, path: Path | str, key: str) -> Any:
     origin = get_origin(hint)
     if origin is Annotated:
-        inner, *checks = get_args(hint)
-        value = _convert(inner, value, path, key)
-        for check in checks:
+        inner, *extras = get_args(hint)
+        chosen = _chosen_by(hint)
+        value = _choose(chosen, value, path, key) if chosen else _convert(inner, value, path, key)
+        for check in (extra for extra in extras if isinstance(extra, Check)):
             verdict = check.test(value) if value is not None else True
             if verdict is not True:
                 problem = verdict if isinstance(verdict, str) else f"expected {check.expected}"
@@ -217,6 +265,28 @@ def _convert(hint: Any, value: Any, path: Path | str, key: str) -> Any:
     raise ConfigError(path, key, f"expected {_NAMES.get(hint, hint.__name__)}, got {_kind(value)} {_show(value)}")
 
 
+def _choose(chosen: ChosenBy, data: Any, path: Path | str, key: str) -> Any:
+    """Read a tagged-union section: its `chosen.key` picks the dataclass that reads the rest."""
+    if not isinstance(data, dict):
+        raise ConfigError(path, key, f"expected a mapping, got {_kind(data)}")
+    _string_keys(data, path, key)
+    table, tag = chosen.table(), _join(key, chosen.key)
+    known = ", ".join(table)
+    if chosen.key not in data and chosen.default is None:
+        raise ConfigError(path, tag, f"required key is missing; one of: {known}")
+    name = data.get(chosen.key, chosen.default)
+    if not isinstance(name, str) or name not in table:
+        raise ConfigError(path, tag, f"unknown {chosen.key} {_show(name)}; known: {known}")
+    cls = table[name]
+    rest = {k: v for k, v in data.items() if k != chosen.key}
+    allowed = sorted([chosen.key, *(f.name for f in dataclasses.fields(cls) if f.init)])
+    unknown = sorted(set(rest) - set(allowed))
+    if unknown:
+        raise ConfigError(path, _join(key, unknown[0]),
+                          f"unknown key for {chosen.key} {name}; expected one of: {', '.join(allowed)}")
+    return parse(cls, rest, path, key)
+
+
 def _string_keys(data: dict, path: Path | str, key: str) -> None:
     for k in data:
         if not isinstance(k, str):
@@ -245,7 +315,7 @@ def _kind(value: Any) -> str:
 
 def json_schema(cls: type, title: str) -> dict:
     """A JSON Schema (draft 2020-12) of dataclass `cls`, with the same types and constraints as parse()."""
-    defs: dict[str, dict] = {}
+    defs = _Defs()
     root = _schema_of(cls, defs)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, **root,
             "$defs": dict(sorted(defs.items()))}
@@ -254,9 +324,10 @@ def json_schema(cls: type, title: str) -> dict:
 def _schema_of(hint: Any, defs: dict) -> dict:
     origin = get_origin(hint)
     if origin is Annotated:
-        inner, *checks = get_args(hint)
-        schema = _schema_of(inner, defs)
-        for check in checks:
+        inner, *extras = get_args(hint)
+        chosen = _chosen_by(hint)
+        schema = _chosen_schema(inner, chosen, defs) if chosen else _schema_of(inner, defs)
+        for check in (extra for extra in extras if isinstance(extra, Check)):
             schema.update(check.schema)
         return schema
     if origin in (typing.Union, types.UnionType):
@@ -275,6 +346,48 @@ def _schema_of(hint: Any, defs: dict) -> dict:
         return {"$ref": f"#/$defs/{hint.__name__}"}
     return {str: {"type": "string"}, int: {"type": "integer"}, float: {"type": "number"},
             bool: {"type": "boolean"}}.get(hint, {})
+
+
+class _Defs(dict):
+    """The $defs being built, and which ChosenBy made each tagged union's entry."""
+    def __init__(self):
+        super().__init__()
+        self.unions: dict[int, str] = {}
+
+
+def _chosen_schema(base: type, chosen: ChosenBy, defs: dict) -> dict:
+    """A tagged union: `chosen.key` is one of the choices, and each choice's object applies when it is
+    named (the default's also when the key is absent). Entries are named after their classes, with
+    _2, _3... when a class is in more than one union."""
+    unions = getattr(defs, "unions", {})
+    if id(chosen) not in unions:
+        unions[id(chosen)] = union = _free_name(defs, base.__name__)
+        defs[union] = {}   # placeholder against recursion
+        table, cases = chosen.table(), []
+        for value, cls in table.items():
+            tag = {chosen.key: {"const": value}}
+            ref = _free_name(defs, cls.__name__)
+            defs[ref] = {}
+            obj = _object_schema(cls, defs)
+            defs[ref] = {**obj, "properties": {**tag, **obj["properties"]}}
+            when: dict = {"properties": tag}
+            if value != chosen.default:
+                when["required"] = [chosen.key]
+            cases.append({"if": when, "then": {"$ref": f"#/$defs/{ref}"}})
+        choice: dict = {"enum": list(table)}
+        if chosen.default is not None:
+            choice["default"] = chosen.default
+        schema: dict = {"type": "object", "properties": {chosen.key: choice}, "allOf": cases}
+        if chosen.default is None:
+            schema["required"] = [chosen.key]
+        if base.__doc__ and not base.__doc__.startswith(f"{base.__name__}("):
+            schema["description"] = " ".join(base.__doc__.split())
+        defs[union] = schema
+    return {"$ref": f"#/$defs/{unions[id(chosen)]}"}
+
+
+def _free_name(defs: dict, name: str) -> str:
+    return next(n for n in (name, *(f"{name}_{i}" for i in range(2, 1000))) if n not in defs)
 
 
 def _object_schema(cls: type, defs: dict) -> dict:

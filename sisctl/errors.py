@@ -33,6 +33,21 @@ class InfrastructureError(SisctlError):
     kind = "infrastructure"
 
 
+class BoardError(InfrastructureError):
+    """A board failed: its name, what went wrong and the end of its console log (kinds in board/errors.py)."""
+
+    def __init__(self, board: str, message: str, log_tail: str = ""):
+        self.board, self.message, self.log_tail = board, message, log_tail
+        text = f"{board}: {message}"
+        if log_tail:
+            text += "\n--- console (last lines) ---\n" + log_tail
+        super().__init__(text)
+
+
+class BoardBusy(BoardError):
+    """Someone else holds the board."""
+
+
 class TestFailure(SisctlError):
     """The kernel under test failed a check."""
     __test__ = False   # not a pytest class

@@ -36,15 +36,14 @@ def _board_name(config: pytest.Config) -> str | None:
 @pytest.fixture(scope="session")
 def board(request: pytest.FixtureRequest):
     """The board under test, flashed and ready."""
-    from sisctl.board.board import Board
     from sisctl.board.firstuse import ensure_flashed
-    from sisctl.board.spec import find_board
     from sisctl.errors import SisctlError
+    from sisctl.jobs.boards import held_board
     name = _board_name(request.config)
     if not name:
         pytest.skip(f"no board given: run pytest with {OPTION} NAME")
     try:
-        chosen = Board(find_board(name))
+        chosen = held_board(name)
         ensure_flashed(chosen, progress=lambda message: None)
     except SisctlError as err:   # a wrong name or an unreachable board: one line, not a traceback
         pytest.exit(f"sisctl: {err}", returncode=err.exit_code)
@@ -79,8 +78,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     name = _board_name(item.config)
     if not wanted or not name:
         return
-    from sisctl.board.spec import find_board
-    spec = find_board(name)
+    from sisctl.jobs.boards import board_spec
+    spec = board_spec(name)
     tags = spec.lab.tags if spec.lab else {}
     missing = {k: v for k, v in wanted.items() if tags.get(k) != v}
     if missing:

@@ -1,7 +1,8 @@
 """A Board: flash an artifact onto it, then open sessions that boot it and talk to its agent.
 
 Campaigns use Board and BoardSession only; what drives the hardware (QEMU here)
-stays behind them.
+stays behind them. A board shared through a lab is held by the `hold` its creator passes in
+(sisctl.jobs.boards gives the fleet's); a board nobody shares needs none beyond its file lock.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import json
 import shutil
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -19,18 +20,23 @@ from sisctl import paths, proc
 from sisctl.board.agent import Agent, CommandResult
 from sisctl.board.console import Console, open_port
 from sisctl.board.errors import AgentError, BoardError, ConsoleLost
-from sisctl.board import tftp
+from sisctl.board.boot import METHODS, BootRequest
 from sisctl.board.lock import BoardLock, console_lock
-from sisctl.board.pi import PiTryboot
 from sisctl.board.power import power_cycle, power_set
 from sisctl.board.qemu import Disk, QemuLaunch, QemuMachine, create_vmstate, vmstate_problem
 from sisctl.board.spec import BoardSpec
-from sisctl.board.uboot import BootFiles, UBoot, gzip_kernel
+from sisctl.board.uboot import BootFiles
 from sisctl.build.artifact import Artifact
-from sisctl.fleet.claims import held
 from sisctl.image.guest import agent_digest, build_guest
 
 SNAPSHOT_PING_S = 10.0
+
+Hold = Callable[[str], AbstractContextManager]   # board name -> held while the block runs
+
+
+def not_shared(name: str) -> AbstractContextManager:
+    """The hold of a board no coordinator shares: its file lock is all there is."""
+    return nullcontext()
 
 
 @dataclass
@@ -52,8 +58,9 @@ def new_run_dir(board: str, label: str, root: Path | None = None) -> Path:
 
 
 class Board:
-    def __init__(self, spec: BoardSpec, state_root: Path | None = None, reports: Path | None = None):
-        self.spec, self.name = spec, spec.name
+    def __init__(self, spec: BoardSpec, state_root: Path | None = None, reports: Path | None = None,
+                 hold: Hold = not_shared):
+        self.spec, self.name, self.hold = spec, spec.name, hold
         self.state = (state_root or paths.state_dir()) / "boards" / spec.name
         self.state.mkdir(parents=True, exist_ok=True)
         self.reports = reports
@@ -75,7 +82,7 @@ class Board:
     # --- flashing ------------------------------------------------------------
     def flash(self, artifact: Artifact, progress: Callable[[str], None] = print) -> dict:
         """Install `artifact` on the board, prove it boots to the agent, and save a ready snapshot."""
-        with held(self.name):          # through the lab's coordinator, when there is one
+        with self.hold(self.name):
             return self._flash(artifact, progress)
 
     def _flash(self, artifact: Artifact, progress: Callable[[str], None]) -> dict:
@@ -119,7 +126,7 @@ class Board:
         if disks and not self.spec.qemu:
             raise BoardError(self.name, "extra disks (ext4-crash campaigns record every write to one) "
                              "exist only on QEMU boards; this is a real board")
-        with held(self.name), BoardLock(self.state / "lock", self.name):
+        with self.hold(self.name), BoardLock(self.state / "lock", self.name):
             session = BoardSession(self, new_run_dir(self.name, label, self.reports))
             session.artifact, session.initrd, session.qemu_args = artifact, initrd, list(qemu_args)
             try:
@@ -142,6 +149,9 @@ class Board:
 
 
 class BoardSession:
+    """One boot of a board, from off to the agent answering, and back to off. The boot method
+    (sisctl/board/boot/) decides the steps; the session gives them and undoes them at its end."""
+
     def __init__(self, board: Board, run_dir: Path):
         self.board, self.run_dir, self.name = board, run_dir, board.name
         self.machine: QemuMachine | None = None
@@ -150,53 +160,53 @@ class BoardSession:
         self.boot_mode = ""
         self.boot_s = 0.0
         self._snapshot_key = ""
-        self.powered = False                     # a real board switched on by this session
-        self.tryboot: PiTryboot | None = None
-        self.console_lock: BoardLock | None = None
+        self._undo: list[tuple[str, Callable[[], None]]] = []   # what ends the session, in reverse order
         self.progress: Callable[[str], None] = lambda _: None
         self.artifact: Artifact | None = None    # boot this instead of the flashed artifact
         self.initrd: Path | None = None          # and this guest image for it
         self.qemu_args: list[str] = []
 
     def boot(self, *, fast: bool, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
-        if self.board.spec.qemu:
-            self._boot_qemu(fast=fast, append=append, disks=disks, ready_timeout_s=ready_timeout_s)
-        else:
-            self._boot_real(append, ready_timeout_s)
+        METHODS[self.board.spec.boot.method].boot(self, BootRequest(fast, append, disks, ready_timeout_s))
         self.agent.set_clock()
 
-    def _boot_qemu(self, *, fast: bool, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
-        """A QEMU machine, which loads the kernel itself or runs U-Boot to do it; with `fast`,
-        from a ready snapshot of the same guest (kernel, initramfs, command line, hardware)."""
-        for disk in disks:
+    # --- steps for the boot methods --------------------------------------------------------
+    def boot_qemu(self, launch: QemuLaunch, identity: list[str], request: BootRequest,
+                  cold: Callable[[], None], mode: str) -> None:
+        """A QEMU machine booted by `cold()` (which starts it), or with `request.fast` from the ready
+        snapshot of the same guest (`identity`: what QEMU starts with, plus what a loader brings)."""
+        for disk in request.disks:
             if disk.log:   # QEMU does not truncate a log; stale entries would look valid
                 disk.log.write_bytes(b"")
-        files, launch = self._qemu_guest(append, disks)
-        tag = self.board._snapshots().get(self._snapshot_key) if fast else None
+        image_sha256 = self.artifact.sha256 if self.artifact else self.board.flashed().image_sha256
+        self._snapshot_key = hashlib.sha256(json.dumps([identity, image_sha256]).encode()).hexdigest()[:16]
+        tag = self.board._snapshots().get(self._snapshot_key) if request.fast else None
         started = time.monotonic()
         if tag:
             try:
-                self._power_on(launch, loadvm=tag)
+                self.start_qemu(launch, loadvm=tag)
                 self.agent.ping(SNAPSHOT_PING_S)
                 self.boot_mode, self.boot_s = "snapshot", time.monotonic() - started
                 return
             except (BoardError, AgentError):
                 self._power_off()   # stale snapshot: fall back to a cold boot
                 started = time.monotonic()
-        if self.board.spec.boot.method == "qemu":
-            self._power_on(launch)
-            self.boot_mode = "cold"
-        else:
-            self._uboot(files, launch)
-            self.boot_mode = "loader"
-        self._wait_ready(ready_timeout_s)
+        cold()
+        self.boot_mode = mode
+        self.wait_ready(request.ready_timeout_s)
         self.boot_s = time.monotonic() - started
-        if fast:
+        if request.fast:
             self.save_ready_snapshot()
 
-    def _qemu_guest(self, append: str, disks: list[Disk]) -> tuple[BootFiles, QemuLaunch]:
-        """What QEMU starts with; sets the key of the ready snapshot of that guest."""
-        spec = self.board.spec
+    def boot_real(self, bring_up: Callable[[], None], request: BootRequest) -> None:
+        """A real board: `bring_up()` switches it on into the kernel under test; every such session boots cold."""
+        started = time.monotonic()
+        bring_up()
+        self.wait_ready(request.ready_timeout_s)
+        self.boot_mode, self.boot_s = "loader", time.monotonic() - started
+
+    def vmstate(self) -> Path:
+        """The qcow2 file that holds this board's ready snapshots (a damaged one is set aside)."""
         vmstate = self.board.state / "vmstate.qcow2"
         problem = vmstate_problem(vmstate) if vmstate.exists() else None
         if problem:   # damaged: set it aside and boot cold, saving a new snapshot
@@ -206,75 +216,29 @@ class BoardSession:
                   "saves a new snapshot", file=sys.stderr)
         if not vmstate.exists():
             create_vmstate(vmstate)
-        if spec.boot.method == "qemu":
-            files = self._boot_files(append, spec.qemu.dtb, spec.qemu.dtb_remove)
-            launch = QemuLaunch(files.kernel, files.initrd, files.cmdline, files.dtb, vmstate=vmstate, disks=disks,
-                                extra_args=self.qemu_args)
-            identity = launch.snapshot_identity(spec.qemu)
-        else:   # U-Boot loads the files: they are not on QEMU's command line
-            files = self._boot_files(append, spec.boot.dtb)
-            launch = self._firmware_launch(disks, vmstate)
-            identity = launch.snapshot_identity(spec.qemu) + [str(files.kernel), str(files.initrd),
-                                                              str(files.dtb), files.cmdline]
-        image_sha256 = self.artifact.sha256 if self.artifact else self.board.flashed().image_sha256
-        self._snapshot_key = hashlib.sha256(json.dumps([identity, image_sha256]).encode()).hexdigest()[:16]
-        return files, launch
+        return vmstate
 
-    def _wait_ready(self, timeout_s: float) -> None:
+    def tftp_root(self) -> Path:
+        """The folder QEMU's own TFTP server serves to a QEMU board's firmware."""
+        return self.board.state / "tftp"
+
+    def wait_ready(self, timeout_s: float) -> None:
         try:
             self.agent.wait_ready(timeout_s)
         except ConsoleLost as lost:
             exit_report = self.machine.exit_report() if self.machine else None
             raise BoardError(self.name, exit_report or lost.message, lost.log_tail) from None
 
-    def _boot_real(self, append: str, ready_timeout_s: float) -> None:
-        """A real board: U-Boot brings the kernel, or a Pi's tryboot does. Every such session boots
-        cold; a Pi session ends back on its known-good OS."""
-        spec = self.board.spec
-        files = self._boot_files(append, spec.boot.dtb)
-        started = time.monotonic()
-        if spec.boot.method == "uboot":
-            self._uboot(files, None)
-        else:
-            tryboot = PiTryboot(spec.boot.pi, spec.power, self.name, self.progress)
-            tryboot.stage(files)
-            self._open_console(spec.console.url)
-            self.tryboot = tryboot   # from here on, closing the session brings the known-good OS back
-            tryboot.reboot_into_trial()
-        self._wait_ready(ready_timeout_s)
-        self.boot_mode, self.boot_s = "loader", time.monotonic() - started
-
-    def _boot_files(self, append: str, dtb: str | None, dtb_remove: list[str] = ()) -> BootFiles:
+    def boot_files(self, append: str, dtb: str | None, dtb_remove: list[str] = ()) -> BootFiles:
+        """The kernel, guest image, device tree and command line this session boots."""
         spec = self.board.spec
         if self.artifact:   # a given artifact brings its own guest image; nothing flashed is needed
             artifact, initrd = self.artifact, self.initrd or build_guest(self.artifact, spec.boot.modules)
         else:
             flashed = self.board.flashed()
             artifact, initrd = flashed.load_artifact(), Path(flashed.initrd)
-        kernel = artifact.image
-        if spec.boot.uboot and spec.boot.uboot.kernel_gzip:
-            kernel = gzip_kernel(kernel, self.board.state / "kernels")
-        return BootFiles(kernel, initrd, self._dtb(artifact, dtb, dtb_remove),
+        return BootFiles(artifact.image, initrd, self._dtb(artifact, dtb, dtb_remove),
                          f"{spec.boot.cmdline} {append}".strip(), prefix=self.name)
-
-    def _uboot(self, files: BootFiles, launch: QemuLaunch | None) -> None:
-        """Switch on (start QEMU when `launch` is given) and drive U-Boot to booti."""
-        uboot = self.board.spec.boot.uboot
-        if uboot.transfer == "tftp":
-            tftp.stage(files.named(), uboot.tftp_root or str(self._qemu_tftp_root()), files.prefix,
-                       uboot.tftp_ssh, self.name)
-        self._power_on(launch)
-        UBoot(self.console, uboot, self.name, self.progress).boot(files)
-
-    def _qemu_tftp_root(self) -> Path:
-        return self.board.state / "tftp"
-
-    def _firmware_launch(self, disks: list[Disk], vmstate: Path) -> QemuLaunch:
-        """QEMU running the board's firmware, with its own TFTP server when the board names no other."""
-        spec = self.board.spec
-        served = spec.boot.uboot.transfer == "tftp" and not spec.boot.uboot.tftp_root
-        return QemuLaunch(None, None, "", firmware=Path(spec.qemu.firmware),
-                          tftp_root=self._qemu_tftp_root() if served else None, vmstate=vmstate, disks=disks)
 
     def _dtb(self, artifact: Artifact, name: str | None, remove: list[str] = ()) -> Path | None:
         """A device tree from the artifact, with the nodes the board says to drop removed
@@ -295,49 +259,53 @@ class BoardSession:
                     proc.run(["fdtput", "-r", partial, node], timeout=30)
         return edited
 
-    def _power_on(self, launch: QemuLaunch | None, loadvm: str | None = None) -> None:
-        """Start the QEMU machine, or switch a real board on with its console already listening."""
-        spec = self.board.spec
-        if launch is None:
-            self._open_console(spec.console.url)
-            self.powered = True          # from here on, closing the session switches it off
-            power_cycle(spec.power)
-            return
-        self.machine = QemuMachine(spec.qemu, launch, self.name, self.run_dir)
+    def start_qemu(self, launch: QemuLaunch, loadvm: str | None = None) -> None:
+        """Start the QEMU machine (paused at snapshot `loadvm`, then running) with its console open."""
+        self.machine = QemuMachine(self.board.spec.qemu, launch, self.name, self.run_dir)
+        self.on_close("stopping QEMU", self.machine.stop)
         self.machine.start(paused=bool(loadvm))
-        self._open_console(self.machine.console_url)
+        self.open_console(self.machine.console_url)
         if loadvm:
             self.machine.load_snapshot(loadvm)
             self.machine.qmp("cont")
 
-    def _open_console(self, url: str) -> None:
+    def power_on(self, launch: QemuLaunch | None) -> None:
+        """Start the QEMU machine, or switch a real board on with its console already listening."""
+        if launch is not None:
+            self.start_qemu(launch)
+            return
+        spec = self.board.spec
+        self.open_console(spec.console.url)
+        self.on_close("switching the board off", lambda: power_set(spec.power, False))
+        power_cycle(spec.power)
+
+    def open_console(self, url: str) -> None:
         spec = self.board.spec.console
         if self.machine is None:   # a real console: possibly named by other boards or users too
-            self.console_lock = console_lock(self.board.state.parent.parent, url, self.name).__enter__()
+            lock = console_lock(self.board.state.parent.parent, url, self.name)
+            lock.__enter__()
+            self.on_close("releasing the console", lambda: lock.__exit__(None, None, None))
         port = open_port(url, spec.baudrate, spec.open_timeout_s, self.name)
         self.console = Console(port, self.run_dir / "console.log", self.name, spec.ignore_reports,
                                spec.crash_grace_s)
+        self.on_close("closing the console", self.console.close)
         if self.machine is not None:
             self.console.watch = self.machine.check_io_error
         self.agent = Agent(self.console, self.name)
 
+    def on_close(self, what: str, step: Callable[[], None]) -> None:
+        """Run `step` when the session ends (the last registered first); `what` names it in errors."""
+        self._undo.append((what, step))
+
     def _power_off(self, cause: BaseException | None = None) -> None:
-        """Stop what this session started: QEMU, a board it switched on, a Pi's trial boot.
+        """Undo what this session did (QEMU, a console, a board switched on, a Pi's trial boot).
 
         Every step is tried. With `cause` (the error that ended the session) a failing step is
         noted on it instead of replacing it; without, the first failure is raised."""
-        spec, lock, tryboot = self.board.spec, self.console_lock, self.tryboot
-        steps = [("closing the console", self.console.close if self.console else None),
-                 ("stopping QEMU", self.machine.stop if self.machine else None),
-                 ("switching the board off", (lambda: power_set(spec.power, False)) if self.powered else None),
-                 ("bringing back the known-good OS", tryboot.restore if tryboot else None),
-                 ("releasing the console", (lambda: lock.__exit__(None, None, None)) if lock else None)]
-        self.console = self.agent = self.machine = self.tryboot = self.console_lock = None
-        self.powered = False
+        steps, self._undo = self._undo[::-1], []
+        self.console = self.agent = self.machine = None
         first: BaseException | None = None
         for what, step in steps:
-            if step is None:
-                continue
             try:
                 step()
             except Exception as err:   # noqa: BLE001 - each is reported, none may skip the others
@@ -349,6 +317,7 @@ class BoardSession:
         if first is not None:
             raise first
 
+    # --- what campaigns use -------------------------------------------------------------------
     def run(self, command: str, timeout_s: float = 60.0) -> CommandResult:
         return self.agent.run(command, timeout_s)
 

@@ -1,16 +1,10 @@
 """Typed failures of a board; each carries the board's name and the end of its console log."""
 from __future__ import annotations
 
-from sisctl.errors import InfrastructureError
+from sisctl.errors import BoardBusy, BoardError
 
-
-class BoardError(InfrastructureError):
-    def __init__(self, board: str, message: str, log_tail: str = ""):
-        self.board, self.message, self.log_tail = board, message, log_tail
-        text = f"{board}: {message}"
-        if log_tail:
-            text += "\n--- console (last lines) ---\n" + log_tail
-        super().__init__(text)
+__all__ = ["BoardBusy", "BoardError", "BootTimeout", "KernelCrash", "ConsoleLost", "BoardUnreachable",
+           "AgentError", "CommandTimeout"]
 
 
 class BootTimeout(BoardError):
@@ -31,10 +25,6 @@ class ConsoleLost(BoardError):
 
 class BoardUnreachable(BoardError):
     """A console, power switch or SSH host did not answer within its timeout."""
-
-
-class BoardBusy(BoardError):
-    """Someone else holds the board."""
 
 
 class AgentError(BoardError):

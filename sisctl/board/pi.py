@@ -10,12 +10,14 @@ from __future__ import annotations
 import shlex
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from sisctl.board.errors import BoardError, BoardUnreachable
-from sisctl.board.power import power_cycle
-from sisctl.board.spec import PiSpec, PowerSpec
-from sisctl.board.ssh import SshRunner
+from sisctl.board.power import PowerSpec, power_cycle
+from sisctl.board.ssh import SshRunner, SshSpec
+from sisctl.config import Seconds
 from sisctl.board.uboot import BootFiles
 from sisctl.build.artifact import sha256_file
 
@@ -24,6 +26,21 @@ MODEL_LINES = {
     "pi4": ["arm_64bit=1", "enable_uart=1"],   # the Pi 4 firmware starts 32-bit kernels unless told
     "pi5": ["enable_uart=1"],                  # 64-bit only; console on the debug UART (ttyAMA10)
 }
+
+
+@dataclass
+class PiSpec:
+    """boot.method pi-tryboot: a Raspberry Pi running a known-good OS over SSH; each session boots
+    the artifact once through the firmware's tryboot, so a power cycle always brings the old OS back."""
+    ssh: SshSpec
+    model: Literal["pi4", "pi5"] = "pi4"
+    boot_dir: str = "/boot/firmware"             # the FAT boot partition as the running OS mounts it
+    folder: str = "sisctl"                       # the artifact's files go here (os_prefix)
+    reboot_command: str = "sudo reboot '0 tryboot'"
+    tryboot_flag: str = "/proc/device-tree/chosen/bootloader/tryboot"   # non-zero while in tryboot
+    sudo: str = "sudo"                           # prefix for writes to boot_dir; '' when logged in as root
+    back_timeout_s: Seconds = 180.0                # power cycle to the known-good OS answering SSH
+    config_lines: list[str] = field(default_factory=list)   # more tryboot.txt lines: dtoverlay=disable-bt, ...
 
 
 def tryboot_config(spec: PiSpec, files: BootFiles) -> str:

@@ -8,16 +8,33 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 from qemu.qmp import QMPError
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from sisctl import proc
-from sisctl.net import free_port
 from sisctl.board.errors import BoardError, BoardUnreachable
-from sisctl.board.spec import QemuSpec
+from sisctl.config import between, max_bytes
+from sisctl.net import free_port
+
+ARG_MAX_STRLEN = 131071   # Linux's limit for one argument of a command line
 
 START_TIMEOUT_S = 20.0
+
+
+@dataclass
+class QemuSpec:
+    binary: str = "qemu-system-aarch64"
+    machine: str = "virt"
+    cpu: str | None = "max"          # null: the machine's own CPU (raspi3b)
+    memory_mb: Annotated[int, between(16, 1 << 20)] = 512
+    smp: Annotated[int, between(1, 512)] = 1
+    dtb: str | None = None           # relative to the artifact's dtbs/ folder
+    dtb_remove: list[str] = field(default_factory=list)   # device-tree nodes to drop (fdtput -r)
+    no_reboot: bool = True           # a guest reboot (panic=-1) ends QEMU
+    firmware: str | None = None      # boot firmware run as -bios (U-Boot); the kernel then comes through it
+    extra_args: list[Annotated[str, max_bytes(ARG_MAX_STRLEN, "one argument")]] = field(default_factory=list)
 
 
 def _opt(value: Path | str) -> str:

@@ -3,17 +3,24 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Optional
 
 from sisctl import config, paths
+from sisctl.board import qemu_caps
+from sisctl.board.boot import METHODS, sections
+from sisctl.board.pi import PiSpec
+from sisctl.board.power import PowerSpec
+from sisctl.board.qemu import QemuSpec
+from sisctl.board.uboot import UbootSpec
 from sisctl.config import Name, Regex, Seconds, SecondsOrZero, between, max_bytes
+from sisctl.telemetry.power import PowerMeterSpec
+
+__all__ = ["BoardSpec", "BootSpec", "ConsoleSpec", "LabPlace", "PiSpec", "QemuSpec", "UbootSpec", "find_board",
+           "load_board", "load_boards", "write_schema"]
 
 CMDLINE_MAX = 1536     # arm64 kernels take 2048 bytes; campaigns append their own words
-ARG_MAX_STRLEN = 131071   # Linux's limit for one argument of a command line
-from sisctl.board import qemu_caps
-from sisctl.board.ssh import SshSpec
 
 
 @dataclass
@@ -25,103 +32,27 @@ class ConsoleSpec:
     crash_grace_s: SecondsOrZero = 10.0
 
 
-@dataclass
-class PowerSpec:
-    """How the board is switched: qmp (QEMU) or a switch driver in sisctl/board/power/."""
-    model: Literal["qmp", "tasmota", "http", "uhubctl", "gpio", "manual"] = "qmp"
-    url: str = ""                       # tasmota
-    on_url: str = ""                    # http
-    off_url: str = ""
-    status_url: str = ""
-    status_on: Regex = "(?i)on"
-    method: str = "GET"
-    user_env: str = ""                  # HTTP credentials: names of environment variables
-    password_env: str = ""
-    hub: str = ""                       # uhubctl
-    port: Annotated[int, between(1, 255)] = 1
-    chip: str = "gpiochip0"             # gpio
-    line: Annotated[int, between(0)] = 0
-    active_low: bool = False
-    tool: str = ""                      # path of uhubctl / gpioset on the lab host
-    ssh: SshSpec | None = None          # the lab host for uhubctl / gpio
-    off_time_s: SecondsOrZero = 3.0     # how long a power cycle keeps the board off
-    timeout_s: Seconds = 5.0
+MethodName = Literal[tuple(METHODS)]     # sisctl/board/boot/: one module per method
 
 
 @dataclass
-class PowerMeterSpec:
-    """Where a board's power readings come from (sisctl/telemetry/power.py)."""
-    model: Literal["estimate", "tasmota", "http", "hwmon"] = "estimate"
-    url: str = ""                       # tasmota / http
-    json_path: str = "power"            # http: dotted path to the watts in the JSON reply
-    hwmon_path: str = "/sys/class/hwmon/hwmon0/power1_input"
-    timeout_s: Seconds = 3.0
-    idle_w: Annotated[float, between(0)] = 2.7   # estimate: P = idle_w + cpu_w * util + mem_w_per_gbps * GB/s
-    cpu_w: Annotated[float, between(0)] = 3.7
-    mem_w_per_gbps: Annotated[float, between(0)] = 0.3
-
-
-@dataclass
-class UbootSpec:
-    """boot.method uboot: sisctl stops autoboot on the console, loads the files and runs booti."""
-    transfer: Literal["tftp", "ymodem"] = "tftp"
-    prompt: str = "=> "
-    autoboot_timeout_s: Seconds = 60.0           # power-on to the prompt
-    command_timeout_s: Seconds = 30.0
-    transfer_timeout_s: Seconds = 900.0          # per file
-    tftp_root: str = ""       # folder the lab's TFTP server serves; '' on QEMU: QEMU's own TFTP server
-    tftp_ssh: SshSpec | None = None              # the lab host holding tftp_root, when not this machine
-    server_ip: str = ""       # the TFTP server as the board sees it; '' : the one DHCP names
-    dhcp: bool = True
-    kernel_addr: str = "${kernel_addr_r}"        # U-Boot expressions or hex addresses
-    ramdisk_addr: str = "${ramdisk_addr_r}"
-    fdt_addr: str = "${fdt_addr_r}"              # where boot.dtb is loaded
-    kernel_gzip: bool = False   # send the Image gzip-compressed (a third of the bytes); booti unpacks it
-    kernel_comp_addr: str = "${kernel_comp_addr_r}"   # booti's scratch area for unpacking, Image-sized
-
-
-@dataclass
-class PiSpec:
-    """boot.method pi-tryboot: a Raspberry Pi running a known-good OS over SSH; each session boots
-    the artifact once through the firmware's tryboot, so a power cycle always brings the old OS back."""
-    ssh: SshSpec
-    model: Literal["pi4", "pi5"] = "pi4"
-    boot_dir: str = "/boot/firmware"             # the FAT boot partition as the running OS mounts it
-    folder: str = "sisctl"                       # the artifact's files go here (os_prefix)
-    reboot_command: str = "sudo reboot '0 tryboot'"
-    tryboot_flag: str = "/proc/device-tree/chosen/bootloader/tryboot"   # non-zero while in tryboot
-    sudo: str = "sudo"                           # prefix for writes to boot_dir; '' when logged in as root
-    back_timeout_s: Seconds = 180.0                # power cycle to the known-good OS answering SSH
-    config_lines: list[str] = field(default_factory=list)   # more tryboot.txt lines: dtoverlay=disable-bt, ...
-
-
-@dataclass
-class BootSpec:
-    method: Literal["qemu", "uboot", "pi-tryboot"] = "qemu"
+class _BootCommon:
+    method: MethodName = "qemu"
     cmdline: Annotated[str, max_bytes(CMDLINE_MAX, "the kernel's command line")] = "console=ttyAMA0 panic=-1"
     ready_timeout_s: Seconds = 120.0
     modules: list[str] = field(default_factory=list)   # loaded in the guest, with their dependencies
     dtb: str | None = None           # uboot / pi-tryboot: device tree from the artifact's dtbs/ folder
-    uboot: UbootSpec | None = None
-    pi: PiSpec | None = None
+
+
+# The shared keys, and each boot method's own section (boot.uboot, boot.pi, ...) from its module.
+BootSpec = make_dataclass("BootSpec", [(key, Optional[settings], field(default=None)) for key, settings in sections()],
+                          bases=(_BootCommon,))
+BootSpec.__module__ = __name__
+BootSpec.__doc__ = "How the board boots: `method` names a module of sisctl/board/boot/; the other keys are shared."
 
 
 @dataclass
-class QemuSpec:
-    binary: str = "qemu-system-aarch64"
-    machine: str = "virt"
-    cpu: str | None = "max"          # null: the machine's own CPU (raspi3b)
-    memory_mb: Annotated[int, between(16, 1 << 20)] = 512
-    smp: Annotated[int, between(1, 512)] = 1
-    dtb: str | None = None           # relative to the artifact's dtbs/ folder
-    dtb_remove: list[str] = field(default_factory=list)   # device-tree nodes to drop (fdtput -r)
-    no_reboot: bool = True           # a guest reboot (panic=-1) ends QEMU
-    firmware: str | None = None      # boot firmware run as -bios (U-Boot); the kernel then comes through it
-    extra_args: list[Annotated[str, max_bytes(ARG_MAX_STRLEN, "one argument")]] = field(default_factory=list)
-
-
-@dataclass
-class LabSpec:
+class LabPlace:
     """Where the board sits in a shared lab: its lab host (whose exporter serves its console and
     power) and the tags jobs select it by (`--board tag:type=rpi4`); see sisctl/fleet."""
     host: str = ""
@@ -134,32 +65,17 @@ class BoardSpec:
     description: str = ""
     recipe: Name = "debian-arm64"     # the kernel this board boots by default
     console: ConsoleSpec = field(default_factory=ConsoleSpec)
-    power: PowerSpec = field(default_factory=PowerSpec)
+    power: PowerSpec = field(default_factory=config.default_choice(PowerSpec))
     power_meter: PowerMeterSpec = field(default_factory=PowerMeterSpec)
     boot: BootSpec = field(default_factory=BootSpec)
     qemu: QemuSpec | None = None
-    lab: LabSpec | None = None
+    lab: LabPlace | None = None
     source: str = field(default="", init=False)
 
 
 def load_board(path: Path) -> BoardSpec:
     spec = config.load(BoardSpec, path)
-    if spec.boot.method == "qemu" and spec.qemu is None:
-        spec.qemu = QemuSpec()
-    if spec.boot.method == "uboot" and spec.boot.uboot is None:
-        spec.boot.uboot = UbootSpec()
-    if spec.boot.method == "pi-tryboot" and spec.boot.pi is None:
-        raise config.ConfigError(path, "boot.pi", "pi-tryboot needs a 'pi' section with the board's ssh")
-    if spec.boot.pi and any("\n" in line for line in spec.boot.pi.config_lines):
-        raise config.ConfigError(path, "boot.pi.config_lines", "one line per item, without newlines")
-    if spec.boot.method == "pi-tryboot" and spec.qemu is not None:
-        raise config.ConfigError(path, "qemu", "pi-tryboot is for real Raspberry Pis; a QEMU board boots "
-                                 "by qemu or uboot")
-    if spec.boot.method != "qemu" and spec.qemu is not None and not spec.qemu.firmware:
-        raise config.ConfigError(path, "qemu.firmware", f"a QEMU board booted by {spec.boot.method} needs "
-                                 "its boot firmware (e.g. U-Boot's u-boot.bin)")
-    if spec.boot.method != "qemu" and spec.qemu is None and spec.power.model == "qmp":
-        raise config.ConfigError(path, "power.model", "a real board needs a power switch model, not qmp")
+    METHODS[spec.boot.method].check(spec, path)
     if spec.qemu is None and spec.console.url == "qemu":
         raise config.ConfigError(path, "console.url", "a real board needs its console's pyserial URL")
     if spec.qemu is not None and spec.console.url != "qemu":
@@ -171,6 +87,11 @@ def load_board(path: Path) -> BoardSpec:
         raise config.ConfigError(path, "name", f"must match the file name ('{Path(path).stem}')")
     spec.source = str(path)
     return spec
+
+
+def load_boards(folder: Path | None = None) -> list[BoardSpec]:
+    """Every board file in `folder` (default: boards/), sorted by name."""
+    return [load_board(path) for path in sorted((folder or paths.boards_dir()).glob("*.yaml"))]
 
 
 def _check_qemu(q: QemuSpec, path: Path) -> None:
@@ -201,7 +122,5 @@ def write_schema(target: Path | None = None) -> Path:
 
 
 def find_board(name_or_path: str) -> BoardSpec:
-    if name_or_path.startswith("tag:"):    # any healthy board with these tags, held through the coordinator
-        from sisctl.fleet.claims import select_board
-        name_or_path = select_board(name_or_path[4:])
+    """A board file by name (in boards/) or path. `tag:` selection happens above, in sisctl.jobs."""
     return load_board(config.named_file(name_or_path, paths.boards_dir(), "board"))

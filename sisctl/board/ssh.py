@@ -13,6 +13,7 @@ import paramiko
 
 from sisctl.board.errors import BoardError, BoardUnreachable
 from sisctl.config import Seconds, between
+from sisctl.sshlink import SshRefused, SshUnreachable, open_checked, refuse_unknown_keys
 
 
 @dataclass
@@ -40,44 +41,29 @@ class SshRunner:
         self._client: paramiko.SSHClient | None = None
 
     def connect(self) -> None:
+        """Connect, trying again `retries` times while the host cannot be reached."""
         known = Path(os.path.expanduser(self.spec.known_hosts))
+        key = os.path.expanduser(self.spec.key_file) if self.spec.key_file else None
+        timeout = self.spec.connect_timeout_s
         for attempt in range(self.spec.retries + 1):
             client = paramiko.SSHClient()
-            if known.exists():
-                client.load_host_keys(str(known))
-            client.set_missing_host_key_policy(paramiko.RejectPolicy())   # no silent auto-add
+            refuse_unknown_keys(client, known)
             try:
-                client.connect(self.spec.host, self.spec.port, username=self.spec.user,
-                               key_filename=os.path.expanduser(self.spec.key_file) if self.spec.key_file else None,
-                               timeout=self.spec.connect_timeout_s, banner_timeout=self.spec.connect_timeout_s,
-                               auth_timeout=self.spec.connect_timeout_s, look_for_keys=False, allow_agent=False)
+                open_checked(lambda: client.connect(
+                    self.spec.host, self.spec.port, username=self.spec.user, key_filename=key, timeout=timeout,
+                    banner_timeout=timeout, auth_timeout=timeout, look_for_keys=False, allow_agent=False),
+                    client.close, where=self.where, known_hosts=known, host=self.spec.host, port=self.spec.port)
                 self._client = client
                 return
-            except paramiko.BadHostKeyException as err:
-                client.close()
-                raise BoardError(self.name, f"{self.where}: host key does not match {known} "
-                                 f"(got {err.key.get_name()}); refusing to connect") from None
-            except paramiko.AuthenticationException:
-                client.close()
-                raise BoardError(self.name, f"{self.where}: authentication failed with key "
-                                 f"{self.spec.key_file}") from None
-            except paramiko.SSHException as err:
-                client.close()
-                if "not found in known_hosts" in str(err):
-                    raise BoardError(self.name, f"{self.where}: unknown host key; check it and add it to {known} "
-                                     f"(ssh-keyscan -p {self.spec.port} {self.spec.host})") from None
-                problem = str(err)
-            except paramiko.ssh_exception.NoValidConnectionsError as err:   # refused on every address
-                client.close()
-                problem = "; ".join(sorted({e.strerror or str(e) for e in err.errors.values()}))
-            except (socket.timeout, OSError) as err:
-                client.close()
-                problem = str(err) or type(err).__name__
+            except SshRefused as err:
+                raise BoardError(self.name, str(err)) from None
+            except SshUnreachable as err:
+                problem = str(err).removeprefix(f"{self.where} unreachable: ")
             if attempt < self.spec.retries:
                 time.sleep(0.5 * (attempt + 1))
         tries = self.spec.retries + 1
         raise BoardUnreachable(self.name, f"{self.where} unreachable after {tries} tr{'y' if tries == 1 else 'ies'} "
-                               f"({self.spec.connect_timeout_s:g} s each): {problem}")
+                               f"({timeout:g} s each): {problem}")
 
     def run(self, command: str, timeout_s: float = 60.0) -> SshResult:
         """Run a shell command string on the remote host. Quote what you put in it (shlex.quote)."""

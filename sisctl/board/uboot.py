@@ -8,19 +8,39 @@ import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 from ymodem.Socket import ModemSocket
 
 from sisctl import paths
 from sisctl.board.console import Console
 from sisctl.board.errors import BoardError
-from sisctl.board.spec import UbootSpec
+from sisctl.board.ssh import SshSpec
+from sisctl.config import Seconds
 
 AUTOBOOT = rb"(?i)(hit any key|press .{1,20} to stop|autoboot in)"
 GZIP_MAGIC = b"\x1f\x8b"
 RC_MARK = "sisctl-rc="
 UNSAFE = re.compile(r"[;$\\\"'#`\n]")   # hush metacharacters: never part of a value we pass
+
+
+@dataclass
+class UbootSpec:
+    """boot.method uboot: sisctl stops autoboot on the console, loads the files and runs booti."""
+    transfer: Literal["tftp", "ymodem"] = "tftp"
+    prompt: str = "=> "
+    autoboot_timeout_s: Seconds = 60.0           # power-on to the prompt
+    command_timeout_s: Seconds = 30.0
+    transfer_timeout_s: Seconds = 900.0          # per file
+    tftp_root: str = ""       # folder the lab's TFTP server serves; '' on QEMU: QEMU's own TFTP server
+    tftp_ssh: SshSpec | None = None              # the lab host holding tftp_root, when not this machine
+    server_ip: str = ""       # the TFTP server as the board sees it; '' : the one DHCP names
+    dhcp: bool = True
+    kernel_addr: str = "${kernel_addr_r}"        # U-Boot expressions or hex addresses
+    ramdisk_addr: str = "${ramdisk_addr_r}"
+    fdt_addr: str = "${fdt_addr_r}"              # where boot.dtb is loaded
+    kernel_gzip: bool = False   # send the Image gzip-compressed (a third of the bytes); booti unpacks it
+    kernel_comp_addr: str = "${kernel_comp_addr_r}"   # booti's scratch area for unpacking, Image-sized
 
 
 @dataclass

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from sisctl.build.artifact import Artifact
+from sisctl.build.builder import build
 from sisctl.build.recipe import Recipe, find_recipe
 from sisctl.errors import UsageError
 
@@ -33,7 +34,6 @@ class Variant:
         return find_recipe(self.recipe)
 
     def build(self, progress=print) -> Artifact:
-        from sisctl.build.builder import build
         return build(self.load_recipe(), progress=progress)
 
 

@@ -1,38 +1,9 @@
-"""`invoke bench.*`: benchmark scripts that print their figures (ratios against a baseline of the same run)."""
+"""`invoke bench.*`: tools around benchmark campaigns: a bisection step, and change points across campaigns."""
 from __future__ import annotations
-
-import subprocess
-import sys
 
 from invoke import Collection, Exit, task
 
 from sisctl.cli.common import guard, say
-from sisctl.paths import PROJECT
-
-
-def _script(name: str, *args: str) -> None:
-    subprocess.run([sys.executable, str(PROJECT / "benchmarks" / name), *args], check=True)
-
-
-@task(name="boot", help={"board": "board name or path", "runs": "boots of each kind"})
-@guard
-def bench_boot(c, board="qemu-virt-0", runs=3):
-    """Benchmark: cold boot-to-ready vs snapshot-restore-to-ready, and their ratio."""
-    _script("boot.py", "--board", board, "--runs", str(runs))
-
-
-@task(name="crash", help={"board": "board name or path", "runs": "workload runs per scenario"})
-@guard
-def bench_crash(c, board="qemu-virt-0", runs=2):
-    """Benchmark: verified ext4 crash states per minute, fast path vs a cold boot per state, and the ratio."""
-    _script("crash.py", "--board", board, "--runs", str(runs))
-
-
-@task(name="telemetry", help={"board": "board name or path"})
-@guard
-def bench_telemetry(c, board="qemu-virt-0"):
-    """Benchmark: points/s into the local database, and the overhead of periodic PMU sampling."""
-    _script("telemetry.py", "--board", board)
 
 
 @task(name="bisect-step",
@@ -73,8 +44,5 @@ def bench_history(c, board="", metric="", since="", min_change="", json_=False):
 
 
 bench = Collection("bench")
-bench.add_task(bench_telemetry)
-bench.add_task(bench_boot)
-bench.add_task(bench_crash)
 bench.add_task(bench_bisect_step)
 bench.add_task(bench_history)

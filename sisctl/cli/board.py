@@ -10,7 +10,10 @@ import sys
 from invoke import Exit, task
 
 from sisctl import errors
-from sisctl.cli.common import HOLD_HELP, guard, hold_options, lines, say, seconds_option, usage
+from sisctl.cli.common import HOLD_HELP, guard, hold_options, lines, say, usage
+from sisctl.cli.remote import task_words
+from sisctl.duration import parse_duration
+from sisctl.jobs.boards import board_spec, fleet_board
 from sisctl.paths import PROJECT
 
 
@@ -34,13 +37,14 @@ def build(c, recipe="debian-arm64", force=False, json_=False):
         f"modules {m['modules']}  files {len(m['files'])}")
 
 
-def _remote(spec, task_name: str, words: list[str], interactive: bool = False):
-    """Run this task on the lab host the board is attached to, if it is another one: exit with its code."""
+def _remote(spec, board_task, given: dict, interactive: bool = False):
+    """Run this task (`given`: its arguments) on the lab host the board is attached to, if it is
+    another one: exit with its code."""
     from sisctl.fleet.remote import lab_host_of, run_remote
     host = lab_host_of(spec)
     if host is not None:
-        raise Exit(code=run_remote(host, [task_name, "--board", host.board_ref(spec.name), *words],
-                                   interactive=interactive))
+        words = task_words(board_task, {**given, "board": host.board_ref(spec.name)})
+        raise Exit(code=run_remote(host, words, interactive=interactive))
 
 
 @task(help={"board": "board name (boards/NAME.yaml) or path", "recipe": "kernel recipe (default: the board's)",
@@ -48,15 +52,13 @@ def _remote(spec, task_name: str, words: list[str], interactive: bool = False):
 @guard
 def flash(c, board="qemu-virt-0", recipe="", json_=False, wait="", priority=""):
     """Build the kernel and install it on a board, boot it to the agent's ready marker, save a ready snapshot."""
-    from sisctl.board.board import Board
-    from sisctl.board.spec import find_board
     from sisctl.build.builder import build as build_artifact
     from sisctl.build.recipe import find_recipe
-    held_words = hold_options(wait, priority)
-    spec = find_board(board)
-    _remote(spec, "flash", [*(["--recipe", recipe] if recipe else []), *(["--json"] if json_ else []), *held_words])
+    hold_options(wait, priority)
+    spec = board_spec(board)
+    _remote(spec, flash, locals())
     artifact = build_artifact(find_recipe(recipe or spec.recipe), progress=lines(json_))
-    result = Board(spec).flash(artifact, progress=lines(json_))
+    result = fleet_board(spec).flash(artifact, progress=lines(json_))
     say(json_, result, f"{spec.name}: {result['kernel_version']} boots to ready in {result['boot_s']:.2f} s "
                        f"(console log: {result['run_dir']}/console.log)")
 
@@ -67,19 +69,16 @@ def flash(c, board="qemu-virt-0", recipe="", json_=False, wait="", priority=""):
 @guard
 def run(c, board="qemu-virt-0", timeout="60", cold=False, cmd="", json_=False, wait="", priority=""):
     """Run a command on the board's flashed kernel: invoke run --board B -- uname -a. Exits with its status."""
-    from sisctl.board.board import Board
     from sisctl.board.firstuse import ensure_flashed
-    from sisctl.board.spec import find_board
     argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
     command = cmd or shlex.join(argv)
     if not command:
         raise usage("give a command after -- (or --cmd)")
-    timeout_s = seconds_option("--timeout", timeout)
-    held_words = hold_options(wait, priority)
-    spec = find_board(board)
-    _remote(spec, "run", ["--timeout", str(timeout), *(["--cold"] if cold else []), *(["--json"] if json_ else []),
-                          *held_words, f"--cmd={command}"])
-    target = Board(spec)
+    timeout_s = parse_duration(timeout, "--timeout", above=0)
+    hold_options(wait, priority)
+    spec = board_spec(board)
+    _remote(spec, run, {**locals(), "cmd": command})
+    target = fleet_board(spec)
     ensure_flashed(target, lines(True))   # a first use flashes the default recipe; stdout stays the command's
     with target.session(fast=not cold, label="run") as session:
         result = session.run(command, timeout_s=timeout_s)
@@ -99,16 +98,14 @@ def run(c, board="qemu-virt-0", timeout="60", cold=False, cmd="", json_=False, w
 @guard
 def console(c, board="qemu-virt-0", cold=False, wait="", priority=""):
     """Attach to the board's console with a shell in the guest; Ctrl-] detaches and stops the board."""
-    from sisctl.board.board import Board
     from sisctl.board.firstuse import ensure_flashed
     from sisctl.board.interactive import attach
-    from sisctl.board.spec import find_board
     from sisctl.proc import interrupted
-    held_words = hold_options(wait, priority)
+    hold_options(wait, priority)
     signal.signal(signal.SIGHUP, interrupted)   # a closed terminal or lost connection stops the board too
-    spec = find_board(board)
-    _remote(spec, "console", [*(["--cold"] if cold else []), *held_words], interactive=True)
-    target = Board(spec)
+    spec = board_spec(board)
+    _remote(spec, console, locals(), interactive=True)
+    target = fleet_board(spec)
     ensure_flashed(target)
     with target.session(fast=not cold, label="console") as session:
         attach(session)
@@ -119,10 +116,9 @@ def console(c, board="qemu-virt-0", cold=False, wait="", priority=""):
 @guard
 def smoke(c, board="qemu-virt-0", recipe="", json_=False, wait="", priority=""):
     """The main job: build the kernel, flash the board, run the smoke checks, write a report under reports/."""
-    from sisctl.board.spec import find_board
-    from sisctl.smoke import run_smoke
-    held_words = hold_options(wait, priority)
-    summary = None if board.startswith("tag:") else _remote_smoke(find_board(board), recipe, held_words)
+    from sisctl.jobs.smoke import run_smoke
+    hold_options(wait, priority)
+    summary = None if board.startswith("tag:") else _remote_smoke(board_spec(board), locals())
     summary = summary or run_smoke(board, recipe, progress=lines(json_))
     say(json_, summary, f"smoke: {summary['passed']} passed, {summary['failed']} failed; "
                         f"report {summary['report']}")
@@ -130,14 +126,15 @@ def smoke(c, board="qemu-virt-0", recipe="", json_=False, wait="", priority=""):
         raise Exit(code=errors.TEST_FAILURE)
 
 
-def _remote_smoke(spec, recipe: str, held_words: list[str]) -> dict | None:
-    """On the lab host the board is attached to, if it is another one: its report is copied here."""
+def _remote_smoke(spec, given: dict) -> dict | None:
+    """On the lab host the board is attached to, if it is another one (`given`: smoke's arguments; its
+    summary is printed here): its report is copied here."""
     from sisctl.fleet.remote import LabHostError, lab_host_of, remote_campaign
     host = lab_host_of(spec)
     if host is None:
         return None
-    done = remote_campaign(host, ["smoke", "--board", spec.name, *(["--recipe", recipe] if recipe else []),
-                                  *held_words], marker="summary.json")
+    done = remote_campaign(host, task_words(smoke, {**given, "board": spec.name}, leave_out=("json_",)),
+                           marker="summary.json")
     if done.summary is None and done.code == errors.OK:
         raise LabHostError(f"{host.where}: smoke ended with exit 0 but wrote no report")
     if done.summary is None or done.code not in (errors.OK, errors.TEST_FAILURE):

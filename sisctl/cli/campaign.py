@@ -1,56 +1,68 @@
-"""`invoke campaign`: every campaign kind through one task; `campaign.replay` for ext4-crash states."""
+"""`invoke campaign`: every campaign kind through one task; `campaign.replay` for ext4-crash states.
+
+A kind's own options are its table's (KIND.options, sisctl/campaign/core/options.py): each is an
+option of this task, with the table's help, and reaches the kind as given (None: not given).
+"""
 from __future__ import annotations
 
+import inspect
 import json
 
 from invoke import Collection, Exit, task
 
+from sisctl.campaign.core.kind import KIND_MODULES, kind_named, kind_options
+from sisctl.campaign.core.options import check_names
 from sisctl.cli.common import HOLD_HELP, guard, hold_options
+from sisctl.cli.remote import task_words
 from sisctl.errors import UsageError
 from sisctl.progress import progress_for
 
-# Options that belong to one kind or another; a kind rejects those that are not its own.
-KIND_OPTIONS = ("scenario", "mode", "runs", "baseline", "candidate", "suite", "budget", "target", "duration",
-                "corpus", "coverage", "checksum_repair", "stop_on", "minimize")
+
+def kind_option_help() -> dict[str, str]:
+    """Every kind's options, each with its help after the kind that takes it (or kinds, one by one)."""
+    helps: dict[str, list[str]] = {}
+    for kind, table in kind_options().items():
+        for option in table:
+            helps.setdefault(option.name, []).append(f"{kind}: {option.shown_help}")
+    return {name: "; ".join(texts) for name, texts in helps.items()}
+
+
+KIND_HELP = kind_option_help()
+SHARDABLE = [name for name in KIND_MODULES if getattr(kind_named(name), "shardable", False)]   # take --boards
+
+
+def with_kind_options(body):
+    """`body(..., *, ..., **options)` with every kind's option as a keyword of its signature (default None,
+    not given), ahead of its own keywords: invoke makes a task's options from its body's signature."""
+    signature = inspect.signature(body)
+    params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    first_keyword = next(i for i, p in enumerate(params) if p.kind is p.KEYWORD_ONLY)
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None) for name in KIND_HELP]
+    body.__signature__ = signature.replace(parameters=params[:first_keyword] + added + params[first_keyword:])
+    return body
 
 
 @task(name="run", default=True,
-      help={"kind": "campaign kind: ext4-crash, bench or fuzz",
+      help={"kind": f"campaign kind: {', '.join(KIND_MODULES)}",
             "board": "board name or path, or tag:KEY=VALUE for any healthy board with those tags (default qemu-virt-0)",
             "boards": "shard the campaign across boards: NAME,NAME,... or tag:KEY=VALUE[,KEY=VALUE] for every "
-                      "healthy board with those tags (ext4-crash, fuzz; not bench)",
-            **HOLD_HELP,
-            "scenario": "ext4-crash: scenario name, comma list, 'all', or generated-N",
-            "mode": "ext4-crash: powerloss or reset", "runs": "ext4-crash: runs per scenario",
-            "baseline": "bench: baseline variant, RECIPE[+KERNEL-OPTION...] (e.g. linux-kbuild)",
-            "candidate": "bench: candidate variant (e.g. debian-arm64+mitigations=off)",
-            "suite": "bench: suite name or YAML path (default: default)",
-            "budget": "bench: time budget, e.g. 15m, 90s, 1h (default 15m)",
-            "target": "fuzz: ext4-image, vfs-ops, vfs-paths or all (default all)",
-            "duration": "fuzz: how long to fuzz, e.g. 90s, 10m, 1h (default 10m)",
-            "corpus": "fuzz: corpus folder kept across campaigns (default: one under the state folder)",
-            "coverage": "fuzz: on (KCOV feedback where the kernel has it; default) or off",
-            "checksum_repair": "fuzz: share of ext4-image inputs whose checksums are recomputed, 0..1 (default 0.8)",
-            "stop_on": "fuzz: end at the first finding whose title contains this text",
-            "minimize": "fuzz: on (after fuzzing, minimise each new finding and confirm it on a cold boot; "
-                        "default) or off",
+                      f"healthy board with those tags ({', '.join(SHARDABLE)})",
+            **HOLD_HELP, **KIND_HELP,
             "seed": "campaign seed (same seed, same workloads)",
             "resume": "campaign id or folder to continue after a kill", "json": "print the summary as JSON"})
 @guard
-def campaign_run(c, kind="ext4-crash", board=None, boards=None, scenario=None, mode=None, runs=None, seed=1,
-                 resume="", json_=False, baseline=None, candidate=None, suite=None, budget=None, target=None,
-                 duration=None, corpus=None, coverage=None, checksum_repair=None, stop_on=None, minimize=None,
-                 wait="", priority=""):
+@with_kind_options
+def campaign_run(c, kind="ext4-crash", board=None, boards=None, *, seed=1, resume="", json_=False, wait="",
+                 priority="", **options):
     """Run a campaign: invoke campaign --kind ext4-crash --board B --scenario all --mode powerloss --runs N."""
     from sisctl.campaign.core import runner
     board, boards = board_choice(board, boards, resume)
-    held_words = hold_options(wait, priority)   # for every board this campaign holds
-    given = {"scenario": scenario, "mode": mode, "runs": runs, "baseline": baseline, "candidate": candidate,
-             "suite": suite, "budget": budget, "target": target, "duration": duration, "corpus": corpus,
-             "coverage": coverage, "checksum_repair": checksum_repair, "stop_on": stop_on, "minimize": minimize}
-    options = {k: v for k, v in given.items() if v is not None}
+    hold_options(wait, priority)   # for every board this campaign holds
+    options = {k: v for k, v in options.items() if v is not None}
+    if not resume:   # a kind's option for another kind stops here, before any board is held
+        check_names(kind, kind_named(kind).options, options)
     if not resume and not boards:
-        _run_on_its_lab_host(kind, board, seed, options, held_words, json_)
+        _run_on_its_lab_host({**locals(), **options})
     with progress_for(quiet=json_) as progress:
         summary = (runner.resume(resume, progress) if resume
                    else runner.start(kind, board, options, int(seed), progress, boards=boards))
@@ -64,21 +76,21 @@ def campaign_run(c, kind="ext4-crash", board=None, boards=None, scenario=None, m
         raise Exit(f"error: {reason}" if reason else None, code=code)
 
 
-def _run_on_its_lab_host(kind: str, board: str, seed, options: dict, held_words: list[str], json_: bool) -> None:
-    """A board attached to another lab host: the campaign runs there and its records stream into
-    this machine's reports; the task exits with the remote campaign's code. Otherwise returns."""
-    if board.startswith("tag:"):
+def _run_on_its_lab_host(given: dict) -> None:
+    """A board attached to another lab host (`given`: the task's arguments): the campaign runs there and
+    its records stream into this machine's reports; the task exits with the remote campaign's code.
+    Otherwise returns."""
+    if given["board"].startswith("tag:"):
         return
-    from sisctl.board.spec import find_board
     from sisctl.fleet.remote import lab_host_of, remote_campaign
-    host = lab_host_of(find_board(board))
+    from sisctl.jobs.boards import board_spec
+    host = lab_host_of(board_spec(given["board"]))
     if host is None:
         return
-    done = remote_campaign(host, ["campaign", "--kind", kind, "--board", board, "--seed", str(seed), *held_words,
-                                  *(f"--{key}={value}" for key, value in options.items())])
+    done = remote_campaign(host, task_words(campaign_run, given, name="campaign", leave_out=("json_",)))
     summary = done.summary or {}
     if summary:
-        print(json.dumps(summary, indent=1) if json_ else
+        print(json.dumps(summary, indent=1) if given["json_"] else
               f"{summary['status']}: {summary['headline']}; report {done.folder}")
     reason = summary.get("reason") or ("" if done.code == 0 else f"the campaign on {host.where} left no summary")
     raise Exit(f"error: {reason}" if done.code and reason else None, code=done.code)

@@ -7,7 +7,6 @@ import gc
 import io
 import json
 import logging
-import math
 import os
 import sys
 
@@ -109,17 +108,6 @@ def lines(quiet: bool):
     return (lambda msg: print(msg, file=sys.stderr)) if quiet else print
 
 
-def seconds_option(option: str, value) -> float:
-    """A duration option: a finite number of seconds > 0, else a usage error naming the option."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise usage(f"{option} takes a number of seconds > 0, got {value!r}")
-    return seconds
-
-
 def usage(message: str):
     """Exit for a wrong option."""
     return Exit(f"error: {message}", code=errors.USAGE)
@@ -130,13 +118,12 @@ HOLD_HELP = {"wait": "how long to wait for a busy board, e.g. 90s, 30m, 2h (defa
              "priority": "higher is served first among jobs waiting for a board (default: SISCTL_PRIORITY, else 0)"}
 
 
-def hold_options(wait: str = "", priority: str = "") -> list[str]:
-    """A task's --wait and --priority: checked (a usage error naming the option), in force for every
-    board this process holds, and returned as the words that pass them on to a remote sisctl."""
+def hold_options(wait: str = "", priority: str = "") -> None:
+    """A task's --wait and --priority: checked (a usage error naming the option), and in force for every
+    board this process holds (a remote sisctl gets them with the task's other options: cli/remote.py)."""
     from sisctl.fleet.claims import set_hold_options
-    from sisctl.fleet.config import duration, priority_of
-    wait_s = duration(wait, "--wait") if str(wait).strip() else None
+    from sisctl.fleet.holder import priority_of
+    from sisctl.duration import parse_duration
+    wait_s = parse_duration(wait, "--wait") if str(wait).strip() else None
     rank = priority_of(priority, "--priority") if str(priority).strip() else None
     set_hold_options(wait_s, rank)
-    return [*(["--wait", str(wait).strip()] if wait_s is not None else []),
-            *(["--priority", str(priority).strip()] if rank is not None else [])]

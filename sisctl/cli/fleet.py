@@ -25,7 +25,7 @@ def _coordinator():
 
 
 def _session():
-    from sisctl.fleet.config import this_process
+    from sisctl.fleet.holder import this_process
     from sisctl.fleet.session import CoordinatorSession
     spec, address = _coordinator()
     holder = this_process()
@@ -63,8 +63,9 @@ def fleet_export(c, host, output="", boards=""):
     from pathlib import Path
 
     from sisctl.fleet.embedded import labgrid_tool
+    from sisctl.board.spec import load_boards
     from sisctl.fleet.export import boards_of_host, create_places, write_exporter_config
-    specs = boards_of_host(host, Path(boards) if boards else None)
+    specs = boards_of_host(host, load_boards(Path(boards) if boards else None))
     if not specs:
         raise UsageError(f"--host {host}: no board names it (lab: {{host: {host}}} in boards/*.yaml)")
     spec, session = _session()
@@ -93,8 +94,7 @@ def fleet_reap(c):
 @guard
 def fleet_maintenance(c, board, on=False, off=False, reason=""):
     """Take a board out of service (--on) or put it back (--off)."""
-    from sisctl.fleet.check import record_health
-    from sisctl.fleet.health import health_tags
+    from sisctl.fleet.health import health_tags, record_health
     if on == off:
         raise usage("give exactly one of --on and --off")
     _, session = _session()
@@ -111,11 +111,11 @@ def fleet_maintenance(c, board, on=False, off=False, reason=""):
 @guard
 def fleet_health(c, board, wait="30m", json_=False):
     """Run the board's health check (boot to the agent, smoke checks, a disk and e2fsck) and set good or bad."""
-    from sisctl.fleet.check import checked
-    from sisctl.fleet.claims import new_hold, registered
-    from sisctl.fleet.config import duration
-    from sisctl.fleet.health import health_of, health_tags
-    wait_s = duration(wait, "--wait")
+    from sisctl.duration import parse_duration
+    from sisctl.fleet.claims import holding, new_hold
+    from sisctl.fleet.health import checked, health_of, health_tags
+    from sisctl.jobs.healthcheck import check_board
+    wait_s = parse_duration(wait, "--wait")
     spec, session = _session()
     with session:
         tags = _place(session, board).tags
@@ -124,16 +124,9 @@ def fleet_health(c, board, wait="30m", json_=False):
         raise UsageError(f"{board} is {current}: take it out with 'invoke fleet.maintenance --board {board} --off' first")
     hold = new_hold(session.address, spec, {"name": board}, board, wait_s=wait_s, any_health=True)
     hold.acquire()
-    error = None
-    try:
-        with registered(board, hold):
-            passed, why = checked(board, tags.get("host", ""), "manual")
+    with holding(hold, board):
+        passed, why = checked(board, tags.get("host", ""), "manual", check_board)
         hold.session.set_tags(board, health_tags("good" if passed else "bad", why, checked=time.time()))
-    except BaseException as err:
-        error = err
-        raise
-    finally:
-        hold.release(error)
     say(json_, {"board": board, "health": "good" if passed else "bad", "reason": why},
         f"{board}: health {'good' if passed else 'bad: ' + why}")
     if not passed:
@@ -147,32 +140,29 @@ def fleet_health(c, board, wait="30m", json_=False):
 @guard
 def fleet_hold(c, board, wait="", priority="0", seconds="0"):
     """Hold a board for the command after '--' (SISCTL_BOARD names it), or for --seconds."""
-    from sisctl.fleet.claims import new_hold, parse_tags, registered
-    from sisctl.fleet.config import duration, priority_of
+    from sisctl.duration import parse_duration
+    from sisctl.fleet.claims import holding, new_hold, parse_tags
+    from sisctl.fleet.holder import priority_of
+    from sisctl.jobs.healthcheck import check_board
     from sisctl.proc import interrupted
     signal.signal(signal.SIGTERM, interrupted)     # a cancelled CI job hands the board over too
     filters = parse_tags(board[4:]) if board.startswith("tag:") else {"name": board}
-    wait_s = duration(wait, "--wait") if wait else None
-    hold_s = duration(seconds, "--seconds")
+    wait_s = parse_duration(wait, "--wait") if wait else None
+    hold_s = parse_duration(seconds, "--seconds")
     spec, address = _coordinator()
-    hold = new_hold(address, spec, filters, board, wait_s=wait_s, priority=priority_of(priority, "--priority"))
+    hold = new_hold(address, spec, filters, board, wait_s=wait_s, priority=priority_of(priority, "--priority"),
+                    health_check=check_board)
     started = time.monotonic()
     name = hold.acquire()
     waited, held_from = time.monotonic() - started, time.time()
-    error, status = None, 0
-    try:
-        with registered(name, hold):
-            command = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
-            if command:
-                status = subprocess.run(command, env={**os.environ, "SISCTL_BOARD": name}).returncode
-            else:
-                time.sleep(hold_s)
-    except BaseException as err:
-        error = err
-        raise
-    finally:
+    status = 0
+    with holding(hold, name):
+        command = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
+        if command:
+            status = subprocess.run(command, env={**os.environ, "SISCTL_BOARD": name}).returncode
+        else:
+            time.sleep(hold_s)
         held_until = time.time()
-        hold.release(error)
     print(json.dumps({"board": name, "waited_s": round(waited, 3), "held_from": held_from,
                       "held_until": held_until, "pid": os.getpid(), "status": status}))
     if status:

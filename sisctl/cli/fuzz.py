@@ -11,18 +11,17 @@ from sisctl.cli.common import guard, lines, say
 
 
 def _reproducer(campaign: str, crash: str, progress):
-    from sisctl.board.board import Board
     from sisctl.board.firstuse import ensure_flashed
-    from sisctl.board.spec import find_board
+    from sisctl.jobs.boards import held_board
     from sisctl.campaign.core.runner import campaign_dir, load_campaign
-    from sisctl.campaign.fuzz.repro import Reproducer
+    from sisctl.campaign.fuzz.reproducer import Reproducer
     from sisctl.campaign.fuzz.seeds import load_seeds
     from sisctl.errors import UsageError
     out = campaign_dir(campaign)
     kind, config = load_campaign(out)
     if kind.name != "fuzz":
         raise UsageError(f"{out.name} is a {kind.name} campaign, not a fuzz campaign")
-    board = Board(find_board(config.board))
+    board = held_board(config.board)
     ensure_flashed(board, progress)
     return Reproducer(board, load_seeds(), out / "crashes" / crash, progress)
 
@@ -62,11 +61,10 @@ def cmin(c, target, board="qemu-virt-planted", corpus="", json_=False):
     """Keep the fewest corpus inputs of TARGET that reach the same kernel PCs (KCOV); the rest move to removed/."""
     import tempfile
     from pathlib import Path
-    from sisctl.board.board import Board
     from sisctl.board.firstuse import ensure_flashed
-    from sisctl.board.spec import find_board
+    from sisctl.jobs.boards import held_board
     from sisctl.campaign.fuzz.cmin import minimize_corpus
-    from sisctl.campaign.fuzz.config import FuzzConfig
+    from sisctl.campaign.fuzz.options import FuzzConfig
     from sisctl.campaign.fuzz.inputs import TARGETS
     from sisctl.campaign.fuzz.seeds import load_seeds
     from sisctl.errors import UsageError
@@ -75,7 +73,7 @@ def cmin(c, target, board="qemu-virt-planted", corpus="", json_=False):
     root = Path(corpus).resolve() if corpus else FuzzConfig(board).corpus_dir()
     if not (root / target).is_dir():
         raise UsageError(f"--corpus {root}: no {target} folder in it")
-    the_board = Board(find_board(board))
+    the_board = held_board(board)
     progress = lines(json_)
     ensure_flashed(the_board, progress)
     with tempfile.TemporaryDirectory(prefix="fuzz-cmin-") as work:

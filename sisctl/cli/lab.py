@@ -14,7 +14,8 @@ from sisctl.paths import PROJECT
 @guard
 def lab_up(c):
     """Start the embedded lab database (VictoriaMetrics, InfluxDB write API) and labgrid coordinator on loopback."""
-    from sisctl.telemetry.lab import embedded_tsdb, load_lab
+    from sisctl.labfile import load_lab
+    from sisctl.telemetry.lab import embedded_tsdb
     lab = load_lab()
     db = embedded_tsdb(lab)
     print(f"lab database running at {db.url} (pid {db.start()}, data in {db.data_dir})")
@@ -28,7 +29,8 @@ def lab_up(c):
 @guard
 def lab_down(c):
     """Stop the embedded lab database and coordinator; the data and places stay (locks do not)."""
-    from sisctl.telemetry.lab import embedded_tsdb, load_lab
+    from sisctl.labfile import load_lab
+    from sisctl.telemetry.lab import embedded_tsdb
     lab = load_lab()
     embedded_tsdb(lab).stop()
     print("lab database stopped")
@@ -48,7 +50,8 @@ def lab_dashboards(c):
 @guard
 def telemetry_status(c, json_=False):
     """Telemetry spool depth, last successful write and last error."""
-    from sisctl.telemetry.lab import load_lab, open_sink
+    from sisctl.labfile import load_lab
+    from sisctl.telemetry.lab import open_sink
     sink = open_sink(load_lab())
     time.sleep(1.0)   # one delivery attempt
     status = sink.status()
@@ -63,15 +66,14 @@ def telemetry_status(c, json_=False):
 @guard
 def power_calibrate(c, board="qemu-virt-0", seconds=20.0):
     """Fit the board's power model (idle_w, cpu_w) to its real meter over an idle and a busy phase."""
-    from sisctl.board.board import Board
-    from sisctl.board.spec import find_board
+    from sisctl.jobs.boards import board_spec, fleet_board
     from sisctl.telemetry.calibrate import BUSY, calibrate
     from sisctl.telemetry.power import read_power
-    spec = find_board(board)
+    spec = board_spec(board)
     if spec.power_meter.model not in ("tasmota", "http"):
         raise UsageError(f"{spec.name}: calibration needs a host-side meter (power_meter.model tasmota or "
                          f"http), not {spec.power_meter.model!r}")
-    with Board(spec).session(label="calibrate") as session:
+    with fleet_board(spec).session(label="calibrate") as session:
         idle, cpu = calibrate(lambda: read_power(spec.power_meter).watts,
                               start_busy=lambda s: session.agent.start(BUSY.format(s=int(s) + 2), s + 10),
                               wait_idle=lambda s: None, seconds=float(seconds))
@@ -81,12 +83,12 @@ def power_calibrate(c, board="qemu-virt-0", seconds=20.0):
 @task(name="switch", help={"board": "board name or path", "action": "on, off, cycle or status"})
 @guard
 def power_switch(c, board, action="status"):
-    """Switch a real board's power (tasmota, http, uhubctl, gpio, manual): on, off, cycle, status."""
+    """Switch a real board's power through its switch (its power.model): on, off, cycle, status."""
     from sisctl.board.power import power_cycle, power_get, power_set
-    from sisctl.board.spec import find_board
+    from sisctl.jobs.boards import board_spec
     if action not in ("on", "off", "cycle", "status"):
         raise usage("--action is one of on, off, cycle, status")
-    spec = find_board(board)
+    spec = board_spec(board)
     if spec.power.model == "qmp":
         raise UsageError(f"{spec.name} is a QEMU board: its power is its QEMU process (flash/run/console)")
     if action in ("on", "off"):

@@ -1,7 +1,8 @@
-"""What a command holds through the coordinator, once per process: the hook Board uses.
+"""What a command holds through the coordinator, once per process: the hold a Board is given.
 
 `held(board)` wraps every use of a board (flash, sessions); nested uses in one process share
-the outer hold. `select_board('type=rpi4,...')` takes any healthy board with those tags and
+the outer hold. The board's health check, when one is due, is the `health_check` passed in by
+the jobs above (fleet never boots a board itself). `select_board('type=rpi4,...')` takes any healthy board with those tags and
 keeps it until the process ends. A board that is no place on the coordinator, or any board
 when there is no coordinator, is held by the local file lock alone; selecting by tags then is
 a clear usage error.
@@ -17,9 +18,11 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from sisctl.errors import UsageError
-from sisctl.fleet.config import CoordinatorSpec, duration, priority_of
+from sisctl.duration import parse_duration
+from sisctl.fleet.holder import priority_of
+from sisctl.labfile import CoordinatorSpec, load_lab
 from sisctl.fleet.embedded import coordinator_address
-from sisctl.fleet.hold import BoardHold, NotInFleet
+from sisctl.fleet.hold import BoardHold, HealthCheck, NotInFleet
 from sisctl.fleet.session import CoordinatorLost
 
 
@@ -37,7 +40,6 @@ _hold_options: dict[str, float] = {}  # --wait / --priority of this command (ove
 
 
 def _spec() -> CoordinatorSpec:
-    from sisctl.telemetry.lab import load_lab
     return load_lab().coordinator
 
 
@@ -59,12 +61,27 @@ def _waiting(spec: CoordinatorSpec) -> tuple[float, float]:
     if "wait_s" in _hold_options:
         wait_s = _hold_options["wait_s"]
     elif os.environ.get("SISCTL_WAIT"):
-        wait_s = duration(os.environ["SISCTL_WAIT"], "SISCTL_WAIT")
+        wait_s = parse_duration(os.environ["SISCTL_WAIT"], "SISCTL_WAIT")
     else:
         wait_s = spec.wait_s
     if "priority" in _hold_options:
         return wait_s, _hold_options["priority"]
     return wait_s, priority_of(os.environ.get("SISCTL_PRIORITY") or 0, "SISCTL_PRIORITY")
+
+
+@contextmanager
+def holding(hold: BoardHold, name: str) -> Iterator[None]:
+    """Uses of the acquired board `name` share `hold` until the block ends; then it is handed back,
+    told of the error that ended the block (an infrastructure error makes its health unknown)."""
+    error = None
+    try:
+        with registered(name, hold):
+            yield
+    except BaseException as err:
+        error = err
+        raise
+    finally:
+        hold.release(error)
 
 
 @contextmanager
@@ -82,23 +99,23 @@ def registered(name: str, hold: BoardHold) -> Iterator[None]:
             _claims.pop(name, None)
 
 
-def _health_check_under(hold: BoardHold):
-    """The board's health check, run while `hold` has it (the check's own sessions nest inside)."""
-    def check(name: str) -> tuple[bool, str]:
-        from sisctl.fleet.check import check_board
+def _health_check_under(hold: BoardHold, check: HealthCheck) -> HealthCheck:
+    """`check`, run while `hold` has the board (the check's own sessions nest inside)."""
+    def checked_under_hold(name: str) -> tuple[bool, str]:
         with registered(name, hold):
-            return check_board(name)
-    return check
+            return check(name)
+    return checked_under_hold
 
 
 def new_hold(address: str, spec: CoordinatorSpec, filters: dict[str, str], what: str,
-             wait_s: float | None = None, priority: float | None = None, **options) -> BoardHold:
-    """A hold waiting SISCTL_WAIT at SISCTL_PRIORITY unless told; a due health check runs first."""
+             wait_s: float | None = None, priority: float | None = None,
+             health_check: HealthCheck | None = None, **options) -> BoardHold:
+    """A hold waiting SISCTL_WAIT at SISCTL_PRIORITY unless told; a due `health_check` runs first."""
     default_wait, default_priority = _waiting(spec)
     hold = BoardHold(address, spec, filters, what, default_wait if wait_s is None else wait_s,
                      default_priority if priority is None else priority, progress=_progress, **options)
-    if not hold.any_health:
-        hold.health_check = _health_check_under(hold)
+    if health_check is not None and not hold.any_health:
+        hold.health_check = _health_check_under(hold, health_check)
     return hold
 
 
@@ -108,7 +125,7 @@ def configured() -> tuple[CoordinatorSpec, str | None]:
 
 
 @contextmanager
-def held(board: str) -> Iterator[None]:
+def held(board: str, health_check: HealthCheck | None = None) -> Iterator[None]:
     if board.startswith("tag:") and board[4:] in _selected:   # the board a tag selection took
         board = _selected[board[4:]]
     claim = _claims.get(board)
@@ -129,7 +146,7 @@ def held(board: str) -> Iterator[None]:
     if address is None:
         yield
         return
-    hold = new_hold(address, spec, {"name": board}, board)
+    hold = new_hold(address, spec, {"name": board}, board, health_check=health_check)
     try:
         hold.acquire()
     except NotInFleet as err:        # not shared through the coordinator: the local lock alone holds it
@@ -137,15 +154,8 @@ def held(board: str) -> Iterator[None]:
             _progress(f"note: {err}; held by this host's lock only")
         yield
         return
-    error = None
-    try:
-        with registered(board, hold):
-            yield
-    except BaseException as err:
-        error = err
-        raise
-    finally:
-        hold.release(error)
+    with holding(hold, board):
+        yield
 
 
 def parse_tags(text: str, option: str = "--board") -> dict[str, str]:
@@ -161,7 +171,7 @@ def parse_tags(text: str, option: str = "--board") -> dict[str, str]:
     return tags
 
 
-def select_board(tag_text: str) -> str:
+def select_board(tag_text: str, health_check: HealthCheck | None = None) -> str:
     """Hold any healthy board with these tags until this process ends; returns its name (the same
     one however often it is asked in this process)."""
     if tag_text in _selected:
@@ -172,7 +182,7 @@ def select_board(tag_text: str) -> str:
     if address is None:
         raise UsageError(f"--board tag:{tag_text} picks a board through a coordinator, and none is configured "
                          "(lab/lab.yaml coordinator.address, or 'invoke lab.up' for the embedded one)")
-    hold = new_hold(address, spec, tags, f"tag:{tag_text}")
+    hold = new_hold(address, spec, tags, f"tag:{tag_text}", health_check=health_check)
     name = hold.acquire()
     with _guard:
         _claims[name] = _Claim(hold, 1)

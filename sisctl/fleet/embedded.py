@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from sisctl import paths
-from sisctl.fleet.config import CoordinatorSpec
+from sisctl.labfile import CoordinatorSpec
 from sisctl.fleet.session import CoordinatorLost, CoordinatorSession
 from sisctl.portholder import port_holder
 from sisctl.services import running_pid, stop_service

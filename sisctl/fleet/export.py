@@ -4,26 +4,30 @@ and tags on the coordinator, are derived from them (`invoke fleet.export --host 
 Network consoles (socket://, rfc2217://, served by ser2net) become NetworkSerialPort resources
 the place matches, so locking the place acquires them on the exporter. A local tty is listed as
 a RawSerialPort but not matched: acquiring it would make the exporter open the tty itself.
-QEMU boards have no resources of their own; their place is what jobs hold.
+QEMU boards have no resources of their own; their place is what jobs hold. The board files
+are read above (the command line) and handed in: the fleet reads a BoardSpec's `name`, `lab`,
+`console` and `power` fields, and imports nothing of the board floor.
 """
 from __future__ import annotations
 
 import re
 import urllib.parse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from sisctl import config, paths
-from sisctl.board.spec import BoardSpec, load_board
 from sisctl.fleet.health import health_tags
 from sisctl.fleet.session import CoordinatorRefused, CoordinatorSession
+
+if TYPE_CHECKING:
+    from sisctl.board.spec import BoardSpec
 
 TAG_KEY = re.compile(r"[a-z][a-z0-9_]+$")       # what labgrid's coordinator accepts as a tag key
 
 
-def boards_of_host(host: str, folder: Path | None = None) -> list[BoardSpec]:
-    specs = [load_board(path) for path in sorted((folder or paths.boards_dir()).glob("*.yaml"))]
+def boards_of_host(host: str, specs: list[BoardSpec]) -> list[BoardSpec]:
     return [spec for spec in specs if spec.lab and spec.lab.host == host]
 
 

@@ -7,6 +7,10 @@ unknown one is checked first), bad, maintenance and retired ones get none. Reser
 from __future__ import annotations
 
 import time
+from typing import Callable
+
+from sisctl.telemetry.lab import send_points
+from sisctl.telemetry.points import make_point
 
 HEALTH_STATES = ("good", "unknown", "bad", "maintenance", "retired")
 TAKES_JOBS = ("good", "unknown")
@@ -38,3 +42,18 @@ def check_due(tags: dict[str, str], every_jobs: int, every_hours: float, now: fl
     except ValueError:
         return True
     return jobs >= every_jobs or ((now or time.time()) - checked) >= every_hours * 3600
+
+
+def checked(name: str, host: str, trigger: str, check: Callable[[str], tuple[bool, str]]) -> tuple[bool, str]:
+    """Run the board's `check` and record it as a fleet_health point; `trigger` says why it ran
+    (manual, unknown, due)."""
+    started = time.monotonic()
+    passed, why = check(name)
+    record_health(name, host, "good" if passed else "bad", trigger, time.monotonic() - started)
+    return passed, why
+
+
+def record_health(name: str, host: str, health: str, trigger: str, elapsed_s: float = 0.0) -> None:
+    """One fleet_health point through the lab's telemetry sink (spooled if the database is away)."""
+    send_points([make_point("fleet_health", {"board": name, "host": host or "-", "health": health, "check": trigger},
+                            {"good": int(health == "good"), "elapsed_s": round(float(elapsed_s), 3)}, time.time_ns())])

@@ -12,10 +12,10 @@ import threading
 import time
 from typing import Callable
 
-from sisctl.board.errors import BoardBusy, BoardError
-from sisctl.errors import InfrastructureError, UsageError
-from sisctl.fleet.config import CoordinatorSpec, Holder, this_process
-from sisctl.fleet.health import TAKES_JOBS, check_due, health_of, health_tags
+from sisctl.errors import BoardBusy, BoardError, InfrastructureError, UsageError
+from sisctl.fleet.holder import Holder, this_process
+from sisctl.labfile import CoordinatorSpec
+from sisctl.fleet.health import TAKES_JOBS, check_due, checked, health_of, health_tags
 from sisctl.fleet.lease import lease_of, lease_tags
 from sisctl.fleet.reaper import reap
 from sisctl.fleet.session import CoordinatorLost, CoordinatorRefused, CoordinatorSession, Place
@@ -136,7 +136,6 @@ class BoardHold:
                                                        self.spec.health_every_hours):
             return True
         self.progress(f"{self.place}: health {health_of(tags)}; running its health check first")
-        from sisctl.fleet.check import checked
         trigger = "unknown" if health_of(tags) == "unknown" else "due"
         passed, why = checked(self.place, tags.get("host", ""), trigger, self.health_check)
         self.session.set_tags(self.place, health_tags("good" if passed else "bad", why, checked=time.time()))

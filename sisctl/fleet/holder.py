@@ -1,4 +1,5 @@
-"""The `coordinator:` section of lab/lab.yaml, and who this process is to the coordinator."""
+"""Who this process is to the coordinator, and a waiting job's priority (the `coordinator:` section of
+lab/lab.yaml is in sisctl/labfile.py)."""
 from __future__ import annotations
 
 import getpass
@@ -6,44 +7,12 @@ import math
 import os
 import socket
 import time
-from dataclasses import dataclass, field
-from typing import Annotated
+from dataclasses import dataclass
 
 from sisctl import paths
-from sisctl.config import Seconds, between
+from sisctl.errors import UsageError
 
 CI_JOB_VARIABLES = ("CI_JOB_ID", "GITHUB_RUN_ID", "BUILD_TAG", "SISCTL_JOB_ID")
-
-
-@dataclass
-class CoordinatorSpec:
-    address: str = ""                  # a lab's coordinator (host:port); '' : the embedded one while it runs
-    listen: str = "127.0.0.1:20408"    # where 'invoke lab.up' runs the embedded coordinator
-    lease_s: float = 60.0              # a holder silent this long loses its board to the reaper
-    wait_s: float = 1800.0             # default wait for a busy board (--wait / SISCTL_WAIT)
-    poll_s: float = 0.25               # how often a waiter polls its reservation
-    health_every_jobs: int = 50        # a health check after this many jobs...
-    health_every_hours: float = 24.0   # ...or this long since the last one
-    connect_timeout_s: float = 5.0
-
-
-@dataclass
-class LabHostSpec:
-    """A lab host of lab/lab.yaml `hosts:`: boards whose `lab.host` names it are driven by running
-    sisctl there over SSH (sisctl/fleet/remote.py). No secrets here: the private key's path comes
-    from the environment variable `key_env` or from `secret_file`, a password from `password_env`."""
-    address: str                                  # host name or IP the controller reaches it at
-    checkout: str                                 # absolute path of the sisctl checkout on that host
-    user: str = "sisctl"
-    port: Annotated[int, between(1, 65535)] = 22
-    known_hosts: str = "~/.ssh/known_hosts"       # its host key must be there: unknown or changed keys are refused
-    command: list[str] = field(default_factory=lambda: [".venv/bin/invoke"])   # sisctl, relative to checkout
-    boards: str = ""                 # folder of board files on that host; '' : the checkout's boards/
-    env: dict[str, str] = field(default_factory=dict)   # environment of sisctl there (SISCTL_STATE, ...)
-    key_env: str = "SISCTL_LAB_SSH_KEY"           # variable holding the private key's path
-    password_env: str = ""                        # variable holding a password or the key's passphrase
-    secret_file: str | None = None                # YAML with key_file: and/or password:, outside the repo
-    connect_timeout_s: Seconds = 10.0
 
 
 @dataclass
@@ -80,26 +49,8 @@ def embedded_address_file():
     return paths.state_dir() / "coordinator" / "address"
 
 
-def duration(text: str | float, option: str) -> float:
-    """'90', '90s', '30m', '2h' -> seconds."""
-    from sisctl.errors import UsageError
-    value = str(text).strip()
-    scale = {"s": 1, "m": 60, "h": 3600}.get(value[-1:], None)
-    number = value[:-1] if scale else value
-    try:
-        seconds = float(number) * (scale or 1)
-    except ValueError:
-        raise UsageError(f"{option}: expected a duration like 90s, 30m or 2h, got {text!r}") from None
-    if not math.isfinite(seconds):
-        raise UsageError(f"{option}: expected a finite duration like 90s, 30m or 2h, got {text!r}")
-    if seconds < 0:
-        raise UsageError(f"{option}: a duration cannot be negative ({text!r})")
-    return seconds
-
-
 def priority_of(text: str | float, option: str) -> float:
     """A waiting job's priority: any finite number, higher served first."""
-    from sisctl.errors import UsageError
     try:
         rank = float(text)
     except ValueError:

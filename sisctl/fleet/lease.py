@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sisctl.fleet.config import Holder, pid_of
+from sisctl.fleet.holder import Holder, pid_of
 from sisctl.fleet.session import Place
 
 LEASE_TAGS = ("lease_holder", "lease_job", "lease_host", "lease_pid", "lease_since", "lease_until", "lease_token")

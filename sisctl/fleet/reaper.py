@@ -11,7 +11,7 @@ import os
 import time
 from typing import Callable
 
-from sisctl.fleet.config import pid_of, this_process
+from sisctl.fleet.holder import pid_of, this_process
 from sisctl.fleet.lease import lease_expired
 from sisctl.fleet.session import CoordinatorRefused, CoordinatorSession
 

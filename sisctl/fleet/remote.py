@@ -34,11 +34,14 @@ from typing import BinaryIO, Callable
 import paramiko
 from fabric import Config, Connection
 
-from sisctl import config
-from sisctl.board.interactive import DETACH, raw_terminal
+from sisctl import config, paths
 from sisctl.proc import interrupted
+from sisctl.report.index import write_index
+from sisctl.sshlink import SshRefused, SshUnreachable, open_checked, refuse_unknown_keys
+from sisctl.terminal import DETACH, raw_terminal
 from sisctl.errors import InfrastructureError
-from sisctl.fleet.config import LabHostSpec, this_process
+from sisctl.fleet.holder import this_process
+from sisctl.labfile import LabHostSpec, load_lab
 
 THIS_HOST_VARIABLE = "SISCTL_LAB_HOST"       # set for the remote sisctl: its boards are its own
 PASSED_ON = ("SISCTL_WAIT", "SISCTL_PRIORITY")   # the controller's own settings, for the remote holds
@@ -72,7 +75,6 @@ class Host:
 
 def lab_host_of(board) -> Host | None:
     """The lab host a board (a BoardSpec) is driven through, or None when it is attached here."""
-    from sisctl.telemetry.lab import load_lab
     name = board.lab.host if board.lab else ""
     if not name or name == os.environ.get(THIS_HOST_VARIABLE):
         return None
@@ -115,30 +117,11 @@ def connect(host: Host) -> Connection:
                       config=Config(ssh_config=paramiko.SSHConfig()),     # lab.yaml is the whole truth
                       connect_kwargs={**_credentials(host), "look_for_keys": False, "allow_agent": False,
                                       "timeout": timeout, "banner_timeout": timeout, "auth_timeout": timeout})
-    conn.client.load_host_keys(str(known))
-    conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())      # never added silently
+    refuse_unknown_keys(conn.client, known)
     try:
-        conn.open()
-    except paramiko.BadHostKeyException as err:
-        conn.close()
-        raise LabHostError(f"{host.where}: host key does not match {known} (got {err.key.get_name()} "
-                           f"{err.key.get_base64()[:16]}...); refusing to connect") from None
-    except paramiko.AuthenticationException as err:
-        conn.close()
-        raise LabHostError(f"{host.where}: authentication failed ({err})") from None
-    except paramiko.ssh_exception.NoValidConnectionsError as err:
-        conn.close()
-        causes = "; ".join(sorted({e.strerror or str(e) for e in err.errors.values()}))
-        raise LabHostError(f"{host.where} unreachable: {causes}") from None
-    except paramiko.SSHException as err:
-        conn.close()
-        if "not found in known_hosts" in str(err):
-            raise LabHostError(f"{host.where}: its host key is not in {known}; refusing to connect "
-                               f"(check it, then add it: ssh-keyscan -p {spec.port} {spec.address})") from None
-        raise LabHostError(f"{host.where}: {err}") from None
-    except (socket.timeout, OSError) as err:
-        conn.close()
-        raise LabHostError(f"{host.where} unreachable within {timeout:g} s: {err or type(err).__name__}") from None
+        open_checked(conn.open, conn.close, where=host.where, known_hosts=known, host=spec.address, port=spec.port)
+    except (SshRefused, SshUnreachable) as err:
+        raise LabHostError(str(err)) from None
     return conn
 
 
@@ -350,7 +333,6 @@ class _CampaignTail:
 
     def _found(self, sftp: paramiko.SFTPClient) -> bool:
         """The campaign folder the remote sisctl made under our job folder, copied here once seen."""
-        from sisctl import paths
         try:
             names = sorted(sftp.listdir(self.job))
         except FileNotFoundError:
@@ -369,8 +351,6 @@ class _CampaignTail:
 
     def finish(self, code: int) -> RemoteCampaign:
         """After the remote end: the last records, then the summary, JUnit and the page."""
-        from sisctl import paths
-        from sisctl.report.index import write_index
         self.running = False
         conn = connect(self.host)                    # the command's connection has closed
         try:

@@ -1,7 +1,6 @@
 """The smoke job: build, flash, boot from the ready snapshot and check the board really works."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -9,10 +8,10 @@ from pathlib import Path
 from typing import Callable
 
 from sisctl import paths
-from sisctl.board.board import Board, BoardSession
-from sisctl.board.spec import find_board
 from sisctl.build.builder import build
 from sisctl.build.recipe import find_recipe
+from sisctl.jobs.boards import held_board
+from sisctl.jobs.checks import CheckFailed, board_checks
 from sisctl.provenance import provenance
 from sisctl.report import plots
 from sisctl.report.index import write_index
@@ -21,54 +20,11 @@ from sisctl.report.junit import Case, write_junit
 from sisctl.report.page import Badge, Figure, Link, Section, Table
 
 
-class CheckFailed(Exception):
-    pass
-
-
-def expect(condition: bool, problem: object) -> None:
-    if not condition:
-        raise CheckFailed(str(problem))
-
-
-def _check_release(session: BoardSession, release: str) -> str:
-    got = session.run("uname -r").text.strip()
-    expect(got == release, f"uname -r says {got!r}, the flashed artifact is {release!r}")
-    return got
-
-
-def _check_arch(session: BoardSession) -> str:
-    got = session.run("uname -m").text.strip()
-    expect(got == "aarch64", f"uname -m says {got!r}")
-    return got
-
-
-def _check_modules(session: BoardSession, wanted: list[str]) -> str:
-    names = " ".join(wanted)
-    result = session.run(f"for m in {names}; do [ -d /sys/module/$m ] || echo missing $m; done")
-    expect(not result.text.strip(), result.text.strip())
-    return f"loaded: {names or '(none wanted)'}"
-
-
-def _check_binary_output(session: BoardSession) -> str:
-    session.run("head -c 65536 /dev/urandom > /tmp/blob")
-    blob = session.run("cat /tmp/blob").stdout
-    digest = session.run("sha256sum /tmp/blob").text.split()[0]
-    expect(len(blob) == 65536 and hashlib.sha256(blob).hexdigest() == digest,
-           f"64 KiB of random bytes came back as {len(blob)} bytes with a different sha256")
-    return "64 KiB of random bytes round-tripped exactly"
-
-
-def _check_exit_status(session: BoardSession) -> str:
-    result = session.run("echo out; echo err >&2; exit 7")
-    expect((result.reason, result.code, result.text, result.stderr) == ("exit", 7, "out\n", b"err\n"), result)
-    return "exit 7 with separate stdout/stderr"
-
-
 def run_smoke(board_name: str, recipe: str = "", progress: Callable[[str], None] = print,
               reports: Path | None = None) -> dict:
-    spec = find_board(board_name)
+    board = held_board(board_name, reports=reports)
+    spec = board.spec
     artifact = build(find_recipe(recipe or spec.recipe), progress=progress)
-    board = Board(spec, reports=reports)
     flash = board.flash(artifact, progress=progress)
     wanted = [m.name for m in artifact.modules.load_order(spec.boot.modules)]
     out = (reports or paths.reports_dir()) / f"smoke-{time.strftime('%Y%m%d-%H%M%S')}-{spec.name}"
@@ -76,12 +32,7 @@ def run_smoke(board_name: str, recipe: str = "", progress: Callable[[str], None]
     cases: list[Case] = [Case("cold boot to ready", True, f"{flash['boot_s']:.2f} s", flash["boot_s"])]
     with board.session(label="smoke") as session:
         cases.append(Case(f"{session.boot_mode} boot to ready", True, f"{session.boot_s:.3f} s", session.boot_s))
-        checks = [("kernel release", lambda: _check_release(session, artifact.manifest["kernel_release"])),
-                  ("architecture", lambda: _check_arch(session)),
-                  ("modules loaded", lambda: _check_modules(session, wanted)),
-                  ("binary-safe output", lambda: _check_binary_output(session)),
-                  ("exit status", lambda: _check_exit_status(session))]
-        for name, check in checks:
+        for name, check in board_checks(session, artifact.manifest["kernel_release"], wanted):
             started = time.monotonic()
             try:
                 cases.append(Case(name, True, check(), time.monotonic() - started))

@@ -6,7 +6,10 @@
       - kind: smoke                    # smoke | ext4-crash | fuzz | bench
       - kind: ext4-crash
         variants: [debian-arm64, linux-kbuild]   # kernels (RECIPE[+CMDLINE]); default: each board's own
-        options: {scenario: generated-2, mode: powerloss, runs: 1}
+        options: {scenario: generated-2, mode: powerloss, runs: 1}   # the kind's options, as `invoke campaign`'s
+
+A step's options are checked by its kind's table (KIND.options, sisctl/campaign/core/options.py), the
+one the command line reads, with the same messages.
 """
 from __future__ import annotations
 
@@ -105,7 +108,8 @@ def _variant(path: Path, key: str, text: str) -> Variant:
 
 
 def _check_options(path: Path, key: str, step: StepSpec, board: str, variants: list[Variant]) -> None:
-    """The kind's own validation, now, so a bad option fails the plan before anything runs."""
+    """The kind's own validation (its option table, then what needs several options or the board), now,
+    so a bad option fails the plan before anything runs."""
     if step.kind == SMOKE:
         if step.options:
             raise ConfigError(path, f"{key}.options", "smoke takes no options")

@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Callable
 
 from sisctl import errors, paths
-from sisctl.board.board import Board
 from sisctl.board.errors import BoardError
 from sisctl.board.firstuse import ensure_flashed
-from sisctl.board.spec import find_board
 from sisctl.campaign.core import runner
+from sisctl.jobs.boards import board_name, held_board
+from sisctl.jobs.smoke import run_smoke
 from sisctl.nightly.plan import SMOKE, Job, load_plan
 from sisctl.nightly.report import write_plan_report
-from sisctl.smoke import run_smoke
 from sisctl.telemetry.lab import send_points
 from sisctl.telemetry.points import make_point
 
@@ -84,9 +83,7 @@ def run_job(job: Job, progress: Callable[[str], None]) -> dict:
     started = time.monotonic()
     board, kernel = job.board, job.kernel
     try:
-        if board.startswith("tag:"):
-            from sisctl.fleet.claims import select_board
-            board = select_board(board[4:])
+        board = board_name(board)
         if job.kind == SMOKE:
             summary = run_smoke(board, job.variant.recipe if job.variant else "", progress=progress)
         else:
@@ -106,7 +103,7 @@ def run_job(job: Job, progress: Callable[[str], None]) -> dict:
 
 def _flash_variant(board_name: str, job: Job, progress: Callable[[str], None]) -> None:
     """The board runs the job's kernel: flashed now unless it already is."""
-    board = Board(find_board(board_name))
+    board = held_board(board_name)
     if job.variant is None:
         ensure_flashed(board, progress)
         return

@@ -14,17 +14,30 @@ import shlex
 import time
 import urllib.request
 from dataclasses import dataclass
-from typing import Callable
+from typing import Annotated, Callable, Literal
 
 from influxdb_client import Point
 
-from sisctl.board.spec import PowerMeterSpec
-from sisctl.telemetry.points import make_point
+from sisctl.config import Seconds, between
 from sisctl.errors import InfrastructureError
+from sisctl.telemetry.points import make_point
 
 
 class PowerError(InfrastructureError):
     pass
+
+
+@dataclass
+class PowerMeterSpec:
+    """Where a board's power readings come from (sisctl/telemetry/power.py)."""
+    model: Literal["estimate", "tasmota", "http", "hwmon"] = "estimate"
+    url: str = ""                       # tasmota / http
+    json_path: str = "power"            # http: dotted path to the watts in the JSON reply
+    hwmon_path: str = "/sys/class/hwmon/hwmon0/power1_input"
+    timeout_s: Seconds = 3.0
+    idle_w: Annotated[float, between(0)] = 2.7   # estimate: P = idle_w + cpu_w * util + mem_w_per_gbps * GB/s
+    cpu_w: Annotated[float, between(0)] = 3.7
+    mem_w_per_gbps: Annotated[float, between(0)] = 0.3
 
 
 @dataclass(frozen=True)

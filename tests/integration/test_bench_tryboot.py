@@ -13,7 +13,8 @@ import yaml
 
 from sisctl.board.board import Board, FlashRecord
 from sisctl.board.pi import PiTryboot
-from sisctl.board.spec import PowerSpec, load_board
+from sisctl.board.power import QmpPower
+from sisctl.board.spec import load_board
 from sisctl.board.uboot import BootFiles
 from sisctl.build.builder import build
 from sisctl.build.recipe import find_recipe
@@ -107,7 +108,7 @@ def test_a_kernel_already_staged_is_not_copied_again(sshd, tmp_path):
         kernel.write_bytes(b"kernel" * 100000)
         initrd.write_bytes(b"initrd" * 100000)
         said: list[str] = []
-        tryboot = PiTryboot(pi_spec(sshd, pi), PowerSpec(), "pi", said.append)
+        tryboot = PiTryboot(pi_spec(sshd, pi), QmpPower(), "pi", said.append)
 
         def stage(cmdline: str) -> list[str]:
             said.clear()

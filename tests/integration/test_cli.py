@@ -103,8 +103,9 @@ def test_campaign_on_a_busy_board_is_an_honest_error(board):
 
 @pytest.mark.parametrize("args, line", [
     (["campaign", "--seed", "abc"], "error: --seed takes a whole number, got 'abc'"),
-    (["bench.boot", "--runs", "x"], "error: --runs takes a whole number, got 'x'"),
-    (["run", "--timeout", "nan", "--", "true"], "error: --timeout takes a number of seconds > 0, got 'nan'"),
+    (["speed.boot", "--runs", "x"], "error: --runs takes a whole number, got 'x'"),
+    (["run", "--timeout", "nan", "--", "true"], "error: --timeout: expected a duration such as 90s, 30m or 2h, got 'nan'"),
+    (["run", "--timeout", "0", "--", "true"], "error: --timeout: expected a duration of more than 0 s, got '0'"),
 ])
 def test_numeric_options_that_are_not_numbers_are_usage_errors(args, line):
     done = invoke(*args, timeout=60)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from sisctl.campaign.ext4crash import blocklog
-from sisctl.campaign.ext4crash.campaign import CampaignConfig, Ext4CrashCampaign, PendingState
+from sisctl.campaign.ext4crash.campaign import Ext4CrashCampaign, PendingState
+from sisctl.campaign.ext4crash.options import CampaignConfig
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.core.runner import resume, start
 from sisctl.campaign.ext4crash.replay import replay
@@ -62,18 +63,18 @@ def _data_entry(log: blocklog.BlockLog, data: bytes) -> blocklog.Entry:
 def test_oracle_catches_a_lost_fsynced_write(board, tmp_path):
     """A disk that drops a write it had acknowledged before the flush must be reported."""
     cfg = CampaignConfig(board.name, ["write_during_journal_commit"], "powerloss", 1, seed=5, keep_all=True)
-    campaign = Ext4CrashCampaign(board, cfg, tmp_path / "honest")
-    campaign.run()
+    with Ext4CrashCampaign.direct(board, cfg, tmp_path / "honest") as campaign:
+        campaign.run()
     assert all(r["outcome"] == "ok" for r in states(tmp_path / "honest"))
     ops = workload("write_during_journal_commit", states(tmp_path / "honest")[0]["run_seed"])
     big = next(op for op in ops if op.kind == "write" and op.length >= 1 << 20)
     log_path = tmp_path / "honest" / "runs" / "write_during_journal_commit-0.log"
     log = blocklog.read_log(log_path)
     lost = _data_entry(log, pattern(big.seed, big.length))
-    liar = Ext4CrashCampaign(board, cfg, tmp_path / "liar", base=tmp_path / "honest" / "base.img")
-    liar.pending = [PendingState("write_during_journal_commit", 0, "end-lying-disk", log_path,
-                                 len(log.entries), [lost.index])]
-    liar.run_checks_only()
+    with Ext4CrashCampaign.direct(board, cfg, tmp_path / "liar", base=tmp_path / "honest" / "base.img") as liar:
+        liar.pending = [PendingState("write_during_journal_commit", 0, "end-lying-disk", log_path,
+                                     len(log.entries), [lost.index])]
+        liar.run_checks_only()
     (record,) = states(tmp_path / "liar")
     assert record["outcome"] == "violation"
     named = {(v["kind"], v["path"]) for v in record["violations"]}

@@ -24,7 +24,7 @@ from sisctl.campaign.fuzz.crashes import CrashStore, Finding
 from sisctl.campaign.fuzz.executor import BOOT_APPEND
 from sisctl.campaign.fuzz.inputs import FuzzInput
 from sisctl.campaign.fuzz.planted import NODUMP, TITLE
-from sisctl.campaign.fuzz.repro import Reproducer
+from sisctl.campaign.fuzz.reproducer import Reproducer
 from sisctl.campaign.fuzz.seeds import load_seeds
 from sisctl.campaign.fuzz.triage import triage
 

@@ -21,7 +21,9 @@ import yaml
 from sisctl.board.board import Board
 from sisctl.board.errors import BoardError, KernelCrash
 from sisctl.board.pi import PiTryboot
-from sisctl.board.spec import PiSpec, PowerSpec, load_board
+from sisctl.board.power import QmpPower
+from sisctl.board.power.tasmota import TasmotaPower
+from sisctl.board.spec import PiSpec, load_board
 from sisctl.board.uboot import BootFiles
 from sisctl.build.builder import build
 from sisctl.build.recipe import find_recipe
@@ -171,7 +173,7 @@ def test_tryboot_layout_leaves_config_txt_alone(sshd, fake_pi, tmp_path, model):
     for path in (kernel, initrd, dtb):
         path.write_bytes(path.name.encode() * 1000)
     files = BootFiles(kernel, initrd, dtb, "console=ttyAMA10,115200 panic=-1")
-    PiTryboot(pi_spec(sshd, fake_pi, model), PowerSpec(), "pi").stage(files)
+    PiTryboot(pi_spec(sshd, fake_pi, model), QmpPower(), "pi").stage(files)
     folder = fake_pi.boot / "sisctl"
     for path in (kernel, initrd, dtb):
         assert hashlib.sha256((folder / path.name).read_bytes()).digest() == hashlib.sha256(path.read_bytes()).digest()
@@ -198,8 +200,8 @@ def test_a_board_that_stays_in_tryboot_is_reported(sshd, tmp_path):
     try:
         fake.flag.write_bytes(b"\0\0\0\1")
         with pytest.raises(BoardError, match="did not come back.*still in tryboot"):
-            PiTryboot(pi_spec(sshd, fake), PowerSpec(model="tasmota", url=f"http://127.0.0.1:{fake.plug.server_port}",
-                                                     off_time_s=0.1), "pi").restore()
+            PiTryboot(pi_spec(sshd, fake), TasmotaPower(url=f"http://127.0.0.1:{fake.plug.server_port}",
+                                                        off_time_s=0.1), "pi").restore()
     finally:
         fake.close()
 

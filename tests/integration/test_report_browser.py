@@ -28,7 +28,8 @@ from sisctl.report.page import Table
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.core.runner import resume
 from sisctl.campaign.ext4crash import blocklog
-from sisctl.campaign.ext4crash.campaign import CampaignConfig, Ext4CrashCampaign, PendingState
+from sisctl.campaign.ext4crash.campaign import Ext4CrashCampaign, PendingState
+from sisctl.campaign.ext4crash.options import CampaignConfig
 from sisctl.campaign.ext4crash.fsworkloads import workload
 from sisctl.campaign.ext4crash.ops import pattern
 
@@ -122,16 +123,17 @@ def failing_campaign(board, lab_dirs, tmp_path_factory) -> Path:
     an ordinary run of the scenario (the folder is resumed by the campaign core, which writes the page)."""
     scratch = tmp_path_factory.mktemp("honest")
     cfg = CampaignConfig(board.name, [SCENARIO], "powerloss", 1, seed=5, keep_all=True)
-    Ext4CrashCampaign(board, cfg, scratch).run()
+    with Ext4CrashCampaign.direct(board, cfg, scratch) as campaign:
+        campaign.run()
     first = next(r for r in read_records(scratch / "records.jsonl") if r.get("type") == "state")
     big = next(op for op in workload(SCENARIO, first["run_seed"]) if op.kind == "write" and op.length >= 1 << 20)
     log_path = scratch / "runs" / f"{SCENARIO}-0.log"
     log = blocklog.read_log(log_path)
     lost = next(e for e in log.entries if e.is_write and _data(log_path, e) == pattern(big.seed, big.length)[:64])
     out = lab_dirs["reports"] / "ext4-crash-lying-disk"
-    liar = Ext4CrashCampaign(board, cfg, out, base=scratch / "base.img")
-    liar.pending = [PendingState(SCENARIO, 0, "end-lying-disk", log_path, len(log.entries), [lost.index])]
-    liar.run_checks_only()
+    with Ext4CrashCampaign.direct(board, cfg, out, base=scratch / "base.img") as liar:
+        liar.pending = [PendingState(SCENARIO, 0, "end-lying-disk", log_path, len(log.entries), [lost.index])]
+        liar.run_checks_only()
     summary = resume(str(out), progress=lambda _: None)
     assert summary["status"] == "failed" and summary["failed"] == 1, summary
     return out

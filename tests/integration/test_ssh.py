@@ -9,7 +9,7 @@ import pytest
 
 from sisctl.net import free_port
 from sisctl.board.errors import BoardError, BoardUnreachable
-from sisctl.board.spec import PowerMeterSpec
+from sisctl.telemetry.power import PowerMeterSpec
 from sisctl.board.ssh import SshRunner, SshSpec
 from sisctl.telemetry.power import read_power
 from tests.integration.conftest import keygen

@@ -17,7 +17,7 @@ from sisctl.board.errors import BoardError
 from sisctl.board.power import PowerSwitchError
 from sisctl.board.spec import find_board, load_board
 from sisctl.net import free_port
-from sisctl.smoke import run_smoke
+from sisctl.jobs.smoke import run_smoke
 from tests.integration.standins import Pdu, SerialLine
 
 UBOOT = Path(find_board("qemu-virt-uboot").qemu.firmware)

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from sisctl.build.variant import checked_variant, parse_variant
-from sisctl.campaign.bench import KIND, families_for, parse_budget
+from sisctl.campaign.bench import KIND, families_for
+from sisctl.campaign.bench.options import parse_budget
 from sisctl.campaign.bench.analysis import comparisons
 from sisctl.campaign.bench.campaign import block_order, guest_command, layout_word
 from sisctl.campaign.bench.metrics import (OutputError, agent_metrics, command_metrics, kernel_identity,

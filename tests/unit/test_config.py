@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import jsonschema
 import pytest
@@ -10,7 +11,7 @@ import yaml
 
 from sisctl import config, paths
 from sisctl.board.spec import BoardSpec, load_board, write_schema
-from sisctl.config import ConfigError, Name, Regex, Seconds
+from sisctl.config import ChosenBy, ConfigError, Name, Regex, Seconds, default_choice
 from sisctl.errors import UsageError
 from tests.malformed.test_corpus import BOARDS as MALFORMED_BOARDS
 
@@ -113,3 +114,70 @@ def test_schema_describes_the_board_dataclass():
     props = schema["$defs"]["BoardSpec"]["properties"]
     assert set(props) == {f for f in BoardSpec.__dataclass_fields__ if f != "source"}
     assert schema["$defs"]["QemuSpec"]["properties"]["smp"]["minimum"] == 1
+
+
+# --- tagged unions: a key's value picks the dataclass ---------------------------------------------
+
+@dataclass(kw_only=True)
+class Shape:
+    @property
+    def kind(self) -> str:
+        return SHAPE.name_of(type(self))
+
+
+@dataclass(kw_only=True)
+class Circle(Shape):
+    radius: Seconds
+
+
+@dataclass(kw_only=True)
+class Dot(Shape):
+    """A point: no size."""
+
+
+SHAPE = ChosenBy("kind", {"circle": Circle, "dot": Dot})
+ShapeSpec = Annotated[Shape, SHAPE]
+Background = Annotated[Shape, ChosenBy("kind", lambda: {"dot": Dot, "circle": Circle}, default="dot")]
+
+
+@dataclass
+class Drawing:
+    shape: ShapeSpec
+    background: Background = field(default_factory=default_choice(Background))
+
+
+def test_the_key_picks_the_dataclass():
+    drawing = config.parse(Drawing, {"shape": {"kind": "circle", "radius": 2}, "background": {}}, "d.yaml")
+    assert drawing.shape == Circle(radius=2.0) and drawing.shape.kind == "circle"
+    assert drawing.background == Dot() and Drawing(shape=Dot()).background == Dot()
+
+
+@pytest.mark.parametrize("data, key, words", [
+    ({"shape": {"radius": 2}}, "shape.kind", "required key is missing; one of: circle, dot"),
+    ({"shape": {"kind": "square"}}, "shape.kind", "unknown kind 'square'; known: circle, dot"),
+    ({"shape": {"kind": ["circle"]}}, "shape.kind", "unknown kind ['circle']; known: circle, dot"),
+    ({"shape": {"kind": "circle"}}, "shape.radius", "required key is missing"),
+    ({"shape": {"kind": "circle", "radius": 0}}, "shape.radius", "expected seconds > 0"),
+    ({"shape": {"kind": "dot", "radius": 1}}, "shape.radius", "unknown key for kind dot; expected one of: kind"),
+    ({"shape": "circle"}, "shape", "expected a mapping, got a string"),
+    ({"shape": {"kind": "dot"}, "background": {"kind": "circle"}}, "background.radius", "required key is missing"),
+])
+def test_a_tagged_union_names_the_key(data, key, words):
+    with pytest.raises(ConfigError) as caught:
+        config.parse(Drawing, data, "d.yaml")
+    assert caught.value.key == key and words in str(caught.value)
+
+
+def test_a_tagged_union_in_the_schema():
+    schema = config.json_schema(Drawing, "drawing")
+    shape, background = schema["$defs"]["Shape"], schema["$defs"]["Shape_2"]    # one base, two unions
+    assert shape["properties"]["kind"] == {"enum": ["circle", "dot"]} and shape["required"] == ["kind"]
+    assert background["properties"]["kind"] == {"enum": ["dot", "circle"], "default": "dot"}
+    assert schema["$defs"]["Circle"]["properties"]["kind"] == {"const": "circle"}
+    assert schema["$defs"]["Circle"]["required"] == ["radius"] and schema["$defs"]["Dot"]["description"]
+    check = jsonschema.Draft202012Validator(schema)
+    assert check.is_valid({"shape": {"kind": "circle", "radius": 1}})
+    assert check.is_valid({"shape": {"kind": "dot"}, "background": {}})       # the default choice
+    for wrong in ({"shape": {"radius": 1}}, {"shape": {"kind": "circle"}}, {"shape": {"kind": "square"}},
+                  {"shape": {"kind": "dot", "radius": 1}}, {"shape": {"kind": "dot"}, "background": {"radius": 1}}):
+        assert not check.is_valid(wrong), wrong

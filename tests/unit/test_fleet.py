@@ -5,11 +5,12 @@ import time
 
 import pytest
 
-from sisctl.board.spec import BoardSpec, ConsoleSpec, LabSpec
+from sisctl.board.spec import BoardSpec, ConsoleSpec, LabPlace
 from sisctl.config import ConfigError
 from sisctl.errors import UsageError
 from sisctl.fleet.claims import parse_tags
-from sisctl.fleet.config import Holder, duration, pid_of
+from sisctl.duration import parse_duration
+from sisctl.fleet.holder import Holder, pid_of
 from sisctl.fleet.export import console_resources, place_tags
 from sisctl.fleet.health import check_due, health_tags
 from sisctl.fleet.inventory import row
@@ -70,18 +71,18 @@ def test_board_selection_by_tags():
 
 @pytest.mark.parametrize("text,seconds", [("90", 90), ("90s", 90), ("30m", 1800), ("2h", 7200), ("0.5", 0.5)])
 def test_durations(text, seconds):
-    assert duration(text, "--wait") == seconds
+    assert parse_duration(text, "--wait") == seconds
 
 
 @pytest.mark.parametrize("text", ["soon", "-5m", "m"])
 def test_bad_durations_name_the_option(text):
     with pytest.raises(UsageError, match="--wait"):
-        duration(text, "--wait")
+        parse_duration(text, "--wait")
 
 
 def test_exporter_resources_follow_the_console_url():
     def spec(url):
-        return BoardSpec("b1", console=ConsoleSpec(url=url), lab=LabSpec("lab1", {"type": "rpi4"}))
+        return BoardSpec("b1", console=ConsoleSpec(url=url), lab=LabPlace("lab1", {"type": "rpi4"}))
     assert console_resources(spec("rfc2217://ser2net:4001?ign_set_control")) == (
         {"NetworkSerialPort": {"host": "ser2net", "port": 4001, "speed": 115200, "protocol": "rfc2217"}},
         ["NetworkSerialPort"])
@@ -93,7 +94,7 @@ def test_exporter_resources_follow_the_console_url():
 
 @pytest.mark.parametrize("key", ["Type", "eligible", "health", "lease_until", "x"])
 def test_tag_keys_labgrid_or_sisctl_would_reject_name_the_file_and_key(key):
-    spec = BoardSpec("b1", lab=LabSpec("lab1", {key: "v"}))
+    spec = BoardSpec("b1", lab=LabPlace("lab1", {key: "v"}))
     spec.source = "boards/b1.yaml"
     with pytest.raises(ConfigError, match=f"boards/b1.yaml: key 'lab.tags.{key}'"):
         place_tags(spec)
@@ -138,7 +139,7 @@ class RecordingSession:
 
 
 def holding(**tags):
-    from sisctl.fleet.config import CoordinatorSpec
+    from sisctl.labfile import CoordinatorSpec
     from sisctl.fleet.hold import BoardHold
     hold = BoardHold("127.0.0.1:1", CoordinatorSpec(), {"name": "b1"}, "b1", wait_s=0)
     hold.session = RecordingSession(hold.holder.identity, **tags)
@@ -226,3 +227,16 @@ def test_holding_a_tag_selection_again_shares_the_board_it_took(monkeypatch):
     with claims.held("tag:type=qemu"):        # no new hold (and no coordinator call) for the same board
         assert claim.depth == 2
     assert claim.depth == 1
+
+
+@pytest.mark.parametrize("text,option,limits,seconds", [("1d", "--since", {}, 86400), ("2w", "--since", {}, 1209600),
+                                                        ("1e3", "--wait", {}, 1000), ("10", "--budget", {"at_least": 10}, 10)])
+def test_one_duration_parser_for_every_option(text, option, limits, seconds):
+    assert parse_duration(text, option, **limits) == seconds
+
+
+@pytest.mark.parametrize("text,limits,problem", [("0s", {"above": 0}, "more than 0 s"), ("9", {"at_least": 10}, "at least 10 s"),
+                                                 ("nan", {}, "such as 90s"), ("inf", {}, "such as 90s"), (True, {}, "such as 90s")])
+def test_a_bad_duration_says_what_was_expected(text, limits, problem):
+    with pytest.raises(UsageError, match=f"--opt: expected a duration .*{problem}"):
+        parse_duration(text, "--opt", **limits)

@@ -9,7 +9,7 @@ import pytest
 from sisctl.campaign.fuzz import coverage as kcov
 from sisctl.campaign.fuzz.campaign import Corpus, input_key
 from sisctl.campaign.fuzz.cmin import cover
-from sisctl.campaign.fuzz.config import config_from_options
+from sisctl.campaign.fuzz.options import config_from_options
 from sisctl.campaign.fuzz.executor import guest_command, parse_kcov
 from sisctl.campaign.fuzz.inputs import FuzzInput, generate, seed_inputs
 from sisctl.campaign.fuzz.seeds import load_seeds

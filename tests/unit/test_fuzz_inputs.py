@@ -7,11 +7,12 @@ import subprocess
 import pytest
 
 from sisctl.campaign.fuzz import mutate
-from sisctl.campaign.fuzz.config import config_from_options, parse_duration
+from sisctl.campaign.fuzz.options import config_from_options
+from sisctl.duration import parse_duration
 from sisctl.campaign.fuzz.inputs import FuzzInput, evolve, generate
 from sisctl.campaign.fuzz.ops import decode_arg, encode, encode_arg
 from sisctl.campaign.fuzz.pathcases import CASES, path_cases, wrong_errnos
-from sisctl.campaign.fuzz.reproducer import c_program
+from sisctl.campaign.fuzz.reproducer_files import c_program
 from sisctl.campaign.fuzz.seeds import MATRIX, load_seeds
 from sisctl.campaign.fuzz.summary import cases, summarize
 from sisctl.errors import UsageError
@@ -136,7 +137,7 @@ def test_with_parts_keeps_the_expectations_of_the_ops_kept():
 def test_options_are_validated():
     config = config_from_options("qemu-virt-0", 3, {"target": "vfs-paths", "duration": "90s"})
     assert config.duration_s == 90 and config.targets == ["vfs-paths"]
-    assert parse_duration("10m") == 600 and parse_duration("1h") == 3600 and parse_duration(45) == 45
+    assert parse_duration("10m", "--duration") == 600 and parse_duration(45, "--duration") == 45
     for bad in ({"duration": "10x"}, {"duration": "0s"}, {"target": "nfs"}, {"scenario": "x"}):
         with pytest.raises(UsageError):
             config_from_options("qemu-virt-0", 1, bad)

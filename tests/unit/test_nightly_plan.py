@@ -49,6 +49,7 @@ def test_each_board_flashes_each_kernel_once(tmp_path):
     (("kind: smoke", "kind: smokey"), "steps[0].kind", "expected one of smoke"),
     (("runs: 1", "runs: 0"), "steps[1].options", "--runs"),
     (("generated-1", "generated-x"), "steps[1].options", "unknown scenario"),
+    (("runs: 1}", "runs: 1, stop_on: x}"), "steps[1].options", "--stop-on is not an option of ext4-crash campaigns"),
     (("linux-kbuild]", "no-such-recipe]"), "steps[1].variants[1]", "no such recipe"),
     (("linux-kbuild]", "linux-kbuild+bad word]"), "steps[1].variants[1]", "not a kernel command-line word"),
     (("linux-kbuild]", "linux-kbuild+nosmp]"), "steps[1].variants", "for bench steps"),

@@ -1,22 +1,26 @@
 """Remote lab hosts without SSH: lab.yaml's hosts, which boards are remote, the remote shell line
-(run through a real shell), and the --wait / --priority options every board task shares."""
+(run through a real shell), the words each task sends there, and the --wait / --priority options
+every board task shares."""
 from __future__ import annotations
 
+import signal
 import subprocess
+from types import SimpleNamespace
 
 import pytest
 import yaml
-from invoke import Exit
+from invoke import Collection, Context, Exit
+from invoke.parser import Parser
 
-from sisctl.board.spec import BoardSpec, LabSpec as BoardLab
+from sisctl.board.spec import BoardSpec, LabPlace as BoardLab
 from sisctl.cli.common import hold_options
 from sisctl.config import ConfigError
 from sisctl.errors import UsageError
-from sisctl.fleet import claims
-from sisctl.fleet.config import CoordinatorSpec, LabHostSpec
+from sisctl.fleet import claims, remote
+from sisctl.labfile import CoordinatorSpec, LabHostSpec
 from sisctl.fleet.remote import THIS_HOST_VARIABLE, Host, _on_host, lab_host_of, remote_command
 from sisctl.paths import PROJECT
-from sisctl.telemetry.lab import load_lab
+from sisctl.labfile import load_lab
 
 GOOD_HOST = {"address": "lab2.example", "checkout": "/opt/sisctl", "user": "ci", "port": 2222,
              "known_hosts": "/etc/sisctl/known_hosts", "env": {"SISCTL_STATE": "/var/lib/sisctl"}}
@@ -131,9 +135,10 @@ def test_wait_and_priority_options_win_over_the_environment(fresh_hold_options, 
     monkeypatch.setenv("SISCTL_WAIT", "5m")
     monkeypatch.setenv("SISCTL_PRIORITY", "3")
     assert claims._waiting(spec) == (300, 3)
-    assert hold_options("90s", "-2.5") == ["--wait", "90s", "--priority", "-2.5"]
+    hold_options("90s", "-2.5")
     assert claims._waiting(spec) == (90, -2.5)
-    assert hold_options("", "") == [] and claims._waiting(spec) == (90, -2.5)
+    hold_options("", "")
+    assert claims._waiting(spec) == (90, -2.5)
 
 
 @pytest.mark.parametrize("wait, priority, words", [
@@ -167,3 +172,61 @@ def test_keys_and_passwords_come_from_the_environment_or_the_secret_file(tmp_pat
     secret.write_text(yaml.safe_dump({"key": "x"}))
     with pytest.raises(ConfigError, match=f"{secret}: key 'key': unknown key"):
         _credentials(host)
+
+
+@pytest.fixture
+def sent_to_lab2(fresh_hold_options, monkeypatch) -> list:
+    """Every board is on lab2 (its boards folder /srv/boards); what each task sends there, with nothing sent."""
+    sent = []
+    host = host_with(boards="/srv/boards")
+    monkeypatch.setattr(remote, "lab_host_of", lambda spec: host)
+    monkeypatch.setattr(remote, "run_remote", lambda host, argv, interactive=False: sent.append((argv, interactive)))
+    monkeypatch.setattr(remote, "remote_campaign", lambda host, argv, **kw: sent.append((argv, False)) or
+                        SimpleNamespace(code=0, folder="here", summary={"status": "passed", "headline": "h",
+                                                                        "report": "here", "passed": 1, "failed": 0}))
+    monkeypatch.setattr(signal, "signal", lambda *args: None)    # console's SIGHUP handler
+    return sent
+
+
+def test_each_task_sends_its_own_name_and_the_options_it_was_given(sent_to_lab2):
+    from sisctl.cli.board import console, flash, run, smoke
+    from sisctl.cli.campaign import campaign_run
+    for board_task, options in ((flash, {"recipe": "linux-kbuild", "json_": True, "wait": "90s", "priority": "-2.5"}),
+                                (run, {"cmd": "echo $HOME --x", "timeout": "5m", "cold": True}),
+                                (console, {"cold": True}),
+                                (campaign_run, {"kind": "fuzz", "duration": "90s", "checksum_repair": "0.5",
+                                                "stop_on": "WARNING", "seed": 0, "json_": True})):
+        with pytest.raises(Exit) as ended:
+            board_task(Context(), **options)
+        assert ended.value.code == 0
+    smoke(Context(), recipe="linux-kbuild", json_=True)
+    board = "--board=/srv/boards/qemu-virt-0.yaml"      # named as lab2 knows it (remote_campaign does that itself)
+    assert sent_to_lab2 == [
+        (["flash", board, "--recipe=linux-kbuild", "--json", "--wait=90s", "--priority=-2.5"], False),
+        (["run", board, "--timeout=5m", "--cold", "--cmd=echo $HOME --x"], False),
+        (["console", board, "--cold"], True),
+        (["campaign", "--kind=fuzz", "--board=qemu-virt-0", "--duration=90s", "--checksum-repair=0.5",
+          "--stop-on=WARNING", "--seed=0"], False),                  # --json stays here: this side prints
+        (["smoke", "--board=qemu-virt-0", "--recipe=linux-kbuild"], False)]
+
+
+def test_the_words_sent_parse_back_to_the_options_given(sent_to_lab2):
+    """The remote sisctl reads them with the same parser: every option arrives with its value."""
+    from sisctl.cli.campaign import campaign, campaign_run
+    ns = Collection(campaign)     # as tasks.py has it (importing tasks.py would set its exit step)
+    given = {"kind": "ext4-crash", "scenario": "generated-2", "mode": "reset", "runs": "1", "seed": 7,
+             "wait": "30m", "priority": "-1"}
+    with pytest.raises(Exit):
+        campaign_run(Context(), **given)
+    ((words, _),) = sent_to_lab2
+    (parsed,) = Parser(contexts=ns.to_contexts()).parse_argv(words)
+    assert parsed.name == "campaign.run"
+    assert {name: parsed.args[name].value for name in (*given, "board")} == {**given, "board": "qemu-virt-0"}
+
+
+def test_an_option_of_another_kind_stops_before_anything_is_sent(sent_to_lab2):
+    from sisctl.cli.campaign import campaign_run
+    with pytest.raises(Exit) as stopped:
+        campaign_run(Context(), kind="fuzz", runs="3")
+    assert stopped.value.code == 2 and "--runs is not an option of fuzz campaigns" in stopped.value.message
+    assert sent_to_lab2 == []

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from sisctl.campaign.fuzz.inputs import FuzzInput, generate
-from sisctl.campaign.fuzz.reproducer import WORK_IMAGE, check_script, write_reproducer, zap_commands
+from sisctl.campaign.fuzz.reproducer_files import WORK_IMAGE, check_script, write_reproducer, zap_commands
 from sisctl.campaign.fuzz.seeds import load_seeds
 
 

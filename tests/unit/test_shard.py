@@ -17,7 +17,8 @@ from sisctl.campaign.core import boards, runner
 from sisctl.campaign.core.kind import Findings
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.core.shards import share
-from sisctl.campaign.ext4crash.campaign import CampaignConfig, Ext4CrashCampaign
+from sisctl.campaign.ext4crash.campaign import Ext4CrashCampaign
+from sisctl.campaign.ext4crash.options import CampaignConfig
 from sisctl.cli.campaign import board_choice
 from sisctl.errors import UsageError
 from sisctl.fleet.session import Place

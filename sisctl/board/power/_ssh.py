@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 
-from sisctl.board.spec import PowerSpec
-from sisctl.board.ssh import SshRunner
+from sisctl.board.ssh import SshRunner, SshSpec
 
 
-def run(spec: PowerSpec, *argv: str) -> str:
+@dataclass(kw_only=True)
+class LabHostTool:
+    """A switching tool run over SSH on the lab host (uhubctl, gpio)."""
+    ssh: SshSpec                        # the lab host
+    tool: str = ""                      # the tool's path there; '': the model's tool on PATH
+
+
+def run(spec, *argv: str) -> str:
     from sisctl.board.power import PowerSwitchError
-    if spec.ssh is None:
-        raise PowerSwitchError(f"power model {spec.model} needs an 'ssh' section naming the lab host")
     with SshRunner(spec.ssh, f"power:{spec.ssh.host}") as ssh:
         result = ssh.run(shlex.join(argv), timeout_s=spec.timeout_s + 10)
     if result.code != 0:

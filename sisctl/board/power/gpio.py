@@ -10,20 +10,32 @@
 """
 from __future__ import annotations
 
-from sisctl.board.power._ssh import run
-from sisctl.board.spec import PowerSpec
+from dataclasses import dataclass
+from typing import Annotated
+
+from sisctl.board.power import SwitchSettings
+from sisctl.board.power._ssh import LabHostTool, run
+from sisctl.config import between
 
 
-def _tools(spec: PowerSpec) -> tuple[str, str]:
+@dataclass(kw_only=True)
+class GpioPower(SwitchSettings, LabHostTool):
+    """model gpio: a relay on a GPIO line of the lab host, switched with gpioset/gpioget over SSH."""
+    chip: str
+    line: Annotated[int, between(0)]
+    active_low: bool = False
+
+
+def _tools(spec: GpioPower) -> tuple[str, str]:
     setter = spec.tool or "gpioset"
     return setter, setter[: -len("gpioset")] + "gpioget" if setter.endswith("gpioset") else "gpioget"
 
 
-def power_set(spec: PowerSpec, on: bool) -> None:
+def power_set(spec: GpioPower, on: bool) -> None:
     level = int(on != spec.active_low)
     run(spec, _tools(spec)[0], spec.chip, f"{spec.line}={level}")
 
 
-def power_get(spec: PowerSpec) -> bool:
+def power_get(spec: GpioPower) -> bool:
     level = int(run(spec, _tools(spec)[1], spec.chip, str(spec.line)).strip())
     return bool(level) != spec.active_low

@@ -6,16 +6,21 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
-from sisctl.board.spec import PowerSpec
+from sisctl.board.power import PowerSwitchError, SwitchSettings
 
 
-def power_set(spec: PowerSpec, on: bool) -> None:
-    from sisctl.board.power import PowerSwitchError
+@dataclass(kw_only=True)
+class ManualPower(SwitchSettings):
+    """model manual: sisctl asks the operator at the terminal to switch the board."""
+
+
+def power_set(spec: ManualPower, on: bool) -> None:
     if not sys.stdin.isatty():
         raise PowerSwitchError("power model 'manual' needs an operator at a terminal")
     input(f"Switch the board {'ON' if on else 'OFF'}, then press Enter: ")
 
 
-def power_get(spec: PowerSpec) -> None:
+def power_get(spec: ManualPower) -> None:
     return None

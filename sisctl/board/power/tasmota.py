@@ -8,13 +8,21 @@
 """
 from __future__ import annotations
 
-from sisctl.board.power._http import request_json
-from sisctl.board.spec import PowerSpec
+from dataclasses import dataclass
+
+from sisctl.board.power import SwitchSettings
+from sisctl.board.power._http import HttpUrl, WebLogin, request_json
 
 
-def power_set(spec: PowerSpec, on: bool) -> None:
+@dataclass(kw_only=True)
+class TasmotaPower(SwitchSettings, WebLogin):
+    """model tasmota: a smart plug running Tasmota, switched through its /cm command URL."""
+    url: HttpUrl
+
+
+def power_set(spec: TasmotaPower, on: bool) -> None:
     request_json(spec, f"{spec.url.rstrip('/')}/cm?cmnd=Power%20{'On' if on else 'Off'}")
 
 
-def power_get(spec: PowerSpec) -> bool:
+def power_get(spec: TasmotaPower) -> bool:
     return request_json(spec, f"{spec.url.rstrip('/')}/cm?cmnd=Power").get("POWER") == "ON"

@@ -10,16 +10,26 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Annotated
 
-from sisctl.board.power._ssh import run
-from sisctl.board.spec import PowerSpec
+from sisctl.board.power import SwitchSettings
+from sisctl.board.power._ssh import LabHostTool, run
+from sisctl.config import between
 
 
-def power_set(spec: PowerSpec, on: bool) -> None:
+@dataclass(kw_only=True)
+class UhubctlPower(SwitchSettings, LabHostTool):
+    """model uhubctl: a port of a USB hub on the lab host, switched with uhubctl over SSH."""
+    hub: str
+    port: Annotated[int, between(1, 255)] = 1
+
+
+def power_set(spec: UhubctlPower, on: bool) -> None:
     run(spec, spec.tool or "uhubctl", "-l", spec.hub, "-p", str(spec.port), "-a", "on" if on else "off")
 
 
-def power_get(spec: PowerSpec) -> bool:
+def power_get(spec: UhubctlPower) -> bool:
     out = run(spec, spec.tool or "uhubctl", "-l", spec.hub, "-p", str(spec.port))
     line = next((l for l in out.splitlines() if re.match(rf"\s*Port {spec.port}:", l)), "")
     return " power" in line

@@ -1,34 +1,15 @@
 """The benchmark campaign kind: baseline vs candidate kernel variants, interleaved on one board."""
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import fields
 from typing import Any
 
-from sisctl.board.spec import find_board
-from sisctl.build.variant import checked_variant
-from sisctl.campaign.bench.analysis import comparisons
-from sisctl.campaign.bench.campaign import BenchCampaign, BenchConfig
-from sisctl.campaign.bench.report import cases, headline, page_sections, terminal_table
+from sisctl.campaign.bench.options import OPTIONS, BenchConfig
 from sisctl.campaign.bench.suite import Suite, load_suite
 from sisctl.campaign.core.kind import Context, Findings
+from sisctl.campaign.core.options import option_values
 from sisctl.errors import UsageError
-from sisctl.telemetry.points import bench_verdict_point
-
-OPTIONS = ("baseline", "candidate", "suite", "budget")
-DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smh]?)")
-
-
-def parse_budget(text: Any) -> float:
-    """'15m', '90s', '1h' or plain seconds."""
-    match = DURATION.fullmatch(str(text).strip())
-    if not match:
-        raise UsageError(f"--budget {text!r}: expected a duration like 15m, 90s, 1h or a number of seconds")
-    seconds = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
-    if seconds < 10:
-        raise UsageError(f"--budget {text!r}: at least 10 s (one block of boots)")
-    return seconds
 
 
 def families_for(suite: Suite, qemu: bool) -> tuple[list[str], list[str]]:
@@ -44,19 +25,14 @@ def families_for(suite: Suite, qemu: bool) -> tuple[list[str], list[str]]:
 
 class BenchKind:
     name = "bench"
+    options = OPTIONS
 
     def config_from_options(self, board: str, seed: int, options: dict[str, Any]) -> BenchConfig:
-        unknown = set(options) - set(OPTIONS) - {"workloads"}
-        if unknown:
-            raise UsageError(f"--{sorted(unknown)[0]} is not an option of bench campaigns "
-                             f"(they take {', '.join('--' + o for o in OPTIONS)})")
-        for side in ("baseline", "candidate"):
-            if not options.get(side):
-                raise UsageError(f"--{side} VARIANT is required for bench campaigns (e.g. linux-kbuild, "
-                                 "debian-arm64+mitigations=off)")
-            checked_variant(options[side], f"--{side}")
-        suite = load_suite(options.get("suite") or "default")
-        workloads = options.get("workloads")
+        from sisctl.board.spec import find_board
+        given = dict(options)
+        workloads = given.pop("workloads", None)   # not an option of the command line: bench.bisect-step's
+        values = option_values(self.name, OPTIONS, given)
+        suite = load_suite(values["suite"])
         missing = sorted(set(workloads or ()) - {w.name for w in suite.workloads})
         if missing:
             raise UsageError(f"suite {suite.name} has no workload {missing[0]}")
@@ -65,8 +41,7 @@ class BenchKind:
         if not qemu and (suite.only(set(workloads)) if workloads else suite).needs_disk:
             raise UsageError(f"suite {suite.name}: its ext4 workloads run on a virtio disk, which only QEMU boards "
                              "have; give a suite without them for a real board")
-        return BenchConfig(board, options["baseline"], options["candidate"], options.get("suite") or "default",
-                           parse_budget(options.get("budget", "15m")), seed, workloads)
+        return BenchConfig(board, seed=seed, workloads=workloads, **values)
 
     def config_from_json(self, data: dict) -> BenchConfig:
         known = {f.name for f in fields(BenchConfig)}
@@ -77,6 +52,8 @@ class BenchKind:
         return suite.only(set(config.workloads)) if config.workloads else suite
 
     def execute(self, ctx: Context, config: BenchConfig) -> None:
+        from sisctl.campaign.bench.campaign import BenchCampaign   # the board side, only when run
+        from sisctl.telemetry.points import bench_verdict_point
         suite = self.suite(config)
         families, gate = families_for(suite, ctx.board.spec.qemu is not None)
         campaign = BenchCampaign(ctx, config, suite, families, set(gate))
@@ -89,6 +66,9 @@ class BenchKind:
                                                   config.candidate, now) for c in campaign.current()])
 
     def findings(self, config: BenchConfig, records: list[dict], figures: dict) -> Findings:
+        from sisctl.board.spec import find_board
+        from sisctl.campaign.bench.analysis import comparisons
+        from sisctl.campaign.bench.report import cases, headline
         suite = self.suite(config)
         families, gate = families_for(suite, find_board(config.board).qemu is not None)
         found = comparisons(records, suite.min_effect_for, set(gate))
@@ -100,9 +80,11 @@ class BenchKind:
         return Findings(summary, cases(found), headline(found, blocks))
 
     def terminal(self, summary: dict) -> str:
+        from sisctl.campaign.bench.report import terminal_table
         return terminal_table(summary)
 
     def page_sections(self, summary: dict, records: list[dict]) -> list:
+        from sisctl.campaign.bench.report import page_sections
         return page_sections(summary, records)
 
 

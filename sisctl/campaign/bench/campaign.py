@@ -20,7 +20,6 @@ import random
 import shlex
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 from sisctl import proc
@@ -29,6 +28,7 @@ from sisctl.build.artifact import Artifact
 from sisctl.build.variant import Variant, parse_variant
 from sisctl.campaign.bench.analysis import SIDES, comparisons
 from sisctl.campaign.bench.metrics import OutputError, kernel_identity, skipped_reason, workload_metrics
+from sisctl.campaign.bench.options import BenchConfig
 from sisctl.campaign.bench.stats import all_decided
 from sisctl.campaign.bench.suite import Suite, Workload
 from sisctl.campaign.core.kind import Context
@@ -42,17 +42,6 @@ MOUNT = "/mnt/bench"
 MOUNT_SCRIPT = (f'dev=""; for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/null)" = {DISK} ] && '
                 'dev=/dev/${b##*/}; done; [ -n "$dev" ] || { echo "no disk with serial ' + DISK + '" >&2; exit 3; }; '
                 f'mkdir -p {MOUNT} && mount -t ext4 "$dev" {MOUNT}')
-
-
-@dataclass
-class BenchConfig:
-    board: str
-    baseline: str
-    candidate: str
-    suite: str = "default"
-    budget_s: float = 900.0
-    seed: int = 1
-    workloads: list[str] | None = None     # only these workloads of the suite (bisecting one metric)
 
 
 class WorkloadFailed(InfrastructureError):

@@ -12,21 +12,19 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sisctl.campaign.bench.suite import parse_metric
+from sisctl.duration import parse_duration
 from sisctl.errors import InfrastructureError, UsageError
 from sisctl.telemetry.points import make_point
 
 MAX_PVALUE = 0.001        # Otava's default
 WINDOW = 50               # Otava's default sliding window (campaigns)
 FEW = 10                  # a 5-sd step is found at the right campaign in 186/200 histories of 5+5, 76/200 of 3+3
-SINCE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass(frozen=True, order=True)
@@ -75,9 +73,8 @@ class Change:
 def parse_since(text: str, now: float | None = None) -> float:
     """'30d', '2w', '12h' ago, or an ISO date (2026-11-01), as an epoch."""
     now = time.time() if now is None else now
-    match = SINCE.fullmatch(str(text).strip())
-    if match:
-        return now - float(match.group(1)) * SECONDS[match.group(2)]
+    if str(text).strip()[-1:] in tuple("smhdw"):     # a bare number would be a year: a date
+        return now - parse_duration(text, "--since")
     try:
         from datetime import datetime
         return datetime.fromisoformat(str(text).strip()).timestamp()

@@ -6,7 +6,7 @@ from sisctl.board.errors import BoardError
 from sisctl.board.spec import find_board
 from sisctl.errors import UsageError
 from sisctl.fleet.claims import configured, parse_tags
-from sisctl.fleet.config import this_process
+from sisctl.fleet.holder import this_process
 from sisctl.fleet.health import TAKES_JOBS, health_of
 from sisctl.fleet.session import CoordinatorSession, Place
 

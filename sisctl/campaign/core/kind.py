@@ -24,15 +24,19 @@ import threading
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
-from sisctl.board.board import Board
+from sisctl.campaign.core.options import Option
 from sisctl.campaign.core.records import BoardRecords, RecordLog
 from sisctl.errors import UsageError
 from sisctl.progress import Progress
 from sisctl.report.junit import Case
 
-# kind name -> module exposing KIND; imported on first use so the CLI starts fast
+if TYPE_CHECKING:      # the board side is imported when a campaign runs, not by the command line
+    from sisctl.board.board import Board
+
+# kind name -> module exposing KIND. The command line imports each for its option table, so a kind's
+# module imports its run side (boards, plots, statistics) only where it runs (execute, findings, ...)
 KIND_MODULES = {
     "ext4-crash": "sisctl.campaign.ext4crash",
     "fuzz": "sisctl.campaign.fuzz",
@@ -78,10 +82,12 @@ class Findings:
 
 class CampaignKind(Protocol):
     name: str
+    options: Sequence[Option]   # its option table (core/options.py): the command line's and test plans'
     # shardable: bool = True   (optional) execute may run on several boards at once; see above
 
     def config_from_options(self, board: str, seed: int, options: dict[str, Any]) -> Any:
-        """A config dataclass from command-line options; UsageError names a bad option."""
+        """A config dataclass from the options given (a command line's, a plan step's), read through
+        its table (core.options.option_values); UsageError names a bad option."""
 
     def config_from_json(self, data: dict) -> Any:
         """The config saved in campaign.json, for resume."""
@@ -104,3 +110,8 @@ def kind_named(name: str) -> CampaignKind:
     if name not in KIND_MODULES:
         raise UsageError(f"--kind {name!r}: unknown campaign kind; known: {', '.join(KIND_MODULES)}")
     return import_module(KIND_MODULES[name]).KIND
+
+
+def kind_options() -> dict[str, Sequence[Option]]:
+    """Every kind's option table, by kind name."""
+    return {name: kind_named(name).options for name in KIND_MODULES}

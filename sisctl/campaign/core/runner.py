@@ -15,27 +15,27 @@ from __future__ import annotations
 import json
 import re
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from sisctl import errors, paths
 from sisctl.board.board import Board
 from sisctl.board.firstuse import ensure_flashed
-from sisctl.board.spec import find_board
 from sisctl.campaign.core.boards import resolve_boards
-from sisctl.campaign.core.kind import CampaignKind, kind_named
+from sisctl.campaign.core.kind import CampaignKind, Context, kind_named
 from sisctl.campaign.core.records import RecordLog, read_records
 from sisctl.campaign.core.shards import Shard, first_line, run_shards, shard_sections
 from sisctl.errors import UsageError
-from sisctl.fleet.claims import held
+from sisctl.jobs.boards import board_name, board_spec, fleet_hold, held_board
 from sisctl.progress import as_progress
 from sisctl.provenance import provenance
 from sisctl.report.index import write_index
 from sisctl.report.jobpage import write_job_page
 from sisctl.report.junit import Case, write_junit
-from sisctl.telemetry.lab import load_lab, open_sink
+from sisctl.labfile import load_lab
+from sisctl.telemetry.lab import open_sink
 
 STATUS_EXIT = {"passed": errors.OK, "failed": errors.TEST_FAILURE, "error": errors.INFRASTRUCTURE,
                "aborted": errors.INTERRUPTED}
@@ -48,13 +48,37 @@ def start(kind: str, board: str, options: dict[str, Any], seed: int = 1,
     campaign_kind = kind_named(kind)
     if boards and not shardable(campaign_kind):
         raise UsageError(f"--boards: a {kind} campaign runs on one board; give it --board")
-    names = resolve_boards(boards) if boards else [board]
+    names = resolve_boards(boards) if boards else [board_name(board)]
     config = campaign_kind.config_from_options(names[0], seed, options)
-    find_board(names[0])   # an unknown board is bad input, before any folder is made
+    board_spec(names[0])   # an unknown board is bad input, before any folder is made
     out = paths.unique_dir(paths.reports_dir(), f"{kind}-{_label(config)}{time.strftime('%Y%m%d-%H%M%S')}")
-    (out / "campaign.json").write_text(json.dumps({"kind": kind, "config": asdict(config), "boards": names},
-                                                  indent=1) + "\n")
+    write_campaign(out, kind, config, names)
     return _run(campaign_kind, config, out, progress, names)
+
+
+def write_campaign(out: Path, kind: str, config: Any, boards: list[str]) -> None:
+    """campaign.json: the kind, its config and boards, which resume and replay read back."""
+    (out / "campaign.json").write_text(json.dumps({"kind": kind, "config": asdict(config), "boards": boards},
+                                                  indent=1) + "\n")
+
+
+@contextmanager
+def direct_context(kind: str, config: Any, board: Board, out: Path,
+                   progress: Callable[[str], None] = lambda _: None) -> Iterator[Context]:
+    """The Context of a kind's campaign run on one board outside `start` (a replay, a benchmark, a
+    test): `out` gets the campaign.json `start` writes (unless it has one) and the records; no hold,
+    no flash, no telemetry, no summary (`resume(out)` writes those)."""
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / "campaign.json").exists():
+        write_campaign(out, kind, config, [board.name])
+    with RecordLog(out / "records.jsonl") as records:
+        yield Context(board, out, records, as_progress(progress), lambda points: None,
+                      origin_of(board, board.flashed()))
+
+
+def origin_of(board: Board, flashed) -> dict:
+    """The provenance every record of the board carries."""
+    return provenance(board.name, flashed, board.spec.qemu.binary if board.spec.qemu else None)
 
 
 def resume(campaign: str, progress: Callable[[str], None] = print) -> dict:
@@ -119,14 +143,12 @@ def _run(campaign_kind: CampaignKind, config: Any, out: Path, progress: Callable
     try:
         if len(boards) > 1 and not shardable(campaign_kind):
             raise UsageError(f"a {campaign_kind.name} campaign runs on one board, not on {', '.join(boards)}")
-        shards = [Shard(Board(find_board(name)), i, len(boards)) for i, name in enumerate(boards)]
+        shards = [Shard(held_board(name), i, len(boards)) for i, name in enumerate(boards)]
         with ExitStack() as holds:
             for name in sorted(boards):   # one hold per board for the whole campaign, always in this order
-                holds.enter_context(held(name))
-            for shard in shards:
-                board = shard.board
-                flashed = ensure_flashed(board, progress)   # a board never flashed gets its default recipe
-                shard.origin = provenance(board.name, flashed, board.spec.qemu.binary if board.spec.qemu else None)
+                holds.enter_context(fleet_hold(name))
+            for shard in shards:   # a board never flashed gets its default recipe
+                shard.origin = origin_of(shard.board, ensure_flashed(shard.board, progress))
             sink = open_sink(load_lab())   # spooled: a missing or slow database never stops the campaign
             with RecordLog(out / "records.jsonl") as records:
                 run_shards(campaign_kind, config, out, shards, records, progress, sink.write)

@@ -19,42 +19,34 @@ import json
 import random
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Iterator
 
 from sisctl.board.board import Board, BoardSession
 from sisctl.board.errors import BoardError, KernelCrash
 from sisctl.board.qemu import Disk
 from sisctl.campaign.ext4crash import blocklog
-from sisctl.campaign.ext4crash.disk import e2fsck, make_base_image, read_marks
+from sisctl.campaign.ext4crash.disk import make_base_image, read_marks
+from sisctl.image.ext4 import e2fsck
 from sisctl.campaign.ext4crash.guestfs import check_script, parse_check_output, workload_script
 from sisctl.campaign.ext4crash.durability import parse_dump, verify
-from sisctl.campaign.core.records import RecordLog, read_records
+from sisctl.campaign.core.kind import Context
+from sisctl.campaign.core.records import read_records
+from sisctl.campaign.core.runner import direct_context
 from sisctl.campaign.core.shards import share
 from sisctl.campaign.ext4crash.fsworkloads import workload
 from sisctl.campaign.ext4crash.ops import FsState, Op, format_ops, simulate
+from sisctl.campaign.ext4crash.options import CampaignConfig
 from sisctl.campaign.ext4crash.summary import failure_cause
 from sisctl.image.sparse import copy_image
-from sisctl.progress import as_progress
-from sisctl.provenance import provenance
+from sisctl.telemetry.points import campaign_point
 
 SLOTS = 8
 WORK = "work"
 _base_made = threading.Lock()     # shards of one campaign share its starting image: made once
-
-
-@dataclass
-class CampaignConfig:
-    board: str
-    scenarios: list[str]
-    mode: Literal["powerloss", "reset"] = "powerloss"
-    runs: int = 2
-    seed: int = 1
-    reorder_per_epoch: int = 2      # powerloss: extra states per epoch that lose unflushed writes
-    keep_all: bool = False          # keep logs/images of runs without failures too
 
 
 @dataclass
@@ -96,39 +88,37 @@ class RunWorkload:
 
 
 class Ext4CrashCampaign:
-    def __init__(self, board: Board, config: CampaignConfig, out: Path,
-                 progress: Callable[[str], None] = lambda _: None, cold_sessions: bool = False,
-                 base: Path | None = None, on_record: Callable[[dict], None] = lambda _: None,
-                 records: RecordLog | None = None, shard: tuple[int, int] = (0, 1), work: Path | None = None,
-                 check_stop: Callable[[], None] = lambda: None):
-        """`base`: the starting image of the runs (default: a fresh one in `out`). `cold_sessions`
-        boots every session cold and checks one state per session: the naive method, for benchmarks.
-        `records`: an open log to append to (the campaign core's); by default the campaign opens its own.
-        `shard`: (index, count), this board's share of the units; `work`: where its work disks live
-        (default `out`); `check_stop` raises when the campaign is stopping (called between units)."""
-        self.board, self.config, self.out, self.progress = board, config, out, as_progress(progress)
-        self.cold_sessions, self.on_record = cold_sessions, on_record
-        self.shard, self.work, self.check_stop = shard, work or out, check_stop
-        (out / "runs").mkdir(parents=True, exist_ok=True)
+    def __init__(self, ctx: Context, config: CampaignConfig, cold_sessions: bool = False, base: Path | None = None):
+        """One board's share of the campaign (ctx.shard), its work disks in ctx.scratch. `base`: the
+        starting image of the runs (default: a fresh one in ctx.out). `cold_sessions` boots every
+        session cold and checks one state per session: the naive method, for benchmarks."""
+        self.ctx, self.config, self.cold_sessions = ctx, config, cold_sessions
+        self.board, self.out, self.progress, self.records = ctx.board, ctx.out, ctx.progress, ctx.records
+        self.shard, self.work = ctx.shard, ctx.scratch
+        (self.out / "runs").mkdir(parents=True, exist_ok=True)
         (self.work / "slots").mkdir(parents=True, exist_ok=True)
-        if not (out / "campaign.json").exists():
-            (out / "campaign.json").write_text(json.dumps({"kind": "ext4-crash", "config": asdict(config)},
-                                                          indent=1) + "\n")
-        self.base = base or out / "base.img"
+        self.base = base or self.out / "base.img"
         with _base_made:
             if not self.base.exists():   # made aside and renamed: a kill never leaves half an image
                 partial = self.base.with_name(self.base.name + ".partial")
                 make_base_image(partial)
                 partial.rename(self.base)
-        self.records_path = out / "records.jsonl"
-        self._given_records = records
-        self.done = {r["state_key"] for r in read_records(self.records_path) if r.get("type") == "state"}
-        self.runs_done = {r["run_key"] for r in read_records(self.records_path) if r.get("type") == "run"}
+        recorded = list(read_records(self.out / "records.jsonl"))
+        self.done = {r["state_key"] for r in recorded if r.get("type") == "state"}
+        self.runs_done = {r["run_key"] for r in recorded if r.get("type") == "run"}
         self.pending: list[PendingState] = []
         self._workloads: dict[tuple[str, int], RunWorkload] = {}
-        self.origin = provenance(board.name, board.flashed(), board.spec.qemu.binary if board.spec.qemu else None)
         self.checked = 0
         self.started = time.monotonic()
+
+    @classmethod
+    @contextmanager
+    def direct(cls, board: Board, config: CampaignConfig, out: Path, progress: Callable[[str], None] = lambda _: None,
+               **options) -> Iterator["Ext4CrashCampaign"]:
+        """The campaign on one board outside the runner (a replay, a benchmark, a test): its folder `out`
+        as the runner's would be, without a summary (`resume(out)` writes that)."""
+        with direct_context("ext4-crash", config, board, out, progress) as ctx:
+            yield cls(ctx, config, **options)
 
     # --- the run loop -------------------------------------------------------------
     def units(self) -> list[tuple[str, int]]:
@@ -137,28 +127,29 @@ class Ext4CrashCampaign:
         return share(every, self.shard)
 
     def run(self) -> None:
-        with self._record_log() as self.records:
+        """This board's runs, then the states still pending; the checking rate goes to ctx.figures."""
+        try:
             units = self.units()
             self.progress.total(len(units), "runs")
             self.progress.advance(sum(f"{s}/{r}" in self.runs_done for s, r in units))
             for scenario, run in units:
                 if f"{scenario}/{run}" not in self.runs_done:
-                    self.check_stop()
+                    self.ctx.check_stop()
                     self._one_run(scenario, run)
             self._check_leftovers()
+        finally:
+            elapsed = time.monotonic() - self.started
+            self.ctx.figures.update(states_per_minute=round(self.checked / elapsed * 60, 1) if elapsed else None,
+                                    states_checked=self.checked, elapsed_s=round(elapsed, 1))
 
     def run_checks_only(self) -> None:
         """Check the states already pending (a replay), in a session of their own."""
-        with self._record_log() as self.records:
-            self._check_leftovers()
-
-    def _record_log(self):
-        return nullcontext(self._given_records) if self._given_records else RecordLog(self.records_path)
+        self._check_leftovers()
 
     def _check_leftovers(self) -> None:
         size = 1 if self.cold_sessions else max(1, len(self.pending))
         while self.pending:
-            self.check_stop()
+            self.ctx.check_stop()
             batch, self.pending = self.pending[:size], self.pending[size:]
             with self._session("check") as session:
                 self._check_states(session, batch)
@@ -255,7 +246,7 @@ class Ext4CrashCampaign:
     def _check_states(self, session: BoardSession, states: list[PendingState]) -> None:
         todo = [p for p in states if p.key not in self.done]
         for start in range(0, len(todo), SLOTS):
-            self.check_stop()
+            self.ctx.check_stop()
             batch = todo[start:start + SLOTS]
             try:
                 self._check_batch(session, batch)
@@ -302,10 +293,9 @@ class Ext4CrashCampaign:
             "facts_checked": verdict.checked if verdict else 0,
             "reproduce": f"invoke campaign.replay --campaign {self.out} --state {state.key}",
             "checked_at": round(time.time(), 3), "console": console,
-            **self.origin,
+            **self.ctx.origin,
         }
-        self.records.append(record)
-        self.on_record(record)
+        self._append(record)
         self.done.add(state.key)
         self.checked += 1
         rate = self.checked / max(1e-9, time.monotonic() - self.started) * 60
@@ -324,7 +314,11 @@ class Ext4CrashCampaign:
         if not keep:
             for f in files:
                 f.unlink(missing_ok=True)
-        record = {"type": "run", "run_key": f"{scenario}/{run}", "kept": keep, "board": self.board.name}
-        self.records.append(record)
-        self.on_record(record)
+        self._append({"type": "run", "run_key": f"{scenario}/{run}", "kept": keep, "board": self.board.name})
         self.progress.advance()
+
+    def _append(self, record: dict) -> None:
+        """To the campaign's records, and as a telemetry point."""
+        self.records.append(record)
+        self.ctx.write_points([campaign_point(record, self.board.name, self.out.name, self.config.mode,
+                                              time.time_ns())])

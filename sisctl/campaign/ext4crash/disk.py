@@ -11,17 +11,13 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from sisctl import proc
+from sisctl.image.ext4 import make_ext4
 
 FS_BYTES = 32 << 20
 MARK_BYTES = 8 << 20
 DISK_BYTES = FS_BYTES + MARK_BYTES
 MARK_SIZE = 4096
 MARK_MAGIC = b"SISMARK1"
-
-# e2fsck exit codes (a bit mask)
-E2FSCK_MEANING = {0: "clean", 1: "errors fixed", 2: "errors fixed, reboot needed", 4: "errors left uncorrected",
-                  8: "operational error", 16: "usage error", 32: "cancelled", 128: "shared library error"}
 
 
 @dataclass(frozen=True)
@@ -30,26 +26,9 @@ class Mark:
     op_index: int
 
 
-@dataclass(frozen=True)
-class FsckResult:
-    code: int
-    output: str
-
-    @property
-    def clean(self) -> bool:
-        return self.code == 0
-
-    @property
-    def meaning(self) -> str:
-        return ", ".join(text for bit, text in E2FSCK_MEANING.items() if bit and self.code & bit) or "clean"
-
-
 def make_base_image(path: Path) -> None:
     """A fresh ext4 on the first FS_BYTES of a DISK_BYTES image, fully initialised (no lazy init writes)."""
-    with open(path, "wb") as f:
-        f.truncate(DISK_BYTES)
-    proc.run(["mkfs.ext4", "-q", "-F", "-b", "4096", "-E", "lazy_itable_init=0,lazy_journal_init=0",
-              path, str(FS_BYTES // 4096)], timeout=60)
+    make_ext4(path, FS_BYTES, DISK_BYTES)
 
 
 def read_marks(image: Path) -> list[Mark]:
@@ -67,9 +46,3 @@ def read_marks(image: Path) -> list[Mark]:
             break
         marks.append(Mark(persist, op))
     return marks
-
-
-def e2fsck(image: Path, timeout_s: float = 120) -> FsckResult:
-    """`e2fsck -fn`: a read-only full check; the image must have been recovered (mounted) before."""
-    done = proc.run(["e2fsck", "-fn", image], timeout=timeout_s, check=False)
-    return FsckResult(done.returncode, (done.stdout + done.stderr).strip())

@@ -5,12 +5,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from sisctl.board.board import Board
-from sisctl.board.spec import find_board
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.core.runner import campaign_dir, load_campaign
 from sisctl.campaign.ext4crash.campaign import Ext4CrashCampaign, PendingState
 from sisctl.errors import UsageError
+from sisctl.jobs.boards import held_board
 
 
 def replay(campaign: str, state_key: str, progress: Callable[[str], None] = print) -> dict:
@@ -30,9 +29,10 @@ def replay(campaign: str, state_key: str, progress: Callable[[str], None] = prin
     replay_out = out / "replays" / f"{state_key.replace('/', '-')}-{time.strftime('%H%M%S')}"
     replay_out.mkdir(parents=True)
     board = original.get("board") or cfg.board    # a sharded campaign's state replays on the board that found it
-    campaign = Ext4CrashCampaign(Board(find_board(board)), cfg, replay_out, progress, base=Path(point["base"]))
-    campaign.pending = [PendingState(scenario, run, point["state"], source, point["log_entries"], point["dropped"])]
-    campaign.run_checks_only()
+    with Ext4CrashCampaign.direct(held_board(board), cfg, replay_out, progress, base=Path(point["base"])) as campaign:
+        campaign.pending = [PendingState(scenario, run, point["state"], source, point["log_entries"],
+                                         point["dropped"])]
+        campaign.run_checks_only()
     record = next(r for r in read_records(replay_out / "records.jsonl") if r.get("type") == "state")
     progress(f"{state_key}: was {original['outcome']}, now {record['outcome']}"
              + "".join(f"\n  {v['kind']} {v['path']}: {v['guarantee']} ({v['detail']})" for v in record["violations"]))

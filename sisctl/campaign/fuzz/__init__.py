@@ -6,13 +6,14 @@ from dataclasses import fields
 from typing import Any
 
 from sisctl.campaign.core.kind import Context, Findings
-from sisctl.campaign.fuzz.config import FuzzConfig, config_from_options
+from sisctl.campaign.fuzz.options import OPTIONS, FuzzConfig, config_from_options
 from sisctl.campaign.fuzz.summary import cases, coverage_summary, summarize, terminal_summary
 
 
 class FuzzKind:
     name = "fuzz"
     shardable = True      # one worker per board, each its own stream of inputs; crashes and corpus shared
+    options = OPTIONS
 
     def config_from_options(self, board: str, seed: int, options: dict[str, Any]) -> FuzzConfig:
         return config_from_options(board, seed, options)

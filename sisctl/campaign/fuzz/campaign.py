@@ -3,7 +3,7 @@
 Oracles (oracles.py): a kernel report, a guest that stops answering, a wrong errno for a VFS path
 case, `e2fsck -fn` failing on a clean seed after a clean unmount. Records: one per batch of execs,
 one per finding occurrence, one per minimised finding. When the fuzzing time is spent, each board
-minimises the findings it saw first (repro.py), unless --minimize off.
+minimises the findings it saw first (reproducer.py), unless --minimize off.
 
 Feedback: on a kernel with KCOV (--coverage on, the default) the campaign first replays the seeds
 alone (the coverage baseline), then an input joins the corpus when it reaches a kernel PC no input
@@ -24,10 +24,10 @@ from pathlib import Path
 from sisctl.campaign.core.kind import Context
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.fuzz import coverage as kcov
-from sisctl.campaign.fuzz.config import FuzzConfig
+from sisctl.campaign.fuzz.options import FuzzConfig
 from sisctl.campaign.fuzz.crashes import CrashStore, Finding
 from sisctl.campaign.fuzz.oracles import judge
-from sisctl.campaign.fuzz.repro import NotReproduced, Reproducer
+from sisctl.campaign.fuzz.reproducer import NotReproduced, Reproducer
 from sisctl.campaign.fuzz.executor import ExecResult, Executor
 from sisctl.campaign.fuzz.inputs import REPAIR_SHARE, FuzzInput, evolve, generate, seed_inputs
 from sisctl.campaign.fuzz.seeds import Seed, load_seeds

@@ -5,7 +5,7 @@
   input.json     the input (seed, mutations, ops) that first gave it
   image.img      the mutated image it ran on; seed.img the seed it was made from
   console.log    the console during that input; report.txt the report itself
-  repro.debugfs, repro.c, ops.txt, mutations.json   reproducer files (reproducer.py)
+  repro.debugfs, repro.c, ops.txt, mutations.json   reproducer files (reproducer_files.py)
   repro.json     written by fuzz.repro: reliability from the snapshot, the C program on a cold boot
   minimized/     written at the campaign's end (unless --minimize off) or by fuzz.minimize: the
                  smallest input with the same title, its files, minimized.json and repro.json
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sisctl.campaign.fuzz.inputs import FuzzInput
-from sisctl.campaign.fuzz.reproducer import write_reproducer
+from sisctl.campaign.fuzz.reproducer_files import write_reproducer
 from sisctl.campaign.fuzz.seeds import Seed, load_seeds
 from sisctl.campaign.fuzz.triage import title_id
 

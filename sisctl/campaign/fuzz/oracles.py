@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sisctl.campaign.ext4crash.disk import e2fsck
+from sisctl.image.ext4 import e2fsck
 from sisctl.campaign.fuzz.crashes import Finding
 from sisctl.campaign.fuzz.executor import ExecResult
 from sisctl.campaign.fuzz.inputs import FuzzInput

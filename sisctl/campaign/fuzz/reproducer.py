@@ -1,249 +1,188 @@
-"""Reproducer files for an input: a debugfs script that turns the seed into its image byte for byte,
-the ops as the agent reads them, and a standalone C program (static aarch64) that mounts the image
-and runs them.
+"""Reproduce a finding and shrink its input.
 
-The debugfs script replays what mutate.apply does: the structured mutations in one debugfs session
-(with debugfs's clock set to the time that session stamped on the superblock), then, after closing
-and reopening the file system, the raw bytes as zap_block commands (one per run of equal bytes in a
-block). The reopen matters: closing a session that changed the superblock rewrites the superblock and
-group descriptors, which would undo raw bytes written there before. Each script is checked against
-the image it stands for when written; where it cannot reproduce it (structured mutations that leave
-a superblock debugfs cannot open, so the raw bytes have nowhere to go), its header says so.
+- reliability: run the input from the ready snapshot N times; count the runs that give the same title.
+- minimisation: delta debugging (ddmin) over the mutation list, then over the op list; a candidate is
+  kept when one run of it still gives the same title. The result goes to crashes/<id>/minimized/
+  with its image, debugfs script and C program, and is confirmed on a cold boot.
+- the C program: repro.c compiled static for aarch64 and run in the guest after a cold boot, against
+  the image it belongs to. Both reach the guest the way fuzz inputs do, as raw virtio disks: the
+  image on one, the executable on another (copied out with head -c); no agent support is needed.
+  Its console is triaged like a fuzz exec's, and the runs with the same title are counted.
 """
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
-import struct
-import tempfile
 from pathlib import Path
+from typing import Callable
 
-from sisctl import proc
-from sisctl.campaign.fuzz.executor import MOUNT_OPTIONS
+from sisctl.board.board import Board
+from sisctl.board.errors import AgentError, BoardError, KernelCrash
+from sisctl.board.qemu import FIND_DISK, Disk
+from sisctl.campaign.fuzz.oracles import judge
+from sisctl.campaign.fuzz.executor import BOOT_APPEND, DISK_BYTES, Executor, read_from
 from sisctl.campaign.fuzz.inputs import FuzzInput
-from sisctl.campaign.fuzz.mutate import debugfs_script
-from sisctl.campaign.fuzz.ops import encode
+from sisctl.campaign.fuzz.reproducer_files import compile_c_program, write_reproducer
 from sisctl.campaign.fuzz.seeds import Seed
+from sisctl.campaign.fuzz.triage import triage
+from sisctl.errors import UsageError
 
-CROSS_GCC = "aarch64-linux-gnu-gcc"
-WORK_IMAGE = "from-seed.img"        # the name the debugfs script opens, in the folder it runs in
-SUPERBLOCK = 1024
-S_WTIME, S_WTIME_HI, S_LOG_BLOCK_SIZE = 0x30, 0x274, 0x18
-
-C_HEADER = r"""/* Reproducer of a sisctl fuzz finding. Build: aarch64-linux-gnu-gcc -static -O2 -o repro repro.c
- * Run as root in the guest: ./repro /dev/vdX, or ./repro SERIAL (the virtio disk with that serial),
- * where that disk holds image.img. */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <sys/xattr.h>
-#include <dirent.h>
-#include <unistd.h>
-
-#define H static __attribute__((unused))
-H void report(int i, const char *what, long r) { printf("%d %s -> %s\n", i, what, r < 0 ? strerror(errno) : "ok"); }
-H long fd_op(const char *p, int flags) { int fd = open(p, flags | O_CLOEXEC | O_NONBLOCK, 0644); return fd < 0 ? -1 : close(fd); }
-H long rw(const char *p, long long off, long long len, int write_it) {
-    int fd = open(p, (write_it ? O_WRONLY : O_RDONLY) | O_NONBLOCK); if (fd < 0) return -1;
-    char *b = calloc(1, len > 0 ? len : 1); long r = write_it ? pwrite(fd, b, len, off) : pread(fd, b, len, off);
-    free(b); close(fd); return r < 0 ? -1 : 0; }
-H long falloc(const char *p, int mode, long long off, long long len) {
-    int fd = open(p, O_WRONLY | O_NONBLOCK); if (fd < 0) return -1; long r = fallocate(fd, mode, off, len); close(fd); return r; }
-H long syncfile(const char *p, int data) {
-    int fd = open(p, O_RDONLY | O_NONBLOCK); if (fd < 0) return -1; long r = data ? fdatasync(fd) : fsync(fd); close(fd); return r; }
-H long mapwrite(const char *p, long long off, long long len) {
-    int fd = open(p, O_RDWR | O_NONBLOCK); if (fd < 0) return -1; off &= ~4095LL;
-    char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
-    if (m == MAP_FAILED) { close(fd); return -1; } memset(m, 0x5a, len); long r = msync(m, len, MS_SYNC);
-    munmap(m, len); close(fd); return r; }
-H long listdir(const char *p) { DIR *d = opendir(p); if (!d) return -1; while (readdir(d)); closedir(d); return 0; }
-H const char *disk_by_serial(const char *serial) {
-    static char dev[64]; char path[300], value[64]; struct dirent *e; DIR *d = opendir("/sys/block");
-    while (d && (e = readdir(d))) {
-        FILE *f; snprintf(path, sizeof path, "/sys/block/%s/serial", e->d_name);
-        if (!(f = fopen(path, "r"))) continue;
-        if (!fgets(value, sizeof value, f)) value[0] = 0;
-        fclose(f); value[strcspn(value, "\n")] = 0;
-        if (!strcmp(value, serial)) { snprintf(dev, sizeof dev, "/dev/%.50s", e->d_name); closedir(d); return dev; } }
-    if (d) closedir(d);
-    return serial; }
-
-int main(int argc, char **argv)
-{
-    const char *mnt = "/mnt/repro";
-    struct stat st;
-    char buf[256];
-    (void)st; (void)buf;
-    const char *dev;
-    if (argc != 2) { fprintf(stderr, "usage: %s DEVICE|SERIAL\n", argv[0]); return 2; }
-    dev = argv[1][0] == '/' ? argv[1] : disk_by_serial(argv[1]);
-    mkdir("/mnt", 0755);
-    mkdir(mnt, 0755);
-"""
+IMAGE_DISK, PROGRAM_DISK = "reproimg", "reprobin"   # virtio disk serials in the guest
+C_TIMEOUT_S = 30.0
+NOT_SHOWN_BY_PROGRAM = ("wrong errno", "fsck")   # the C program shows kernel reports and hangs only
 
 
-def c_string(value) -> str:
-    data = str(value).encode("utf-8", errors="surrogateescape")
-    return '"' + "".join(chr(b) if 32 <= b < 127 and chr(b) not in '"\\?' else f"\\{b:03o}" for b in data) + '"'
+class NotReproduced(UsageError):
+    """The finding's input did not give its title again: there is nothing to minimise."""
 
 
-def c_call(op: list) -> str:
-    """One op as a C expression returning < 0 on failure (errno set)."""
-    name, a = op[0], [c_string(x) if isinstance(x, str) else str(x) for x in op[1:]]
-    calls = {
-        "creat": lambda: f"fd_op({a[0]}, O_CREAT | O_WRONLY)",
-        "open": lambda: f"fd_op({a[0]}, {a[1]})",
-        "read": lambda: f"rw({a[0]}, {a[1]}LL, {a[2]}LL, 0)",
-        "write": lambda: f"rw({a[0]}, {a[1]}LL, {a[2]}LL, 1)",
-        "fallocate": lambda: f"falloc({a[0]}, {a[1]}, {a[2]}LL, {a[3]}LL)",
-        "mmapwrite": lambda: f"mapwrite({a[0]}, {a[1]}LL, {a[2]}LL)",
-        "fsync": lambda: f"syncfile({a[0]}, 0)",
-        "fdatasync": lambda: f"syncfile({a[0]}, 1)",
-        "truncate": lambda: f"truncate({a[0]}, {a[1]}LL)",
-        "rename": lambda: f"renameat2(AT_FDCWD, {a[0]}, AT_FDCWD, {a[1]}, {a[2]})",
-        "link": lambda: f"link({a[0]}, {a[1]})",
-        "unlink": lambda: f"unlink({a[0]})",
-        "mkdir": lambda: f"mkdir({a[0]}, 0755)",
-        "rmdir": lambda: f"rmdir({a[0]})",
-        "symlink": lambda: f"symlink({a[0]}, {a[1]})",
-        "readdir": lambda: f"listdir({a[0]})",
-        "stat": lambda: f"stat({a[0]}, &st)",
-        "lstat": lambda: f"lstat({a[0]}, &st)",
-        "setxattr": lambda: f"setxattr({a[0]}, {a[1]}, {a[2]}, strlen({a[2]}), 0)",
-        "getxattr": lambda: f"getxattr({a[0]}, {a[1]}, buf, sizeof buf)",
-        "listxattr": lambda: f"listxattr({a[0]}, buf, sizeof buf)",
-        "removexattr": lambda: f"removexattr({a[0]}, {a[1]})",
-        "sync": lambda: "(sync(), 0L)",
-        "umount": lambda: "umount(mnt)",
-    }
-    return calls[name]()
+class Reproducer:
+    def __init__(self, board: Board, seeds: dict[str, Seed], crash_dir: Path,
+                 progress: Callable[[str], None] = lambda _: None):
+        if not (crash_dir / "crash.json").exists():
+            raise UsageError(f"{crash_dir}: no crash there (crash.json missing)")
+        self.board, self.seeds, self.crash_dir, self.progress = board, seeds, crash_dir, progress
+        self.meta = json.loads((crash_dir / "crash.json").read_text())
+        self.title = self.meta["title"]
+        self.input = FuzzInput.load(crash_dir / "input.json")
+        self.work = crash_dir / "work"
+        self.runs = 0
+
+    def titles(self, executor: Executor, fuzz_input: FuzzInput) -> list[str]:
+        self.work.mkdir(exist_ok=True)
+        image = self.work / "input.img"
+        fuzz_input.build_image(self.seeds, image)
+        result = executor.run(image, fuzz_input.ops)
+        self.runs += 1
+        return [f.title for f in judge(fuzz_input, result, self.seeds, self.work)]
+
+    def hits(self, executor: Executor, fuzz_input: FuzzInput) -> bool:
+        return self.title in self.titles(executor, fuzz_input)
+
+    def reliability(self, runs: int = 10, fuzz_input: FuzzInput | None = None, c_runs: int = 1) -> dict:
+        """Run the input `runs` times from the snapshot, then its C program `c_runs` times after a cold
+        boot each; how often the same title comes back, and what else came."""
+        fuzz_input = fuzz_input or self.input
+        seen: dict[str, int] = {}
+        with Executor(self.board, self.work) as executor:
+            for n in range(runs):
+                for title in self.titles(executor, fuzz_input) or ["(nothing)"]:
+                    seen[title] = seen.get(title, 0) + 1
+                self.progress(f"run {n + 1}/{runs}: {seen.get(self.title, 0)} with the title so far")
+        result = {"title": self.title, "runs": runs, "hits": seen.get(self.title, 0),
+                  "reliability": round(seen.get(self.title, 0) / runs, 2), "titles": seen,
+                  **self.c_program(self.crash_dir, c_runs)}
+        (self.crash_dir / "repro.json").write_text(json.dumps(result, indent=1) + "\n")
+        return result
+
+    def c_program(self, folder: Path, runs: int) -> dict:
+        """folder/repro.c run `runs` times on folder/image.img, each after a cold boot: the
+        `c_program` record of repro.json, and whether it confirmed the title."""
+        if runs <= 0:
+            return {"c_program": None, "c_program_confirmed": None}
+        kind = self.meta.get("kind", "")
+        if kind in NOT_SHOWN_BY_PROGRAM:
+            return {"c_program": {"skipped": f"a {kind!r} finding is not a kernel report or a hang"},
+                    "c_program_confirmed": None}
+        record = run_c_program(self.board, folder, self.title, kind, runs, self.work, self.progress)
+        return {"c_program": record, "c_program_confirmed": record["same_title"] > 0}
+
+    def minimize(self, confirm_cold: bool = True, c_runs: int = 1) -> dict:
+        """Shrink mutations, then ops; write the result to minimized/ and confirm it on a cold boot."""
+        original = self.input
+        with Executor(self.board, self.work) as executor:
+            if not self.hits(executor, original):
+                raise NotReproduced(f"{self.crash_dir.name}: the input did not give '{self.title}' again; "
+                                 "nothing to minimise (see fuzz.repro for its reliability)")
+            mutations = ddmin(original.mutations,
+                              lambda m: self.hits(executor, original.with_parts(m, original.ops)))
+            ops = ddmin(original.ops, lambda o: self.hits(executor, original.with_parts(mutations, o)))
+        smallest = original.with_parts(mutations, ops)
+        out = self.crash_dir / "minimized"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+        (out / "input.json").write_text(smallest.to_json() + "\n")
+        smallest.build_image(self.seeds, out / "image.img")
+        checked = write_reproducer(out, smallest, self.seeds[smallest.seed])
+        cold, program = None, {"c_program": None, "c_program_confirmed": None}
+        if confirm_cold:
+            with Executor(self.board, self.work, cold=True) as executor:
+                cold = self.title in self.titles(executor, smallest)
+            program = self.c_program(out, c_runs)
+            (out / "repro.json").write_text(json.dumps({"title": self.title, "runs": 1, "hits": int(cold),
+                                                        "boot": "cold", **program}, indent=1) + "\n")
+        result = {"title": self.title, "mutations": [len(original.mutations), len(mutations)],
+                  "ops": [len(original.ops), len(ops)], "runs": self.runs, "confirmed_cold_boot": cold,
+                  "c_program_confirmed": program["c_program_confirmed"], **checked, "input": smallest.to_json()}
+        (out / "minimized.json").write_text(json.dumps(result, indent=1) + "\n")
+        return result
 
 
-def c_program(fuzz_input: FuzzInput) -> str:
-    body = [f'    report(-1, "mount", mount(dev, mnt, "ext4", MS_NODEV | MS_NOSUID, "{MOUNT_OPTIONS}"));',
-            "    if (chdir(mnt)) { perror(\"chdir\"); return 1; }"]
-    for i, op in enumerate(fuzz_input.ops):
-        body.append(f"    report({i}, {c_string(op[0])}, {c_call(op)});")
-    body += ["    if (chdir(\"/\")) return 1;", '    report(-1, "umount", umount(mnt));', "    return 0;", "}"]
-    return C_HEADER + "\n".join(body) + "\n"
+def run_c_program(board: Board, folder: Path, title: str, kind: str, runs: int, work: Path,
+                  progress: Callable[[str], None] = lambda _: None) -> dict:
+    """Compile folder/repro.c and run it on folder/image.img after a cold boot, `runs` times."""
+    work.mkdir(parents=True, exist_ok=True)
+    program = compile_c_program(folder / "repro.c", work / "repro")
+    size = program.stat().st_size
+    carrier, image = work / "repro-program.img", work / "repro-image.img"
+    _disk_file(carrier, program.read_bytes())
+    command = (f"{FIND_DISK}d=$(disk {PROGRAM_DISK}) && head -c {size} \"$d\" > /tmp/repro && "
+               f"chmod +x /tmp/repro && /tmp/repro {shlex.quote(IMAGE_DISK)}")
+    outcomes: dict[str, int] = {}
+    for n in range(runs):
+        _disk_file(image, (folder / "image.img").read_bytes(), DISK_BYTES)
+        got = _one_c_run(board, image, carrier, command, kind)
+        outcomes[got] = outcomes.get(got, 0) + 1
+        progress(f"C program run {n + 1}/{runs} (cold boot): {got}")
+    return {"runs": runs, "same_title": outcomes.get(title, 0) + (outcomes.get("hang", 0) if kind == "hang" else 0),
+            "titles": outcomes, "boot": "cold", "program_bytes": size}
 
 
-def write_reproducer(folder: Path, fuzz_input: FuzzInput, seed: Seed) -> dict:
-    """The reproducer files for folder/image.img (which must be there): the seed it starts from, the
-    debugfs script (checked), the ops and the C program. Returns what the check found."""
-    shutil.copyfile(seed.image, folder / "seed.img")
-    checked = write_debugfs_script(folder, fuzz_input, seed.image, seed.block_size)
-    (folder / "ops.txt").write_text(encode(fuzz_input.ops))
-    (folder / "repro.c").write_text(c_program(fuzz_input))
-    (folder / "mutations.json").write_text(json.dumps(fuzz_input.mutations) + "\n")
-    return checked
+def _one_c_run(board: Board, image: Path, carrier: Path, command: str, kind: str) -> str:
+    """What one run gave: a kernel report's title, "hang", or "(nothing)" (with its exit status)."""
+    disks = [Disk(IMAGE_DISK, image), Disk(PROGRAM_DISK, carrier)]
+    hang = ""
+    with board.session(fast=False, append=BOOT_APPEND, disks=disks, label="fuzz-c-repro") as session:
+        log = session.run_dir / "console.log"
+        offset = log.stat().st_size if log.exists() else 0
+        status = ""
+        try:
+            done = session.run(command, timeout_s=C_TIMEOUT_S)
+            status = f"exit {done.code}" if done.reason != "timeout" else ""
+            hang = "" if status else "timeout"
+        except KernelCrash:
+            pass
+        except AgentError:
+            hang = "the agent stopped answering"
+        except BoardError:
+            hang = "lost the guest"
+        text = read_from(log, offset)
+    found = triage(text)
+    if found and found.is_bug:
+        return found.title
+    return "hang" if hang else f"(nothing: {status})"
 
 
-def compile_c_program(source: Path, out: Path) -> Path:
-    """repro.c as a static aarch64 executable."""
-    proc.run([CROSS_GCC, "-static", "-O2", "-o", out, source], timeout=180)
-    return out
+def _disk_file(path: Path, data: bytes, size: int = 0) -> None:
+    """A raw disk holding `data`, padded with zeros to `size` and to whole sectors."""
+    path.write_bytes(data + bytes(max(size, -(-len(data) // 512) * 512) - len(data)))
 
 
-# --- debugfs script --------------------------------------------------------------------------
-def zap_commands(raw: list[list], image_size: int, block_size: int) -> list[str]:
-    """zap_block commands writing the raw mutations' bytes, clipped to the image like mutate.apply."""
-    lines = []
-    for _, offset, data in raw:
-        data = bytes.fromhex(data)[:max(0, image_size - offset)]
-        i = 0
-        while i < len(data):
-            j = i + 1
-            while j < len(data) and data[j] == data[i] and (offset + j) % block_size:
-                j += 1
-            block, within = divmod(offset + i, block_size)
-            lines.append(f"zap_block -o {within} -l {j - i} -p {data[i]} {block}")
-            i = j
-    return lines
-
-
-def block_size_after(seed_block_size: int, mutations: list[list]) -> int:
-    """The block size debugfs sees once the structured mutations are in (log_block_size may be one)."""
-    logs = [m[2] for m in mutations if m[0] == "sb" and m[1] == "log_block_size"]
-    return 1024 << logs[-1] if logs and 0 <= logs[-1] <= 6 else seed_block_size
-
-
-def stamped_time(image: bytes) -> int:
-    """s_wtime of an image's superblock: when the last debugfs session that changed it closed."""
-    low, = struct.unpack_from("<I", image, SUPERBLOCK + S_WTIME)
-    return low | image[SUPERBLOCK + S_WTIME_HI] << 32
-
-
-def reproducer_script(fuzz_input: FuzzInput, seed_block_size: int, image: bytes, zap_early: bool = False) -> str:
-    """debugfs commands (no header) that turn a copy of the seed named WORK_IMAGE into `image`.
-    `zap_early`: write the raw bytes before closing the structured session too, for when the
-    file system it leaves cannot be opened again (only what closing rewrites is then lost)."""
-    structured = debugfs_script(fuzz_input.mutations, fuzz_input.repair)
-    raw = [m for m in fuzz_input.mutations if m[0] == "raw"]
-    zaps = zap_commands(raw, len(image), block_size_after(seed_block_size, fuzz_input.mutations))
-    lines = []
-    if structured:
-        lines += [f"open_filesys -w {WORK_IMAGE}", f"set_current_time @{stamped_time(image)}",
-                  *structured.splitlines()]
-        if zap_early:
-            lines += zap_commands(raw, len(image), seed_block_size)
-        lines.append("close_filesys")
-    if raw:   # catastrophic mode opens whatever checksums the superblock and descriptors now carry
-        lines += [f"open_filesys -w -c {WORK_IMAGE}", *zaps, "close_filesys"]
-    return "".join(line + "\n" for line in lines)
-
-
-def apply_script(script: str, seed_image: Path, out: Path) -> None:
-    """Run a reproducer script on a copy of the seed as its header says; `out` is the result cut to
-    the seed's size (a command debugfs refused shows as a difference from the image it should give)."""
-    with tempfile.TemporaryDirectory(prefix="sisctl-debugfs-") as tmp:
-        folder = Path(tmp)
-        shutil.copyfile(seed_image, folder / WORK_IMAGE)
-        (folder / "repro.debugfs").write_text(script)
-        proc.run(["debugfs", "-f", "repro.debugfs"], timeout=60, cwd=folder, check=False)
-        with open(folder / WORK_IMAGE, "r+b") as f:
-            f.truncate(seed_image.stat().st_size)
-        shutil.copyfile(folder / WORK_IMAGE, out)
-
-
-def first_difference(a: bytes, b: bytes) -> str | None:
-    """None if equal, else where two images first differ (or that their sizes do)."""
-    if a == b:
-        return None
-    if len(a) != len(b):
-        return f"sizes differ: {len(a)} vs {len(b)} bytes"
-    at = next(i for i in range(len(a)) if a[i] != b[i])
-    count = sum(1 for x, y in zip(a, b) if x != y)
-    return f"{count} bytes differ, the first at offset {at}"
-
-
-def write_debugfs_script(folder: Path, fuzz_input: FuzzInput, seed_image: Path, seed_block_size: int) -> dict:
-    """repro.debugfs for folder/image.img, checked by running it on a copy of the seed; the raw bytes
-    are also written early when writing them only after the reopen does not give the image."""
-    image = (folder / "image.img").read_bytes()
-    for zap_early in (False, True):
-        script = reproducer_script(fuzz_input, seed_block_size, image, zap_early)
-        difference = check_script(script, seed_image, image)
-        if difference is None or not any(m[0] == "raw" for m in fuzz_input.mutations):
-            break
-    header = (f"# Turns a copy of seed {fuzz_input.seed} (seed.img) into image.img, byte for byte:\n"
-              f"#   cp seed.img {WORK_IMAGE} && debugfs -f repro.debugfs && "
-              f"truncate -s {len(image)} {WORK_IMAGE}\n")
-    if difference:
-        header += f"# NOT EXACT (checked when written: {difference}); image.img is the reference\n"
-    (folder / "repro.debugfs").write_text(header + script)
-    return {"debugfs_exact": difference is None, **({"debugfs_difference": difference} if difference else {})}
-
-
-def check_script(script: str, seed_image: Path, image: bytes) -> str | None:
-    """None if the script turns the seed into `image`, else how the result differs."""
-    with tempfile.TemporaryDirectory(prefix="sisctl-check-") as tmp:
-        result = Path(tmp) / "result.img"
-        apply_script(script, seed_image, result)
-        return first_difference(result.read_bytes(), image)
+def ddmin(items: list, still_fails: Callable[[list], bool]) -> list:
+    """A smallest-found sublist of `items` for which `still_fails` holds (Zeller's ddmin, complements only)."""
+    items, parts = list(items), 2
+    while items:
+        if len(items) == 1:
+            return [] if still_fails([]) else items
+        size = -(-len(items) // parts)
+        for start in range(0, len(items), size):
+            rest = items[:start] + items[start + size:]
+            if still_fails(rest):
+                items, parts = rest, max(parts - 1, 2)
+                break
+        else:
+            if parts >= len(items):
+                return items
+            parts = min(len(items), parts * 2)
+    return items

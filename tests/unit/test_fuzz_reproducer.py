@@ -4,7 +4,7 @@ import random
 from sisctl.campaign.fuzz.inputs import FuzzInput
 from sisctl.campaign.fuzz.ops import O_TRUNC
 from sisctl.campaign.fuzz.planted import meets_planted_bug
-from sisctl.campaign.fuzz.repro import ddmin
+from sisctl.campaign.fuzz.reproducer import ddmin
 
 
 def test_ddmin_finds_the_pair_that_matters_with_few_runs():

@@ -1,0 +1,42 @@
+"""`invoke speed.*`: how fast sisctl itself is; each runs a script of benchmarks/ that prints its
+figures as ratios against a baseline measured in the same run. (Benchmark campaigns of a kernel are
+`invoke campaign --kind bench`, and their tools `invoke bench.*`.)"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from invoke import Collection, task
+
+from sisctl.cli.common import guard
+from sisctl.paths import PROJECT
+
+
+def _script(name: str, *args: str) -> None:
+    subprocess.run([sys.executable, str(PROJECT / "benchmarks" / name), *args], check=True)
+
+
+@task(name="boot", help={"board": "board name or path", "runs": "boots of each kind"})
+@guard
+def speed_boot(c, board="qemu-virt-0", runs=3):
+    """Benchmark: cold boot-to-ready vs snapshot-restore-to-ready, and their ratio."""
+    _script("boot.py", "--board", board, "--runs", str(runs))
+
+
+@task(name="crash", help={"board": "board name or path", "runs": "workload runs per scenario"})
+@guard
+def speed_crash(c, board="qemu-virt-0", runs=2):
+    """Benchmark: verified ext4 crash states per minute, fast path vs a cold boot per state, and the ratio."""
+    _script("crash.py", "--board", board, "--runs", str(runs))
+
+
+@task(name="telemetry", help={"board": "board name or path"})
+@guard
+def speed_telemetry(c, board="qemu-virt-0"):
+    """Benchmark: points/s into the local database, and the overhead of periodic PMU sampling."""
+    _script("telemetry.py", "--board", board)
+
+
+speed = Collection("speed")
+for speed_task in (speed_boot, speed_crash, speed_telemetry):
+    speed.add_task(speed_task)
