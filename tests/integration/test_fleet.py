@@ -94,10 +94,16 @@ class Lab:
         return subprocess.run([labgrid_tool("labgrid-client"), "-x", self.address, "resources"],
                               capture_output=True, text=True, timeout=30).stdout
 
-    def health_points(self) -> list[tuple[dict, float]]:
-        """(tags, good) of every fleet_health point in the lab's database."""
-        return [(series["metric"], value) for series in self.tsdb.export('{__name__="fleet_health_good"}')
-                for value in series["values"]]
+    def health_points(self, board: str, count: int) -> list[tuple[dict, float]]:
+        """(tags, good) of `board`'s fleet_health points in the lab's database, waiting up to 30 s for
+        `count` of them (a point becomes visible a moment after its write is acknowledged)."""
+        def points():
+            return [(series["metric"], value) for series in self.tsdb.export('{__name__="fleet_health_good"}')
+                    for value in series["values"] if series["metric"]["board"] == board]
+        deadline = time.monotonic() + 30
+        while len(found := points()) < count and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return found
 
     def restart_exporter(self) -> None:
         self.exporter.terminate()
@@ -279,7 +285,7 @@ def test_a_board_failing_its_health_check_gets_no_jobs_until_back_from_maintenan
     # shelf-02's board file is not on this lab host (only in the exported folder): it cannot be checked
     bad = invoke("fleet.health", "--board", "shelf-02", "--json")
     assert bad.returncode == 75 and json.loads(bad.stdout)["health"] == "bad", bad.stdout + bad.stderr
-    manual = [(tags, good) for tags, good in lab.health_points() if tags["board"] == "shelf-02"]
+    manual = lab.health_points("shelf-02", 1)
     assert [(t["health"], t["check"], t["host"], good) for t, good in manual] == [("bad", "manual", HOST, 0)]
     jobs = [start_invoke("fleet.hold", "--board", "tag:type=shelf", "--seconds", "0.2") for _ in range(4)]
     boards = [json.loads(job.communicate(timeout=120)[0].strip().splitlines()[-1])["board"] for job in jobs]
@@ -302,7 +308,7 @@ def test_a_board_failing_its_health_check_gets_no_jobs_until_back_from_maintenan
     out, err = job.communicate(timeout=60)
     assert job.returncode == 0 and json.loads(out.strip().splitlines()[-1])["board"] == "shelf-01", err
     assert "shelf-02: health unknown; running its health check first" in err
-    checks = sorted((t["health"], t["check"]) for t, _ in lab.health_points() if t["board"] == "shelf-02")
+    checks = sorted((t["health"], t["check"]) for t, _ in lab.health_points("shelf-02", 4))
     assert checks == [("bad", "manual"), ("bad", "unknown"), ("maintenance", "maintenance"),
                       ("unknown", "maintenance")], checks
 

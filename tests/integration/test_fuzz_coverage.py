@@ -71,7 +71,9 @@ def test_campaign_grows_coverage_and_cmin_keeps_every_pc(kcov_board, tmp_path):
     corpus = tmp_path / "corpus"
     summary = runner.start("fuzz", kcov_board.name, {"target": "vfs-ops", "duration": "25s", "corpus": str(corpus)},
                            3, progress=lambda _: None)
-    assert summary["status"] == "passed", summary
+    # This kernel's real bugs may be found in 25 s (a WARNING in ext4_da_update_reserve_space was):
+    # a finding is the fuzzer working, and this test is about coverage, so only an error fails it
+    assert summary["status"] == "passed" or (summary["status"] == "failed" and summary["unique_crashes"]), summary
     assert summary["coverage"].startswith("KCOV: ")
     growth = summary["coverage_growth"]
     for name in ("total", "fs/ext4", "fs/jbd2", "fs/namei.c"):
