@@ -30,6 +30,7 @@ int run_tool(int argc, char **argv)
         if (!strcmp(argv[1], t->name) && nargs >= t->min_args && (t->max_args < 0 || nargs <= t->max_args))
             return t->run(nargs, argv + 2);
     }
-    fprintf(stderr, "usage: sisagent [ops MOUNT MARKDEV MARKOFFSET OPSFILE | dump DIR | check MNTBASE SERIAL... | pmu INTERVAL_MS CMD... | now]\n");
+    fprintf(stderr, "usage: sisagent [ops MOUNT MARKDEV MARKOFFSET OPSFILE | dump DIR | check MNTBASE SERIAL... | "
+                    "pmu INTERVAL_MS CMD... | now | bench WORKLOAD [N] [DIR] | fuzz SERIAL[,SERIAL...] MNTBASE MOUNTOPTS]\n");
     return 2;
 }

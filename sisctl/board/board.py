@@ -288,21 +288,23 @@ class BoardSession:
         port = open_port(url, spec.baudrate, spec.open_timeout_s, self.name)
         self.console = Console(port, self.run_dir / "console.log", self.name, spec.ignore_reports,
                                spec.crash_grace_s)
-        self.on_close("closing the console", self.console.close)
         if self.machine is not None:
             self.console.watch = self.machine.check_io_error
         self.agent = Agent(self.console, self.name)
 
     def on_close(self, what: str, step: Callable[[], None]) -> None:
-        """Run `step` when the session ends (the last registered first); `what` names it in errors."""
+        """Run `step` when the session ends (after the console closes, the last registered first);
+        `what` names it in errors."""
         self._undo.append((what, step))
 
     def _power_off(self, cause: BaseException | None = None) -> None:
-        """Undo what this session did (QEMU, a console, a board switched on, a Pi's trial boot).
+        """Undo what this session did: close the console, then the steps its boot registered, last
+        first (stop QEMU; switch a board off or bring a Pi's own OS back; release the console).
 
         Every step is tried. With `cause` (the error that ended the session) a failing step is
         noted on it instead of replacing it; without, the first failure is raised."""
-        steps, self._undo = self._undo[::-1], []
+        console = [("closing the console", self.console.close)] if self.console else []
+        steps, self._undo = console + self._undo[::-1], []
         self.console = self.agent = self.machine = None
         first: BaseException | None = None
         for what, step in steps:

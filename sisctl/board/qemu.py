@@ -27,7 +27,7 @@ START_TIMEOUT_S = 20.0
 class QemuSpec:
     binary: str = "qemu-system-aarch64"
     machine: str = "virt"
-    cpu: str | None = "max"          # null: the machine's own CPU (raspi3b)
+    cpu: str | None = "max,pauth-impdef=on"   # model[,options]; null: the machine's own CPU (raspi3b)
     memory_mb: Annotated[int, between(16, 1 << 20)] = 512
     smp: Annotated[int, between(1, 512)] = 1
     dtb: str | None = None           # relative to the artifact's dtbs/ folder

@@ -105,8 +105,9 @@ def _check_qemu(q: QemuSpec, path: Path) -> None:
         raise config.ConfigError(path, "qemu.machine", f"{q.binary} has no machine {q.machine!r} "
                                  f"(see '{q.binary} -machine help')")
     known = qemu_caps.cpus(binary)
-    if known and q.cpu is not None and q.cpu not in known:
-        raise config.ConfigError(path, "qemu.cpu", f"{q.binary} has no CPU model {q.cpu!r} "
+    model = q.cpu.partition(",")[0] if q.cpu is not None else None     # max,pauth-impdef=on: model max
+    if known and model is not None and model not in known:
+        raise config.ConfigError(path, "qemu.cpu", f"{q.binary} has no CPU model {model!r} "
                                  f"(see '{q.binary} -cpu help')")
     host_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
     if q.memory_mb > host_mb:

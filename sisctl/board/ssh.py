@@ -56,7 +56,7 @@ class SshRunner:
                 self._client = client
                 return
             except SshRefused as err:
-                raise BoardError(self.name, str(err)) from None
+                raise BoardError(self.name, f"{err} (our key: {self.spec.key_file or 'none given'})") from None
             except SshUnreachable as err:
                 problem = str(err).removeprefix(f"{self.where} unreachable: ")
             if attempt < self.spec.retries:

@@ -6,14 +6,17 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from invoke import Collection, task
+from invoke import Collection, Exit, task
 
 from sisctl.cli.common import guard
 from sisctl.paths import PROJECT
 
 
 def _script(name: str, *args: str) -> None:
-    subprocess.run([sys.executable, str(PROJECT / "benchmarks" / name), *args], check=True)
+    """Run benchmarks/NAME; a failing script ends the task with its exit code (it said why)."""
+    code = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / name), *args]).returncode
+    if code:
+        raise Exit(code=code)
 
 
 @task(name="boot", help={"board": "board name or path", "runs": "boots of each kind"})
@@ -30,6 +33,13 @@ def speed_crash(c, board="qemu-virt-0", runs=2):
     _script("crash.py", "--board", board, "--runs", str(runs))
 
 
+@task(name="cpu", help={"board": "a QEMU board name or path", "runs": "boots of each CPU option"})
+@guard
+def speed_cpu(c, board="qemu-virt-0", runs=3):
+    """Benchmark: cold boot and a syscall loop under each -cpu option against max; instruction counts unchanged."""
+    _script("cpu.py", "--board", board, "--runs", str(runs))
+
+
 @task(name="telemetry", help={"board": "board name or path"})
 @guard
 def speed_telemetry(c, board="qemu-virt-0"):
@@ -38,5 +48,5 @@ def speed_telemetry(c, board="qemu-virt-0"):
 
 
 speed = Collection("speed")
-for speed_task in (speed_boot, speed_crash, speed_telemetry):
+for speed_task in (speed_boot, speed_crash, speed_cpu, speed_telemetry):
     speed.add_task(speed_task)

@@ -6,7 +6,7 @@ the place matches, so locking the place acquires them on the exporter. A local t
 a RawSerialPort but not matched: acquiring it would make the exporter open the tty itself.
 QEMU boards have no resources of their own; their place is what jobs hold. The board files
 are read above (the command line) and handed in: the fleet reads a BoardSpec's `name`, `lab`,
-`console` and `power` fields, and imports nothing of the board floor.
+`console` and `source` fields, and imports nothing of the board floor.
 """
 from __future__ import annotations
 

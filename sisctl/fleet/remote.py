@@ -120,8 +120,10 @@ def connect(host: Host) -> Connection:
     refuse_unknown_keys(conn.client, known)
     try:
         open_checked(conn.open, conn.close, where=host.where, known_hosts=known, host=spec.address, port=spec.port)
-    except (SshRefused, SshUnreachable) as err:
+    except SshRefused as err:
         raise LabHostError(str(err)) from None
+    except SshUnreachable as err:
+        raise LabHostError(f"{err} (connect timeout {timeout:g} s)") from None
     return conn
 
 

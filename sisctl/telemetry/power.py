@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import http.client
 import json
 import shlex
 import time
@@ -62,7 +63,7 @@ def _get_json(url: str, timeout_s: float) -> dict:
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as reply:
             return json.loads(reply.read())
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, http.client.HTTPException) as err:
         raise PowerError(f"power meter {url} did not answer with JSON within {timeout_s:g} s: {err}") from None
 
 

@@ -23,7 +23,8 @@ from sisctl.board.errors import BoardError, KernelCrash
 from sisctl.board.pi import PiTryboot
 from sisctl.board.power import QmpPower
 from sisctl.board.power.tasmota import TasmotaPower
-from sisctl.board.spec import PiSpec, load_board
+from sisctl.board.pi import PiSpec
+from sisctl.board.spec import load_board
 from sisctl.board.uboot import BootFiles
 from sisctl.build.builder import build
 from sisctl.build.recipe import find_recipe

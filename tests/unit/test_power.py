@@ -14,9 +14,9 @@ import yaml
 from sisctl import paths
 from sisctl.board import power
 from sisctl.board.power._http import digest_authorization
-from sisctl.board.spec import PowerMeterSpec, load_board
+from sisctl.board.spec import load_board
 from sisctl.config import ConfigError
-from sisctl.telemetry.power import PowerError, estimate, read_power
+from sisctl.telemetry.power import PowerError, PowerMeterSpec, estimate, read_power
 
 
 def test_estimate_is_linear_and_labelled_as_an_estimate():
@@ -84,7 +84,7 @@ MINIMAL = {          # the least each model needs, and the keys it cannot do wit
     "http": ({"on_url": "http://pdu.lab/3/on", "off_url": "http://pdu.lab/3/off"}, {"on_url", "off_url"}),
     "shelly_gen2": ({"url": "http://shelly.lab"}, {"url"}),
     "uhubctl": ({"hub": "1-1", "ssh": SSH}, {"hub", "ssh"}),
-    "gpio": ({"chip": "gpiochip0", "line": 17, "ssh": SSH}, {"chip", "line", "ssh"}),
+    "gpio": ({"chip": "gpiochip0", "line": 17, "ssh": SSH}, {"ssh"}),   # chip and line default to gpiochip0, line 0
     "manual": ({}, set()),
 }
 

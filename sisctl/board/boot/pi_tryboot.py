@@ -33,6 +33,8 @@ def check(spec: BoardSpec, path) -> None:
     if spec.qemu is not None:
         raise config.ConfigError(path, "qemu", "pi-tryboot is for real Raspberry Pis; a QEMU board boots "
                                  "by qemu or uboot")
+    if spec.power.model == "qmp":   # the end of every session power-cycles the Pi back to its own OS
+        raise config.ConfigError(path, "power.model", "a real board needs a power switch model, not qmp")
 
 
 def boot(session: BoardSession, request: BootRequest) -> None:

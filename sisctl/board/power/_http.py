@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -38,7 +39,10 @@ def _login(spec, url: str, default_user: str) -> tuple[str, str] | None:
     user = os.environ.get(spec.user_env, "") if spec.user_env else default_user
     if not user:
         raise _error(f"power switch {url}: ${spec.user_env} is not set")
-    return user, os.environ.get(spec.password_env, "")
+    password = os.environ.get(spec.password_env)
+    if password is None:
+        raise _error(f"power switch {url}: ${spec.password_env} is not set")
+    return user, password
 
 
 def _send(spec, url: str, method: str, headers: dict) -> str:
@@ -64,6 +68,8 @@ def request(spec, url: str, method: str = "GET", *, digest: bool = False, defaul
         raise _error(f"power switch {url} refused: HTTP {err.code} {err.reason}") from None
     except ValueError as err:          # no URL urllib can use
         raise _error(f"power switch {url!r}: {err}") from None
+    except http.client.HTTPException as err:    # a reply that is not HTTP
+        raise _error(f"power switch {url} gave a garbled reply: {type(err).__name__} {err}") from None
     except OSError as err:
         reason = getattr(err, "reason", err)
         if isinstance(reason, ConnectionRefusedError):

@@ -21,8 +21,8 @@ from sisctl.config import between
 @dataclass(kw_only=True)
 class GpioPower(SwitchSettings, LabHostTool):
     """model gpio: a relay on a GPIO line of the lab host, switched with gpioset/gpioget over SSH."""
-    chip: str
-    line: Annotated[int, between(0)]
+    chip: str = "gpiochip0"
+    line: Annotated[int, between(0)] = 0
     active_low: bool = False
 
 

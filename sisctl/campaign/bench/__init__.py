@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import fields
 from typing import Any
 
 from sisctl.campaign.bench.options import OPTIONS, BenchConfig
 from sisctl.campaign.bench.suite import Suite, load_suite
 from sisctl.campaign.core.kind import Context, Findings
-from sisctl.campaign.core.options import option_values
+from sisctl.campaign.core.options import config_from_json, option_values
 from sisctl.errors import UsageError
 
 
@@ -36,6 +35,8 @@ class BenchKind:
         missing = sorted(set(workloads or ()) - {w.name for w in suite.workloads})
         if missing:
             raise UsageError(f"suite {suite.name} has no workload {missing[0]}")
+        if board.startswith("tag:"):   # a test plan's step before a board is taken: checked when it runs
+            return BenchConfig(board, seed=seed, workloads=workloads, **values)
         qemu = find_board(board).qemu is not None
         families_for(suite, qemu)   # refuse what the board cannot measure
         if not qemu and (suite.only(set(workloads)) if workloads else suite).needs_disk:
@@ -44,8 +45,7 @@ class BenchKind:
         return BenchConfig(board, seed=seed, workloads=workloads, **values)
 
     def config_from_json(self, data: dict) -> BenchConfig:
-        known = {f.name for f in fields(BenchConfig)}
-        return BenchConfig(**{k: v for k, v in data.items() if k in known})
+        return config_from_json(BenchConfig, data)
 
     def suite(self, config: BenchConfig) -> Suite:
         suite = load_suite(config.suite)

@@ -22,8 +22,8 @@ class BenchConfig:
 
 
 def parse_budget(text: Any) -> float:
-    """'15m', '90s', '1h' or plain seconds."""
-    return parse_duration(text, "--budget (one block of boots takes 10 s)", at_least=10)
+    """'15m', '90s', '1h' or plain seconds; at least one block of boots (10 s)."""
+    return parse_duration(text, "--budget", at_least=10)
 
 
 def variant_of(side: str) -> Callable[[Any], str]:

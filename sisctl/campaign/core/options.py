@@ -12,6 +12,8 @@ option (`flag(name)`; durations through sisctl/duration.py). A value of None cou
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -66,10 +68,16 @@ def one_of(name: str, choices: Sequence[str]) -> Callable[[Any], str]:
 
 
 def on_off(name: str) -> Callable[[Any], str]:
-    """A parser for an option that is on or off."""
+    """A parser for an option that is on or off (YAML reads a plan's bare on and off as true and false)."""
     def parse(value: Any) -> str:
-        if str(value) not in ("on", "off"):
-            raise UsageError(f"{flag(name)} {str(value)!r}: expected on or off")
-        return str(value)
+        text = {True: "on", False: "off"}.get(value, str(value)) if isinstance(value, bool) else str(value)
+        if text not in ("on", "off"):
+            raise UsageError(f"{flag(name)} {text!r}: expected on or off")
+        return text
     return parse
 
+
+def config_from_json(cls: type, data: dict):
+    """A kind's config dataclass `cls` from a campaign.json's config: keys it no longer has are left out."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in known})

@@ -1,10 +1,10 @@
 """The ext4 crash-injection campaign kind: workloads, crash states, the durability oracle."""
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 
 from sisctl.campaign.core.kind import Context, Findings
+from sisctl.campaign.core.options import config_from_json
 from sisctl.campaign.ext4crash.options import OPTIONS, CampaignConfig, config_from_options
 from sisctl.campaign.ext4crash.summary import scenario_cases, summarize, terminal_summary
 
@@ -18,8 +18,7 @@ class Ext4CrashKind:
         return config_from_options(board, seed, options)
 
     def config_from_json(self, data: dict) -> CampaignConfig:
-        known = {f.name for f in fields(CampaignConfig)}
-        return CampaignConfig(**{k: v for k, v in data.items() if k in known})
+        return config_from_json(CampaignConfig, data)
 
     def execute(self, ctx: Context, config: CampaignConfig) -> None:
         from sisctl.campaign.ext4crash.campaign import Ext4CrashCampaign   # the board side, only when run

@@ -2,10 +2,10 @@
 reproducers and minimisation."""
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 
 from sisctl.campaign.core.kind import Context, Findings
+from sisctl.campaign.core.options import config_from_json
 from sisctl.campaign.fuzz.options import OPTIONS, FuzzConfig, config_from_options
 from sisctl.campaign.fuzz.summary import cases, coverage_summary, summarize, terminal_summary
 
@@ -19,8 +19,7 @@ class FuzzKind:
         return config_from_options(board, seed, options)
 
     def config_from_json(self, data: dict) -> FuzzConfig:
-        known = {f.name for f in fields(FuzzConfig)}
-        return FuzzConfig(**{k: v for k, v in data.items() if k in known})
+        return config_from_json(FuzzConfig, data)
 
     def execute(self, ctx: Context, config: FuzzConfig) -> None:
         from sisctl.campaign.fuzz.campaign import FuzzCampaign   # imports the board side only when run
