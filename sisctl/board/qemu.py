@@ -37,7 +37,7 @@ class QemuSpec:
     extra_args: list[Annotated[str, max_bytes(ARG_MAX_STRLEN, "one argument")]] = field(default_factory=list)
 
 
-def _opt(value: Path | str) -> str:
+def option_value(value: Path | str) -> str:
     """Escape a value inside a QEMU -option a=b,c=d list."""
     return str(value).replace(",", ",,")
 
@@ -59,11 +59,11 @@ class Disk:
     def args(self) -> list[str]:
         n = self.name
         if self.log:
-            nodes = [f"driver=file,filename={_opt(self.image)},node-name={n}-base,cache.direct=on",
-                     f"driver=file,filename={_opt(self.log)},node-name={n}-log",
+            nodes = [f"driver=file,filename={option_value(self.image)},node-name={n}-base,cache.direct=on",
+                     f"driver=file,filename={option_value(self.log)},node-name={n}-log",
                      f"driver=blklogwrites,file={n}-base,log={n}-log,node-name={n},log-append=off"]
         else:
-            nodes = [f"driver=file,filename={_opt(self.image)},node-name={n}-file",
+            nodes = [f"driver=file,filename={option_value(self.image)},node-name={n}-file",
                      f"driver=raw,file={n}-file,node-name={n}"]
         args = [a for node in nodes for a in ("-blockdev", node)]
         return args + ["-device", f"virtio-blk-pci,drive={n},id={n}-dev,serial={n}"]
@@ -91,14 +91,14 @@ class QemuLaunch:
         if self.firmware:
             args += ["-bios", str(self.firmware)]
         if self.tftp_root:
-            args += ["-netdev", f"user,id=net0,restrict=on,tftp={_opt(self.tftp_root)}",
+            args += ["-netdev", f"user,id=net0,restrict=on,tftp={option_value(self.tftp_root)}",
                      "-device", "virtio-net-pci,netdev=net0"]
         if self.dtb:
             args += ["-dtb", str(self.dtb)]
         if spec.no_reboot:
             args.append("-no-reboot")
         if self.vmstate:
-            args += ["-blockdev", f"driver=file,filename={_opt(self.vmstate)},node-name=vmstate-file",
+            args += ["-blockdev", f"driver=file,filename={option_value(self.vmstate)},node-name=vmstate-file",
                      "-blockdev", "driver=qcow2,file=vmstate-file,node-name=vmstate"]
         for disk in self.disks:
             args += disk.args()
@@ -129,7 +129,7 @@ class QemuMachine:
         argv = [self.spec.binary, *self.launch.guest_args(self.spec),
                 "-chardev", f"socket,id=console,host=127.0.0.1,port={self.port},server=on,wait=on",
                 "-serial", "chardev:console",
-                "-qmp", f"unix:{_opt(self.qmp_path)},server=on,wait=off"]
+                "-qmp", f"unix:{option_value(self.qmp_path)},server=on,wait=off"]
         return argv + (["-S"] if paused else [])
 
     def start(self, paused: bool = False) -> None:

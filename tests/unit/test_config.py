@@ -18,7 +18,8 @@ from tests.malformed.test_corpus import BOARDS as MALFORMED_BOARDS
 # Rules that need more than one key, the file's name or the QEMU binary: not expressible in the schema.
 BEYOND_SCHEMA = {"name-mismatch", "memory-over-host", "machine-unknown", "cpu-unknown", "binary-missing",
                  "binary-bad-path", "console-url-on-qemu", "uboot-without-firmware", "real-board-no-console",
-                 "real-board-qmp-power", "pi-without-pi", "cpu-unknown-with-options", "pi-qmp-power", "pi-with-qemu", "pi-config-line-newline",
+                 "real-board-qmp-power", "pi-without-pi", "cpu-unknown-with-options", "pi-qmp-power",
+                 "uefi-real-board", "uefi-with-firmware", "uefi-code-missing", "pi-with-qemu", "pi-config-line-newline",
                  "nested-non-string-key",
                  "ready-timeout-nan", "crash-grace-nan", "pi-back-timeout-nan"}   # JSON has no NaN
 

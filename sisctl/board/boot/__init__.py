@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sisctl.board.boot import pi_tryboot, qemu, uboot
+from sisctl.board.boot import pi_tryboot, qemu, uboot, uefi
 
-METHODS = {method.NAME: method for method in (qemu, uboot, pi_tryboot)}
+METHODS = {method.NAME: method for method in (qemu, uboot, uefi, pi_tryboot)}
 
 
 @dataclass(frozen=True)
