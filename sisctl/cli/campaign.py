@@ -42,7 +42,7 @@ def with_kind_options(body):
     return body
 
 
-@task(name="run", default=True, auto_shortflags=False,   # short flags would move when a kind adds an option
+@task(name="run", default=True,
       help={"kind": f"campaign kind: {', '.join(KIND_MODULES)}",
             "board": "board name or path, or tag:KEY=VALUE for any healthy board with those tags (default qemu-virt-0)",
             "boards": "shard the campaign across boards: NAME,NAME,... or tag:KEY=VALUE[,KEY=VALUE] for every "

@@ -3,9 +3,11 @@ and the command line staying fast to start."""
 from __future__ import annotations
 
 import inspect
+import os
 import subprocess
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +82,16 @@ def test_the_command_line_gets_the_tables_without_the_run_side():
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
     assert set(kind_options()) == set(KIND_MODULES)
+
+
+@pytest.mark.parametrize("words, problem", [
+    (["--kind", "bench", "-c", "x"], "--corpus is not an option of bench campaigns"),
+    (["--kind", "ext4-crash", "-u", "x"], "--suite is not an option of ext4-crash campaigns")])
+def test_a_short_flag_of_another_kind_stops_the_task_before_anything_runs(tmp_path, words, problem):
+    """Short flags follow the option tables: one that means another kind's option now is a usage error."""
+    invoke = Path(sys.executable).parent / "invoke"
+    done = subprocess.run([str(invoke), "campaign", *words], capture_output=True, text=True, timeout=60,
+                          cwd=PROJECT, env={**os.environ, "SISCTL_STATE": str(tmp_path / "state"),
+                                            "SISCTL_REPORTS": str(tmp_path / "reports")})
+    assert done.returncode == 2 and done.stderr.startswith(f"error: {problem}"), done.stderr
+    assert not (tmp_path / "reports").exists()
