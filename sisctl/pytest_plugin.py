@@ -95,9 +95,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if chosen is None or not hasattr(chosen, "flashed"):
         return
     from sisctl.errors import SisctlError
-    from sisctl.provenance import provenance
     try:
-        origin = provenance(chosen.name, chosen.flashed(), chosen.spec.qemu.binary if chosen.spec.qemu else None)
+        origin = chosen.provenance()
     except SisctlError:
         return   # the board fixture itself reports what is wrong
     item.user_properties.extend((key, str(value)) for key, value in origin.items())

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from sisctl import paths, proc
+from sisctl.provenance import provenance
 from sisctl.board.agent import Agent, CommandResult
 from sisctl.board.console import Console, open_port
 from sisctl.board.errors import AgentError, BoardError, ConsoleLost
@@ -111,6 +112,10 @@ class Board:
             raise BoardError(self.name, "the flashed guest image holds an older agent than this sisctl; "
                              f"run 'invoke flash --board {self.name}'")
         return record
+
+    def provenance(self, flashed: FlashRecord | None = None) -> dict:
+        """Where this board's results come from: the flashed kernel, QEMU's version (or 'board'), sisctl."""
+        return provenance(self.name, flashed or self.flashed(), self.spec.qemu.binary if self.spec.qemu else None)
 
     # --- sessions --------------------------------------------------------------
     @contextmanager

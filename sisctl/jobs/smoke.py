@@ -12,7 +12,6 @@ from sisctl.build.builder import build
 from sisctl.build.recipe import find_recipe
 from sisctl.jobs.boards import held_board
 from sisctl.jobs.checks import CheckFailed, board_checks
-from sisctl.provenance import provenance
 from sisctl.report import plots
 from sisctl.report.index import write_index
 from sisctl.report.jobpage import console_details, write_job_page
@@ -40,7 +39,7 @@ def run_smoke(board_name: str, recipe: str = "", progress: Callable[[str], None]
                 cases.append(Case(name, False, str(err), time.monotonic() - started))
             progress(f"  {'ok  ' if cases[-1].passed else 'FAIL'} {name}: {cases[-1].detail}")
         run_dir = session.run_dir
-    origin = provenance(spec.name, board.flashed(), spec.qemu.binary if spec.qemu else None)
+    origin = board.provenance()
     failed = sum(not c.passed for c in cases)
     summary = {"kind": "smoke", "board": spec.name, "status": "failed" if failed else "passed",
                "headline": f"{len(cases) - failed} checks passed, {failed} failed",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from sisctl.board.board import Board
 from sisctl.board.errors import BoardBusy
 from sisctl.campaign.core import runner
 from sisctl.campaign.core.kind import Findings
@@ -39,7 +40,7 @@ class StubKind:
 def folders(tmp_path, monkeypatch):
     monkeypatch.setenv("SISCTL_STATE", str(tmp_path / "state"))
     monkeypatch.setenv("SISCTL_REPORTS", str(tmp_path / "reports"))
-    monkeypatch.setattr(runner, "provenance", lambda *a, **k: {"board": "qemu-virt-0"})
+    monkeypatch.setattr(Board, "provenance", lambda self, flashed=None: {"board": "qemu-virt-0"})
     monkeypatch.setattr(runner, "ensure_flashed", lambda board, progress: None)
     out = tmp_path / "reports" / "stub-1"
     out.mkdir(parents=True)

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from sisctl.board.board import Board
 from sisctl.board.errors import BoardError
 from sisctl.campaign.core import boards, runner
 from sisctl.campaign.core.kind import Findings
@@ -134,7 +135,7 @@ def folders(tmp_path, monkeypatch):
     monkeypatch.setenv("SISCTL_STATE", str(tmp_path / "state"))
     monkeypatch.setenv("SISCTL_REPORTS", str(tmp_path / "reports"))
     monkeypatch.delenv("SISCTL_COORDINATOR", raising=False)
-    monkeypatch.setattr(runner, "provenance", lambda board, *a, **k: {"board": board, "kernel_version": "6.1"})
+    monkeypatch.setattr(Board, "provenance", lambda self, flashed=None: {"board": self.name, "kernel_version": "6.1"})
     monkeypatch.setattr(runner, "ensure_flashed", lambda board, progress: None)
     out = tmp_path / "reports" / "stub-1"
     out.mkdir(parents=True)

@@ -30,7 +30,6 @@ from sisctl.campaign.core.shards import Shard, first_line, run_shards, shard_sec
 from sisctl.errors import UsageError
 from sisctl.jobs.boards import board_name, board_spec, fleet_hold, held_board
 from sisctl.progress import as_progress
-from sisctl.provenance import provenance
 from sisctl.report.index import write_index
 from sisctl.report.jobpage import write_job_page
 from sisctl.report.junit import Case, write_junit
@@ -73,12 +72,7 @@ def direct_context(kind: str, config: Any, board: Board, out: Path,
         write_campaign(out, kind, config, [board.name])
     with RecordLog(out / "records.jsonl") as records:
         yield Context(board, out, records, as_progress(progress), lambda points: None,
-                      origin_of(board, board.flashed()))
-
-
-def origin_of(board: Board, flashed) -> dict:
-    """The provenance every record of the board carries."""
-    return provenance(board.name, flashed, board.spec.qemu.binary if board.spec.qemu else None)
+                      board.provenance())
 
 
 def resume(campaign: str, progress: Callable[[str], None] = print) -> dict:
@@ -148,7 +142,7 @@ def _run(campaign_kind: CampaignKind, config: Any, out: Path, progress: Callable
             for name in sorted(boards):   # one hold per board for the whole campaign, always in this order
                 holds.enter_context(fleet_hold(name))
             for shard in shards:   # a board never flashed gets its default recipe
-                shard.origin = origin_of(shard.board, ensure_flashed(shard.board, progress))
+                shard.origin = shard.board.provenance(ensure_flashed(shard.board, progress))
             sink = open_sink(load_lab())   # spooled: a missing or slow database never stops the campaign
             with RecordLog(out / "records.jsonl") as records:
                 run_shards(campaign_kind, config, out, shards, records, progress, sink.write)
