@@ -42,7 +42,9 @@ def open_checked(connect: Callable[[], None], close: Callable[[], None], *, wher
                          f"{err.key.get_base64()[:16]}...); refusing to connect") from None
     except paramiko.AuthenticationException as err:
         close()
-        raise SshRefused(f"{where}: authentication failed ({err})") from None
+        if "timeout" not in str(err).lower():
+            raise SshRefused(f"{where}: authentication failed ({err})") from None
+        problem = f"no answer to authentication within the timeout ({err})"   # a slow host, not a refusal
     except paramiko.ssh_exception.NoValidConnectionsError as err:   # refused on every address
         close()
         problem = "; ".join(sorted({e.strerror or str(e) for e in err.errors.values()}))

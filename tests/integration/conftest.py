@@ -80,7 +80,7 @@ PidFile {tmp_path / 'sshd.pid'}
     key_type, key_data = host_pub.split()[:2]
     (tmp_path / "known_hosts").write_text(f"[127.0.0.1]:{port} {key_type} {key_data}\n")
     spec = SshSpec("127.0.0.1", user="root", port=port, key_file=str(tmp_path / "user_key"),
-                   known_hosts=str(tmp_path / "known_hosts"), connect_timeout_s=3, retries=0)
+                   known_hosts=str(tmp_path / "known_hosts"), connect_timeout_s=10, retries=1)
     yield spec
     server.terminate()
     server.wait(10)
