@@ -121,18 +121,20 @@ class Board:
     @contextmanager
     def session(self, *, fast: bool = True, append: str = "", label: str = "session",
                 ready_timeout_s: float | None = None, disks: list[Disk] = (), artifact: Artifact | None = None,
-                initrd: Path | None = None, qemu_args: list[str] = ()) -> Iterator["BoardSession"]:
+                initrd: Path | None = None, qemu_args: list[str] = (),
+                run_dir: Path | None = None) -> Iterator["BoardSession"]:
         """Boot the flashed artifact (or `artifact`, without flashing it) and yield a live session.
 
         With `fast`, boot from the ready snapshot for this kernel, command line and
         set of disks; if there is none yet, boot cold and save one. `initrd` is the guest image
         for `artifact` (built when not given). `qemu_args` are extra QEMU options for this
-        session only (e.g. -icount)."""
+        session only (e.g. -icount). `run_dir` gets its console log (default: a new folder under
+        reports/runs)."""
         if disks and not self.spec.qemu:
             raise BoardError(self.name, "extra disks (ext4-crash campaigns record every write to one) "
                              "exist only on QEMU boards; this is a real board")
         with self.hold(self.name), BoardLock(self.state / "lock", self.name):
-            session = BoardSession(self, new_run_dir(self.name, label, self.reports))
+            session = BoardSession(self, run_dir or new_run_dir(self.name, label, self.reports))
             session.artifact, session.initrd, session.qemu_args = artifact, initrd, list(qemu_args)
             try:
                 session.boot(fast=fast, append=append, disks=list(disks),

@@ -41,6 +41,7 @@ KIND_MODULES = {
     "ext4-crash": "sisctl.campaign.ext4crash",
     "fuzz": "sisctl.campaign.fuzz",
     "bench": "sisctl.campaign.bench",
+    "ktap": "sisctl.campaign.ktap",
 }
 
 

@@ -1,0 +1,50 @@
+"""The KTAP campaign's options (suites, kernel, boot timeout) and the config they make."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sisctl.campaign.core.options import Option
+from sisctl.duration import parse_duration
+from sisctl.errors import UsageError
+
+GLOB = re.compile(r"[A-Za-z0-9_*?\[\]-]+(\.[A-Za-z0-9_*?\[\]-]+)?")
+
+
+@dataclass
+class KtapConfig:
+    board: str
+    seed: int = 1
+    suites: str = "*"               # kunit.filter_glob: SUITE_GLOB[.TEST_GLOB]
+    kernel: str = ""                # a variant booted without flashing it; "" = the board's flashed kernel
+    boot_timeout_s: float = 300.0   # one boot, its tests included
+
+
+def parse_suites(text: Any) -> str:
+    text = str(text).strip()
+    if not GLOB.fullmatch(text):
+        raise UsageError(f"--suites {text!r}: expected SUITE_GLOB[.TEST_GLOB] as kunit.filter_glob takes it "
+                         "(e.g. ext4_*, list-kunit-test.*add*)")
+    return text
+
+
+def parse_kernel(text: Any) -> str:
+    if not text:
+        return ""
+    from sisctl.build.variant import checked_variant
+    checked_variant(str(text), "--kernel")
+    return str(text)
+
+
+def parse_boot_timeout(text: Any) -> float:
+    return parse_duration(text, "--boot-timeout", at_least=5)
+
+
+OPTIONS = (
+    Option("suites", parse_suites, "*", "KUnit suites to run, as kunit.filter_glob (SUITE_GLOB[.TEST_GLOB])"),
+    Option("kernel", parse_kernel, "", "kernel variant RECIPE[+KERNEL-OPTION...] booted without flashing it "
+           "(default: the board's flashed kernel)"),
+    Option("boot_timeout", parse_boot_timeout, "5m", "the longest one boot may take, its tests included",
+           field="boot_timeout_s"),
+)

@@ -1,0 +1,91 @@
+"""KUnit on a real kbuild kernel in QEMU: the clean kernel passes every case, a planted failure is
+exactly one JUnit failure with its assertion, and a planted panic mid-suite is one error with the
+panic's title while every other test still gets its result from the boots after it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from sisctl.board.board import Board
+from sisctl.board.spec import find_board
+from sisctl.build.builder import build
+from sisctl.build.recipe import find_recipe
+
+pytestmark = [pytest.mark.integration, pytest.mark.kbuild]
+
+PROJECT = Path(__file__).resolve().parents[2]
+INVOKE = Path(sys.executable).parent / "invoke"
+KERNEL = "linux-kbuild-kunit"
+FIRST_EXT4_CASE = "ext4_inode_test.inode_test_xtimestamp_decoding.1901-12-13 Lower bound of 32bit < 0 timestamp, no extra bits"
+
+
+@pytest.fixture(scope="module")
+def tiny(lab_dirs, kbuild_artifact) -> Board:
+    build(find_recipe(KERNEL))   # minutes the first time, cached after
+    board = Board(find_board("qemu-virt-tiny"))
+    board.flash(kbuild_artifact)   # the campaign boots its --kernel without flashing it
+    return board
+
+
+def campaign(board: Board, kernel: str, *extra: str) -> tuple[subprocess.CompletedProcess, dict, dict]:
+    done = subprocess.run([str(INVOKE), "campaign", "--kind", "ktap", "--board", board.name, "--kernel", kernel,
+                           "--boot-timeout", "2m", *extra, "--json"], cwd=PROJECT, capture_output=True, text=True,
+                          timeout=900)
+    summary = json.loads(done.stdout)
+    junit = ET.parse(Path(summary["report"]) / "junit.xml").getroot()
+    outcomes = {}
+    for case in junit.iter("testcase"):
+        kind = next((c.tag for c in case if c.tag in ("failure", "error", "skipped")), "passed")
+        outcomes[case.get("name")] = (kind, next((c.text or "" for c in case if c.tag == kind), ""))
+    return done, summary, outcomes
+
+
+def test_the_clean_kernel_passes_every_case(tiny):
+    done, summary, outcomes = campaign(tiny, KERNEL)
+    assert done.returncode == 0, (summary.get("reason"), done.stderr[-2000:])
+    assert summary["status"] == "passed" and summary["boots"] == 1
+    assert {"ext4_inode_test", "list-kunit-test", "example"} <= set(summary["suites"])
+    assert FIRST_EXT4_CASE in outcomes and outcomes[FIRST_EXT4_CASE][0] == "passed"
+    assert sum(name.startswith("list-kunit-test.") for name in outcomes) > 30
+    assert outcomes["example.example_skip_test"][0] == "skipped"
+    assert {kind for kind, _ in outcomes.values()} == {"passed", "skipped"}
+
+
+def test_a_planted_failure_is_exactly_that_case_with_its_assertion(tiny):
+    done, summary, outcomes = campaign(tiny, f"{KERNEL}+planted_kunit_ext4=1", "--suites", "ext4_*")
+    assert done.returncode == 1, (summary.get("reason"), done.stderr[-2000:])
+    failed = {name: text for name, (kind, text) in outcomes.items() if kind != "passed"}
+    assert list(failed) == [FIRST_EXT4_CASE]
+    assert outcomes[FIRST_EXT4_CASE][0] == "failure"
+    assert "EXPECTATION FAILED at fs/ext4/inode-test.c" in failed[FIRST_EXT4_CASE]
+    assert set(summary["suites"]) == {"ext4_inode_test"} and summary["counts"]["pass"] == 15
+
+
+def test_a_panic_mid_suite_is_that_test_an_error_and_the_rest_still_run(tiny):
+    done, summary, outcomes = campaign(tiny, f"{KERNEL}+planted_kunit_panic=1")
+    assert done.returncode == 1, (summary.get("reason"), done.stderr[-2000:])
+    kind, text = outcomes["example.example_skip_test"]
+    assert kind == "error" and "planted in example_skip_test" in text and "panic" in text
+    assert outcomes["example.example_simple_test"][0] == "passed"
+    # after the reboot: the rest of the suite, and the suites after it
+    assert outcomes["example.example_mark_skipped_test"][0] == "skipped"
+    assert outcomes["example.example_all_expect_macros_test"][0] == "passed"
+    assert [name for name, (kind, _) in outcomes.items() if kind in ("error", "failure")] == \
+        ["example.example_skip_test"]
+    assert summary["listed"] == len({n for n in outcomes if n.count(".") == 1} |
+                                    {".".join(n.split(".")[:2]) for n in outcomes})
+    assert summary["boots"] > 1 and any("planted in example_skip_test" in c for c in summary["crashes"])
+
+
+def test_a_kernel_without_kunit_or_a_filter_that_matches_nothing_is_bad_input(tiny):
+    done = subprocess.run([str(INVOKE), "campaign", "--kind", "ktap", "--board", tiny.name, "--kernel", "linux-kbuild"],
+                          cwd=PROJECT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "is the kernel built with CONFIG_KUNIT=y?" in done.stdout + done.stderr
+    done = subprocess.run([str(INVOKE), "campaign", "--kind", "ktap", "--board", tiny.name, "--kernel", KERNEL,
+                           "--suites", "no_such_suite*"], cwd=PROJECT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "no KUnit test matches --suites 'no_such_suite*'" in done.stdout + done.stderr
