@@ -54,7 +54,8 @@ def test_shipped_suites_load():
     assert not cpu.needs_disk and "time" in cpu.families
     quick = load_suite("quick")
     assert quick.families == ["work"] and not quick.needs_disk
-    assert quick.min_effect_for("fork_exit", "work") == 0.02
+    assert quick.min_effect_for("null_syscall", "work") == 0.02
+    assert quick.min_effect_for("fork_exit", "work") == 0.05   # its own: its run-to-run spread is 2-3 %
 
 
 @pytest.mark.parametrize("text,key,problem", [
