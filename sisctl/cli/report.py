@@ -60,7 +60,33 @@ def report_serve(c, port="0"):
             print("stopped")
 
 
+@task(name="history", help={"case": "text in JOB.CASE to look for (* matches anything)",
+                             "board": "only this board's results", "last": "results per case (default 20)",
+                             "rebuild": "read the store again from the reports folder first"})
+@guard
+def report_history(c, case, board="", last="20", rebuild=False):
+    """Print each matching case's results over past plan runs, oldest first: run, kernel, outcome."""
+    import time
+    from contextlib import closing
+
+    from sisctl.report.history import History
+    if not str(last).isdigit() or int(last) < 1:
+        raise usage(f"--last {last!r}: expected a positive number")
+    with closing(History.rebuild() if rebuild else History.open()) as history:
+        found = history.matching(case, board, int(last))
+    if not found:
+        raise usage(f"--case {case!r}: no case of any recorded plan run matches")
+    shown = None
+    for r in found:
+        if (r.job, r.name) != shown:
+            shown = (r.job, r.name)
+            print(f"{r.job} {r.name}")
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.finished))
+        print(f"  {when}  {r.outcome:5}  {r.run}  {r.kernel} {r.build_id[:12]}  {r.detail[:80]}".rstrip())
+
+
 report = Collection("report")
+report.add_task(report_history)
 report.add_task(report_index)
 report.add_task(report_page)
 report.add_task(report_serve)

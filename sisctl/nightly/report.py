@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
+import sys
 import time
+from contextlib import closing
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from sisctl import paths
+from sisctl.errors import UsageError
 from sisctl.nightly.plan import Job
 from sisctl.report import plots
+from sisctl.report.history import History
+from sisctl.report import regressions
+from sisctl.report.regressions import Verdict, classify, known_issues_file, load_known_issues
 from sisctl.report.index import write_index
 from sisctl.report.junit import Case, suite_element
 from sisctl.report.page import Badge, Figure, Link, Page, Table, write_page
@@ -28,10 +36,13 @@ def write_plan_report(out: Path, plan: str, jobs: list[Job], results: dict[str, 
                "jobs": rows}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     _write_junit(out / "junit.xml", rows)
+    verdicts = _against_history(out)
+    summary["history"] = {"counts": regressions.counts(verdicts), "verdicts": [v.as_dict() for v in verdicts]}
+    paths.write_atomic(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     page = Page(f"Plan {plan}: {out.name}", status, summary["reason"], headline,
                 links=[Link("summary.json", "summary.json"), Link("junit.xml", "junit.xml"),
                        Link("plan.yaml", "plan.yaml")],
-                sections=[Table("Jobs", ["job", "kind", "board", "kernel", "verdict", "result", "minutes", "report"],
+                sections=[*_history_sections(out, verdicts), Table("Jobs", ["job", "kind", "board", "kernel", "verdict", "result", "minutes", "report"],
                                 [[r["id"], r["kind"], r["board"], r["kernel"], Badge(r["status"]),
                                   r["headline"] or r["reason"], round(r["elapsed_s"] / 60, 1),
                                   _report_link(out, r)] for r in rows]),
@@ -72,3 +83,39 @@ def _write_junit(path: Path, rows: list[dict]) -> None:
         root.append(suite)
     ET.indent(root)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _against_history(out: Path) -> list[Verdict]:
+    """This run's cases recorded in the history store and classified against the runs before it.
+    History informs and never decides: a store that cannot be written says so and gives nothing."""
+    try:
+        with closing(History.open(reports=out.parent)) as history:
+            cases = history.add(out)
+            plan = json.loads((out / "summary.json").read_text())["plan"]
+            return classify(cases, history.before(out.name, plan), load_known_issues(known_issues_file()))
+    except (OSError, ValueError, KeyError, ET.ParseError, sqlite3.Error, UsageError) as err:
+        print(f"history: not updated ({err})", file=sys.stderr)
+        return []
+
+
+def _history_sections(out: Path, verdicts: list[Verdict]) -> list:
+    """New failures first, then what else changed since the last run (new passing tests left out)."""
+    shown = [v for v in verdicts if v.kind != "new test" or v.case.bad]
+    if not shown:
+        return []
+
+    def run_cell(result) -> str:
+        return f"{result.run} ({result.kernel or '?'} {result.build_id[:12]})".strip() if result else ""
+    return [Table("Since the last run", ["class", "job", "case", "outcome", "last pass", "first fail", "detail"],
+                  [[Badge(v.kind, "failed" if v.kind in ("new failure", "still failing") else
+                          "passed" if v.kind == "fixed" else "skipped"), v.case.job, v.case.name, v.case.outcome, run_cell(v.last_pass),
+                    run_cell(v.first_fail), v.note or v.case.detail] for v in shown])]
+
+
+def print_history(summary: dict, progress) -> None:
+    """The new failures of a plan run, one line each, for the terminal."""
+    for v in summary.get("history", {}).get("verdicts", []):
+        if v["class"] == "new failure":
+            last = v["last_pass"]
+            progress(f"new failure: {v['job']} {v['case']}: {v['detail'][:100]} (last passed in "
+                     f"{last['run'] if last else '?'} on {last['kernel'] if last else '?'})")

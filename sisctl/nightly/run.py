@@ -19,7 +19,7 @@ from sisctl.campaign.core import runner
 from sisctl.jobs.boards import board_name, held_board
 from sisctl.jobs.smoke import run_smoke
 from sisctl.nightly.plan import SMOKE, Job, load_plan
-from sisctl.nightly.report import write_plan_report
+from sisctl.nightly.report import print_history, write_plan_report
 from sisctl.telemetry.lab import send_points
 from sisctl.telemetry.points import make_point
 
@@ -39,6 +39,7 @@ def run_plan(plan_path: Path, progress: Callable[[str], None] = print) -> dict:
     finally:
         summary = write_plan_report(out, plan.name, jobs, results, status, time.monotonic() - started)
         _write_points(plan.name, jobs, results)
+    print_history(summary, progress)
     progress(f"nightly {plan.name}: {summary['status']} ({summary['headline']}); report {out / 'index.html'}")
     return summary
 
@@ -81,7 +82,7 @@ def _run_boards(groups: dict[str, list[Job]], results: dict[str, dict], progress
 def run_job(job: Job, progress: Callable[[str], None]) -> dict:
     """One job's result: status, reason, headline, its report folder. Never raises but for Ctrl-C."""
     started = time.monotonic()
-    board, kernel = job.board, job.kernel
+    board, kernel, build_id = job.board, job.kernel, ""
     try:
         board = board_name(board)
         if job.kind == SMOKE:
@@ -90,14 +91,15 @@ def run_job(job: Job, progress: Callable[[str], None]) -> dict:
             _flash_variant(board, job, progress)
             summary = runner.start(job.kind, board, dict(job.options), job.seed, progress)
         result = {k: summary.get(k, "") for k in ("status", "reason", "headline", "report")}
-        kernel = summary.get("provenance", {}).get("kernel_version") or job.kernel
+        booted = summary.get("booted") or summary.get("provenance") or {}   # a kind may boot its own kernel
+        kernel, build_id = booted.get("kernel_version") or job.kernel, booted.get("build_id") or ""
     except errors.SisctlError as err:
         result = {"status": "aborted" if isinstance(err, errors.UsageError) else "error",
                   "reason": str(err).splitlines()[0], "headline": "", "report": ""}
     except Exception as err:   # a bug in one job must not lose the others' results
         result = {"status": "error", "reason": f"{type(err).__name__}: {err}", "headline": "", "report": ""}
     progress(f"{result['status']}: {result['headline'] or result['reason']}")
-    return {**result, "id": job.id, "kind": job.kind, "board": board, "kernel": kernel,
+    return {**result, "id": job.id, "kind": job.kind, "board": board, "kernel": kernel, "build_id": build_id,
             "elapsed_s": round(time.monotonic() - started, 1)}
 
 

@@ -25,6 +25,8 @@ class KtapKind:
 
     def findings(self, config: KtapConfig, records: list[dict], figures: dict) -> Findings:
         summary = {"suites_glob": config.suites, "kernel": config.kernel, **summarize(records)}
+        if figures.get("booted"):
+            summary["booted"] = figures["booted"]   # the --kernel it booted, not the board's flashed one
         return Findings(summary, cases(records), headline(summary))
 
     def terminal(self, summary: dict) -> str:

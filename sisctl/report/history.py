@@ -1,0 +1,162 @@
+"""Every plan run's test cases, kept across nights in one SQLite file under the state folder.
+
+The reports folder stays the truth: each plan run's summary.json (its jobs, boards, kernels) and
+junit.xml (a suite per job, a case per test) are read into the store, and a store that is
+missing, damaged or from an older layout is rebuilt from them (`rebuild`). A case's key is its
+job (the plan step on one board and kernel variant: `crash-reset.qemu-virt-0-linux-kbuild`) and
+its name.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import xml.etree.ElementTree as ET
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from sisctl import paths
+
+LAYOUT = 1
+SCHEMA = """
+CREATE TABLE runs (run TEXT PRIMARY KEY, plan TEXT, finished REAL, folder TEXT);
+CREATE TABLE cases (run TEXT, job TEXT, board TEXT, kernel TEXT, build_id TEXT, name TEXT,
+                    outcome TEXT, detail TEXT, report TEXT);
+CREATE INDEX cases_key ON cases (job, name);
+"""
+OUTCOMES = ("pass", "fail", "error", "skip")
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    run: str
+    finished: float
+    job: str
+    board: str
+    kernel: str        # the kernel's release, as the job's report names it
+    build_id: str      # its build id ("" when the job had none)
+    name: str
+    outcome: str       # pass, fail, error or skip
+    detail: str        # the first line of its failure, error or skip message
+    report: str        # the job's report folder
+
+    @property
+    def bad(self) -> bool:
+        return self.outcome in ("fail", "error")
+
+
+def store_path() -> Path:
+    return paths.state_dir() / "history.sqlite"
+
+
+def read_plan_run(folder: Path) -> tuple[dict, list[CaseResult]]:
+    """A plan run's summary and its cases, from its report folder."""
+    summary = json.loads((folder / "summary.json").read_text())
+    jobs = {row["id"]: row for row in summary.get("jobs", [])}
+    finished = float(summary.get("finished_epoch") or 0)
+    found = []
+    for suite in ET.parse(folder / "junit.xml").getroot().iter("testsuite"):
+        row = jobs.get(suite.get("name"), {})
+        for case in suite.iter("testcase"):
+            outcome, detail = _outcome(case)
+            found.append(CaseResult(folder.name, finished, suite.get("name"), row.get("board", ""),
+                                    row.get("kernel", ""), row.get("build_id", ""), case.get("name"), outcome,
+                                    detail, row.get("report", "")))
+    return summary, found
+
+
+def _outcome(case: ET.Element) -> tuple[str, str]:
+    for tag, outcome in (("failure", "fail"), ("error", "error"), ("skipped", "skip")):
+        node = case.find(tag)
+        if node is not None:
+            return outcome, (node.get("message") or (node.text or "").strip().split("\n")[0])[:500]
+    return "pass", ""
+
+
+class History:
+    """The store: open it with `History.open()`, which rebuilds it when it cannot be read."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    @classmethod
+    def open(cls, path: Path | None = None, reports: Path | None = None) -> History:
+        path = path or store_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            db = sqlite3.connect(path)
+            try:
+                if db.execute("PRAGMA user_version").fetchone()[0] == LAYOUT:
+                    db.execute("SELECT count(*) FROM cases").fetchone()
+                    return cls(db)
+            except sqlite3.DatabaseError:
+                pass
+            db.close()
+        return cls.rebuild(path, reports)
+
+    @classmethod
+    def rebuild(cls, path: Path | None = None, reports: Path | None = None) -> History:
+        """A new store from every plan run under the reports folder (a damaged one is set aside)."""
+        path = path or store_path()
+        if path.exists():
+            paths.set_aside(path)
+        db = sqlite3.connect(path)
+        db.executescript(SCHEMA)
+        db.execute(f"PRAGMA user_version = {LAYOUT}")
+        history = cls(db)
+        for folder in sorted((reports or paths.reports_dir()).glob("*/summary.json")):
+            try:
+                history.add(folder.parent)
+            except (OSError, ValueError, KeyError, ET.ParseError):
+                continue   # not a plan run, or one cut short before its files were whole
+        return history
+
+    def add(self, folder: Path) -> list[CaseResult]:
+        """Read a plan run's folder into the store (again: its old rows are replaced)."""
+        summary, cases = read_plan_run(folder)
+        if summary.get("kind") != "nightly":
+            raise ValueError(f"{folder}: not a plan run")
+        with self.db:
+            self.db.execute("DELETE FROM cases WHERE run = ?", (folder.name,))
+            self.db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?)",
+                            (folder.name, summary.get("plan", ""), float(summary.get("finished_epoch") or 0),
+                             str(folder)))
+            self.db.executemany("INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                [(c.run, c.job, c.board, c.kernel, c.build_id, c.name, c.outcome, c.detail,
+                                  c.report) for c in cases])
+        return cases
+
+    def before(self, run: str, plan: str) -> dict[tuple[str, str], list[CaseResult]]:
+        """Each case's results in the runs of `plan` that finished before `run`, oldest first."""
+        rows = self.db.execute(
+            "SELECT c.run, r.finished, c.job, c.board, c.kernel, c.build_id, c.name, c.outcome, c.detail, c.report "
+            "FROM cases c JOIN runs r ON r.run = c.run WHERE r.plan = ? AND r.finished < "
+            "(SELECT finished FROM runs WHERE run = ?) ORDER BY r.finished", (plan, run)).fetchall()
+        found: dict[tuple[str, str], list[CaseResult]] = {}
+        for row in rows:
+            result = CaseResult(*row)
+            found.setdefault((result.job, result.name), []).append(result)
+        return found
+
+    def matching(self, pattern: str, board: str = "", last: int = 20) -> list[CaseResult]:
+        """The newest `last` results of each case whose job or name contains `pattern` (SQL LIKE with
+        * as the wildcard), oldest first."""
+        like = "%" + pattern.replace("*", "%") + "%"
+        rows = self.db.execute(
+            "SELECT c.run, r.finished, c.job, c.board, c.kernel, c.build_id, c.name, c.outcome, c.detail, c.report "
+            "FROM cases c JOIN runs r ON r.run = c.run WHERE (c.name LIKE ? OR c.job || '.' || c.name LIKE ?) "
+            "AND (? = '' OR c.board = ?) ORDER BY c.job, c.name, r.finished", (like, like, board, board)).fetchall()
+        by_case: dict[tuple[str, str], list[CaseResult]] = {}
+        for row in rows:
+            result = CaseResult(*row)
+            by_case.setdefault((result.job, result.name), []).append(result)
+        return [r for results in by_case.values() for r in results[-last:]]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def recorded(folder: Path) -> list[CaseResult]:
+    """Add a finished plan run to the store; its cases."""
+    with closing(History.open(reports=folder.parent)) as history:
+        return history.add(folder)
