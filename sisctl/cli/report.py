@@ -85,8 +85,30 @@ def report_history(c, case, board="", last="20", rebuild=False):
         print(f"  {when}  {r.outcome:5}  {r.run}  {r.kernel} {r.build_id[:12]}  {r.detail[:80]}".rstrip())
 
 
+@task(name="kcidb", help={"job": "a plan run's or campaign's id (or folder)",
+                           "out": "where to write it (default: kcidb.json in the run's folder)"})
+@guard
+def report_kcidb(c, job, out=""):
+    """Write a plan run or campaign as a KCIDB v5 document (KernelCI's format), checked against its schema."""
+    from pathlib import Path
+
+    from invoke import Exit
+
+    from sisctl.report.kcidb import InvalidDocument, document
+    folder = Path(job) if (Path(job) / "summary.json").exists() else paths.reports_dir() / job
+    try:
+        data = document(folder)
+    except InvalidDocument as err:
+        raise Exit(f"error: {err}", code=1) from None
+    target = Path(out) if out else folder / "kcidb.json"
+    paths.write_atomic(target, json.dumps(data, indent=1) + "\n")
+    print(f"{target}: {len(data['checkouts'])} checkouts, {len(data['builds'])} builds, {len(data['tests'])} tests "
+          f"(KCIDB v{data['version']['major']}.{data['version']['minor']}, valid)")
+
+
 report = Collection("report")
 report.add_task(report_history)
+report.add_task(report_kcidb)
 report.add_task(report_index)
 report.add_task(report_page)
 report.add_task(report_serve)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kcidb_io
 import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.kbuild]
@@ -46,6 +47,17 @@ def test_a_new_failure_then_fixed_across_three_nights(lab_dirs, kbuild_artifact,
     assert f"new failure: ktap.qemu-virt-tiny {CASE}" in second.stdout
     page = (Path(two["report"]) / "index.html").read_text()
     assert page.index("Since the last run") < page.index("Jobs") and "new failure" in page
+
+    # the same run in KernelCI's format, checked by kcidb-io's own schema
+    exported = subprocess.run([str(INVOKE), "report.kcidb", "--job", Path(two["report"]).name], cwd=PROJECT,
+                              capture_output=True, text=True, timeout=60)
+    assert exported.returncode == 0 and "valid" in exported.stdout, exported.stderr
+    data = json.loads((Path(two["report"]) / "kcidb.json").read_text())
+    kcidb_io.schema.LATEST.validate(data)
+    failed = [t for t in data["tests"] if t["status"] == "FAIL"]
+    assert [t["path"] for t in failed] == ["ktap.ext4_inode_test.inode_test_xtimestamp_decoding"]
+    assert failed[0]["misc"]["name"] == CASE and "EXPECTATION FAILED" in failed[0]["log_excerpt"]
+    assert data["builds"][0]["misc"]["build_id"] == new[0]["first_fail"]["build_id"]
 
     third, three = night(tmp_path, "linux-kbuild-kunit")
     assert third.returncode == 0, third.stdout[-3000:]
