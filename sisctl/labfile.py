@@ -68,12 +68,39 @@ class LabHostSpec:
 
 
 @dataclass
+class WebhookSpec:
+    url: str = ""                              # '' : none; a plan run with new failures POSTs JSON here
+    token_env: str = "SISCTL_NOTIFY_TOKEN"     # sent as 'Authorization: Bearer ...' when the variable is set
+    timeout_s: Seconds = 10.0
+
+
+@dataclass
+class EmailSpec:
+    to: list[str] = field(default_factory=list)   # none : no e-mail
+    sender: str = "sisctl@localhost"
+    smtp: str = "127.0.0.1:25"                 # host:port of the lab's mail relay
+    starttls: bool = False
+    user_env: str = ""                         # variables holding the relay's login, when it wants one
+    password_env: str = ""
+    timeout_s: Seconds = 10.0
+
+
+@dataclass
+class NotifySpec:
+    """Who hears of a plan run's new failures (sisctl/report/notify.py)."""
+    webhook: WebhookSpec = field(default_factory=WebhookSpec)
+    email: EmailSpec = field(default_factory=EmailSpec)
+    reports_url: str = ""                      # where the reports folder is served, for links ('' : file paths)
+
+
+@dataclass
 class LabSpec:
     tsdb: TsdbSpec = field(default_factory=TsdbSpec)
     embedded: EmbeddedSpec = field(default_factory=EmbeddedSpec)
     coordinator: CoordinatorSpec = field(default_factory=CoordinatorSpec)   # the fleet (sisctl/fleet)
     grafana: GrafanaSpec = field(default_factory=GrafanaSpec)
     hosts: dict[str, LabHostSpec] = field(default_factory=dict)   # other lab hosts, reached over SSH
+    notify: NotifySpec = field(default_factory=NotifySpec)
 
 
 def lab_file() -> Path:
@@ -85,6 +112,13 @@ def load_lab() -> LabSpec:
     lab = config.load(LabSpec, path)
     for name, host in lab.hosts.items():
         _check_host(path, name, host)
+    for option in ("user_env", "password_env"):
+        value = getattr(lab.notify.email, option)
+        if value and not ENV_NAME.fullmatch(value):
+            raise config.ConfigError(path, f"notify.email.{option}", f"expected an environment variable name, "
+                                     f"got {value!r}")
+    if lab.notify.email.to and not re.fullmatch(r"[^\s:]+:\d+", lab.notify.email.smtp):
+        raise config.ConfigError(path, "notify.email.smtp", f"expected HOST:PORT, got {lab.notify.email.smtp!r}")
     return lab
 
 

@@ -7,6 +7,7 @@ never a pass; a failing job does not stop the others.
 from __future__ import annotations
 
 import shutil
+import sys
 import threading
 import time
 from pathlib import Path
@@ -20,6 +21,8 @@ from sisctl.jobs.boards import board_name, held_board
 from sisctl.jobs.smoke import run_smoke
 from sisctl.nightly.plan import SMOKE, Job, load_plan
 from sisctl.nightly.report import print_history, write_plan_report
+from sisctl.labfile import load_lab
+from sisctl.report.notify import notify
 from sisctl.telemetry.lab import send_points
 from sisctl.telemetry.points import make_point
 
@@ -40,8 +43,20 @@ def run_plan(plan_path: Path, progress: Callable[[str], None] = print) -> dict:
         summary = write_plan_report(out, plan.name, jobs, results, status, time.monotonic() - started)
         _write_points(plan.name, jobs, results)
     print_history(summary, progress)
+    _notify(summary, progress)
     progress(f"nightly {plan.name}: {summary['status']} ({summary['headline']}); report {out / 'index.html'}")
     return summary
+
+
+def _notify(summary: dict, progress: Callable[[str], None]) -> None:
+    """New failures to the lab's webhook and e-mail (lab.yaml notify:); informs, never decides."""
+    try:
+        sent = notify(load_lab().notify, summary)
+    except errors.UsageError as err:
+        print(f"notify: not sent: {err}", file=sys.stderr)
+        return
+    if sent:
+        progress(f"new failures sent by {' and '.join(sent)}")
 
 
 def plan_status(results: list[dict]) -> str:

@@ -1,11 +1,15 @@
 """Three real plan runs of one KUnit step: clean, then a kernel with one failing case, then clean
-again. The second names the new failure with its last pass and first fail; the third says fixed;
+again. The second names the new failure with its last pass and first fail, and tells a webhook;
+the third says fixed;
 `invoke report.history` prints the case's three results. History never changes an exit code."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import kcidb_io
@@ -24,27 +28,55 @@ steps:
 CASE = "ext4_inode_test.inode_test_xtimestamp_decoding.1901-12-13 Lower bound of 32bit < 0 timestamp, no extra bits"
 
 
-def night(tmp_path: Path, kernel: str) -> tuple[subprocess.CompletedProcess, dict]:
+@pytest.fixture
+def webhook(tmp_path):
+    """A loopback receiver for the nightly's notifications, named in a lab file of this test's own."""
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(f"notify:\n  webhook: {{url: 'http://127.0.0.1:{server.server_address[1]}/hook'}}\n")
+    yield lab, received
+    server.shutdown()
+    server.server_close()
+
+
+def night(tmp_path: Path, kernel: str, lab: Path | None = None) -> tuple[subprocess.CompletedProcess, dict]:
     plan = tmp_path / "history-check.yaml"
     plan.write_text(PLAN.format(kernel=kernel))
+    env = {**os.environ, **({"SISCTL_LAB": str(lab)} if lab else {})}
     done = subprocess.run([str(INVOKE), "nightly", "--plan", str(plan)], cwd=PROJECT, capture_output=True,
-                          text=True, timeout=900)
+                          text=True, timeout=900, env=env)
     report = Path(done.stdout.strip().rsplit("report ", 1)[-1]).parent
     return done, json.loads((report / "summary.json").read_text())
 
 
-def test_a_new_failure_then_fixed_across_three_nights(lab_dirs, kbuild_artifact, tmp_path):
-    first, one = night(tmp_path, "linux-kbuild-kunit")
+def test_a_new_failure_then_fixed_across_three_nights(lab_dirs, kbuild_artifact, tmp_path, webhook):
+    lab, received = webhook
+    first, one = night(tmp_path, "linux-kbuild-kunit", lab)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert one["history"]["counts"]["new test"] == 16 and one["history"]["counts"]["new failure"] == 0
 
-    second, two = night(tmp_path, "linux-kbuild-kunit+planted_kunit_ext4=1")
+    assert received == []   # nothing new failed: nobody is told
+    second, two = night(tmp_path, "linux-kbuild-kunit+planted_kunit_ext4=1", lab)
     assert second.returncode == 1, second.stdout[-3000:]
     new = [v for v in two["history"]["verdicts"] if v["class"] == "new failure"]
     assert [v["case"] for v in new] == [CASE] and new[0]["job"] == "ktap.qemu-virt-tiny"
     assert new[0]["last_pass"]["run"] == Path(one["report"]).name
     assert new[0]["first_fail"]["run"] == Path(two["report"]).name and new[0]["first_fail"]["build_id"]
     assert f"new failure: ktap.qemu-virt-tiny {CASE}" in second.stdout
+    assert "new failures sent by webhook" in second.stdout
+    assert [[f["case"] for f in r["new_failures"]] for r in received] == [[CASE]]
+    assert received[0]["run"] == Path(two["report"]).name
     page = (Path(two["report"]) / "index.html").read_text()
     assert page.index("Since the last run") < page.index("Jobs") and "new failure" in page
 
@@ -59,9 +91,10 @@ def test_a_new_failure_then_fixed_across_three_nights(lab_dirs, kbuild_artifact,
     assert failed[0]["misc"]["name"] == CASE and "EXPECTATION FAILED" in failed[0]["log_excerpt"]
     assert data["builds"][0]["misc"]["build_id"] == new[0]["first_fail"]["build_id"]
 
-    third, three = night(tmp_path, "linux-kbuild-kunit")
+    third, three = night(tmp_path, "linux-kbuild-kunit", lab)
     assert third.returncode == 0, third.stdout[-3000:]
     assert [(v["case"], v["class"]) for v in three["history"]["verdicts"]] == [(CASE, "fixed")]
+    assert len(received) == 1   # a fix is on the page, not in anyone's inbox
 
     shown = subprocess.run([str(INVOKE), "report.history", "--case", "1901-12-13 Lower*no extra"], cwd=PROJECT,
                            capture_output=True, text=True, timeout=60)
