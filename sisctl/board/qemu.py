@@ -47,6 +47,12 @@ FIND_DISK = ('disk() { for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/nul
              '{ echo /dev/${b##*/}; return; }; done; echo "no disk with serial $1" >&2; exit 3; }\n')
 
 
+def mount_script(serial: str, at: str, read_only: bool = False) -> str:
+    """A guest shell script that mounts the ext4 virtio disk with `serial` at `at`."""
+    return (f"set -e\n{FIND_DISK}dev=$(disk {serial})\nmkdir -p {at}\n"
+            f"mount -t ext4 {'-o ro ' if read_only else ''}$dev {at}\n")
+
+
 @dataclass(frozen=True)
 class Disk:
     """A virtio disk backed by a raw image; with `log`, every write and flush is recorded (blklogwrites).

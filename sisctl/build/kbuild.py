@@ -12,10 +12,11 @@ from sisctl import paths, proc
 from sisctl.build.recipe import KbuildSpec
 
 
-def source_tarball(spec: KbuildSpec) -> Path:
+def source_tarball(spec: KbuildSpec | None = None) -> Path:
     tarballs = sorted(Path("/usr/src").glob("linux-source-*.tar.xz"))
     if not tarballs:
-        raise proc.ToolError(f"no /usr/src/linux-source-*.tar.xz: install the '{spec.source_package}' "
+        package = spec.source_package if spec else "linux-source"
+        raise proc.ToolError(f"no /usr/src/linux-source-*.tar.xz: install the '{package}' "
                              "Debian package ('invoke setup' does)")
     return tarballs[-1]
 
@@ -57,7 +58,8 @@ def missing_options(config: Path, wanted: dict[str, str]) -> list[str]:
     return [f"{k}={v} (got {have.get(k, 'n')})" for k, v in wanted.items() if have.get(k, "n") != v]
 
 
-def _extract_source(tarball: Path, cache: Path) -> Path:
+def extract_source(tarball: Path, cache: Path) -> Path:
+    """The pristine kernel tree of `tarball`, unpacked once into the cache."""
     tree = cache / "kbuild-src" / tarball.name.removesuffix(".tar.xz")
     if (tree / "Makefile").exists():
         return tree
@@ -104,7 +106,7 @@ def _patched_files(patch: Path, tree: Path) -> list[Path]:
 
 def produce(spec: KbuildSpec, inputs: dict, out: Path, cache: Path,
             progress: Callable[[str], None] = print) -> str:
-    tree = _patched_source(_extract_source(source_tarball(spec), cache), spec.patches, inputs)
+    tree = _patched_source(extract_source(source_tarball(spec), cache), spec.patches, inputs)
     build = out / "build"
     build.mkdir(parents=True)
     make = ["make", "-C", str(tree), f"O={build}", "ARCH=arm64", f"CROSS_COMPILE={spec.cross_compile}"]

@@ -33,6 +33,13 @@ def make_ext4(path: Path, fs_bytes: int, image_bytes: int | None = None) -> None
               path, str(fs_bytes // 4096)], timeout=60)
 
 
+def make_ext4_with(path: Path, folder: Path, fs_bytes: int) -> None:
+    """A fresh ext4 of `fs_bytes` holding a copy of `folder` (mkfs.ext4 -d)."""
+    with open(path, "wb") as f:
+        f.truncate(fs_bytes)
+    proc.run(["mkfs.ext4", "-q", "-F", "-b", "4096", "-d", folder, path, str(fs_bytes // 4096)], timeout=120)
+
+
 def e2fsck(image: Path, timeout_s: float = 120) -> FsckResult:
     """`e2fsck -fn`: a read-only full check; the image must have been recovered (mounted) before."""
     done = proc.run(["e2fsck", "-fn", image], timeout=timeout_s, check=False)

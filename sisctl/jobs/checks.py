@@ -6,7 +6,7 @@ import hashlib
 from typing import Callable
 
 from sisctl.board.board import BoardSession
-from sisctl.board.qemu import FIND_DISK
+from sisctl.board.qemu import mount_script
 from sisctl.errors import InfrastructureError
 
 
@@ -55,8 +55,7 @@ def check_exit_status(session: BoardSession) -> str:
 
 def check_disk(session: BoardSession, serial: str) -> str:
     """The disk with `serial` mounts as ext4, takes a file and gives it back."""
-    mounted = session.run(f"set -e\n{FIND_DISK}dev=$(disk {serial})\nmkdir -p /mnt/h\n"
-                          "mount -t ext4 $dev /mnt/h\necho ok > /mnt/h/probe\nsync\n"
+    mounted = session.run(mount_script(serial, "/mnt/h") + "echo ok > /mnt/h/probe\nsync\n"
                           "cat /mnt/h/probe\numount /mnt/h\n", timeout_s=60)
     expect(mounted.ok and mounted.text.strip() == "ok", f"disk mount/write failed: {mounted.text.strip()[-200:]}")
     return "an ext4 disk mounted, written and read back"

@@ -89,3 +89,20 @@ def test_a_kernel_without_kunit_or_a_filter_that_matches_nothing_is_bad_input(ti
     done = subprocess.run([str(INVOKE), "campaign", "--kind", "ktap", "--board", tiny.name, "--kernel", KERNEL,
                            "--suites", "no_such_suite*"], cwd=PROJECT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "no KUnit test matches --suites 'no_such_suite*'" in done.stdout + done.stderr
+
+
+def test_kselftests_built_for_arm64_run_one_at_a_time_with_subtests_as_cases(tiny):
+    """linux-kbuild-kunit is tinyconfig-based: size and sigaltstack pass; mincore's basic interface
+    passes while its locked, huge-page, file and tmpfs cases fail (the kernel has none of them);
+    membarrier is not built in, so its tests skip (exit 4)."""
+    done, summary, outcomes = campaign(tiny, KERNEL, "--suites", "none", "--kselftest", "size,sigaltstack,mincore,membarrier")
+    assert done.returncode == 1, (summary.get("reason"), done.stderr[-2000:])
+    assert outcomes["kselftest.size.get_size"][0] == "passed"
+    assert outcomes["kselftest.sigaltstack.sas"][0] == "passed"
+    assert outcomes["kselftest.mincore.mincore_selftest.global.basic_interface"][0] == "passed"
+    assert outcomes["kselftest.mincore.mincore_selftest.global.check_huge_pages"][0] == "failure"
+    kind, text = outcomes["kselftest.mincore.mincore_selftest"]
+    assert kind == "failure" and text.startswith("exit 1") and "global.check_huge_pages: fail" in text
+    assert outcomes["kselftest.membarrier.membarrier_test_single_thread"][0] == "skipped"
+    assert not any(name.startswith(("ext4_", "list-", "example")) for name in outcomes)   # --suites none
+    assert summary["boots"] == 1

@@ -141,3 +141,14 @@ def test_the_test_list_reads_suite_and_case():
     assert listed_tests(console) == [Listed("ext4_inode_test", "inode_test_xtimestamp_decoding"),
                                      Listed("list-kunit-test", "list_test_list_init")]
     assert listed_tests("no header here\nsuite.case\n") == []
+
+
+def test_kselftest_outcomes_read_as_the_kernels_runner_reads_them():
+    from sisctl.campaign.ktap.kselftest import outcome
+    assert outcome("exit", 0, "ok 1 x\n") == ("pass", "", [])
+    status, reason, _ = outcome("exit", 4, "TAP version 13\n1..1\nok 1 # SKIP no hugetlbfs here\n")
+    assert (status, reason) == ("skip", "SKIP no hugetlbfs here")
+    status, reason, diagnostics = outcome("exit", 1, "TAP version 13\n1..2\nok 1 a\nnot ok 2 b\n")
+    assert (status, reason) == ("fail", "exit 1") and diagnostics[0] == "b: fail"
+    assert outcome("timeout", -1, "still going\n")[:2] == ("error", "did not finish within its timeout")
+    assert outcome("signal", 11, "")[:2] == ("fail", "killed by signal 11")

@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 from sisctl import proc
-from sisctl.board.qemu import Disk
+from sisctl.board.qemu import Disk, mount_script
 from sisctl.build.artifact import Artifact
 from sisctl.build.variant import Variant, parse_variant
 from sisctl.campaign.bench.analysis import SIDES, comparisons
@@ -39,9 +39,7 @@ from sisctl.telemetry.points import bench_sample_points
 
 DISK = "bench"
 MOUNT = "/mnt/bench"
-MOUNT_SCRIPT = (f'dev=""; for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/null)" = {DISK} ] && '
-                'dev=/dev/${b##*/}; done; [ -n "$dev" ] || { echo "no disk with serial ' + DISK + '" >&2; exit 3; }; '
-                f'mkdir -p {MOUNT} && mount -t ext4 "$dev" {MOUNT}')
+MOUNT_SCRIPT = mount_script(DISK, MOUNT)
 
 
 class WorkloadFailed(InfrastructureError):

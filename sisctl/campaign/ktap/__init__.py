@@ -6,6 +6,7 @@ from typing import Any
 from sisctl.campaign.core.kind import Context, Findings
 from sisctl.campaign.core.options import config_from_json, option_values
 from sisctl.campaign.ktap.options import OPTIONS, KtapConfig
+from sisctl.errors import UsageError
 from sisctl.campaign.ktap.summary import cases, headline, summarize, terminal_summary
 
 
@@ -14,7 +15,10 @@ class KtapKind:
     options = OPTIONS
 
     def config_from_options(self, board: str, seed: int, options: dict[str, Any]) -> KtapConfig:
-        return KtapConfig(board, seed, **option_values(self.name, OPTIONS, options))
+        config = KtapConfig(board, seed, **option_values(self.name, OPTIONS, options))
+        if not config.suites and not config.kselftest:
+            raise UsageError("--suites none and no --kselftest: a ktap campaign with nothing to run")
+        return config
 
     def config_from_json(self, data: dict) -> KtapConfig:
         return config_from_json(KtapConfig, data)

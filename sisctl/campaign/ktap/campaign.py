@@ -17,9 +17,11 @@ from pathlib import Path
 from sisctl import paths
 from sisctl.board.oops import report_start
 from sisctl.build.artifact import Artifact
+from sisctl.build.kselftest import build_kselftests, parse_collections
 from sisctl.build.variant import parse_variant
 from sisctl.campaign.core.kind import Context
 from sisctl.campaign.core.records import read_records
+from sisctl.campaign.ktap.kselftest import KselftestRun
 from sisctl.campaign.ktap.ktap import VERSION, parse, strip_prefix
 from sisctl.campaign.ktap.options import KtapConfig
 from sisctl.errors import BoardError, UsageError
@@ -61,13 +63,28 @@ class KtapCampaign:
 
     def run(self) -> None:
         artifact, initrd = self._kernel()
+        if self.config.suites:
+            self._kunit(artifact, initrd)
+        if self.config.kselftest:
+            built = build_kselftests(parse_collections(self.config.kselftest), progress=self.ctx.progress)
+            self.ctx.progress.total(len(built.tests))
+            KselftestRun(self.ctx, built, self.config.kselftest_timeout_s, self._recorded, self._append,
+                         {"artifact": artifact, "initrd": initrd}).run(self._next_boot)
+
+    def _recorded(self) -> set[tuple[str, str]]:
+        return {(r["suite"], r["case"]) for r in self.records if r.get("type") == "test"}
+
+    def _next_boot(self) -> int:
+        return sum(r.get("type") == "boot" for r in self.records) + 1
+
+    def _kunit(self, artifact, initrd) -> None:
         listed = self._listed(artifact, initrd)
         self.ctx.progress.total(len(listed))
         for _ in range(len(listed) + 1):   # every boot gives at least one test its record
             remaining = self._remaining(listed)
             if not remaining:
                 return
-            first = not any(r.get("type") == "test" for r in self.records)
+            first = len(remaining) == len(listed)
             glob = self.config.suites if first else self._glob(listed, remaining)
             covered = remaining if first else [t for t in remaining if glob in (t.suite, t.name)]
             self._run_boot(glob, covered, artifact, initrd)
@@ -100,7 +117,7 @@ class KtapCampaign:
         return tests
 
     def _remaining(self, listed: list[Listed]) -> list[Listed]:
-        done = {(r["suite"], r["case"]) for r in self.records if r.get("type") == "test"}
+        done = self._recorded()
         return [t for t in listed if (t.suite, t.case) not in done]
 
     def _glob(self, listed: list[Listed], remaining: list[Listed]) -> str:
@@ -112,7 +129,7 @@ class KtapCampaign:
 
     # --- one boot ---------------------------------------------------------------------------
     def _run_boot(self, glob: str, covered: list[Listed], artifact, initrd) -> None:
-        number = sum(r.get("type") == "boot" for r in self.records) + 1
+        number = self._next_boot()
         console, problem, seconds = self._boot(f"run-{number}", f"kunit.filter_glob={glob}", artifact, initrd)
         parsed = parse(console)
         if not parsed.found and problem is not None:

@@ -16,13 +16,17 @@ GLOB = re.compile(r"[A-Za-z0-9_*?\[\]-]+(\.[A-Za-z0-9_*?\[\]-]+)?")
 class KtapConfig:
     board: str
     seed: int = 1
-    suites: str = "*"               # kunit.filter_glob: SUITE_GLOB[.TEST_GLOB]
+    suites: str = "*"               # kunit.filter_glob: SUITE_GLOB[.TEST_GLOB]; "" : no KUnit
     kernel: str = ""                # a variant booted without flashing it; "" = the board's flashed kernel
     boot_timeout_s: float = 300.0   # one boot, its tests included
+    kselftest: str = ""             # kselftest collections, comma-separated ("" : none)
+    kselftest_timeout_s: float = 45.0   # per kselftest test, as the kernel's own runner has it
 
 
 def parse_suites(text: Any) -> str:
     text = str(text).strip()
+    if text in ("", "none"):
+        return ""
     if not GLOB.fullmatch(text):
         raise UsageError(f"--suites {text!r}: expected SUITE_GLOB[.TEST_GLOB] as kunit.filter_glob takes it "
                          "(e.g. ext4_*, list-kunit-test.*add*)")
@@ -41,8 +45,21 @@ def parse_boot_timeout(text: Any) -> float:
     return parse_duration(text, "--boot-timeout", at_least=5)
 
 
+def parse_kselftest(text: Any) -> str:
+    from sisctl.build.kselftest import parse_collections
+    return ",".join(parse_collections(text or ""))
+
+
+def parse_kselftest_timeout(text: Any) -> float:
+    return parse_duration(text, "--kselftest-timeout", at_least=1)
+
+
 OPTIONS = (
-    Option("suites", parse_suites, "*", "KUnit suites to run, as kunit.filter_glob (SUITE_GLOB[.TEST_GLOB])"),
+    Option("suites", parse_suites, "*", "KUnit suites to run, as kunit.filter_glob (SUITE_GLOB[.TEST_GLOB]); "
+           "none for no KUnit"),
+    Option("kselftest", parse_kselftest, "", "kselftest collections to run, comma-separated (e.g. size,mincore)"),
+    Option("kselftest_timeout", parse_kselftest_timeout, "45s", "the longest one kselftest test may run",
+           field="kselftest_timeout_s"),
     Option("kernel", parse_kernel, "", "kernel variant RECIPE[+KERNEL-OPTION...] booted without flashing it "
            "(default: the board's flashed kernel)"),
     Option("boot_timeout", parse_boot_timeout, "5m", "the longest one boot may take, its tests included",

@@ -15,7 +15,8 @@ def summarize(records: list[dict]) -> dict:
     listed = next((r["tests"] for r in records if r.get("type") == "list"), [])
     counts = Counter(r["status"] for r in tests)
     suites = list(dict.fromkeys(r["suite"] for r in tests))
-    return {"listed": len(listed), "results": len(tests),
+    names = set(listed) | {f"{r['suite']}.{r['case']}" for r in tests}
+    return {"listed": len(names), "results": len(tests),
             "counts": {s: counts.get(s, 0) for s in ("pass", "fail", "skip", "error")},
             "boots": sum(r.get("type") == "boot" for r in records),
             "crashes": [r["crash"] for r in records if r.get("type") == "boot" and r.get("crash")],
