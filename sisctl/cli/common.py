@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import gc
 import io
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 
 from invoke import Exit
 from invoke.parser.argument import Argument
@@ -53,13 +56,41 @@ def _leave_without_teardown() -> None:
         os._exit(_exit_code[-1])
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a cancelled CI job) or SIGHUP (a closed terminal): a task ends as after Ctrl-C,
+    its summary and JUnit written, its machines stopped, and exits 128 + the signal's number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminated(signum, frame):
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _signals_as_interrupts():
+    """SIGTERM and SIGHUP raise Terminated in the main thread while a task runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _terminated) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def guard(fn):
     """The tool's own errors become one line on stderr and their exit code (0/1/2/75), never a traceback."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         _exit_code.clear()
         try:
-            result = fn(*args, **kwargs)
+            with _signals_as_interrupts():
+                result = fn(*args, **kwargs)
             _exit_code.append(0)
             return result
         except Exit as done:
@@ -78,10 +109,11 @@ def guard(fn):
             where = f"{filename}: " if filename else ""
             _exit_code.append(errors.INFRASTRUCTURE)
             raise Exit(f"error: {where}{err.strerror or err}", code=errors.INFRASTRUCTURE) from None
-        except KeyboardInterrupt:
-            _exit_code.append(errors.INTERRUPTED)
-            raise Exit("interrupted; every machine this command started has been stopped",
-                       code=errors.INTERRUPTED) from None
+        except KeyboardInterrupt as err:
+            code, why = (128 + err.signum, f"{err} received") if isinstance(err, Terminated) else \
+                (errors.INTERRUPTED, "interrupted")
+            _exit_code.append(code)
+            raise Exit(f"{why}; every machine this command started has been stopped", code=code) from None
     return wrapper
 
 

@@ -4,8 +4,10 @@ panic's title while every other test still gets its result from the boots after 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -15,6 +17,9 @@ from sisctl.board.board import Board
 from sisctl.board.spec import find_board
 from sisctl.build.builder import build
 from sisctl.build.recipe import find_recipe
+from sisctl.campaign.core.records import read_records
+from sisctl.campaign.core.runner import resume
+from tests.conftest import qemu_processes_mentioning
 
 pytestmark = [pytest.mark.integration, pytest.mark.kbuild]
 
@@ -106,3 +111,64 @@ def test_kselftests_built_for_arm64_run_one_at_a_time_with_subtests_as_cases(tin
     assert outcomes["kselftest.membarrier.membarrier_test_single_thread"][0] == "skipped"
     assert not any(name.startswith(("ext4_", "list-", "example")) for name in outcomes)   # --suites none
     assert summary["boots"] == 1
+
+
+def test_a_killed_campaign_resumes_with_the_tests_it_has_no_record_of(tiny, lab_dirs):
+    """SIGKILL after the crash boot: the resumed campaign keeps every record and runs each other test once."""
+    code = ("import sys; from sisctl.campaign.core.runner import start\n"
+            f"start('ktap', sys.argv[1], {{'kernel': '{KERNEL}+planted_kunit_panic=1'}}, 1, progress=print)\n")
+    earlier = set(lab_dirs["reports"].glob("ktap-*"))
+    controller = subprocess.Popen([sys.executable, "-c", code, tiny.name], cwd=PROJECT,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, out = time.monotonic() + 300, None
+        while time.monotonic() < deadline and out is None:
+            for folder in set(lab_dirs["reports"].glob("ktap-*")) - earlier:
+                if sum(r.get("type") == "boot" for r in read_records(folder / "records.jsonl")) >= 2:
+                    out = folder
+            time.sleep(0.1)
+        assert out, "the campaign never got past its crash boot"
+        controller.send_signal(signal.SIGKILL)
+        controller.wait(30)
+    finally:
+        controller.kill()
+        controller.wait()
+    before = [r for r in read_records(out / "records.jsonl") if r.get("type") == "test"]
+    summary = resume(str(out), progress=lambda _: None)
+    after = [r for r in read_records(out / "records.jsonl") if r.get("type") == "test"]
+    keys = [(r["suite"], r["case"], r["param"]) for r in after]
+    assert len(keys) == len(set(keys)), "a test was recorded twice"
+    assert after[:len(before)] == before, "a record written before the kill was lost or changed"
+    listed = next(r["tests"] for r in read_records(out / "records.jsonl") if r.get("type") == "list")
+    assert {f"{s}.{c}" for s, c, _ in keys} == set(listed)
+    assert summary["status"] == "failed" and summary["counts"]["error"] == 1
+
+
+def test_sigterm_ends_a_campaign_as_ctrl_c_does(tiny, lab_dirs):
+    """A cancelled CI job: exit 143, summary and JUnit say aborted, no QEMU left, resume finishes it."""
+    earlier = set(lab_dirs["reports"].glob("ktap-*"))
+    job = subprocess.Popen([str(INVOKE), "campaign", "--kind", "ktap", "--board", tiny.name, "--kernel",
+                            f"{KERNEL}+planted_kunit_panic=1"], cwd=PROJECT, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, out = time.monotonic() + 300, None
+        while time.monotonic() < deadline and out is None:
+            for folder in set(lab_dirs["reports"].glob("ktap-*")) - earlier:
+                if sum(r.get("type") == "boot" for r in read_records(folder / "records.jsonl")) >= 2:
+                    out = folder
+            time.sleep(0.1)
+        assert out, "the campaign never got past its crash boot"
+        job.send_signal(signal.SIGTERM)
+        _, stderr = job.communicate(timeout=60)
+    finally:
+        job.kill()
+        job.wait()
+    assert job.returncode == 143, stderr[-2000:]
+    assert "SIGTERM received; every machine this command started has been stopped" in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "aborted" and summary["reason"] == "interrupted (SIGTERM)"
+    errors = [c for c in ET.parse(out / "junit.xml").getroot().iter("testcase") if c.find("error") is not None]
+    assert any("aborted: interrupted (SIGTERM)" in (c.find("error").text or "") for c in errors)
+    assert not qemu_processes_mentioning(str(lab_dirs["state"])), "a QEMU of the campaign is left"
+    assert resume(str(out), progress=lambda _: None)["status"] == "failed"   # the planted panic, nothing else
+

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -71,3 +73,32 @@ def test_a_bad_plan_is_refused_before_anything_runs(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().startswith(f"error: {plan}: key 'steps[1].options'") and "--runs" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_sigterm_mid_plan_writes_its_summary_and_junit_as_aborted(lab_dirs, kbuild_artifact, tmp_path):
+    """A cancelled CI job: the plan and the campaign it was running both say aborted; exit 143."""
+    plan = tmp_path / "cancelled.yaml"
+    plan.write_text("name: cancelled\nboards: [qemu-virt-tiny]\nsteps:\n  - kind: ktap\n"
+                    "    options: {kernel: linux-kbuild-kunit+planted_kunit_panic=1}\n")
+    earlier = set(lab_dirs["reports"].glob("*"))
+    job = subprocess.Popen([str(INVOKE), "nightly", "--plan", str(plan)], cwd=PROJECT, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, campaign = time.monotonic() + 600, None
+        while time.monotonic() < deadline and campaign is None:
+            for folder in set(lab_dirs["reports"].glob("ktap-*")) - earlier:
+                if (folder / "records.jsonl").exists() and '"type": "boot"' in (folder / "records.jsonl").read_text():
+                    campaign = folder
+            time.sleep(0.1)
+        assert campaign, "the plan's campaign never booted"
+        job.send_signal(signal.SIGTERM)
+        _, stderr = job.communicate(timeout=60)
+    finally:
+        job.kill()
+        job.wait()
+    assert job.returncode == 143, stderr[-2000:]
+    out = max(set(lab_dirs["reports"].glob("nightly-*")) - earlier, key=lambda p: p.stat().st_mtime)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "aborted" and (out / "junit.xml").exists()
+    assert json.loads((campaign / "summary.json").read_text())["status"] == "aborted"
+    assert (campaign / "junit.xml").exists()

@@ -50,8 +50,8 @@ def first_line(problem: BaseException | None) -> str:
     """A problem in one line; Ctrl-C (a KeyboardInterrupt has no text) reads 'interrupted'."""
     if problem is None:
         return ""
-    if isinstance(problem, KeyboardInterrupt):
-        return "interrupted"
+    if isinstance(problem, KeyboardInterrupt):   # Ctrl-C, or SIGTERM / SIGHUP (named by the command line)
+        return f"interrupted ({problem})" if str(problem) else "interrupted"
     return (str(problem).splitlines() or [type(problem).__name__])[0]
 
 
