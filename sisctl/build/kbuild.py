@@ -5,11 +5,12 @@ import hashlib
 import os
 import shutil
 import subprocess
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from sisctl import paths, proc
 from sisctl.build.recipe import KbuildSpec
+from sisctl.errors import UsageError
 
 
 def source_tarball(spec: KbuildSpec | None = None) -> Path:
@@ -81,6 +82,8 @@ def _patched_source(tree: Path, patches: list[str], inputs: dict) -> Path:
         return patched
     partial = patched.with_name(patched.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
+    for name in patches:   # every patch's names checked before anything is copied or written
+        _patched_files(paths.PROJECT / name, tree)
     proc.run(["cp", "-al", tree, partial], timeout=900)
     for name in patches:
         patch = paths.PROJECT / name
@@ -92,16 +95,30 @@ def _patched_source(tree: Path, patches: list[str], inputs: dict) -> Path:
                         timeout=120, check=False)
         if done.returncode:
             shutil.rmtree(partial, ignore_errors=True)
-            raise proc.ToolError(f"{name} does not apply to {tree.name}: {(done.stdout + done.stderr).strip()}")
+            raise UsageError(f"{name} does not apply to {tree.name}: {(done.stdout + done.stderr).strip()[:2000]}")
     partial.rename(patched)
     return patched
 
 
 def _patched_files(patch: Path, tree: Path) -> list[Path]:
-    """The existing files a -p1 patch changes."""
-    names = [line[4:].split("\t")[0].strip() for line in patch.read_text().splitlines() if line.startswith("+++ ")]
-    return [tree / name.split("/", 1)[1] for name in names
-            if "/" in name and (tree / name.split("/", 1)[1]).is_file()]
+    """The existing files a -p1 patch changes. Every name it gives must stay inside the tree (no
+    '..', no symbolic link out; -p1 makes a leading '/' part of the first component it strips)."""
+    inside = tree.resolve()
+    found = []
+    for number, line in enumerate(patch.read_text(errors="replace").splitlines(), start=1):
+        if not line.startswith(("+++ ", "--- ")):
+            continue
+        name = line[4:].split("\t")[0].strip()
+        if name == "/dev/null":
+            continue
+        relative = PurePosixPath(name.split("/", 1)[1] if "/" in name else name)
+        target = tree / relative
+        if relative.is_absolute() or ".." in relative.parts or not target.resolve().is_relative_to(inside):
+            raise UsageError(f"{patch}: line {number}: {name!r} names a file outside the kernel tree; "
+                             "a patch may change files inside it only")
+        if line.startswith("+++ ") and target.is_file():
+            found.append(target)
+    return found
 
 
 def produce(spec: KbuildSpec, inputs: dict, out: Path, cache: Path,
