@@ -132,8 +132,35 @@ def check_name(value: str, what: str) -> str:
 
 # --- reading YAML --------------------------------------------------------------------------------
 
+MAX_EXPANDED_NODES = 100_000   # what aliases may expand to: a 1 KB file must not become billions of strings
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last)."""
+    """SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last), and
+    aliases that expand to more than MAX_EXPANDED_NODES nodes (refused as they are read)."""
+
+    def compose_document(self):
+        self._expanded, self._sizes = 0, {}
+        return super().compose_document()
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.events.AliasEvent):
+            node = self.anchors.get(self.peek_event().anchor)
+            if node is not None:
+                self._expanded += self._size(node)
+                if self._expanded > MAX_EXPANDED_NODES:
+                    raise yaml.composer.ComposerError(
+                        None, None, f"its aliases expand to more than {MAX_EXPANDED_NODES} values",
+                        self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+    def _size(self, node) -> int:
+        """Values under `node` once every alias in it is expanded (each shared node counted once per use)."""
+        if id(node) not in self._sizes:
+            children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else \
+                node.value if isinstance(node, yaml.SequenceNode) else []
+            self._sizes[id(node)] = 1 + sum(self._size(child) for child in children)
+        return self._sizes[id(node)]
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):

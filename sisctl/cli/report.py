@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 from invoke import Collection, task
@@ -38,6 +39,16 @@ def report_page(c, campaign):
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
+    """Serves the reports folder and nothing outside it: a path that resolves out of the folder
+    (through a symbolic link under it) is not found."""
+
+    def translate_path(self, path: str) -> str:
+        translated = super().translate_path(path)
+        root = os.path.realpath(self.directory)
+        real = os.path.realpath(translated)
+        inside = real == root or real.startswith(root + os.sep)
+        return translated if inside else os.path.join(os.devnull, "outside")   # never a file: 404
+
     def log_message(self, format, *args):   # noqa: A002 - the base class's name
         pass
 

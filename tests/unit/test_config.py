@@ -182,3 +182,17 @@ def test_a_tagged_union_in_the_schema():
     for wrong in ({"shape": {"radius": 1}}, {"shape": {"kind": "circle"}}, {"shape": {"kind": "square"}},
                   {"shape": {"kind": "dot", "radius": 1}}, {"shape": {"kind": "dot"}, "background": {"radius": 1}}):
         assert not check.is_valid(wrong), wrong
+
+
+def test_an_alias_bomb_is_refused_as_it_is_read(tmp_path):
+    """Nine levels of nine aliases: 1 KB that would expand into 387 million strings."""
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    lines += [f"a{n}: &a{n} [" + ",".join([f"*a{n - 1}"] * 9) + "]" for n in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match="aliases expand to more than 100000 values") as caught:
+        config.load_yaml(path)
+    assert len(str(caught.value)) < 300
+    small = tmp_path / "small.yaml"
+    small.write_text("base: &b {x: 1}\none: *b\ntwo: *b\n")   # ordinary reuse still reads
+    assert config.load_yaml(small)["two"] == {"x": 1}
