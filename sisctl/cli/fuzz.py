@@ -21,6 +21,10 @@ def _reproducer(campaign: str, crash: str, progress):
     kind, config = load_campaign(out)
     if kind.name != "fuzz":
         raise UsageError(f"{out.name} is a {kind.name} campaign, not a fuzz campaign")
+    found = sorted(p.parent.name for p in (out / "crashes").glob("*/crash.json"))
+    if crash not in found:   # a name of the list, never a path: nothing is read outside the campaign
+        raise UsageError(f"--crash {crash[:80]!r}: no such finding in {out.name}; its findings: "
+                         f"{', '.join(found) or 'none'}")
     board = held_board(config.board)
     ensure_flashed(board, progress)
     return Reproducer(board, load_seeds(), out / "crashes" / crash, progress)
