@@ -7,6 +7,7 @@ from sisctl.campaign.ext4crash.disk import FS_BYTES, MARK_SIZE, make_base_image,
 from sisctl.campaign.ext4crash.guestfs import OPS_END, check_script, parse_check_output, workload_script
 from sisctl.campaign.core.records import RecordLog, read_records
 from sisctl.campaign.ext4crash.summary import scenario_cases, summarize
+from sisctl.errors import UsageError
 from sisctl.report.junit import write_junit
 
 import pytest
@@ -25,6 +26,15 @@ def test_records_append_and_a_torn_tail_is_dropped_before_appending(tmp_path):
     with RecordLog(path) as log:
         log.append({"n": 4})
     assert [r["n"] for r in read_records(path)] == [1, 2, 4]
+
+
+@pytest.mark.parametrize("line", [b"\xff\xfe not utf-8\n", b"{not json\n", b"[1, 2]\n", b"7\n"])
+def test_a_line_that_is_no_record_is_named_by_file_and_line(tmp_path, line):
+    path = tmp_path / "records.jsonl"
+    path.write_bytes(b'{"n": 1}\n' + line + b'{"n": 3}\n')
+    with pytest.raises(UsageError, match=r"records.jsonl: line 2: not a record"):
+        list(read_records(path))
+    assert path.read_bytes().startswith(b'{"n": 1}\n')   # nothing dropped or rewritten
 
 
 def test_check_output_is_split_per_slot():

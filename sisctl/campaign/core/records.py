@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+from sisctl.errors import UsageError
+
 
 class RecordLog:
     def __init__(self, path: Path):
@@ -48,17 +50,23 @@ class BoardRecords:
 
 
 def read_records(path: Path) -> Iterator[dict]:
-    """Every complete record; a last line cut short by a killed writer is skipped."""
+    """Every complete record; a last line cut short by a killed writer is skipped. A whole line
+    that is not a record (invalid UTF-8 or JSON, or JSON that is not an object) is refused,
+    naming the file and line: the records before it are never dropped by a guess."""
     if not path.exists():
         return
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if not raw.endswith(b"\n"):
                 break
             try:
-                yield json.loads(line)
-            except ValueError:
-                continue
+                record = json.loads(raw.decode("utf-8"))
+            except ValueError as err:
+                raise UsageError(f"{path}: line {number}: not a record ({str(err)[:120]})") from None
+            if not isinstance(record, dict):
+                raise UsageError(f"{path}: line {number}: not a record (a JSON {type(record).__name__}, "
+                                 "not an object)")
+            yield record
 
 
 def _drop_torn_tail(path: Path) -> None:
