@@ -63,7 +63,14 @@ def report_serve(c, port="0"):
     folder = paths.reports_dir()
     write_index(folder)
     handler = functools.partial(QuietHandler, directory=str(folder))
-    with ThreadingHTTPServer(("127.0.0.1", int(port)), handler) as server:
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", int(port)), handler)
+    except OSError as err:
+        from sisctl.portholder import port_holder
+        holder = port_holder("127.0.0.1", int(port))
+        raise usage(f"--port {port}: 127.0.0.1:{port} is taken{f' by {holder}' if holder else ''} "
+                    f"({err.strerror or err}); give another port, or 0 for a free one") from None
+    with server:
         print(f"serving {folder} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)", flush=True)
         try:
             server.serve_forever()

@@ -1,9 +1,15 @@
-"""report.serve serves the reports folder and nothing a symbolic link under it points to outside."""
+"""report.serve serves the reports folder and nothing a symbolic link under it points to outside;
+a busy port is named with its holder."""
 import functools
+import os
+import socket
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +37,18 @@ def test_a_symlink_out_of_the_reports_folder_is_not_served(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_busy_port_is_named_with_its_holder(tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        done = subprocess.run([str(Path(sys.executable).parent / "invoke"), "report.serve", "--port", str(port)],
+                              cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "SISCTL_REPORTS": str(tmp_path)})
+    finally:
+        taken.close()
+    assert done.returncode == 2, done.stderr
+    assert f"127.0.0.1:{port} is taken by pid {os.getpid()}" in done.stderr and "Traceback" not in done.stderr
