@@ -27,6 +27,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "board_tags(**tags): run only on a board whose lab tags match")
+    name = _board_name(config)
+    if name and not name.startswith("tag:"):   # a wrong name ends the run before a JUnit file says "0 tests"
+        from sisctl.board.spec import find_board
+        from sisctl.errors import UsageError
+        try:
+            find_board(name)
+        except UsageError as err:
+            pytest.exit(f"sisctl: {err}", returncode=err.exit_code)
 
 
 def _board_name(config: pytest.Config) -> str | None:

@@ -52,9 +52,11 @@ def test_without_a_board_the_board_tests_are_skipped_saying_how(pytester):
     result.stdout.fnmatch_lines(["*no board given: run pytest with --sisctl-board NAME*"])
 
 
-def test_an_unknown_board_is_one_clear_line(pytester):
+def test_an_unknown_board_is_one_clear_line_and_no_junit_that_reads_as_a_pass(pytester):
     pytester.makepyfile(test_lab="def test_x(sh):\n    sh('true')\n")
-    result = pytester.runpytest_subprocess("--sisctl-board", "no-such-board")
+    junit = pytester.path / "junit.xml"
+    result = pytester.runpytest_subprocess("--sisctl-board", "no-such-board", f"--junitxml={junit}")
     assert result.ret == 2
-    result.stdout.fnmatch_lines(["*sisctl:*no such board*"])
+    assert "no such board" in result.stdout.str() + result.stderr.str()
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert not junit.exists()   # "0 tests, 0 errors" would read as a pass
