@@ -8,6 +8,11 @@ from pathlib import Path
 
 from sisctl import proc
 from sisctl.build.recipe import CommandSpec
+from sisctl.errors import TestFailure, UsageError
+
+
+class BuildFailed(TestFailure):
+    """The kernel's own build command failed: a verdict on the tree, not on the lab (exit 1)."""
 
 
 def workdir(spec: CommandSpec) -> Path:
@@ -30,9 +35,19 @@ def cache_inputs(spec: CommandSpec) -> dict | None:
 def produce(spec: CommandSpec, out: Path) -> str | None:
     tree = workdir(spec)
     if not tree.is_dir():
-        raise proc.ToolError(f"recipe workdir {tree} does not exist")
-    done = proc.run(spec.argv, cwd=tree, env={**os.environ, **spec.env}, timeout=spec.timeout_s)
+        raise UsageError(f"recipe workdir {tree} does not exist")
+    program = spec.argv[0] if "/" not in spec.argv[0] else str(tree / spec.argv[0])
+    if shutil.which(program, path=None if "/" not in spec.argv[0] else "") is None and \
+            not (os.path.isfile(program) and os.access(program, os.X_OK)):
+        raise UsageError(f"recipe command {spec.argv[0]!r} is not an executable program (in {tree} or on PATH)")
+    done = proc.run(spec.argv, cwd=tree, env={**os.environ, **spec.env}, timeout=spec.timeout_s, check=False)
     (out / "build.log").write_text(done.stdout + done.stderr)
+    if done.returncode:   # the partial artifact goes; its log is kept where the message says
+        kept = out.parent / "last-failed-build.log"
+        shutil.copyfile(out / "build.log", kept)
+        tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
+        raise BuildFailed(f"build command {' '.join(spec.argv)[:200]} failed with exit {done.returncode} "
+                          f"(log {kept})" + (": " + " | ".join(tail)[-600:] if tail else ""))
     image = tree / spec.image
     if not image.exists():
         raise proc.ToolError(f"build finished but its image {image} does not exist")

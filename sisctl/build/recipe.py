@@ -73,8 +73,29 @@ def load_recipe(path: Path) -> Recipe:
     for other in ("debian", "kbuild", "command"):
         if other != recipe.kind and getattr(recipe, other) is not None:
             raise config.ConfigError(path, other, f"section does not belong to a recipe of kind '{recipe.kind}'")
+    {"command": _check_command, "kbuild": _check_kbuild}.get(recipe.kind, lambda *_: None)(path, recipe.spec)
     recipe.source = str(path)
     return recipe
+
+
+def _check_command(path: Path, spec: CommandSpec) -> None:
+    """What a command recipe must say before anything runs: a command, and inputs inside its tree."""
+    if not spec.argv or not all(word.strip() for word in spec.argv):
+        raise config.ConfigError(path, "command.argv", "expected the build command as a non-empty list of "
+                                 "non-empty words, e.g. [make, -j8, Image]")
+    for i, pattern in enumerate(spec.inputs):
+        if not pattern.strip() or pattern.startswith(("/", "~")) or ".." in Path(pattern).parts:
+            raise config.ConfigError(path, f"command.inputs[{i}]", f"{pattern!r}: expected a glob relative to "
+                                     "the workdir, inside it (e.g. 'src/**/*.c')")
+
+
+def _check_kbuild(path: Path, spec: KbuildSpec) -> None:
+    """Fragments and patches are files of the project."""
+    for option in ("fragments", "patches"):
+        for i, name in enumerate(getattr(spec, option)):
+            if Path(name).is_absolute() or ".." in Path(name).parts or not (paths.PROJECT / name).is_file():
+                raise config.ConfigError(path, f"kbuild.{option}[{i}]", f"{name!r}: no such file in the "
+                                         "project (paths are relative to the project's top folder)")
 
 
 def find_recipe(name_or_path: str) -> Recipe:

@@ -176,6 +176,21 @@ RECIPES: dict[str, tuple[str | bytes, str]] = {
                            "image: Image, env: {JOBS: 5}}\n", "key 'command.env.JOBS'"),
     "command-env-key-number": ("name: command-env-key-number\nkind: command\ncommand: {workdir: ., argv: [make], "
                                "image: Image, env: {1: x}}\n", "key 'command.env.1'"),
+    "command-argv-empty": ("name: command-argv-empty\nkind: command\ncommand: {workdir: ., argv: [], image: Image}\n",
+                           "key 'command.argv': expected the build command as a non-empty list"),
+    "command-argv-blank": ("name: command-argv-blank\nkind: command\ncommand: {workdir: ., argv: ['', x], "
+                           "image: Image}\n", "key 'command.argv'"),
+    "command-inputs-absolute": ("name: command-inputs-absolute\nkind: command\ncommand: {workdir: ., argv: [make], "
+                                "image: Image, inputs: ['/etc/*']}\n", "key 'command.inputs[0]'"),
+    "command-inputs-up": ("name: command-inputs-up\nkind: command\ncommand: {workdir: ., argv: [make], "
+                          "image: Image, inputs: ['src/*.c', '../*']}\n", "key 'command.inputs[1]'"),
+    "command-inputs-empty": ("name: command-inputs-empty\nkind: command\ncommand: {workdir: ., argv: [make], "
+                             "image: Image, inputs: ['']}\n", "key 'command.inputs[0]'"),
+    "kbuild-fragment-missing": ("name: kbuild-fragment-missing\nkind: kbuild\nkbuild: {fragments: "
+                                "[firmware/configs/no-such.config]}\n", "key 'kbuild.fragments[0]': "
+                                "'firmware/configs/no-such.config': no such file"),
+    "kbuild-patch-outside": ("name: kbuild-patch-outside\nkind: kbuild\nkbuild: {patches: [../../etc/passwd]}\n",
+                             "key 'kbuild.patches[0]'"),
     "debian-with-kbuild": ("name: debian-with-kbuild\nkind: debian\nkbuild: {}\n", "key 'kbuild'"),
     "debian-package-list": ("name: debian-package-list\nkind: debian\ndebian: {package: [a, b]}\n",
                             "key 'debian.package'"),

@@ -1,0 +1,34 @@
+"""A command recipe's own build: a command that fails is a build failure (exit 1) with its log kept;
+a program that does not exist, or a workdir that does not, is bad input (exit 2), not a lab problem."""
+import pytest
+
+from sisctl.build.builder import build
+from sisctl.build.command import BuildFailed
+from sisctl.build.recipe import load_recipe
+from sisctl.errors import UsageError
+
+
+def recipe(tmp_path, argv: str, workdir: str | None = None):
+    path = tmp_path / "r.yaml"
+    path.write_text(f"name: r\nkind: command\ncommand: {{workdir: '{workdir or tmp_path}', argv: {argv}, "
+                    "image: Image}\n")
+    return load_recipe(path)
+
+
+def test_a_failing_build_command_is_a_build_failure_with_its_log(tmp_path):
+    with pytest.raises(BuildFailed, match=r"failed with exit 3 .*: compiling \| boom") as failed:
+        build(recipe(tmp_path, "[sh, -c, 'echo compiling; echo boom >&2; exit 3']"), cache=tmp_path / "cache",
+              progress=lambda _: None)
+    assert failed.value.exit_code == 1
+    log = tmp_path / "cache" / "artifacts" / "last-failed-build.log"
+    assert "boom" in log.read_text()
+
+
+@pytest.mark.parametrize("argv, workdir, problem", [
+    ("[no-such-compiler-xyz]", None, "is not an executable program"),
+    ("[./build.sh]", None, "is not an executable program"),
+    ("[make]", "/nonexistent/tree", "workdir /nonexistent/tree does not exist"),
+])
+def test_what_the_recipe_names_must_exist(tmp_path, argv, workdir, problem):
+    with pytest.raises(UsageError, match=problem):
+        build(recipe(tmp_path, argv, workdir), cache=tmp_path / "cache", progress=lambda _: None)
