@@ -25,10 +25,13 @@ def cache_inputs(spec: CommandSpec) -> dict | None:
         return None
     digest = hashlib.sha256()
     for pattern in spec.inputs:
-        for path in sorted(workdir(spec).glob(pattern)):
-            if path.is_file():
-                digest.update(str(path.relative_to(workdir(spec))).encode())
-                digest.update(path.read_bytes())
+        files = [path for path in sorted(workdir(spec).glob(pattern)) if path.is_file()]
+        if not files:   # else a changed tree could be served its old kernel from the cache
+            raise UsageError(f"recipe inputs {pattern!r} match no file in {workdir(spec)}: the cache could not "
+                             "tell a changed tree; fix the glob, or give no inputs to build every time")
+        for path in files:
+            digest.update(str(path.relative_to(workdir(spec))).encode())
+            digest.update(path.read_bytes())
     return {"inputs": digest.hexdigest()}
 
 

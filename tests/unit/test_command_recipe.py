@@ -32,3 +32,13 @@ def test_a_failing_build_command_is_a_build_failure_with_its_log(tmp_path):
 def test_what_the_recipe_names_must_exist(tmp_path, argv, workdir, problem):
     with pytest.raises(UsageError, match=problem):
         build(recipe(tmp_path, argv, workdir), cache=tmp_path / "cache", progress=lambda _: None)
+
+
+def test_an_inputs_glob_that_matches_nothing_is_refused_not_served_from_the_cache(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "main.c").write_text("int main;\n")
+    path = tmp_path / "r.yaml"
+    path.write_text(f"name: r\nkind: command\ncommand: {{workdir: '{tmp_path}', argv: ['true'], image: Image, "
+                    "inputs: ['src/*.c', 'srcs/*.c']}\n")
+    with pytest.raises(UsageError, match=r"recipe inputs 'srcs/\*\.c' match no file"):
+        build(load_recipe(path), cache=tmp_path / "cache", progress=lambda _: None)
