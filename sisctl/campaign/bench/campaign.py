@@ -40,6 +40,7 @@ from sisctl.telemetry.points import bench_sample_points
 DISK = "bench"
 MOUNT = "/mnt/bench"
 MOUNT_SCRIPT = mount_script(DISK, MOUNT)
+MOUNT_TRIES = 3   # boots in a row whose benchmark disk may fail to mount before the campaign stops
 
 
 class WorkloadFailed(InfrastructureError):
@@ -129,15 +130,23 @@ class BenchCampaign:
         self.records.append(record)
 
     def _boot(self, block: int, family: str, slot: int, side: str, artifact: Artifact, initrd: Path) -> None:
-        variant = self.variants[side]
         qemu_args = ["-icount", f"shift={self.suite.icount_shift},sleep=off"] if family == "work" else []
-        disks = []
-        if self.suite.needs_disk:
-            image = self.ctx.out / "bench-disk.img"
-            make_disk(image, self.suite.disk_mib)
-            disks = [Disk(DISK, image)]
-        self.ctx.progress(f"\rblock {block + 1} {family} boot {slot + 1}/4: {side} {variant.text}")
-        board = self.ctx.board
+        self.ctx.progress(f"\rblock {block + 1} {family} boot {slot + 1}/4: {side} {self.variants[side].text}")
+        for tries_left in reversed(range(MOUNT_TRIES)):
+            disks = []
+            if self.suite.needs_disk:   # a fresh file system every boot, a retried one too
+                image = self.ctx.out / "bench-disk.img"
+                make_disk(image, self.suite.disk_mib)
+                disks = [Disk(DISK, image)]
+            if self._boot_once(block, family, slot, side, artifact, initrd, qemu_args, disks, tries_left):
+                return
+
+    def _boot_once(self, block: int, family: str, slot: int, side: str, artifact: Artifact, initrd: Path,
+                   qemu_args: list[str], disks: list[Disk], tries_left: int) -> bool:
+        """One boot and its measurements; False when the benchmark disk did not mount and the boot
+        is to be tried again (under -icount a guest-side wait for the device can time out early:
+        an emulator hiccup, not the kernel's verdict, and nothing was measured yet)."""
+        variant, board = self.variants[side], self.ctx.board
         append = f"{variant.append} {layout_word(self.config.seed, block, family, slot)}".strip()
         with board.session(fast=False, append=append, label=f"bench-{block}-{family}-{slot}",
                            disks=disks, artifact=artifact, initrd=initrd, qemu_args=qemu_args) as session:
@@ -150,13 +159,21 @@ class BenchCampaign:
                     "sisctl_version": self.ctx.origin.get("sisctl_version")}
             boot["booted"] = self._booted_kernel(session, artifact, boot)
             if disks:
-                self._must(session, MOUNT_SCRIPT, "mount the benchmark disk", 60)
+                mounted = session.run(MOUNT_SCRIPT, 60)
+                if not mounted.ok and tries_left:
+                    self.ctx.progress(f"{board.name}: the benchmark disk did not mount "
+                                      f"({mounted.text.strip()[-120:]}); booting again")
+                    return False
+                if not mounted.ok:
+                    raise WorkloadFailed(f"mount the benchmark disk failed on {board.name} {MOUNT_TRIES} boots in "
+                                         f"a row: {mounted.text.strip()[-200:]}")
             workloads = [w for w in self.suite.workloads if w.runs_in(family, self.suite.families)]
             for rep in range(self.suite.reps + 1):
                 for workload in workloads:
                     self._measure(session, boot, rep, workload)
             if disks:
                 session.run(f"umount {MOUNT}", 60)
+        return True
 
     def _booted_kernel(self, session, artifact: Artifact, boot: dict) -> dict:
         """What the board really booted, as its agent reports it: the kernel's build id (from
