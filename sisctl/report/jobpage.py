@@ -25,10 +25,20 @@ def write_job_page(out: Path, summary: dict, sections: Callable[[], list[Section
     page = Page(title=f"{kind} on {summary.get('board', '?')}: {out.name}",
                 status=summary.get("status", ""), reason=summary.get("reason", ""),
                 headline=summary.get("headline", ""),
-                provenance={**summary.get("provenance", {}),
+                provenance={**summary.get("provenance", {}), **booted_lines(summary.get("booted") or {}),
                             **({"seed": summary["seed"]} if "seed" in summary else {})},
                 links=_links(out, summary, grafana) + list(links), sections=body)
     return write_page(out, page)
+
+
+def booted_lines(booted: dict) -> dict:
+    """The kernels a job booted itself (not the board's flashed one): a KTAP --kernel, a
+    benchmark's baseline and candidate."""
+    def line(k: dict) -> str:
+        return f"{k.get('variant', '')} {k.get('kernel_version') or '?'} (build id {str(k.get('build_id'))[:12]})".strip()
+    if "sides" in booted:
+        return {f"{side} kernel": line(k) for side, k in booted["sides"].items()}
+    return {"booted kernel": line(booted)} if booted else {}
 
 
 def _sections_or_problem(build: Callable[[], list[Section]]) -> list[Section]:

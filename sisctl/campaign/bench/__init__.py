@@ -76,7 +76,8 @@ class BenchKind:
         summary = {"baseline": config.baseline, "candidate": config.candidate, "suite": suite.name,
                    "budget_s": config.budget_s, "blocks": blocks, "families": families,
                    "gate_families": gate, "stopped": figures.get("stopped", ""),
-                   "metrics": [c.as_dict() for c in found]}
+                   "metrics": [c.as_dict() for c in found],
+                   **({"booted": figures["booted"]} if figures.get("booted") else {})}
         return Findings(summary, cases(found), headline(found, blocks))
 
     def terminal(self, summary: dict) -> str:
