@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -112,14 +113,29 @@ def load_lab() -> LabSpec:
     lab = config.load(LabSpec, path)
     for name, host in lab.hosts.items():
         _check_host(path, name, host)
-    for option in ("user_env", "password_env"):
-        value = getattr(lab.notify.email, option)
-        if value and not ENV_NAME.fullmatch(value):
-            raise config.ConfigError(path, f"notify.email.{option}", f"expected an environment variable name, "
-                                     f"got {value!r}")
-    if lab.notify.email.to and not re.fullmatch(r"[^\s:]+:\d+", lab.notify.email.smtp):
-        raise config.ConfigError(path, "notify.email.smtp", f"expected HOST:PORT, got {lab.notify.email.smtp!r}")
+    _check_notify(path, lab.notify)
     return lab
+
+
+def _check_notify(path: Path, notify: NotifySpec) -> None:
+    """Webhooks over HTTP(S) only (urllib would read a file:// URL and call it sent), variable
+    names that are names, a mail relay at HOST:PORT with a port that exists."""
+    for key, value in (("notify.webhook.token_env", notify.webhook.token_env),
+                       ("notify.email.user_env", notify.email.user_env),
+                       ("notify.email.password_env", notify.email.password_env)):
+        if value and not ENV_NAME.fullmatch(value):
+            raise config.ConfigError(path, key, f"expected an environment variable name, got {value!r}")
+    url = urllib.parse.urlsplit(notify.webhook.url)
+    if notify.webhook.url and (url.scheme not in ("http", "https") or not url.hostname):
+        raise config.ConfigError(path, "notify.webhook.url", f"expected an http:// or https:// URL, "
+                                 f"got {notify.webhook.url!r}")
+    relay = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):(\d{1,5})", notify.email.smtp)
+    if notify.email.to and (relay is None or not 1 <= int(relay.group(2)) <= 65535):
+        raise config.ConfigError(path, "notify.email.smtp", f"expected HOST:PORT (port 1-65535; [::1]:25 for "
+                                 f"IPv6), got {notify.email.smtp!r}")
+    if notify.reports_url and urllib.parse.urlsplit(notify.reports_url).scheme not in ("http", "https"):
+        raise config.ConfigError(path, "notify.reports_url", f"expected an http:// or https:// URL, "
+                                 f"got {notify.reports_url!r}")
 
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -61,13 +61,13 @@ def written_into_place(path: Path) -> Iterator[Path]:
     partial = partial_path(path)
     try:
         yield partial
+        partial.replace(path)   # inside: a target that cannot be replaced (a folder) leaves no partial either
     except BaseException:
         if partial.is_dir():
             shutil.rmtree(partial, ignore_errors=True)
         else:
             partial.unlink(missing_ok=True)
         raise
-    partial.replace(path)
 
 
 def stale_partials(path: Path) -> list[Path]:

@@ -15,6 +15,7 @@ def nightly(c, plan="nightly", dry_run=False, json_=False):
     """Run a test plan (kernels x boards x campaigns) as one job: one JUnit, one HTML report, exit 0/1/2/75."""
     from sisctl.nightly.plan import find_plan, load_plan
     from sisctl.campaign.core.runner import STATUS_EXIT
+    from sisctl.errors import USAGE
     from sisctl.nightly.run import run_plan
     path = find_plan(plan)
     if dry_run:
@@ -29,6 +30,6 @@ def nightly(c, plan="nightly", dry_run=False, json_=False):
     summary = run_plan(path, progress=lines(json_))
     if json_:
         print(json.dumps(summary, indent=1))
-    code = STATUS_EXIT[summary["status"]]
+    code = USAGE if summary.get("error_kind") == "usage" else STATUS_EXIT[summary["status"]]
     if code:
         raise Exit(code=code)

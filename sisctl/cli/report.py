@@ -93,7 +93,7 @@ def report_history(c, case, board="", last="20", rebuild=False):
     with closing(History.rebuild() if rebuild else History.open()) as history:
         found = history.matching(case, board, int(last))
     if not found:
-        raise usage(f"--case {case!r}: no case of any recorded plan run matches")
+        raise usage(f"no case of any recorded plan run matches --case {case!r}" + (f" on board {board}" if board else ""))
     shown = None
     for r in found:
         if (r.job, r.name) != shown:
@@ -119,6 +119,9 @@ def report_kcidb(c, job, out=""):
     except InvalidDocument as err:
         raise Exit(f"error: {err}", code=1) from None
     target = Path(out) if out else folder / "kcidb.json"
+    if target.is_dir() or not target.parent.is_dir():
+        raise usage(f"--out {target}: " + ("a folder; give a file's path" if target.is_dir() else
+                                           f"its folder {target.parent} does not exist"))
     paths.write_atomic(target, json.dumps(data, indent=1) + "\n")
     print(f"{target}: {len(data['checkouts'])} checkouts, {len(data['builds'])} builds, {len(data['tests'])} tests "
           f"(KCIDB v{data['version']['major']}.{data['version']['minor']}, valid)")

@@ -12,10 +12,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from sisctl import paths
-from sisctl.errors import UsageError
+from sisctl.errors import SisctlError, UsageError
 from sisctl.nightly.plan import Job
 from sisctl.report import plots
-from sisctl.report.history import History
+from sisctl.report.history import History, store_path
 from sisctl.report import regressions
 from sisctl.report.regressions import Verdict, classify, known_issues_file, load_known_issues
 from sisctl.report.index import write_index
@@ -36,7 +36,7 @@ def write_plan_report(out: Path, plan: str, jobs: list[Job], results: dict[str, 
                "jobs": rows}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     _write_junit(out / "junit.xml", rows)
-    verdicts = _against_history(out)
+    verdicts = _against_history(out, status)
     summary["history"] = {"counts": regressions.counts(verdicts), "verdicts": [v.as_dict() for v in verdicts]}
     paths.write_atomic(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     page = Page(f"Plan {plan}: {out.name}", status, summary["reason"], headline,
@@ -85,17 +85,26 @@ def _write_junit(path: Path, rows: list[dict]) -> None:
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def _against_history(out: Path) -> list[Verdict]:
+def _against_history(out: Path, status: str) -> list[Verdict]:
     """This run's cases recorded in the history store and classified against the runs before it.
-    History informs and never decides: a store that cannot be written says so and gives nothing."""
+    History informs and never decides: a store that cannot be written says so and gives nothing.
+    An aborted run's partial results are left out of it."""
+    if status == "aborted":
+        return []
     try:
         with closing(History.open(reports=out.parent)) as history:
             cases = history.add(out)
             plan = json.loads((out / "summary.json").read_text())["plan"]
-            return classify(cases, history.before(out.name, plan), load_known_issues(known_issues_file()))
-    except (OSError, ValueError, KeyError, ET.ParseError, sqlite3.Error, UsageError) as err:
-        print(f"history: not updated ({err})", file=sys.stderr)
+            earlier = history.before(out.name, plan)
+    except (OSError, ValueError, KeyError, sqlite3.Error, SisctlError) as err:
+        print(f"history: {store_path()} not updated ({err})", file=sys.stderr)
         return []
+    try:
+        known = load_known_issues(known_issues_file())
+    except UsageError as err:   # checked when the plan started; changed since: classify without it
+        print(f"history: known issues not applied ({err})", file=sys.stderr)
+        known = []
+    return classify(cases, earlier, known)
 
 
 def _history_sections(out: Path, verdicts: list[Verdict]) -> list:

@@ -22,7 +22,9 @@ from sisctl.jobs.smoke import run_smoke
 from sisctl.nightly.plan import SMOKE, Job, load_plan
 from sisctl.nightly.report import print_history, write_plan_report
 from sisctl.labfile import load_lab
+from sisctl.report.history import PLAN_RUN_PREFIX
 from sisctl.report.notify import notify
+from sisctl.report.regressions import known_issues_file, load_known_issues
 from sisctl.telemetry.lab import send_points
 from sisctl.telemetry.points import make_point
 
@@ -31,7 +33,8 @@ LIVE_EVERY_S = 15.0
 
 def run_plan(plan_path: Path, progress: Callable[[str], None] = print) -> dict:
     plan, jobs = load_plan(plan_path)
-    out = paths.unique_dir(paths.reports_dir(), f"nightly-{time.strftime('%Y%m%d-%H%M%S')}")
+    load_known_issues(known_issues_file())   # a broken file is bad input now, not a lost classification later
+    out = paths.unique_dir(paths.reports_dir(), f"{PLAN_RUN_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}")
     shutil.copyfile(plan_path, out / "plan.yaml")
     results: dict[str, dict] = {}
     started = time.monotonic()
@@ -42,6 +45,8 @@ def run_plan(plan_path: Path, progress: Callable[[str], None] = print) -> dict:
     finally:
         summary = write_plan_report(out, plan.name, jobs, results, status, time.monotonic() - started)
         _write_points(plan.name, jobs, results)
+    if status == "aborted":   # the plan ran to its end: a job stopped by bad input (found late), exit 2
+        summary["error_kind"] = "usage"
     print_history(summary, progress)
     _notify(summary, progress)
     progress(f"nightly {plan.name}: {summary['status']} ({summary['headline']}); report {out / 'index.html'}")

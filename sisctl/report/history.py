@@ -9,15 +9,17 @@ its name.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import xml.etree.ElementTree as ET
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 from sisctl import paths
+from sisctl.errors import InfrastructureError
 
 LAYOUT = 1
+PLAN_RUN_PREFIX = "nightly-"   # plan runs' folders under the reports folder (nightly/run.py names them)
 SCHEMA = """
 CREATE TABLE runs (run TEXT PRIMARY KEY, plan TEXT, finished REAL, folder TEXT);
 CREATE TABLE cases (run TEXT, job TEXT, board TEXT, kernel TEXT, build_id TEXT, name TEXT,
@@ -49,20 +51,33 @@ def store_path() -> Path:
     return paths.state_dir() / "history.sqlite"
 
 
+class NotAPlanRun(ValueError):
+    """A reports folder that holds no whole, finished plan run (a campaign's, an aborted or damaged one)."""
+
+
 def read_plan_run(folder: Path) -> tuple[dict, list[CaseResult]]:
-    """A plan run's summary and its cases, from its report folder."""
-    summary = json.loads((folder / "summary.json").read_text())
-    jobs = {row["id"]: row for row in summary.get("jobs", [])}
-    finished = float(summary.get("finished_epoch") or 0)
-    found = []
-    for suite in ET.parse(folder / "junit.xml").getroot().iter("testsuite"):
-        row = jobs.get(suite.get("name"), {})
-        for case in suite.iter("testcase"):
-            outcome, detail = _outcome(case)
-            found.append(CaseResult(folder.name, finished, suite.get("name"), row.get("board", ""),
-                                    row.get("kernel", ""), row.get("build_id", ""), case.get("name"), outcome,
-                                    detail, row.get("report", "")))
-    return summary, found
+    """A finished plan run's summary and its cases, from its report folder."""
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+        if not isinstance(summary, dict) or summary.get("kind") != "nightly":
+            raise NotAPlanRun(f"{folder}: not a plan run")
+        if summary.get("status") == "aborted":
+            raise NotAPlanRun(f"{folder}: an aborted plan run (its results are partial)")
+        jobs = {row["id"]: row for row in summary["jobs"]}
+        finished = float(summary.get("finished_epoch") or 0)
+        found = []
+        for suite in ET.parse(folder / "junit.xml").getroot().iter("testsuite"):
+            row = jobs.get(suite.get("name"), {})
+            for case in suite.iter("testcase"):
+                outcome, detail = _outcome(case)
+                found.append(CaseResult(folder.name, finished, suite.get("name"), str(row.get("board", "")),
+                                        str(row.get("kernel", "")), str(row.get("build_id", "")),
+                                        case.get("name", ""), outcome, detail, str(row.get("report", ""))))
+        return summary, found
+    except NotAPlanRun:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ET.ParseError) as err:
+        raise NotAPlanRun(f"{folder}: not a readable plan run ({type(err).__name__}: {err})") from None
 
 
 def _outcome(case: ET.Element) -> tuple[str, str]:
@@ -81,41 +96,52 @@ class History:
 
     @classmethod
     def open(cls, path: Path | None = None, reports: Path | None = None) -> History:
+        """The store, with every plan run of the reports folder it lacks added (runs finished while
+        it could not be written); rebuilt when it cannot be read."""
         path = path or store_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
-            db = sqlite3.connect(path)
+            try:
+                db = sqlite3.connect(path)
+            except sqlite3.Error as err:
+                raise InfrastructureError(f"{path}: cannot open the history store ({err})") from None
             try:
                 if db.execute("PRAGMA user_version").fetchone()[0] == LAYOUT:
                     db.execute("SELECT count(*) FROM cases").fetchone()
-                    return cls(db)
+                    history = cls(db)
+                    history.sync(reports or paths.reports_dir())
+                    return history
             except sqlite3.DatabaseError:
                 pass
             db.close()
+            paths.set_aside(path)
         return cls.rebuild(path, reports)
 
     @classmethod
     def rebuild(cls, path: Path | None = None, reports: Path | None = None) -> History:
-        """A new store from every plan run under the reports folder (a damaged one is set aside)."""
+        """A new store from every plan run under the reports folder."""
         path = path or store_path()
-        if path.exists():
-            paths.set_aside(path)
+        path.unlink(missing_ok=True)
         db = sqlite3.connect(path)
         db.executescript(SCHEMA)
         db.execute(f"PRAGMA user_version = {LAYOUT}")
         history = cls(db)
-        for folder in sorted((reports or paths.reports_dir()).glob("*/summary.json")):
-            try:
-                history.add(folder.parent)
-            except (OSError, ValueError, KeyError, ET.ParseError):
-                continue   # not a plan run, or one cut short before its files were whole
+        history.sync(reports or paths.reports_dir())
         return history
+
+    def sync(self, reports: Path) -> None:
+        """Add the plan runs under `reports` the store does not have."""
+        known = {row[0] for row in self.db.execute("SELECT run FROM runs")}
+        for folder in sorted(p.parent for p in reports.glob(f"{PLAN_RUN_PREFIX}*/summary.json")):
+            if folder.name not in known:
+                try:
+                    self.add(folder)
+                except NotAPlanRun:
+                    continue   # a campaign's folder, an aborted run, or one cut short before its files were whole
 
     def add(self, folder: Path) -> list[CaseResult]:
         """Read a plan run's folder into the store (again: its old rows are replaced)."""
         summary, cases = read_plan_run(folder)
-        if summary.get("kind") != "nightly":
-            raise ValueError(f"{folder}: not a plan run")
         with self.db:
             self.db.execute("DELETE FROM cases WHERE run = ?", (folder.name,))
             self.db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?)",
@@ -141,10 +167,11 @@ class History:
     def matching(self, pattern: str, board: str = "", last: int = 20) -> list[CaseResult]:
         """The newest `last` results of each case whose job or name contains `pattern` (SQL LIKE with
         * as the wildcard), oldest first."""
-        like = "%" + pattern.replace("*", "%") + "%"
+        like = "%" + re.sub(r"([%_\\])", r"\\\1", pattern).replace("*", "%") + "%"   # only * is a wildcard
         rows = self.db.execute(
             "SELECT c.run, r.finished, c.job, c.board, c.kernel, c.build_id, c.name, c.outcome, c.detail, c.report "
-            "FROM cases c JOIN runs r ON r.run = c.run WHERE (c.name LIKE ? OR c.job || '.' || c.name LIKE ?) "
+            "FROM cases c JOIN runs r ON r.run = c.run WHERE (c.name LIKE ? ESCAPE '\\' OR "
+            "c.job || '.' || c.name LIKE ? ESCAPE '\\') "
             "AND (? = '' OR c.board = ?) ORDER BY c.job, c.name, r.finished", (like, like, board, board)).fetchall()
         by_case: dict[tuple[str, str], list[CaseResult]] = {}
         for row in rows:
@@ -155,8 +182,3 @@ class History:
     def close(self) -> None:
         self.db.close()
 
-
-def recorded(folder: Path) -> list[CaseResult]:
-    """Add a finished plan run to the store; its cases."""
-    with closing(History.open(reports=folder.parent)) as history:
-        return history.add(folder)

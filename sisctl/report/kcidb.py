@@ -41,20 +41,46 @@ def kcidb_path(kind: str, name: str) -> tuple[str, str]:
     return ".".join([PART.fullmatch(kind) and kind or "misc", *kept]), rest
 
 
+def _epoch(value, fallback: float) -> float:
+    try:
+        return float(value or fallback)
+    except (TypeError, ValueError):
+        return fallback
+
+
 def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def _jobs(folder: Path) -> tuple[list[dict], float]:
-    """The jobs of a plan run (or the one job a campaign folder is): id, kind, board, report folder."""
+def _json(path: Path) -> dict:
     try:
-        summary = json.loads((folder / "summary.json").read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
-        raise UsageError(f"{folder}: no finished plan run or campaign there ({err})") from None
-    finished = float(summary.get("finished_epoch") or 0)
-    if summary.get("kind") == "nightly":
-        return [{"id": j["id"], "kind": j["kind"], "report": j.get("report", "")} for j in summary["jobs"]], finished
-    return [{"id": folder.name, "kind": summary.get("kind", "misc"), "report": str(folder)}], finished
+        raise UsageError(f"{path}: not a readable summary ({err})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: not a summary (a JSON {type(data).__name__}, not an object)")
+    return data
+
+
+def _cases(path: Path) -> list[ET.Element]:
+    try:
+        return list(ET.parse(path).getroot().iter("testcase"))
+    except (OSError, ET.ParseError) as err:
+        raise UsageError(f"{path}: not a readable JUnit file ({err})") from None
+
+
+def _jobs(folder: Path) -> tuple[list[dict], float]:
+    """The jobs of a plan run (or the one job a campaign folder is): id, kind, report folder."""
+    summary = _json(folder / "summary.json")
+    try:
+        finished = float(summary.get("finished_epoch") or 0)
+        if summary.get("kind") == "nightly":
+            return [{"id": str(j["id"]), "kind": str(j["kind"]), "report": str(j.get("report") or "")}
+                    for j in summary["jobs"]], finished
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise UsageError(f"{folder / 'summary.json'}: not a plan run's summary ({type(err).__name__}: {err})") \
+            from None
+    return [{"id": folder.name, "kind": str(summary.get("kind", "misc")), "report": str(folder)}], finished
 
 
 def document(folder: Path) -> dict:
@@ -65,7 +91,7 @@ def document(folder: Path) -> dict:
         report = Path(job["report"]) if job["report"] else None
         if report is None or not (report / "junit.xml").exists():
             continue   # a job that never ran has no tests to say; the plan's own JUnit says why
-        own = json.loads((report / "summary.json").read_text()) if (report / "summary.json").exists() else {}
+        own = _json(report / "summary.json") if (report / "summary.json").exists() else {}
         origin = {**own.get("provenance", {}), **own.get("booted", {})}
         artifact = origin.get("build_id") or (origin.get("kernel_sha256") or "unknown")[:40]
         build_id = f"{ORIGIN}:{artifact}"
@@ -76,12 +102,12 @@ def document(folder: Path) -> dict:
                                      "architecture": "arm64", "status": "PASS",
                                      "misc": {k: origin.get(k, "") for k in ("build_id", "kernel_sha256",
                                                                              "kernel_version", "variant")}})
-        for n, case in enumerate(ET.parse(report / "junit.xml").getroot().iter("testcase")):
+        for n, case in enumerate(_cases(report / "junit.xml")):
             path, rest = kcidb_path(job["kind"], case.get("name", ""))
             verdict = next((c for c in case if c.tag in STATUS), None)
             test = {"id": f"{ORIGIN}:{folder.name}:{job['id']}:{n}", "build_id": build_id, "origin": ORIGIN,
                     "path": path, "status": STATUS[verdict.tag] if verdict is not None else "PASS",
-                    "start_time": _iso(float(own.get("finished_epoch") or finished)),
+                    "start_time": _iso(_epoch(own.get("finished_epoch"), finished)),
                     "environment": {"comment": own.get("board", "") or origin.get("board", ""),
                                     "misc": {"board": origin.get("board", ""), "firmware": origin.get("firmware", ""),
                                              "sisctl_version": origin.get("sisctl_version", "")}},
@@ -89,6 +115,8 @@ def document(folder: Path) -> dict:
             if verdict is not None and (verdict.get("message") or verdict.text):
                 test["log_excerpt"] = (verdict.text or verdict.get("message") or "").replace("\0", "")[:16000]
             tests.append(test)
+    if not tests:
+        raise UsageError(f"{folder}: no job of it has results (junit.xml) to write")
     data = {"version": {"major": kcidb_io.schema.LATEST.major, "minor": kcidb_io.schema.LATEST.minor},
             "checkouts": list(checkouts.values()), "builds": list(builds.values()), "tests": tests}
     validate(data)

@@ -79,7 +79,7 @@ def _email(spec: NotifySpec, body: dict) -> bool:
     msg["From"], msg["To"] = mail.sender, ", ".join(mail.to)
     msg.set_content("\n".join(text) + "\n")
     host, port = mail.smtp.rsplit(":", 1)
-    with smtplib.SMTP(host, int(port), timeout=mail.timeout_s) as smtp:
+    with smtplib.SMTP(host.strip("[]"), int(port), timeout=mail.timeout_s) as smtp:
         if mail.starttls:
             smtp.starttls()
         if mail.user_env:

@@ -66,7 +66,14 @@ def known_issues_file() -> Path:
 
 def load_known_issues(path: Path) -> list[KnownIssue]:
     """The known issues of a lab; none when it has no such file."""
-    return config.load(KnownIssues, path).known_issues if path.exists() else []
+    if not path.exists():
+        return []
+    issues = config.load(KnownIssues, path).known_issues
+    for i, issue in enumerate(issues):
+        if not issue.pattern.strip():   # it would match every failure
+            raise config.ConfigError(path, f"known_issues[{i}].pattern", "an empty pattern would make every "
+                                     "failure a known issue")
+    return issues
 
 
 def classify(cases: list[CaseResult], earlier: dict[tuple[str, str], list[CaseResult]],

@@ -59,6 +59,10 @@ def test_the_clean_kernel_passes_every_case(tiny):
     assert sum(name.startswith("list-kunit-test.") for name in outcomes) > 30
     assert outcomes["example.example_skip_test"][0] == "skipped"
     assert {kind for kind, _ in outcomes.values()} == {"passed", "skipped"}
+    booted = build(find_recipe(KERNEL))   # the kernel it booted is named, not only the board's flashed one
+    properties = {p.get("name"): p.get("value") for p in ET.parse(Path(summary["report"]) / "junit.xml").getroot()
+                  .iter("property")}
+    assert booted.build_id[:12] in properties["booted kernel"] and summary["booted"]["build_id"] == booted.build_id
 
 
 def test_a_planted_failure_is_exactly_that_case_with_its_assertion(tiny):

@@ -103,4 +103,4 @@ def test_a_new_failure_then_fixed_across_three_nights(lab_dirs, kbuild_artifact,
     assert outcomes == ["pass", "fail", "pass"], shown.stdout
     missing = subprocess.run([str(INVOKE), "report.history", "--case", "no-such-case"], cwd=PROJECT,
                              capture_output=True, text=True, timeout=60)
-    assert missing.returncode == 2 and "no case of any recorded plan run matches" in missing.stderr
+    assert missing.returncode == 2 and "no case of any recorded plan run matches --case" in missing.stderr

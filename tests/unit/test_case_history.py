@@ -1,6 +1,7 @@
 """Results across plan runs: the store rebuilt from the reports folder, and each case of a new run
 classed against the runs before it (new failure, still failing, fixed, flaky, known issue, new test)."""
 import json
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -101,4 +102,38 @@ def test_known_issues_file_errors_name_the_file_and_key(tmp_path):
         load_known_issues(path)
     path.write_text("known_issues:\n  - {pattern: ext4, reason: x, owner: me}\n")
     with pytest.raises(UsageError, match="owner"):
+        load_known_issues(path)
+
+
+def test_damaged_or_foreign_folders_are_skipped_and_missed_runs_are_filled_in(tmp_path):
+    reports, store = tmp_path / "reports", tmp_path / "state" / "history.sqlite"
+    first = night(reports, 1, {"a": "pass"})
+    for name, text in (("nightly-20261201-000000", "[]"), ("nightly-20261201-000001", '{"kind": "nightly", "jobs": [1]}'),
+                       ("nightly-20261201-000002", '{"kind": "nightly", "status": "aborted", "jobs": []}')):
+        (reports / name).mkdir()
+        (reports / name / "summary.json").write_text(text)
+        (reports / name / "junit.xml").write_text("<testsuites/>")
+    with closing(History.open(store, reports)) as history:
+        assert {r.run for r in history.matching("a")} == {first.name}
+    second = night(reports, 2, {"a": "fail"})   # finished while the store could not be written
+    third = night(reports, 3, {"a": "fail"})
+    with closing(History.open(store, reports)) as history:   # opening fills in the second and third
+        verdict = verdicts_of(history, third)["a"]
+    assert verdict.kind == "still failing" and verdict.first_fail.run == second.name
+
+
+def test_only_star_is_a_wildcard_in_case_patterns(tmp_path):
+    reports = tmp_path / "reports"
+    night(reports, 1, {"decoding.1901": "pass", "a_b": "pass", "100%": "pass"})
+    with closing(History.open(tmp_path / "h.sqlite", reports)) as history:
+        assert {r.name for r in history.matching("decoding_1901")} == set()
+        assert {r.name for r in history.matching("a_b")} == {"a_b"}
+        assert {r.name for r in history.matching("%")} == {"100%"}
+        assert {r.name for r in history.matching("dec*1901")} == {"decoding.1901"}
+
+
+def test_an_empty_known_issue_pattern_is_refused(tmp_path):
+    path = tmp_path / "known-issues.yaml"
+    path.write_text("known_issues:\n  - {pattern: '', reason: everything}\n")
+    with pytest.raises(UsageError, match=r"key 'known_issues\[0\].pattern': an empty pattern"):
         load_known_issues(path)

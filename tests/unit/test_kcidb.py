@@ -68,3 +68,36 @@ def test_paths_keep_the_parts_that_fit():
     assert kcidb_path("ktap", "suite.case") == ("ktap.suite.case", "")
     assert kcidb_path("ktap", "suite.case.a param") == ("ktap.suite.case", "suite.case.a param")
     assert kcidb_path("ext4-crash", "generated-2") == ("ext4-crash.generated-2", "")
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda run, job: (job / "junit.xml").write_text("<testsuite><testcase"), "junit.xml: not a readable JUnit"),
+    (lambda run, job: (job / "summary.json").write_text("{cut"), "summary.json: not a readable summary"),
+    (lambda run, job: (run / "summary.json").write_text("[]"), "summary.json: not a summary"),
+    (lambda run, job: (run / "summary.json").write_text('{"kind": "nightly", "jobs": "x"}'),
+     "not a plan run's summary"),
+])
+def test_damaged_files_are_bad_input_naming_the_file(plan_run, tmp_path, damage, named):
+    from sisctl.errors import UsageError
+    damage(plan_run, tmp_path / "ktap-1")
+    with pytest.raises(UsageError, match=named):
+        document(plan_run)
+
+
+def test_a_run_without_results_is_refused_not_written_empty(tmp_path):
+    from sisctl.errors import UsageError
+    run = tmp_path / "nightly-2"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"kind": "nightly", "jobs": [
+        {"id": "ktap.b", "kind": "ktap", "report": str(tmp_path / "gone")}]}))
+    with pytest.raises(UsageError, match="no job of it has results"):
+        document(run)
+
+
+def test_a_target_that_is_a_folder_leaves_no_partial_file(tmp_path):
+    from sisctl import paths
+    target = tmp_path / "kcidb.json"
+    target.mkdir()
+    with pytest.raises(OSError):
+        paths.write_atomic(target, "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kcidb.json"]

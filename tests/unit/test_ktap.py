@@ -152,3 +152,12 @@ def test_kselftest_outcomes_read_as_the_kernels_runner_reads_them():
     assert (status, reason) == ("fail", "exit 1") and diagnostics[0] == "b: fail"
     assert outcome("timeout", -1, "still going\n")[:2] == ("error", "did not finish within its timeout")
     assert outcome("signal", 11, "")[:2] == ("fail", "killed by signal 11")
+
+
+def test_ktap_options_from_a_plan():
+    from sisctl.campaign.core.options import option_values
+    from sisctl.campaign.ktap.options import OPTIONS
+    from sisctl.errors import UsageError
+    assert option_values("ktap", OPTIONS, {"kselftest": ["size", "kcmp"]})["kselftest"] == "size,kcmp"
+    with pytest.raises(UsageError, match="in a test plan's options the key is 'boot_timeout'"):
+        option_values("ktap", OPTIONS, {"boot-timeout": "1m"})

@@ -45,7 +45,11 @@ def flag(name: str) -> str:
 
 def check_names(kind: str, table: Sequence[Option], given: Iterable[str]) -> None:
     """A UsageError for the first option that is not in the kind's table."""
-    unknown = sorted(set(given) - {o.name for o in table})
+    names = {o.name for o in table}
+    unknown = sorted(set(given) - names)
+    if unknown and unknown[0].replace("-", "_") in names:   # a plan's key written as the command line's flag
+        raise UsageError(f"{unknown[0]!r}: in a test plan's options the key is {unknown[0].replace('-', '_')!r} "
+                         f"(the command line's {flag(unknown[0])})")
     if unknown:
         raise UsageError(f"{flag(unknown[0])} is not an option of {kind} campaigns "
                          f"(they take {', '.join(o.flag for o in table)})")

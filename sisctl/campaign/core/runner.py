@@ -31,7 +31,7 @@ from sisctl.errors import UsageError
 from sisctl.jobs.boards import board_name, board_spec, fleet_hold, held_board
 from sisctl.progress import as_progress
 from sisctl.report.index import write_index
-from sisctl.report.jobpage import write_job_page
+from sisctl.report.jobpage import booted_lines, write_job_page
 from sisctl.report.junit import Case, write_junit
 from sisctl.labfile import load_lab
 from sisctl.telemetry.lab import open_sink
@@ -196,7 +196,8 @@ def _summarize(campaign_kind: CampaignKind, config: Any, out: Path, shards: list
     if problem is not None:
         cases.append(Case("campaign", False, f"{summary['status']}: {reason}", error=True))
     write_junit(out / "junit.xml", campaign_kind.name, cases,
-                {"campaign": out.name, "status": status, "seed": config.seed, **origin})
+                {"campaign": out.name, "status": status, "seed": config.seed, **origin,
+                 **booted_lines(found.summary.get("booted") or {})})
     write_pages(campaign_kind, out, summary, records)
     return summary
 

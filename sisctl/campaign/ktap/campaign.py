@@ -63,11 +63,13 @@ class KtapCampaign:
 
     def run(self) -> None:
         artifact, initrd = self._kernel()
-        if self.config.suites:
-            self._kunit(artifact, initrd)
+        built = None   # kselftests are built first: a collection that does not build is bad input before a boot
         if self.config.kselftest:
             built = build_kselftests(parse_collections(self.config.kselftest), progress=self.ctx.progress)
             self.ctx.progress.total(len(built.tests))
+        if self.config.suites:
+            self._kunit(artifact, initrd, len(built.tests) if built else 0)
+        if built is not None:
             KselftestRun(self.ctx, built, self.config.kselftest_timeout_s, self._recorded, self._append,
                          {"artifact": artifact, "initrd": initrd}).run(self._next_boot)
 
@@ -77,9 +79,9 @@ class KtapCampaign:
     def _next_boot(self) -> int:
         return sum(r.get("type") == "boot" for r in self.records) + 1
 
-    def _kunit(self, artifact, initrd) -> None:
+    def _kunit(self, artifact, initrd, kselftests: int) -> None:
         listed = self._listed(artifact, initrd)
-        self.ctx.progress.total(len(listed))
+        self.ctx.progress.total(len(listed) + kselftests)
         for _ in range(len(listed) + 1):   # every boot gives at least one test its record
             remaining = self._remaining(listed)
             if not remaining:

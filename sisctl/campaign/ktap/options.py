@@ -46,7 +46,10 @@ def parse_boot_timeout(text: Any) -> float:
 
 
 def parse_kselftest(text: Any) -> str:
+    """Collections as a comma-separated text or (in a plan) a list."""
     from sisctl.build.kselftest import parse_collections
+    if isinstance(text, list):
+        text = ",".join(str(t) for t in text)
     return ",".join(parse_collections(text or ""))
 
 

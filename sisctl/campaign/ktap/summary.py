@@ -39,7 +39,8 @@ def cases(records: list[dict]) -> list[Case]:
 def headline(summary: dict) -> str:
     c = summary["counts"]
     return (f"{summary['listed']} tests ({summary['results']} results with parameters): {c['pass']} passed, "
-            f"{c['fail']} failed, {c['error']} errors, {c['skip']} skipped in {summary['boots']} boots")
+            f"{c['fail']} failed, {c['error']} errors, {c['skip']} skipped in {summary['boots']} "
+            f"boot{'' if summary['boots'] == 1 else 's'}")
 
 
 def terminal_summary(summary: dict) -> str:
