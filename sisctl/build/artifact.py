@@ -91,6 +91,8 @@ def write_manifest(root: Path, recipe: dict, cache_key: str, release: str | None
         manifest["sections"] = elf.sections
     if (root / "config").exists():
         manifest["config_sha256"] = sha256_file(root / "config")
+    if (root / "source.json").exists():   # a tree in git: its commit, describe and dirty flag
+        manifest["source"] = json.loads((root / "source.json").read_text())
     modules = ModuleTree(root / "modules" / manifest["kernel_release"])
     manifest["modules"] = len(modules.files)
     manifest["files"] = {str(p.relative_to(root)): sha256_file(p)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -51,6 +52,9 @@ def produce(spec: CommandSpec, out: Path) -> str | None:
         tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
         raise BuildFailed(f"build command {' '.join(spec.argv)[:200]} failed with exit {done.returncode} "
                           f"(log {kept})" + (": " + " | ".join(tail)[-600:] if tail else ""))
+    source = git_source(tree)
+    if source:
+        (out / "source.json").write_text(json.dumps(source, indent=1) + "\n")
     image = tree / spec.image
     if not image.exists():
         raise proc.ToolError(f"build finished but its image {image} does not exist")
@@ -63,3 +67,14 @@ def produce(spec: CommandSpec, out: Path) -> str | None:
         shutil.copytree(modules, out / "modules" / modules.name)
         return modules.name
     return None
+
+
+def git_source(tree: Path) -> dict | None:
+    """The commit a tree in git was built from: its hash, `git describe` and whether it had changes."""
+    commit = proc.run(["git", "-C", tree, "rev-parse", "HEAD"], timeout=30, check=False)
+    if commit.returncode:
+        return None
+    describe = proc.run(["git", "-C", tree, "describe", "--always", "--tags", "--dirty"], timeout=30, check=False)
+    status = proc.run(["git", "-C", tree, "status", "--porcelain", "--untracked-files=no"], timeout=60, check=False)
+    return {"git_commit": commit.stdout.strip(), "git_describe": describe.stdout.strip(),
+            "dirty": bool(status.stdout.strip())}

@@ -83,6 +83,20 @@ def _jobs(folder: Path) -> tuple[list[dict], float]:
     return [{"id": folder.name, "kind": str(summary.get("kind", "misc")), "report": str(folder)}], finished
 
 
+def checkout(checkout_id: str, origin: dict) -> dict:
+    """A kernel's checkout: for a tree built from git (a command recipe), its commit, `git describe`
+    and whether it had uncommitted changes."""
+    found = {"id": checkout_id, "origin": ORIGIN, "valid": True,
+             "tree_name": f"linux-{origin.get('kernel_version', 'unknown')}",
+             "misc": {"kernel_version": origin.get("kernel_version", "")}}
+    source = origin.get("source") if isinstance(origin.get("source"), dict) else {}
+    if re.fullmatch(r"[0-9a-f]{40}", str(source.get("git_commit", ""))):
+        found["git_commit_hash"] = source["git_commit"]
+        found["git_commit_name"] = str(source.get("git_describe", "")).replace("\0", "")
+        found["misc"]["dirty"] = bool(source.get("dirty"))
+    return found
+
+
 def document(folder: Path) -> dict:
     """The KCIDB document of the plan run or campaign in `folder`."""
     jobs, finished = _jobs(folder)
@@ -95,9 +109,7 @@ def document(folder: Path) -> dict:
         origin = {**own.get("provenance", {}), **own.get("booted", {})}
         artifact = origin.get("build_id") or (origin.get("kernel_sha256") or "unknown")[:40]
         build_id = f"{ORIGIN}:{artifact}"
-        checkouts.setdefault(build_id, {"id": build_id, "origin": ORIGIN, "valid": True,
-                                        "tree_name": f"linux-{origin.get('kernel_version', 'unknown')}",
-                                        "misc": {"kernel_version": origin.get("kernel_version", "")}})
+        checkouts.setdefault(build_id, checkout(build_id, origin))
         builds.setdefault(build_id, {"id": build_id, "checkout_id": build_id, "origin": ORIGIN,
                                      "architecture": "arm64", "status": "PASS",
                                      "misc": {k: origin.get(k, "") for k in ("build_id", "kernel_sha256",

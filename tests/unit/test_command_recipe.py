@@ -42,3 +42,24 @@ def test_an_inputs_glob_that_matches_nothing_is_refused_not_served_from_the_cach
                     "inputs: ['src/*.c', 'srcs/*.c']}\n")
     with pytest.raises(UsageError, match=r"recipe inputs 'srcs/\*\.c' match no file"):
         build(load_recipe(path), cache=tmp_path / "cache", progress=lambda _: None)
+
+
+def test_a_tree_in_git_is_recorded_with_commit_describe_and_dirty_flag(tmp_path):
+    import subprocess
+    from sisctl.build.command import git_source
+    from sisctl.report.kcidb import checkout
+    assert git_source(tmp_path) is None   # not a git tree
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "Makefile").write_text("all:\n")
+    subprocess.run([*git, "add", "Makefile"], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    subprocess.run([*git, "tag", "v6.1-lab1"], check=True)
+    clean = git_source(tmp_path)
+    assert len(clean["git_commit"]) == 40 and clean["git_describe"] == "v6.1-lab1" and clean["dirty"] is False
+    (tmp_path / "Makefile").write_text("all:\n\ttrue\n")
+    dirty = git_source(tmp_path)
+    assert dirty["dirty"] is True and dirty["git_describe"] == "v6.1-lab1-dirty"
+    found = checkout("sisctl:x", {"kernel_version": "6.1.192", "source": dirty})
+    assert found["git_commit_hash"] == dirty["git_commit"] and found["git_commit_name"] == "v6.1-lab1-dirty"
+    assert found["misc"]["dirty"] is True

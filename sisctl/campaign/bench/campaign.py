@@ -87,7 +87,9 @@ class BenchCampaign:
         spec = self.ctx.board.spec
         artifacts = {side: v.build(progress=self.ctx.progress) for side, v in self.variants.items()}
         sides = {side: {"variant": self.variants[side].text, "kernel_version": a.manifest.get("kernel_version"),
-                        "build_id": a.build_id, "kernel_sha256": a.sha256} for side, a in artifacts.items()}
+                        "build_id": a.build_id, "kernel_sha256": a.sha256,
+                        **({"source": a.manifest["source"]} if a.manifest.get("source") else {})}
+                 for side, a in artifacts.items()}
         self.ctx.figures["booted"] = {   # the two kernels compared, not the board's flashed one
             "kernel_version": " vs ".join(str(k["kernel_version"]) for k in sides.values()),
             "build_id": "/".join(str(k["build_id"])[:12] for k in sides.values()), "sides": sides}

@@ -97,7 +97,8 @@ class KtapCampaign:
             return None, None
         artifact = self.variant.build(progress=self.ctx.progress)
         self.ctx.figures["booted"] = {"variant": self.variant.text, "kernel_version": artifact.manifest.get(
-            "kernel_version"), "build_id": artifact.build_id, "kernel_sha256": artifact.sha256}
+            "kernel_version"), "build_id": artifact.build_id, "kernel_sha256": artifact.sha256,
+            **({"source": artifact.manifest["source"]} if artifact.manifest.get("source") else {})}
         return artifact, build_guest(artifact, self.ctx.board.spec.boot.modules)
 
     def _listed(self, artifact, initrd) -> list[Listed]:
