@@ -21,6 +21,8 @@ from sisctl.net import free_port
 ARG_MAX_STRLEN = 131071   # Linux's limit for one argument of a command line
 
 START_TIMEOUT_S = 20.0
+QMP_TIMEOUT_S = 10.0     # one QMP command; QEMU answers in milliseconds unless it is stopped or hung
+WATCH_QMP_TIMEOUT_S = 4.0   # the status check a waiting console makes every few seconds
 
 
 @dataclass
@@ -176,7 +178,7 @@ class QemuMachine:
     def check_io_error(self) -> None:
         """Raise if QEMU paused the guest on a failed host write (a full or read-only disk): the guest
         would otherwise wait silently until some timeout."""
-        if not self.is_running() or self.qmp("query-status").get("status") != "io-error":
+        if not self.is_running() or self.qmp("query-status", timeout_s=WATCH_QMP_TIMEOUT_S).get("status") != "io-error":
             return
         failed = sorted({d["io-status"] for d in self.qmp("query-block") if d.get("io-status", "ok") != "ok"})
         disks = "; ".join(f"disk {d.name}: {d.image}" + (f", write log {d.log}" if d.log else "")
@@ -188,11 +190,17 @@ class QemuMachine:
     def is_running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def qmp(self, command: str, **args) -> object:
+    def qmp(self, command: str, timeout_s: float = QMP_TIMEOUT_S, **args) -> object:
+        """One QMP command, answered within `timeout_s`: a stopped or hung QEMU (SIGSTOP, a host
+        that froze it) is an error naming it, never a wait without end."""
         if self._qmp is None:
             self._qmp = self._connect_qmp()
+        self._qmp.settimeout(timeout_s)
         try:
             return self._qmp.cmd(command, **args)
+        except TimeoutError:
+            raise BoardError(self.board, f"QEMU did not answer QMP {command} within {timeout_s:g} s: the "
+                             "emulator is stopped or hung") from None
         except (QMPError, OSError) as err:
             raise BoardError(self.board, f"QMP {command} failed: {err}") from None
 

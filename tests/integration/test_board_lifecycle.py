@@ -98,3 +98,32 @@ def test_killed_controller_leaves_no_qemu(board, sig):
     finally:
         controller.kill()
         controller.wait()
+
+
+def test_a_stopped_emulator_fails_the_command_naming_it_and_leaves_no_qemu(board):
+    """SIGSTOP of the board's QEMU mid-command: the host's own deadlines end it (exit 75, the
+    silent emulator named), however long the guest would have taken."""
+    run = subprocess.Popen([str(Path(sys.executable).parent / "invoke"), "run", "--board", board.name,
+                            "--timeout", "20", "--", "sleep", "18"], cwd=PROJECT, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    stopped = None
+    try:
+        deadline = time.monotonic() + 60
+        while not (found := qemu_processes_mentioning(str(board.state))) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert found, "the board's QEMU never started"
+        time.sleep(6)   # restored from its snapshot, answering, and running the command
+        stopped = found[0]
+        os.kill(stopped, signal.SIGSTOP)
+        _, stderr = run.communicate(timeout=120)
+    finally:
+        if stopped and not _gone(stopped):
+            os.kill(stopped, signal.SIGCONT)
+        run.kill()
+        run.wait()
+    assert run.returncode == 75, stderr[-2000:]
+    assert "the emulator is stopped or hung" in stderr or "within 20 s" in stderr, stderr[-2000:]
+    deadline = time.monotonic() + 10
+    while qemu_processes_mentioning(str(board.state)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not qemu_processes_mentioning(str(board.state))
