@@ -43,6 +43,11 @@ class CommandResult:
         return self.stdout.decode(errors="replace")
 
 
+def shown(command: str, limit: int = 120) -> str:
+    """A command as an error line quotes it: cut to a readable length, its size said."""
+    return repr(command) if len(command) <= limit else f"{command[:limit]!r}... ({len(command)} characters)"
+
+
 def framed(line: str) -> str | None:
     """The protocol body of a console line if its CRC holds, else None.
 
@@ -146,6 +151,10 @@ class Agent:
         while True:
             line = self.console.next_line(deadline)
             if line is not None:
+                body = framed(line)
+                if body and READY.match(body):   # the init started a new agent: ours died with the command
+                    raise AgentError(self.board, f"the agent restarted while {shown(command)} ran: the command "
+                                     "killed it, or it crashed; no result will come", self.console.tail_text())
                 self._collect(line, request, frame)
                 if frame.chunks or frame.damaged:
                     deadline = time.monotonic() + FRAME_GAP_S   # a frame arrives in one burst
@@ -154,11 +163,11 @@ class Agent:
                         break
                     continue
             elif frame.end is None and not frame.chunks and not frame.damaged:
-                raise CommandTimeout(self.board, f"no result for {command!r} within {timeout_s:g} s",
+                raise CommandTimeout(self.board, f"no result for {shown(command)} within {timeout_s:g} s",
                                      self.console.tail_text())
             # Damaged or incomplete: keep the good chunks and ask for the frame again.
             if resends == RESENDS:
-                raise AgentError(self.board, f"result of {command!r} stayed damaged after {RESENDS} resends",
+                raise AgentError(self.board, f"result of {shown(command)} stayed damaged after {RESENDS} resends",
                                  self.console.tail_text())
             resends += 1
             frame.end, frame.damaged = None, False
@@ -167,7 +176,7 @@ class Agent:
         reason, code, n_out, n_err, printed_out, printed_err = frame.end
         for stream, printed in (("stdout", printed_out), ("stderr", printed_err)):
             if printed > OUTPUT_CAP:
-                raise OutputCut(self.board, f"{command!r} printed {printed} bytes on {stream}, more than the "
+                raise OutputCut(self.board, f"{shown(command)} printed {printed} bytes on {stream}, more than the "
                                 f"agent carries ({OUTPUT_CAP >> 20} MiB per stream); nothing was returned: "
                                 "write it to a file in the guest and read that in parts")
         return CommandResult(command, frame.stream("O", n_out), frame.stream("E", n_err), reason, code,

@@ -69,6 +69,7 @@ def flash(c, board="qemu-virt-0", recipe="", json_=False, wait="", priority=""):
 @guard
 def run(c, board="qemu-virt-0", timeout="60", cold=False, cmd="", json_=False, wait="", priority=""):
     """Run a command on the board's flashed kernel: invoke run --board B -- uname -a. Exits with its status."""
+    from sisctl.board.agent import shown
     from sisctl.board.firstuse import ensure_flashed
     argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
     command = cmd or shlex.join(argv)
@@ -90,7 +91,7 @@ def run(c, board="qemu-virt-0", timeout="60", cold=False, cmd="", json_=False, w
         sys.stdout.buffer.write(result.stdout)
         sys.stderr.buffer.write(result.stderr)
     if result.reason == "timeout":
-        raise Exit(f"error: {command!r} timed out after {timeout_s:g} s", code=124)
+        raise Exit(f"error: {shown(command)} timed out after {timeout_s:g} s", code=124)
     raise Exit(code=result.code if result.reason == "exit" else 128 + result.code)
 
 

@@ -127,3 +127,15 @@ def test_a_stopped_emulator_fails_the_command_naming_it_and_leaves_no_qemu(board
     while qemu_processes_mentioning(str(board.state)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not qemu_processes_mentioning(str(board.state))
+
+
+def test_a_command_that_kills_the_agent_fails_at_once_and_long_commands_are_quoted_short(board):
+    """The init restarts a killed agent at once: its ready line ends the wait for a result that
+    will never come, long before the command's timeout."""
+    done = subprocess.run([str(Path(sys.executable).parent / "invoke"), "run", "--board", board.name,
+                           "--timeout", "300", "--", "sh", "-c", "kill -9 $PPID; sleep 1000 # " + "x" * 5000],
+                          cwd=PROJECT, capture_output=True, text=True, timeout=120)   # far inside the 300 s
+    assert done.returncode == 75, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert "the agent restarted while" in last and "killed it, or it crashed" in last
+    assert len(last) < 400 and "characters)" in last   # the 5 KB command quoted short, its size said
