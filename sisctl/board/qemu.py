@@ -22,7 +22,8 @@ ARG_MAX_STRLEN = 131071   # Linux's limit for one argument of a command line
 
 START_TIMEOUT_S = 20.0
 QMP_TIMEOUT_S = 10.0     # one QMP command; QEMU answers in milliseconds unless it is stopped or hung
-WATCH_QMP_TIMEOUT_S = 4.0   # the status check a waiting console makes every few seconds
+WATCH_QMP_TIMEOUT_S = 10.0  # the status check a waiting console makes every few seconds (a loaded host
+                            # under -icount can keep QEMU's main loop busy for a while)
 
 
 @dataclass
