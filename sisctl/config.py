@@ -118,6 +118,10 @@ FINITE = {"maximum": 1e12}   # JSON Schema has no NaN or infinity; parse() refus
 Seconds = Annotated[float, between(0, above=True, what="seconds"), Check(bool, "", FINITE)]   # a timeout
 SecondsOrZero = Annotated[float, between(0, what="seconds"), Check(lambda v: True, "", FINITE)]
 Regex = Annotated[str, Check(_regex_problem, "a regular expression", {"format": "regex"})]
+ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+EnvName = Annotated[str, Check(lambda v: v == "" or re.fullmatch(ENV_NAME, v) is not None,
+                               "an environment variable name (letters, digits and '_', not first a digit)",
+                               {"pattern": f"^({ENV_NAME})?$"})]   # '' : none named
 Name = Annotated[str, Check(name_ok, "a name of letters, digits, '.', '_' and '-' (it becomes a folder "
                             "name: no '/', no '..', at most 64 characters)", {"pattern": f"^{NAME_PATTERN}$"})]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 from sisctl import config, paths
-from sisctl.config import Seconds, between
+from sisctl.config import EnvName, Seconds, between
 
 
 @dataclass
@@ -19,7 +19,7 @@ class TsdbSpec:
     url: str = "http://127.0.0.1:8428"
     org: str = "sisctl"
     bucket: str = "sisctl"
-    token_env: str = "SISCTL_INFLUX_TOKEN"
+    token_env: EnvName = "SISCTL_INFLUX_TOKEN"
     token_file: str | None = None
     timeout_s: Seconds = 2.0
     durable_after_s: Seconds = 10.0   # a point is sent again this long after it was first acknowledged
@@ -62,8 +62,8 @@ class LabHostSpec:
     command: list[str] = field(default_factory=lambda: [".venv/bin/invoke"])   # sisctl, relative to checkout
     boards: str = ""                 # folder of board files on that host; '' : the checkout's boards/
     env: dict[str, str] = field(default_factory=dict)   # environment of sisctl there (SISCTL_STATE, ...)
-    key_env: str = "SISCTL_LAB_SSH_KEY"           # variable holding the private key's path
-    password_env: str = ""                        # variable holding a password or the key's passphrase
+    key_env: EnvName = "SISCTL_LAB_SSH_KEY"           # variable holding the private key's path
+    password_env: EnvName = ""                        # variable holding a password or the key's passphrase
     secret_file: str | None = None                # YAML with key_file: and/or password:, outside the repo
     connect_timeout_s: Seconds = 10.0
 
@@ -71,7 +71,7 @@ class LabHostSpec:
 @dataclass
 class WebhookSpec:
     url: str = ""                              # '' : none; a plan run with new failures POSTs JSON here
-    token_env: str = "SISCTL_NOTIFY_TOKEN"     # sent as 'Authorization: Bearer ...' when the variable is set
+    token_env: EnvName = "SISCTL_NOTIFY_TOKEN"     # sent as 'Authorization: Bearer ...' when the variable is set
     timeout_s: Seconds = 10.0
 
 
@@ -81,8 +81,8 @@ class EmailSpec:
     sender: str = "sisctl@localhost"
     smtp: str = "127.0.0.1:25"                 # host:port of the lab's mail relay
     starttls: bool = False
-    user_env: str = ""                         # variables holding the relay's login, when it wants one
-    password_env: str = ""
+    user_env: EnvName = ""                         # variables holding the relay's login, when it wants one
+    password_env: EnvName = ""
     timeout_s: Seconds = 10.0
 
 
@@ -118,13 +118,8 @@ def load_lab() -> LabSpec:
 
 
 def _check_notify(path: Path, notify: NotifySpec) -> None:
-    """Webhooks over HTTP(S) only (urllib would read a file:// URL and call it sent), variable
-    names that are names, a mail relay at HOST:PORT with a port that exists."""
-    for key, value in (("notify.webhook.token_env", notify.webhook.token_env),
-                       ("notify.email.user_env", notify.email.user_env),
-                       ("notify.email.password_env", notify.email.password_env)):
-        if value and not ENV_NAME.fullmatch(value):
-            raise config.ConfigError(path, key, f"expected an environment variable name, got {value!r}")
+    """Webhooks over HTTP(S) only (urllib would read a file:// URL and call it sent), and a mail
+    relay at HOST:PORT with a port that exists."""
     url = urllib.parse.urlsplit(notify.webhook.url)
     if notify.webhook.url and (url.scheme not in ("http", "https") or not url.hostname):
         raise config.ConfigError(path, "notify.webhook.url", f"expected an http:// or https:// URL, "
@@ -136,9 +131,6 @@ def _check_notify(path: Path, notify: NotifySpec) -> None:
     if notify.reports_url and urllib.parse.urlsplit(notify.reports_url).scheme not in ("http", "https"):
         raise config.ConfigError(path, "notify.reports_url", f"expected an http:// or https:// URL, "
                                  f"got {notify.reports_url!r}")
-
-
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _check_host(path: Path, name: str, host: LabHostSpec) -> None:
@@ -156,9 +148,6 @@ def _check_host(path: Path, name: str, host: LabHostSpec) -> None:
         raise config.ConfigError(path, f"{key}.command", "expected the sisctl command on that host as a "
                                  "non-empty list of words, e.g. [.venv/bin/invoke]")
     for variable in host.env:
-        if not ENV_NAME.fullmatch(variable):
+        if not re.fullmatch(config.ENV_NAME, variable):
             raise config.ConfigError(path, f"{key}.env.{variable}", "not an environment variable name")
-    for option in ("key_env", "password_env"):
-        value = getattr(host, option)
-        if value and not ENV_NAME.fullmatch(value):
-            raise config.ConfigError(path, f"{key}.{option}", f"expected an environment variable name, got {value!r}")
+

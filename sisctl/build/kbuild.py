@@ -82,12 +82,12 @@ def _patched_source(tree: Path, patches: list[str], inputs: dict) -> Path:
         return patched
     partial = patched.with_name(patched.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    for name in patches:   # every patch's names checked before anything is copied or written
-        _patched_files(paths.PROJECT / name, tree)
+    # every patch's names checked before anything is copied or written
+    changed = {name: _patched_files(paths.PROJECT / name, tree) for name in patches}
     proc.run(["cp", "-al", tree, partial], timeout=900)
     for name in patches:
         patch = paths.PROJECT / name
-        for target in _patched_files(patch, partial):   # own copies: never write through a hard link
+        for target in (partial / f.relative_to(tree) for f in changed[name]):   # own copies, not hard links
             data = target.read_bytes()
             target.unlink()
             target.write_bytes(data)

@@ -36,7 +36,7 @@ def write_plan_report(out: Path, plan: str, jobs: list[Job], results: dict[str, 
                "jobs": rows}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     _write_junit(out / "junit.xml", rows)
-    verdicts = _against_history(out, status)
+    verdicts = _against_history(out, plan, status)
     summary["history"] = {"counts": regressions.counts(verdicts), "verdicts": [v.as_dict() for v in verdicts]}
     paths.write_atomic(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     page = Page(f"Plan {plan}: {out.name}", status, summary["reason"], headline,
@@ -85,7 +85,7 @@ def _write_junit(path: Path, rows: list[dict]) -> None:
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def _against_history(out: Path, status: str) -> list[Verdict]:
+def _against_history(out: Path, plan: str, status: str) -> list[Verdict]:
     """This run's cases recorded in the history store and classified against the runs before it.
     History informs and never decides: a store that cannot be written says so and gives nothing.
     An aborted run's partial results are left out of it."""
@@ -94,7 +94,6 @@ def _against_history(out: Path, status: str) -> list[Verdict]:
     try:
         with closing(History.open(reports=out.parent)) as history:
             cases = history.add(out)
-            plan = json.loads((out / "summary.json").read_text())["plan"]
             earlier = history.before(out.name, plan)
     except (OSError, ValueError, KeyError, sqlite3.Error, SisctlError) as err:
         print(f"history: {store_path()} not updated ({err})", file=sys.stderr)

@@ -154,30 +154,28 @@ class History:
 
     def before(self, run: str, plan: str) -> dict[tuple[str, str], list[CaseResult]]:
         """Each case's results in the runs of `plan` that finished before `run`, oldest first."""
-        rows = self.db.execute(
-            "SELECT c.run, r.finished, c.job, c.board, c.kernel, c.build_id, c.name, c.outcome, c.detail, c.report "
-            "FROM cases c JOIN runs r ON r.run = c.run WHERE r.plan = ? AND r.finished < "
-            "(SELECT finished FROM runs WHERE run = ?) ORDER BY r.finished", (plan, run)).fetchall()
-        found: dict[tuple[str, str], list[CaseResult]] = {}
-        for row in rows:
-            result = CaseResult(*row)
-            found.setdefault((result.job, result.name), []).append(result)
-        return found
+        return self._by_case("r.plan = ? AND r.finished < (SELECT finished FROM runs WHERE run = ?) "
+                             "ORDER BY r.finished", (plan, run))
 
     def matching(self, pattern: str, board: str = "", last: int = 20) -> list[CaseResult]:
         """The newest `last` results of each case whose job or name contains `pattern` (SQL LIKE with
         * as the wildcard), oldest first."""
         like = "%" + re.sub(r"([%_\\])", r"\\\1", pattern).replace("*", "%") + "%"   # only * is a wildcard
+        found = self._by_case("(c.name LIKE ? ESCAPE '\\' OR c.job || '.' || c.name LIKE ? ESCAPE '\\') "
+                              "AND (? = '' OR c.board = ?) ORDER BY c.job, c.name, r.finished",
+                              (like, like, board, board))
+        return [r for results in found.values() for r in results[-last:]]
+
+    def _by_case(self, where: str, params: tuple) -> dict[tuple[str, str], list[CaseResult]]:
+        """The results the condition selects, by case (job, name), in the order it gives."""
         rows = self.db.execute(
             "SELECT c.run, r.finished, c.job, c.board, c.kernel, c.build_id, c.name, c.outcome, c.detail, c.report "
-            "FROM cases c JOIN runs r ON r.run = c.run WHERE (c.name LIKE ? ESCAPE '\\' OR "
-            "c.job || '.' || c.name LIKE ? ESCAPE '\\') "
-            "AND (? = '' OR c.board = ?) ORDER BY c.job, c.name, r.finished", (like, like, board, board)).fetchall()
-        by_case: dict[tuple[str, str], list[CaseResult]] = {}
+            f"FROM cases c JOIN runs r ON r.run = c.run WHERE {where}", params).fetchall()
+        found: dict[tuple[str, str], list[CaseResult]] = {}
         for row in rows:
             result = CaseResult(*row)
-            by_case.setdefault((result.job, result.name), []).append(result)
-        return [r for results in by_case.values() for r in results[-last:]]
+            found.setdefault((result.job, result.name), []).append(result)
+        return found
 
     def close(self) -> None:
         self.db.close()

@@ -24,11 +24,11 @@ from sisctl.campaign.core.records import read_records
 from sisctl.campaign.ktap.kselftest import KselftestRun
 from sisctl.campaign.ktap.ktap import VERSION, parse, strip_prefix
 from sisctl.campaign.ktap.options import KtapConfig
+from sisctl.campaign.ktap.summary import test_record
 from sisctl.errors import BoardError, UsageError
 from sisctl.image.guest import build_guest
 
 LISTED = re.compile(r"^([^\s.]+)\.(\S+)$")
-DIAGNOSTICS_KEPT = 60
 
 
 @dataclass(frozen=True)
@@ -140,13 +140,13 @@ class KtapCampaign:
         self._append({"type": "boot", "boot": number, "glob": glob, "seconds": round(seconds, 2),
                       "ended": "ready" if problem is None else str(problem).splitlines()[0],
                       "crash": parsed.crash})
-        named = {t.name: t for t in covered}
+        named = {t.name for t in covered}
         for path, test in parsed.root.leaves():
             if not test.name:
                 continue   # the test a crash cut short: named below from the list
             suite, case, param = path[0], path[1] if len(path) > 1 else path[0], ".".join(path[2:])
             if f"{suite}.{case}" in named:
-                self._append(self._test(number, suite, case, param, test.status, test.reason, test.diagnostics))
+                self._append(test_record(number, suite, case, param, test.status, test.reason, test.diagnostics))
         unreported = self._remaining(covered)
         if not unreported:
             if problem is not None:
@@ -155,11 +155,11 @@ class KtapCampaign:
         if problem is not None or parsed.crash:
             cause = parsed.crash or _report_title(console) or str(problem).splitlines()[0]
             cut = next((t for _, t in parsed.root.leaves() if not t.name), None)
-            self._append(self._test(number, unreported[0].suite, unreported[0].case, "", "error",
+            self._append(test_record(number, unreported[0].suite, unreported[0].case, "", "error",
                                     f"the kernel crashed in this test: {cause}", cut.diagnostics if cut else []))
         else:
             for test in unreported:
-                self._append(self._test(number, test.suite, test.case, "", "error",
+                self._append(test_record(number, test.suite, test.case, "", "error",
                                         "listed, but the boot that ran its suite never reported it", []))
 
     def _boot(self, label: str, append: str, artifact, initrd) -> tuple[str, BoardError | None, float]:
@@ -179,15 +179,8 @@ class KtapCampaign:
         console = log.read_text(errors="replace") if log.exists() else ""
         return console, problem, time.monotonic() - started
 
-    def _test(self, boot: int, suite: str, case: str, param: str, status: str, reason: str,
-              diagnostics: list[str]) -> dict:
-        return {"type": "test", "suite": suite, "case": case, "param": param, "status": status, "reason": reason,
-                "diagnostics": diagnostics[-DIAGNOSTICS_KEPT:], "boot": boot}
-
     def _append(self, record: dict) -> None:
-        new_test = record["type"] == "test" and not any(
-            r.get("type") == "test" and (r["suite"], r["case"]) == (record["suite"], record["case"])
-            for r in self.records)
+        new_test = record["type"] == "test" and (record["suite"], record["case"]) not in self._recorded()
         self.ctx.records.append(record)
         self.records.append(record)
         if new_test:

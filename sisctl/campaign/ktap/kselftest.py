@@ -17,6 +17,7 @@ from sisctl.board.qemu import Disk, mount_script
 from sisctl.build.kselftest import Kselftests
 from sisctl.campaign.core.kind import Context
 from sisctl.campaign.ktap.ktap import parse
+from sisctl.campaign.ktap.summary import test_record
 from sisctl.errors import BoardError, UsageError
 
 DISK = "kselftest"
@@ -82,20 +83,16 @@ class KselftestRun:
                     result = session.run(command, self.timeout_s)
                     status, reason, diagnostics = outcome(result.reason, result.code, result.text)
                     for path, sub in parse(result.text).root.leaves():   # the test's own TAP, a case each
-                        self.append(self._record(number, collection, test, sub.status, sub.reason,
-                                                 sub.diagnostics, 0.0, ".".join(path)))
-                    self.append(self._record(number, collection, test, status, reason, diagnostics,
-                                             result.duration_s))
+                        self.append(test_record(number, suite_of(collection), test, ".".join(path), sub.status,
+                                                sub.reason, sub.diagnostics))
+                    self.append(test_record(number, suite_of(collection), test, "", status, reason, diagnostics,
+                                            seconds=round(result.duration_s, 2)))
                     current, ran = None, ran + 1
         except BoardError as err:
             if current is None:
                 raise   # the board failed between tests: not the kernel's verdict on one
             title = getattr(err, "title", "") or str(err).splitlines()[0]
-            self.append(self._record(number, *current, "error", f"the kernel died or hung in this test: {title}",
-                                     err.log_tail.splitlines()[-OUTPUT_KEPT:] if err.log_tail else [], 0.0))
-
-    @staticmethod
-    def _record(boot: int, collection: str, test: str, status: str, reason: str, diagnostics: list[str],
-                seconds: float, param: str = "") -> dict:
-        return {"type": "test", "suite": suite_of(collection), "case": test, "param": param, "status": status,
-                "reason": reason, "diagnostics": diagnostics, "boot": boot, "seconds": round(seconds, 2)}
+            collection, test = current
+            self.append(test_record(number, suite_of(collection), test, "", "error",
+                                    f"the kernel died or hung in this test: {title}",
+                                    err.log_tail.splitlines()[-OUTPUT_KEPT:] if err.log_tail else []))

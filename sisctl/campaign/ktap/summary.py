@@ -6,6 +6,16 @@ from collections import Counter
 from sisctl.report.junit import Case
 
 
+DIAGNOSTICS_KEPT = 60
+
+
+def test_record(boot: int, suite: str, case: str, param: str, status: str, reason: str, diagnostics: list[str],
+                **more) -> dict:
+    """One test's record (KUnit's or kselftest's), its diagnostics' last DIAGNOSTICS_KEPT lines kept."""
+    return {"type": "test", "suite": suite, "case": case, "param": param, "status": status, "reason": reason,
+            "diagnostics": diagnostics[-DIAGNOSTICS_KEPT:], "boot": boot, **more}
+
+
 def test_name(record: dict) -> str:
     return ".".join(filter(None, (record["suite"], record["case"], record["param"])))
 
