@@ -1,7 +1,12 @@
 """Shared fixtures: isolated state and reports folders, the default kernel, a flashed board."""
 from __future__ import annotations
 
+import json
 import os
+import threading
+import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,6 +25,40 @@ def qemu_processes_mentioning(text: str) -> list[int]:
         if argv and argv[0].endswith(b"qemu-system-aarch64") and text.encode() in b" ".join(argv):
             found.append(int(entry.name))
     return found
+
+
+def new_folder(parent: Path, pattern: str, earlier: set[Path], ready, timeout_s: float = 300) -> Path | None:
+    """The first folder matching `pattern` under `parent`, not in `earlier`, for which `ready(folder)`
+    holds, polled until `timeout_s`; None if none does."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for folder in set(parent.glob(pattern)) - earlier:
+            if ready(folder):
+                return folder
+        time.sleep(0.1)
+    return None
+
+
+@contextmanager
+def http_receiver(status: int = 200):
+    """A loopback HTTP server recording each POST as (headers, JSON body): its URL and that list."""
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((dict(self.headers), json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="session")

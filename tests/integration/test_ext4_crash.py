@@ -6,7 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from sisctl.campaign.core.runner import resume, start
 from sisctl.campaign.ext4crash.replay import replay
 from sisctl.campaign.ext4crash.fsworkloads import workload
 from sisctl.campaign.ext4crash.ops import pattern
+from tests.conftest import new_folder
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -102,14 +102,8 @@ def test_killed_campaign_resumes_without_losing_or_redoing_states(board, lab_dir
     controller = subprocess.Popen([sys.executable, "-c", code, board.name], cwd=PROJECT,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 300
-        out = None
-        while time.monotonic() < deadline:
-            found = set(lab_dirs["reports"].glob("ext4-crash-powerloss-*")) - earlier
-            if found and len(states(next(iter(found)))) >= 3:
-                out = next(iter(found))
-                break
-            time.sleep(0.2)
+        out = new_folder(lab_dirs["reports"], "ext4-crash-powerloss-*", earlier,
+                         lambda folder: len(states(folder)) >= 3)
         assert out, "the campaign never wrote records"
         controller.send_signal(signal.SIGKILL)
         controller.wait(30)

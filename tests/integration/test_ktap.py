@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from sisctl.build.builder import build
 from sisctl.build.recipe import find_recipe
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.core.runner import resume
-from tests.conftest import qemu_processes_mentioning
+from tests.conftest import new_folder, qemu_processes_mentioning
 
 pytestmark = [pytest.mark.integration, pytest.mark.kbuild]
 
@@ -117,6 +116,10 @@ def test_kselftests_built_for_arm64_run_one_at_a_time_with_subtests_as_cases(tin
     assert summary["boots"] == 1
 
 
+def past_its_crash_boot(folder: Path) -> bool:
+    return sum(r.get("type") == "boot" for r in read_records(folder / "records.jsonl")) >= 2
+
+
 def test_a_killed_campaign_resumes_with_the_tests_it_has_no_record_of(tiny, lab_dirs):
     """SIGKILL after the crash boot: the resumed campaign keeps every record and runs each other test once."""
     code = ("import sys; from sisctl.campaign.core.runner import start\n"
@@ -125,12 +128,7 @@ def test_a_killed_campaign_resumes_with_the_tests_it_has_no_record_of(tiny, lab_
     controller = subprocess.Popen([sys.executable, "-c", code, tiny.name], cwd=PROJECT,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline, out = time.monotonic() + 300, None
-        while time.monotonic() < deadline and out is None:
-            for folder in set(lab_dirs["reports"].glob("ktap-*")) - earlier:
-                if sum(r.get("type") == "boot" for r in read_records(folder / "records.jsonl")) >= 2:
-                    out = folder
-            time.sleep(0.1)
+        out = new_folder(lab_dirs["reports"], "ktap-*", earlier, past_its_crash_boot)
         assert out, "the campaign never got past its crash boot"
         controller.send_signal(signal.SIGKILL)
         controller.wait(30)
@@ -155,12 +153,7 @@ def test_sigterm_ends_a_campaign_as_ctrl_c_does(tiny, lab_dirs):
                             f"{KERNEL}+planted_kunit_panic=1"], cwd=PROJECT, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     try:
-        deadline, out = time.monotonic() + 300, None
-        while time.monotonic() < deadline and out is None:
-            for folder in set(lab_dirs["reports"].glob("ktap-*")) - earlier:
-                if sum(r.get("type") == "boot" for r in read_records(folder / "records.jsonl")) >= 2:
-                    out = folder
-            time.sleep(0.1)
+        out = new_folder(lab_dirs["reports"], "ktap-*", earlier, past_its_crash_boot)
         assert out, "the campaign never got past its crash boot"
         job.send_signal(signal.SIGTERM)
         _, stderr = job.communicate(timeout=60)

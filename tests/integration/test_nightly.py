@@ -5,11 +5,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from sisctl.board.lock import BoardLock
+from sisctl.campaign.core.records import read_records
+from tests.conftest import new_folder
 
 PROJECT = Path(__file__).resolve().parents[2]
 INVOKE = Path(sys.executable).parent / "invoke"
@@ -84,12 +85,8 @@ def test_sigterm_mid_plan_writes_its_summary_and_junit_as_aborted(lab_dirs, kbui
     job = subprocess.Popen([str(INVOKE), "nightly", "--plan", str(plan)], cwd=PROJECT, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     try:
-        deadline, campaign = time.monotonic() + 600, None
-        while time.monotonic() < deadline and campaign is None:
-            for folder in set(lab_dirs["reports"].glob("ktap-*")) - earlier:
-                if (folder / "records.jsonl").exists() and '"type": "boot"' in (folder / "records.jsonl").read_text():
-                    campaign = folder
-            time.sleep(0.1)
+        campaign = new_folder(lab_dirs["reports"], "ktap-*", earlier, lambda folder: any(
+            r.get("type") == "boot" for r in read_records(folder / "records.jsonl")), timeout_s=600)
         assert campaign, "the plan's campaign never booted"
         job.send_signal(signal.SIGTERM)
         _, stderr = job.communicate(timeout=60)

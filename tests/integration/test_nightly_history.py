@@ -8,12 +8,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import kcidb_io
 import pytest
+
+from tests.conftest import http_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.kbuild]
 
@@ -31,23 +31,10 @@ CASE = "ext4_inode_test.inode_test_xtimestamp_decoding.1901-12-13 Lower bound of
 @pytest.fixture
 def webhook(tmp_path):
     """A loopback receiver for the nightly's notifications, named in a lab file of this test's own."""
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    lab = tmp_path / "lab.yaml"
-    lab.write_text(f"notify:\n  webhook: {{url: 'http://127.0.0.1:{server.server_address[1]}/hook'}}\n")
-    yield lab, received
-    server.shutdown()
-    server.server_close()
+    with http_receiver() as (url, received):
+        lab = tmp_path / "lab.yaml"
+        lab.write_text(f"notify:\n  webhook: {{url: '{url}'}}\n")
+        yield lab, received
 
 
 def night(tmp_path: Path, kernel: str, lab: Path | None = None) -> tuple[subprocess.CompletedProcess, dict]:
@@ -75,8 +62,8 @@ def test_a_new_failure_then_fixed_across_three_nights(lab_dirs, kbuild_artifact,
     assert new[0]["first_fail"]["run"] == Path(two["report"]).name and new[0]["first_fail"]["build_id"]
     assert f"new failure: ktap.qemu-virt-tiny {CASE}" in second.stdout
     assert "new failures sent by webhook" in second.stdout
-    assert [[f["case"] for f in r["new_failures"]] for r in received] == [[CASE]]
-    assert received[0]["run"] == Path(two["report"]).name
+    assert [[f["case"] for f in body["new_failures"]] for _, body in received] == [[CASE]]
+    assert received[0][1]["run"] == Path(two["report"]).name
     page = (Path(two["report"]) / "index.html").read_text()
     assert page.index("Since the last run") < page.index("Jobs") and "new failure" in page
 

@@ -1,15 +1,12 @@
 """New failures sent to a real loopback HTTP server and a real loopback SMTP server (aiosmtpd);
 nothing sent without new failures; a receiver that is down is a warning, never an exception."""
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 from aiosmtpd.controller import Controller
 
 from sisctl.labfile import EmailSpec, NotifySpec, WebhookSpec
 from sisctl.net import free_port
 from sisctl.report.notify import notify
+from tests.conftest import http_receiver
 
 SUMMARY = {"plan": "nightly", "status": "failed", "report": "/r/nightly-20261202-030000", "history": {"verdicts": [
     {"class": "new failure", "job": "ktap.qemu-virt-0", "case": "ext4_inode_test.x", "board": "qemu-virt-0",
@@ -23,21 +20,8 @@ SUMMARY = {"plan": "nightly", "status": "failed", "report": "/r/nightly-20261202
 
 @pytest.fixture
 def webhook():
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append((dict(self.headers), json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    server.shutdown()
-    server.server_close()
+    with http_receiver(204) as receiver:
+        yield receiver
 
 
 @pytest.fixture
