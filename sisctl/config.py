@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
+import subprocess
 import types
 import typing
 from pathlib import Path
@@ -29,6 +31,7 @@ from typing import Annotated, Any, Callable, Literal, Mapping, TypeVar, get_args
 import yaml
 
 from sisctl.errors import UsageError
+from sisctl.paths import PROJECT
 
 T = TypeVar("T")
 MAX_FILE_BYTES = 1 << 20
@@ -122,6 +125,23 @@ ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 EnvName = Annotated[str, Check(lambda v: v == "" or re.fullmatch(ENV_NAME, v) is not None,
                                "an environment variable name (letters, digits and '_', not first a digit)",
                                {"pattern": f"^({ENV_NAME})?$"})]   # '' : none named
+
+
+def _committable(value: str) -> bool | str:
+    """A secret file must not be one git would commit: outside the project, or ignored by it."""
+    path = Path(os.path.expanduser(value)).resolve()
+    if not path.is_relative_to(PROJECT):
+        return True
+    try:
+        ignored = subprocess.run(["git", "-C", str(PROJECT), "check-ignore", "-q", "--", str(path)],
+                                 capture_output=True, timeout=10).returncode
+    except (OSError, subprocess.TimeoutExpired):
+        return True     # no git to commit it with
+    return ignored != 1 or ("a file inside the project that git does not ignore, so it could be committed: "
+                            "keep secrets outside the repository or list the file in .gitignore")
+
+
+SecretPath = Annotated[str, Check(_committable, "a secret file outside the repository", {})]
 Name = Annotated[str, Check(name_ok, "a name of letters, digits, '.', '_' and '-' (it becomes a folder "
                             "name: no '/', no '..', at most 64 characters)", {"pattern": f"^{NAME_PATTERN}$"})]
 

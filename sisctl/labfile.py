@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 from sisctl import config, paths
-from sisctl.config import EnvName, Seconds, between
+from sisctl.config import EnvName, Seconds, SecretPath, between
 
 
 @dataclass
@@ -20,7 +20,7 @@ class TsdbSpec:
     org: str = "sisctl"
     bucket: str = "sisctl"
     token_env: EnvName = "SISCTL_INFLUX_TOKEN"
-    token_file: str | None = None
+    token_file: SecretPath | None = None
     timeout_s: Seconds = 2.0
     durable_after_s: Seconds = 10.0   # a point is sent again this long after it was first acknowledged
 
@@ -64,7 +64,7 @@ class LabHostSpec:
     env: dict[str, str] = field(default_factory=dict)   # environment of sisctl there (SISCTL_STATE, ...)
     key_env: EnvName = "SISCTL_LAB_SSH_KEY"           # variable holding the private key's path
     password_env: EnvName = ""                        # variable holding a password or the key's passphrase
-    secret_file: str | None = None                # YAML with key_file: and/or password:, outside the repo
+    secret_file: SecretPath | None = None            # YAML with key_file: and/or password:, outside the repo
     connect_timeout_s: Seconds = 10.0
 
 

@@ -22,6 +22,8 @@ RESENDS = 3
 FRAME_GAP_S = 5.0
 OUTPUT_CAP = 16 << 20      # bytes per stream the agent keeps (firmware/agent/sisagent.c)
 RESULT_GRACE_S = 30.0      # the guest enforces the timeout; this is for the frame to arrive
+LINE_MAX = 65536           # the longest request line the agent reads; it drops longer ones (sisagent.c)
+COMMAND_MAX = (LINE_MAX - 64) // 4 * 3   # bytes of command whose RUN line fits, id and timeout included
 
 
 @dataclass
@@ -185,6 +187,10 @@ class Agent:
     def start(self, command: str, timeout_s: float = 60.0) -> str:
         """Send a RUN request without waiting for its result; returns the request id."""
         check_timeout(timeout_s)
+        size = len(command.encode())
+        if size > COMMAND_MAX:
+            raise UsageError(f"{self.board}: the command {shown(command)} is {size} bytes, more than the agent "
+                             f"reads in one request ({COMMAND_MAX}); send long data in parts or on a disk")
         request = self._next_id()
         encoded = base64.b64encode(command.encode()).decode()
         self._send(f"RUN {request} {timeout_s:g} {encoded}")

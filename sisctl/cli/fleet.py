@@ -14,20 +14,11 @@ from sisctl.cli.common import guard, say, usage
 from sisctl.errors import INFRASTRUCTURE, UsageError
 
 
-def _coordinator():
-    """(the coordinator section of lab/lab.yaml, the address in use); a usage error if there is none."""
-    from sisctl.fleet.claims import configured
-    spec, address = configured()
-    if address is None:
-        raise UsageError("no coordinator is configured: set coordinator.address in lab/lab.yaml "
-                         "(or SISCTL_COORDINATOR), or run 'invoke lab.up' for the embedded one")
-    return spec, address
-
-
 def _session():
+    from sisctl.fleet.claims import required
     from sisctl.fleet.holder import this_process
     from sisctl.fleet.session import CoordinatorSession
-    spec, address = _coordinator()
+    spec, address = required("a fleet task")
     holder = this_process()
     return spec, CoordinatorSession(address, f"{holder.host}/sisctl-admin-{holder.pid}", spec.connect_timeout_s)
 
@@ -125,7 +116,7 @@ def fleet_health(c, board, wait="30m", json_=False):
     hold = new_hold(session.address, spec, {"name": board}, board, wait_s=wait_s, any_health=True)
     hold.acquire()
     with holding(hold, board):
-        passed, why = checked(board, tags.get("host", ""), "manual", check_board)
+        passed, why = checked(board, tags, "manual", check_board)
         hold.session.set_tags(board, health_tags("good" if passed else "bad", why, checked=time.time()))
     say(json_, {"board": board, "health": "good" if passed else "bad", "reason": why},
         f"{board}: health {'good' if passed else 'bad: ' + why}")
@@ -141,7 +132,7 @@ def fleet_health(c, board, wait="30m", json_=False):
 def fleet_hold(c, board, wait="", priority="0", seconds="0"):
     """Hold a board for the command after '--' (SISCTL_BOARD names it), or for --seconds."""
     from sisctl.duration import parse_duration
-    from sisctl.fleet.claims import holding, new_hold, parse_tags
+    from sisctl.fleet.claims import holding, new_hold, parse_tags, required
     from sisctl.fleet.holder import priority_of
     from sisctl.jobs.healthcheck import check_board
     from sisctl.proc import interrupted
@@ -149,7 +140,7 @@ def fleet_hold(c, board, wait="", priority="0", seconds="0"):
     filters = parse_tags(board[4:]) if board.startswith("tag:") else {"name": board}
     wait_s = parse_duration(wait, "--wait") if wait else None
     hold_s = parse_duration(seconds, "--seconds")
-    spec, address = _coordinator()
+    spec, address = required("fleet.hold")
     hold = new_hold(address, spec, filters, board, wait_s=wait_s, priority=priority_of(priority, "--priority"),
                     health_check=check_board)
     started = time.monotonic()

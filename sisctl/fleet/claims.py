@@ -101,9 +101,9 @@ def registered(name: str, hold: BoardHold) -> Iterator[None]:
 
 def _health_check_under(hold: BoardHold, check: HealthCheck) -> HealthCheck:
     """`check`, run while `hold` has the board (the check's own sessions nest inside)."""
-    def checked_under_hold(name: str) -> tuple[bool, str]:
-        with registered(name, hold):
-            return check(name)
+    def checked_under_hold(board: str) -> tuple[bool, str]:
+        with registered(hold.place, hold):
+            return check(board)
     return checked_under_hold
 
 
@@ -122,6 +122,15 @@ def new_hold(address: str, spec: CoordinatorSpec, filters: dict[str, str], what:
 def configured() -> tuple[CoordinatorSpec, str | None]:
     spec = _spec()
     return spec, coordinator_address(spec)
+
+
+def required(what: str) -> tuple[CoordinatorSpec, str]:
+    """The coordinator `what` (a tag selection, a fleet task) needs; a usage error if none is configured."""
+    spec, address = configured()
+    if address is None:
+        raise UsageError(f"{what} needs a coordinator, and none is configured: set coordinator.address in "
+                         "lab/lab.yaml (or SISCTL_COORDINATOR), or run 'invoke lab.up' for the embedded one")
+    return spec, address
 
 
 @contextmanager
@@ -177,11 +186,7 @@ def select_board(tag_text: str, health_check: HealthCheck | None = None) -> str:
     if tag_text in _selected:
         return _selected[tag_text]
     tags = parse_tags(tag_text)
-    spec = _spec()
-    address = coordinator_address(spec)
-    if address is None:
-        raise UsageError(f"--board tag:{tag_text} picks a board through a coordinator, and none is configured "
-                         "(lab/lab.yaml coordinator.address, or 'invoke lab.up' for the embedded one)")
+    spec, address = required(f"--board tag:{tag_text}")
     hold = new_hold(address, spec, tags, f"tag:{tag_text}", health_check=health_check)
     name = hold.acquire()
     with _guard:

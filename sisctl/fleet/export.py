@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING
 import yaml
 
 from sisctl import config, paths
-from sisctl.fleet.health import health_tags
+from sisctl.fleet.health import BOARD_FILE_TAG, health_tags
 from sisctl.fleet.session import CoordinatorRefused, CoordinatorSession
 
 if TYPE_CHECKING:
     from sisctl.board.spec import BoardSpec
 
 TAG_KEY = re.compile(r"[a-z][a-z0-9_]+$")       # what labgrid's coordinator accepts as a tag key
+OWN_TAGS = ("eligible", "host", "name", BOARD_FILE_TAG)
 
 
 def boards_of_host(host: str, specs: list[BoardSpec]) -> list[BoardSpec]:
@@ -32,12 +33,16 @@ def boards_of_host(host: str, specs: list[BoardSpec]) -> list[BoardSpec]:
 
 
 def place_tags(spec: BoardSpec) -> dict[str, str]:
+    """The board's own tags, its host, and its file's path when it is not in boards/ (the health
+    check, given only the place, reads the board from there)."""
     for key in spec.lab.tags:
-        if not TAG_KEY.match(key) or key.startswith(("lease_", "health")) or key in ("eligible", "host", "name"):
+        if not TAG_KEY.match(key) or key.startswith(("lease_", "health")) or key in OWN_TAGS:
             raise config.ConfigError(spec.source, f"lab.tags.{key}", "a tag key is lower-case letters, digits and "
                                      "'_', starting with a letter, and not one sisctl keeps itself "
-                                     "(host, name, eligible, health*, lease_*)")
-    return {**spec.lab.tags, "host": spec.lab.host}
+                                     f"({', '.join(OWN_TAGS)}, health*, lease_*)")
+    source = Path(spec.source).resolve() if spec.source else None
+    elsewhere = source and source.parent != paths.boards_dir().resolve()
+    return {**spec.lab.tags, "host": spec.lab.host, **({BOARD_FILE_TAG: str(source)} if elsewhere else {})}
 
 
 def console_resources(spec: BoardSpec) -> tuple[dict, list[str]]:

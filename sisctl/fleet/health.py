@@ -14,6 +14,7 @@ from sisctl.telemetry.points import make_point
 
 HEALTH_STATES = ("good", "unknown", "bad", "maintenance", "retired")
 TAKES_JOBS = ("good", "unknown")
+BOARD_FILE_TAG = "board_file"     # set by fleet.export for a board file outside boards/
 
 
 def health_tags(health: str, reason: str = "", checked: float | None = None) -> dict[str, str]:
@@ -44,12 +45,13 @@ def check_due(tags: dict[str, str], every_jobs: int, every_hours: float, now: fl
     return jobs >= every_jobs or ((now or time.time()) - checked) >= every_hours * 3600
 
 
-def checked(name: str, host: str, trigger: str, check: Callable[[str], tuple[bool, str]]) -> tuple[bool, str]:
-    """Run the board's `check` and record it as a fleet_health point; `trigger` says why it ran
-    (manual, unknown, due)."""
+def checked(name: str, tags: dict[str, str], trigger: str,
+            check: Callable[[str], tuple[bool, str]]) -> tuple[bool, str]:
+    """Run `check` on the board (by its file's path if the place names one, else by name) and record
+    it as a fleet_health point; `trigger` says why it ran (manual, unknown, due)."""
     started = time.monotonic()
-    passed, why = check(name)
-    record_health(name, host, "good" if passed else "bad", trigger, time.monotonic() - started)
+    passed, why = check(tags.get(BOARD_FILE_TAG) or name)
+    record_health(name, tags.get("host", ""), "good" if passed else "bad", trigger, time.monotonic() - started)
     return passed, why
 
 

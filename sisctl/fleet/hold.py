@@ -22,7 +22,7 @@ from sisctl.fleet.session import CoordinatorLost, CoordinatorRefused, Coordinato
 
 REAP_EVERY_S = 2.0
 
-HealthCheck = Callable[[str], tuple[bool, str]]    # board name -> (passed, why not)
+HealthCheck = Callable[[str], tuple[bool, str]]    # board name or file -> (passed, why not)
 
 
 class ExporterLost(InfrastructureError):
@@ -137,7 +137,7 @@ class BoardHold:
             return True
         self.progress(f"{self.place}: health {health_of(tags)}; running its health check first")
         trigger = "unknown" if health_of(tags) == "unknown" else "due"
-        passed, why = checked(self.place, tags.get("host", ""), trigger, self.health_check)
+        passed, why = checked(self.place, tags, trigger, self.health_check)
         self.session.set_tags(self.place, health_tags("good" if passed else "bad", why, checked=time.time()))
         if not passed and "name" in self.filters:
             raise BoardError(self.place, f"failed its health check ({why}); it gets no jobs")

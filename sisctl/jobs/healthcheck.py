@@ -19,10 +19,11 @@ HEALTH_DISK = "health"
 HEALTH_DISK_BYTES = 32 << 20
 
 
-def check_board(name: str) -> tuple[bool, str]:
-    """(passed, why not) for the board `name`; the caller holds it (the fleet runs this under its hold)."""
+def check_board(board: str) -> tuple[bool, str]:
+    """(passed, why not) for the board named or at the path `board`; the caller holds it (the fleet
+    runs this under its hold)."""
     try:
-        spec = find_board(name)
+        spec = find_board(board)
         known_good = build(find_recipe(spec.recipe), progress=lambda _: None)     # cached after the first
         modules = [m.name for m in known_good.modules.load_order(spec.boot.modules)]
         with tempfile.TemporaryDirectory(prefix="sisctl-health-") as scratch:

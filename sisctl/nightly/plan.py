@@ -23,6 +23,7 @@ from sisctl.build.variant import Variant, checked_variant
 from sisctl.campaign.core.kind import KIND_MODULES, kind_named
 from sisctl.config import ConfigError, Name
 from sisctl.errors import UsageError
+from sisctl.fleet.claims import parse_tags, required
 
 SMOKE = "smoke"
 
@@ -92,10 +93,13 @@ def load_plan(path: Path) -> tuple[PlanSpec, list[Job]]:
 
 
 def _check_board(path: Path, key: str, board: str) -> None:
-    if board.startswith("tag:"):
-        return    # chosen among healthy boards when the job runs
+    """A board file, or a tag selection (a board is chosen when the job runs) with a coordinator."""
     try:
-        find_board(board)
+        if board.startswith("tag:"):
+            parse_tags(board[4:], key)
+            required(board)
+        else:
+            find_board(board)
     except UsageError as err:
         raise ConfigError(path, key, str(err)) from None
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sisctl import errors
-from sisctl.board.agent import OUTPUT_CAP, OutputCut
+from sisctl.board.agent import COMMAND_MAX, OUTPUT_CAP, OutputCut
 
 INVOKE = str(Path(sys.executable).parent / "invoke")
 
@@ -32,6 +32,20 @@ def test_output_past_the_cap_fails_naming_it(session, stream):
         session.run(f"head -c {printed} /dev/zero {stream}", timeout_s=120)
     assert f"{printed} bytes" in str(caught.value) and f"{OUTPUT_CAP >> 20} MiB" in str(caught.value)
     assert session.run("echo next").text == "next\n", "the agent must stay usable after a cut"
+
+
+def test_the_longest_command_the_agent_reads_runs_exactly(session):
+    word = "x" * (COMMAND_MAX - len("printf %s  | wc -c"))
+    assert session.run(f"printf %s {word} | wc -c", timeout_s=120).text.strip() == str(len(word))
+
+
+def test_a_longer_command_is_refused_at_once_naming_its_size(board):
+    started = time.monotonic()
+    done = cli("run", "--board", board.name, "--timeout", "60", "--", "echo", "y" * 120_000)
+    line = done.stderr.decode().strip().splitlines()[-1]
+    assert done.returncode == errors.USAGE and time.monotonic() - started < 30
+    assert f"is {120_000 + 5} bytes, more than the agent reads in one request ({COMMAND_MAX})" in line
+    assert len(line) < 400, "the error line quotes the command cut short"
 
 
 def test_cli_run_fails_loudly_on_a_cut(board):

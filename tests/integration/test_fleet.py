@@ -282,7 +282,8 @@ def test_a_waiter_killed_with_sigkill_leaves_no_reservation(fleet_lab):
 
 def test_a_board_failing_its_health_check_gets_no_jobs_until_back_from_maintenance(fleet_lab):
     lab, _ = fleet_lab
-    # shelf-02's board file is not on this lab host (only in the exported folder): it cannot be checked
+    # shelf-02's board file is only in the exported folder: the check reads it from there, and fails
+    # on the board itself (no operator for its manual power switch, nothing at its console)
     bad = invoke("fleet.health", "--board", "shelf-02", "--json")
     assert bad.returncode == 75 and json.loads(bad.stdout)["health"] == "bad", bad.stdout + bad.stderr
     manual = lab.health_points("shelf-02", 1)
@@ -291,7 +292,9 @@ def test_a_board_failing_its_health_check_gets_no_jobs_until_back_from_maintenan
     boards = [json.loads(job.communicate(timeout=120)[0].strip().splitlines()[-1])["board"] for job in jobs]
     assert boards == ["shelf-01"] * 4
     listed = {r["board"]: r for r in json.loads(invoke("fleet.list", "--json").stdout)}
-    assert listed["shelf-02"]["health"] == "bad" and "no such board" in listed["shelf-02"]["health_reason"]
+    reason = listed["shelf-02"]["health_reason"]
+    assert listed["shelf-02"]["health"] == "bad" and "no such board" not in reason, reason
+    assert "shelf-02" in reason and ("manual" in reason or "console" in reason), reason
     assert invoke("fleet.maintenance", "--board", "shelf-02", "--on", "--reason", "rewiring").returncode == 0
     refused = invoke("fleet.hold", "--board", "shelf-02", "--seconds", "0")
     assert refused.returncode == 75 and "maintenance (rewiring)" in refused.stderr

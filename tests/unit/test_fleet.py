@@ -92,7 +92,25 @@ def test_exporter_resources_follow_the_console_url():
     assert place_tags(spec("qemu")) == {"type": "rpi4", "host": "lab1"}
 
 
-@pytest.mark.parametrize("key", ["Type", "eligible", "health", "lease_until", "x"])
+def test_a_board_exported_from_another_folder_is_checked_from_its_file(tmp_path):
+    """The health check is given the place's board file when it is not in boards/ (a board file by
+    name would not be found); the place keeps no such tag for a board in boards/."""
+    from sisctl.board.spec import load_board
+    from sisctl.fleet.health import checked
+    from sisctl.paths import PROJECT
+    outside = tmp_path / "qemu-virt-0.yaml"
+    outside.write_text((PROJECT / "boards" / "qemu-virt-0.yaml").read_text() + "lab: {host: lab1}\n")
+    tags = place_tags(load_board(outside))
+    assert tags == {"host": "lab1", "board_file": str(outside.resolve())}
+    seen = []
+    assert checked("qemu-virt-0", tags, "manual", lambda board: seen.append(board) or (True, "")) == (True, "")
+    assert seen == [str(outside.resolve())]
+    inside = load_board(PROJECT / "boards" / "rpi4-01.yaml")
+    inside.lab = LabPlace("lab1", {})
+    assert place_tags(inside) == {"host": "lab1"}
+
+
+@pytest.mark.parametrize("key", ["Type", "eligible", "health", "lease_until", "x", "board_file"])
 def test_tag_keys_labgrid_or_sisctl_would_reject_name_the_file_and_key(key):
     spec = BoardSpec("b1", lab=LabPlace("lab1", {key: "v"}))
     spec.source = "boards/b1.yaml"

@@ -65,6 +65,15 @@ def test_plan_mistakes_name_file_and_key(tmp_path, edit, key, words):
     assert words in str(caught.value)
 
 
+@pytest.mark.parametrize("board, words", [("tag:type=rpi4", "tag:type=rpi4 needs a coordinator, and none is configured"),
+                                          ("tag:", "tag: names no tag")])
+def test_a_tag_selection_needs_a_coordinator_before_anything_runs(tmp_path, monkeypatch, board, words):
+    monkeypatch.setenv("SISCTL_COORDINATOR", "")
+    with pytest.raises(ConfigError) as caught:
+        load_plan(plan_file(tmp_path, GOOD.replace("[qemu-virt-0]", f"['{board}']")))
+    assert caught.value.key == "boards[0]" and words in str(caught.value), caught.value
+
+
 def test_an_empty_plan_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="at least one step"):
         load_plan(plan_file(tmp_path, "name: p\nboards: [qemu-virt-0]\nsteps: []\n"))

@@ -68,6 +68,21 @@ def test_a_bad_lab_host_is_one_line_naming_file_and_key(tmp_path, monkeypatch, c
     assert "\n" not in message and message.startswith(f"{path}: key '{key}'") and words in message, message
 
 
+@pytest.mark.parametrize("where, refused", [("lab/lab2-secret.yaml", True), ("boards/../lab/s.yaml", True),
+                                             ("reports/lab2-secret.yaml", False), ("/run/secrets/lab2.yaml", False)])
+def test_a_secret_file_git_would_commit_is_refused(tmp_path, monkeypatch, where, refused):
+    """Inside the project only where .gitignore keeps it out of commits (reports/ is ignored)."""
+    path = lab_yaml(tmp_path, monkeypatch, {"lab2": {**GOOD_HOST, "secret_file": str(PROJECT / where)
+                                                     if not where.startswith("/") else where}})
+    if not refused:
+        assert load_lab().hosts["lab2"].secret_file.endswith(where.rsplit("/", 1)[1])
+        return
+    with pytest.raises(ConfigError) as caught:
+        load_lab()
+    assert str(caught.value).startswith(f"{path}: key 'hosts.lab2.secret_file': a file inside the project "
+                                        "that git does not ignore"), caught.value
+
+
 def test_a_lab_host_name_must_be_a_plain_name(tmp_path, monkeypatch):
     lab_yaml(tmp_path, monkeypatch, {"lab/2": GOOD_HOST})
     with pytest.raises(ConfigError, match="key 'hosts.lab/2'"):

@@ -92,8 +92,8 @@ def test_boards_by_name():
 
 
 def test_boards_by_tag_need_a_coordinator(monkeypatch):
-    monkeypatch.setattr(boards, "configured", lambda: (None, None))
-    with pytest.raises(UsageError, match="none is configured"):
+    monkeypatch.setenv("SISCTL_COORDINATOR", "")
+    with pytest.raises(UsageError, match="--boards tag:type=qemu needs a coordinator, and none is configured"):
         boards.resolve_boards("tag:type=qemu")
     with pytest.raises(UsageError, match="--boards tag:type: expected"):
         boards.resolve_boards("tag:type")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sisctl.board.errors import BoardError
 from sisctl.board.spec import find_board
 from sisctl.errors import UsageError
-from sisctl.fleet.claims import configured, parse_tags
+from sisctl.fleet.claims import parse_tags, required
 from sisctl.fleet.holder import this_process
 from sisctl.fleet.health import TAKES_JOBS, health_of
 from sisctl.fleet.session import CoordinatorSession, Place
@@ -31,10 +31,7 @@ def resolve_boards(text: str) -> list[str]:
 def tagged_boards(tag_text: str) -> list[str]:
     """Every place on the coordinator with these tags whose health takes jobs, sorted by name."""
     tags = parse_tags(tag_text, "--boards")
-    spec, address = configured()
-    if address is None:
-        raise UsageError(f"--boards tag:{tag_text} picks boards through a coordinator, and none is configured "
-                         "(lab/lab.yaml coordinator.address, or 'invoke lab.up' for the embedded one)")
+    spec, address = required(f"--boards tag:{tag_text}")
     holder = this_process()
     with CoordinatorSession(address, f"{holder.host}/sisctl-list-{holder.pid}", spec.connect_timeout_s) as session:
         places = session.places()

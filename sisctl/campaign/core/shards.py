@@ -107,22 +107,34 @@ def run_shards(kind: CampaignKind, config: Any, out: Path, shards: list[Shard], 
         _execute(kind, config, shards[0], context(shards[0]), stopping, reraise=True)
         return
     failures: list[Shard] = []
-    threads = [threading.Thread(target=_execute, args=(kind, config, shard, context(shard), stopping, False,
-                                                       failures, lock),
-                                name=f"shard-{shard.board.name}", daemon=True) for shard in shards]
+    # Each shard says it ended through its own event: Thread.join interrupted by Ctrl-C can take a
+    # running thread for ended (Python 3.11), and the summary would then be written under its feet.
+    ended = {shard.index: threading.Event() for shard in shards}
+
+    def execute(shard: Shard) -> None:
+        try:
+            _execute(kind, config, shard, context(shard), stopping, False, failures, lock)
+        finally:
+            ended[shard.index].set()
+
+    started: list[tuple[threading.Thread, threading.Event]] = []
     try:
-        for thread in threads:
+        for shard in shards:
+            thread = threading.Thread(target=execute, args=(shard,), name=f"shard-{shard.board.name}", daemon=True)
             thread.start()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(JOIN_POLL_S)
+            started.append((thread, ended[shard.index]))
+        for _, event in started:
+            while not event.wait(JOIN_POLL_S):
+                pass
     except KeyboardInterrupt:
         stopping.set()
         progress("interrupted: stopping every board's shard (a second Ctrl-C leaves at once)")
-        for thread in threads:
-            if thread.ident is not None:
-                thread.join()
+        for _, event in started:
+            event.wait()
         raise
+    finally:
+        for thread, _ in started:
+            thread.join(JOIN_POLL_S)     # ended: only its last lines are left
     if failures:
         first = failures[0]
         first.problem.add_note(f"(shard {first.index + 1} of {first.count}, on board {first.board.name}; "
