@@ -11,6 +11,12 @@ from typing import Iterator
 PROJECT = Path(__file__).resolve().parent.parent
 
 
+def shown(path: Path) -> str:
+    """A path as messages give it: relative to the project when inside it."""
+    path = Path(path)
+    return str(path.relative_to(PROJECT)) if path.is_absolute() and path.is_relative_to(PROJECT) else str(path)
+
+
 def cache_dir() -> Path:
     """Build cache (downloads, kernels, guest images); shared by all checkouts of a machine."""
     base = os.environ.get("SISCTL_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sisctl"

@@ -28,6 +28,7 @@ from sisctl.board.qemu import Disk, QemuLaunch, QemuMachine, create_vmstate, vms
 from sisctl.board.spec import BoardSpec
 from sisctl.board.uboot import BootFiles
 from sisctl.build.artifact import Artifact
+from sisctl.errors import UsageError
 from sisctl.image.guest import agent_digest, build_guest
 
 SNAPSHOT_PING_S = 10.0
@@ -88,6 +89,10 @@ class Board:
 
     def _flash(self, artifact: Artifact, progress: Callable[[str], None]) -> dict:
         artifact.verify()
+        for key, name in (("boot.dtb", self.spec.boot.dtb), ("qemu.dtb", self.spec.qemu and self.spec.qemu.dtb)):
+            if name and not (artifact.dtbs / name).is_file():   # found now, not at the verify boot
+                raise UsageError(f"{self.spec.source}: key '{key}': the kernel {artifact.root.name} has no "
+                                 f"device tree {name} (in {artifact.dtbs})")
         initrd = build_guest(artifact, self.spec.boot.modules)
         record = FlashRecord(str(artifact.root), str(initrd), artifact.sha256, artifact.build_id,
                              artifact.manifest.get("kernel_version"),
@@ -254,7 +259,8 @@ class BoardSession:
             return None
         source = artifact.dtbs / name
         if not source.exists():
-            raise BoardError(self.name, f"the artifact has no device tree {name} (in {artifact.dtbs})")
+            raise UsageError(f"{self.name}: the kernel {artifact.root.name} has no device tree {name} "
+                             f"(in {artifact.dtbs})")
         if not remove:
             return source
         key = hashlib.sha256(source.read_bytes() + json.dumps(list(remove)).encode()).hexdigest()[:12]

@@ -6,6 +6,7 @@ lost while the controller is busy, and hands complete lines to whoever waits.
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import io
 import queue
 import re
@@ -14,19 +15,46 @@ import struct
 import termios
 import threading
 import time
+import urllib.parse
 from collections import deque
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable
 
 import serial
 
 from sisctl.board import oops
 from sisctl.board.errors import BoardUnreachable, ConsoleLost, KernelCrash
+from sisctl.config import Check
 
 CRASH_GRACE_S = 10.0      # how long to keep reading after a report starts
 TAIL_LINES = 40
 WATCH_EVERY_S = 2.0     # how often a quiet wait asks whether the machine is still running
 RAW_KEEP = 256 << 10      # bytes kept for prompt matching and binary transfers
+
+
+NETWORK_SCHEMES = ("socket", "rfc2217")
+
+
+def _console_url(value: str) -> bool | str:
+    """'qemu', a device path, or a pyserial URL whose scheme pyserial knows (host and port for the
+    network ones)."""
+    if value == "qemu" or "://" not in value:
+        return value == "qemu" or value.startswith("/") or "a device path such as /dev/ttyUSB0, or a URL"
+    scheme = value.split("://", 1)[0]
+    if not (scheme.isidentifier() and importlib.util.find_spec(f"serial.urlhandler.protocol_{scheme}")):
+        return f"pyserial knows no console scheme {scheme!r} (socket://, rfc2217://, loop://, ...)"
+    if scheme in NETWORK_SCHEMES:
+        try:
+            parts = urllib.parse.urlsplit(value)
+            port = parts.port
+        except ValueError as err:
+            return f"not a URL ({err})"
+        if not parts.hostname or not port:
+            return f"a {scheme}:// console needs a host and a port from 1 to 65535 ({scheme}://HOST:PORT)"
+    return True
+
+
+ConsoleUrl = Annotated[str, Check(_console_url, "'qemu', a device path or a pyserial URL", {})]
 
 
 def open_port(url: str, baudrate: int, timeout_s: float, board: str) -> serial.SerialBase:

@@ -10,6 +10,7 @@ from typing import Annotated, Literal, Optional
 from sisctl import config, paths
 from sisctl.board import qemu_caps
 from sisctl.board.boot import METHODS, sections
+from sisctl.board.console import ConsoleUrl
 from sisctl.board.pi import PiSpec
 from sisctl.board.power import PowerSpec
 from sisctl.board.qemu import QemuSpec
@@ -25,7 +26,7 @@ CMDLINE_MAX = 1536     # arm64 kernels take 2048 bytes; campaigns append their o
 
 @dataclass
 class ConsoleSpec:
-    url: str = "qemu"              # 'qemu': QEMU's own serial port; else a pyserial URL
+    url: ConsoleUrl = "qemu"       # 'qemu': QEMU's own serial port; else a device or pyserial URL
     baudrate: Annotated[int, between(50, 16_000_000)] = 115200
     open_timeout_s: Seconds = 10.0
     ignore_reports: list[Regex] = field(default_factory=list)   # regexes of known-benign kernel reports
@@ -101,6 +102,9 @@ def _check_qemu(q: QemuSpec, path: Path) -> None:
         raise config.ConfigError(path, "qemu.binary", f"no executable {q.binary!r} on this machine "
                                  "(install it with 'invoke setup', or give its path)")
     known = qemu_caps.machines(binary)
+    if known is not None and not known:
+        raise config.ConfigError(path, "qemu.binary", f"{q.binary} lists no machines for '-machine help': "
+                                 "not a QEMU system emulator")
     if known and q.machine not in known:
         raise config.ConfigError(path, "qemu.machine", f"{q.binary} has no machine {q.machine!r} "
                                  f"(see '{q.binary} -machine help')")
@@ -113,6 +117,14 @@ def _check_qemu(q: QemuSpec, path: Path) -> None:
     if q.memory_mb > host_mb:
         raise config.ConfigError(path, "qemu.memory_mb", f"{q.memory_mb} MiB is more than this machine's "
                                  f"{host_mb} MiB of RAM")
+    # What only QEMU can judge (CPUs the machine takes, options it knows): a paused start, without
+    # and then with the extra arguments. Plain boards (one CPU, no extra arguments) need none.
+    hardware = ("-M", q.machine, *(("-cpu", q.cpu) if q.cpu else ()), "-m", str(q.memory_mb), "-smp", str(q.smp),
+                "-nodefaults", "-no-user-config", "-display", "none")
+    for key, args, needed in (("qemu.smp", hardware, q.smp != 1),
+                              ("qemu.extra_args", hardware + tuple(q.extra_args), bool(q.extra_args))):
+        if needed and (problem := qemu_caps.refusal(binary, args)):
+            raise config.ConfigError(path, key, f"QEMU will not start with it: {problem}")
 
 
 def write_schema(target: Path | None = None) -> Path:

@@ -93,8 +93,7 @@ def write_manifest(root: Path, recipe: dict, cache_key: str, release: str | None
         manifest["config_sha256"] = sha256_file(root / "config")
     if (root / "source.json").exists():   # a tree in git: its commit, describe and dirty flag
         manifest["source"] = json.loads((root / "source.json").read_text())
-    modules = ModuleTree(root / "modules" / manifest["kernel_release"])
-    manifest["modules"] = len(modules.files)
+    manifest["modules"] = len(Artifact(root, manifest).modules.files)   # none without a release
     manifest["files"] = {str(p.relative_to(root)): sha256_file(p)
                          for p in sorted(root.rglob("*")) if p.is_file() and p.name != "manifest.json"}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")

@@ -12,6 +12,8 @@ from sisctl import paths
 from sisctl.build import command, debian, kbuild
 from sisctl.build.artifact import Artifact, write_manifest
 from sisctl.build.recipe import Recipe
+from sisctl.config import ConfigError
+from sisctl.errors import UsageError
 
 
 def cache_key(recipe: Recipe) -> str | None:
@@ -26,7 +28,18 @@ def cache_key(recipe: Recipe) -> str | None:
 
 def build(recipe: Recipe, *, force: bool = False, cache: Path | None = None,
           progress: Callable[[str], None] = print) -> Artifact:
-    cache = cache or paths.cache_dir()
+    """The recipe's artifact, from the cache or built now; bad input found on the way names the recipe."""
+    try:
+        return _build(recipe, force, cache or paths.cache_dir(), progress)
+    except ConfigError:
+        raise                   # names its own file
+    except UsageError as err:
+        if not recipe.source:
+            raise
+        raise UsageError(f"{recipe.source}: {err}") from None
+
+
+def _build(recipe: Recipe, force: bool, cache: Path, progress: Callable[[str], None]) -> Artifact:
     key = cache_key(recipe)
     store = cache / "artifacts"
     if key:

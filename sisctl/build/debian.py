@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sisctl import proc
 from sisctl.build.recipe import DebianSpec
+from sisctl.errors import UsageError
 
 APT_TIMEOUT = 600
 
@@ -21,9 +22,18 @@ def resolve(package: str, arch: str = "arm64") -> tuple[str, str]:
     policy = proc.run(["apt-cache", "policy", f"{name}:{arch}"], timeout=60, check=False).stdout
     version = re.search(r"Candidate: (\S+)", policy)
     if not version or version.group(1) == "(none)":
-        raise proc.ToolError(f"apt knows no {name}:{arch}; run 'invoke setup' (adds the arm64 "
-                             "architecture and updates the package lists)")
+        if not _lists_ready(arch):
+            raise proc.ToolError(f"apt knows no {name}:{arch}; run 'invoke setup' (adds the arm64 "
+                                 "architecture and updates the package lists)")
+        raise UsageError(f"key 'debian.package': Debian has no package {name}:{arch} (apt's package lists "
+                         f"hold {arch} packages; see 'apt-cache search linux-image' for the names)")
     return name, version.group(1)
+
+
+def _lists_ready(arch: str) -> bool:
+    """Whether apt's lists know `arch` packages at all (busybox-static is in every Debian release)."""
+    policy = proc.run(["apt-cache", "policy", f"busybox-static:{arch}"], timeout=60, check=False).stdout
+    return re.search(r"Candidate: [0-9]", policy) is not None
 
 
 def fetch_deb(name: str, version: str, arch: str, dest: Path) -> Path:

@@ -59,6 +59,16 @@ def missing_options(config: Path, wanted: dict[str, str]) -> list[str]:
     return [f"{k}={v} (got {have.get(k, 'n')})" for k, v in wanted.items() if have.get(k, "n") != v]
 
 
+def check_kept(config: Path, fragments: list[Path]) -> None:
+    """Every option the fragments ask for is in the final .config; else the recipe asks for what this
+    kernel cannot have: bad input, which a rebuild will not mend."""
+    dropped = [f"{paths.shown(fragment)}: {', '.join(missing)}" for fragment in fragments
+               if (missing := missing_options(config, wanted_options([fragment])))]
+    if dropped:
+        raise UsageError("kconfig dropped options the recipe's fragments ask for (an unmet dependency, or no "
+                         "such option in this kernel): " + "; ".join(dropped))
+
+
 def extract_source(tarball: Path, cache: Path) -> Path:
     """The pristine kernel tree of `tarball`, unpacked once into the cache."""
     tree = cache / "kbuild-src" / tarball.name.removesuffix(".tar.xz")
@@ -147,9 +157,7 @@ def produce(spec: KbuildSpec, inputs: dict, out: Path, cache: Path,
     merge = tree / "scripts" / "kconfig" / "merge_config.sh"
     proc.run([merge, "-m", "-O", build, build / ".config", *fragments], cwd=build, timeout=120)
     step("olddefconfig")
-    missing = missing_options(build / ".config", wanted_options(fragments))
-    if missing:
-        raise proc.ToolError("config fragment options not in the final .config: " + ", ".join(missing))
+    check_kept(build / ".config", fragments)
     step(f"-j{jobs}", *spec.targets)
     shutil.copy(build / "arch" / "arm64" / "boot" / "Image", out / "Image")
     shutil.copy(build / "vmlinux", out / "vmlinux")

@@ -1,6 +1,7 @@
 """Kernel recipes: YAML files under firmware/recipes/ that say how an image is obtained."""
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
@@ -90,7 +91,10 @@ def _check_command(path: Path, spec: CommandSpec) -> None:
 
 
 def _check_kbuild(path: Path, spec: KbuildSpec) -> None:
-    """Fragments and patches are files of the project."""
+    """Fragments and patches are files of the project; the cross compiler is installed."""
+    if shutil.which(f"{spec.cross_compile}gcc") is None:
+        raise config.ConfigError(path, "kbuild.cross_compile", f"no {spec.cross_compile}gcc on this machine "
+                                 "('invoke setup' installs aarch64-linux-gnu-gcc)")
     for option in ("fragments", "patches"):
         for i, name in enumerate(getattr(spec, option)):
             if Path(name).is_absolute() or ".." in Path(name).parts or not (paths.PROJECT / name).is_file():

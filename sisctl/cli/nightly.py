@@ -31,5 +31,6 @@ def nightly(c, plan="nightly", dry_run=False, json_=False):
     if json_:
         print(json.dumps(summary, indent=1))
     code = USAGE if summary.get("error_kind") == "usage" else STATUS_EXIT[summary["status"]]
-    if code:
-        raise Exit(code=code)
+    if code:   # ends on what went wrong, as every task does: the first jobs that did not pass
+        raise Exit(f"error: nightly {summary['plan']} {summary['status']}: {summary['reason'] or 'no job ran'}",
+                   code=code)

@@ -1,9 +1,9 @@
 """Check that a file really is an arm64 kernel, and read what it says about itself."""
 from __future__ import annotations
 
-import gzip
 import re
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from sisctl.errors import UsageError
 ARM64_MAGIC = b"ARM\x64"        # at offset 56 of an arm64 Image header
 GNU_BUILD_ID_NOTE = struct.pack("<III", 4, 20, 3) + b"GNU\0"
 BANNER = re.compile(rb"Linux version (\S+) \(([^\n\0]{0,200})")
+MAX_IMAGE_BYTES = 256 << 20      # an arm64 Image is tens of MiB; anything this big is not one
 
 
 class InvalidKernel(UsageError):
@@ -37,12 +38,20 @@ class ElfSummary:
 
 def read_image(path: Path) -> bytes:
     """Return the raw Image bytes, undoing a gzip wrapper (Debian's vmlinuz on some flavours)."""
+    too_big = f"{path}: more than {MAX_IMAGE_BYTES >> 20} MiB%s: not an arm64 kernel Image"
+    if Path(path).stat().st_size > MAX_IMAGE_BYTES:
+        raise InvalidKernel(too_big % "")
     data = Path(path).read_bytes()
     if data[:2] == b"\x1f\x8b":
+        unpacker = zlib.decompressobj(16 + zlib.MAX_WBITS)     # gzip; bounded, so a bomb is refused
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as err:
+            data = unpacker.decompress(data, MAX_IMAGE_BYTES + 1)
+        except zlib.error as err:
             raise InvalidKernel(f"{path}: corrupt gzip-compressed kernel ({err})") from None
+        if len(data) > MAX_IMAGE_BYTES:
+            raise InvalidKernel(too_big % " once decompressed")
+        if not unpacker.eof:
+            raise InvalidKernel(f"{path}: corrupt gzip-compressed kernel (cut short)")
     return data
 
 
@@ -72,6 +81,8 @@ def _embedded_elf_ranges(data: bytes):
     """(start, end) of each ELF file inside the Image, from its section header table's end."""
     for match in re.finditer(b"\x7fELF[\x01\x02]\x01", data):
         at = match.start()
+        if len(data) < at + (0x3E if data[at + 4] == 2 else 0x32):
+            continue            # a cut header: no file there
         if data[at + 4] == 2:
             shoff, = struct.unpack_from("<Q", data, at + 0x28)
             shentsize, shnum = struct.unpack_from("<HH", data, at + 0x3A)

@@ -11,7 +11,7 @@ from sisctl.board.qemu import Disk
 from sisctl.board.spec import find_board
 from sisctl.build.builder import build
 from sisctl.build.recipe import find_recipe
-from sisctl.errors import SisctlError
+from sisctl.errors import SisctlError, UsageError
 from sisctl.image.ext4 import e2fsck, make_ext4
 from sisctl.jobs.checks import board_checks, check_disk, expect
 
@@ -41,5 +41,7 @@ def check_board(board: str) -> tuple[bool, str]:
                 fsck = e2fsck(disks[0].image)
                 expect(fsck.clean, f"e2fsck after the guest's writes: {fsck.meaning}")
         return True, ""
+    except UsageError:
+        raise             # the board file or its kernel is wrong, not the board: its health stays as it was
     except SisctlError as err:
         return False, str(err).splitlines()[0][:200]

@@ -65,6 +65,8 @@ def test_a_board_that_cannot_be_had_is_an_infrastructure_error(lab_dirs, tmp_pat
     assert suite.get("errors") == "1" and suite.get("failures") == "0"
     assert "in use by pid" in suite.find("testcase/error").text
     assert "Traceback" not in done.stdout + done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: nightly short error: ext4-crash.qemu-virt-tiny: error (") and "in use by pid" in last
 
 
 def test_a_bad_plan_is_refused_before_anything_runs(tmp_path):

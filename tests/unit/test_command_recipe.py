@@ -63,3 +63,13 @@ def test_a_tree_in_git_is_recorded_with_commit_describe_and_dirty_flag(tmp_path)
     found = checkout("sisctl:x", {"kernel_version": "6.1.192", "source": dirty})
     assert found["git_commit_hash"] == dirty["git_commit"] and found["git_commit_name"] == "v6.1-lab1-dirty"
     assert found["misc"]["dirty"] is True
+
+
+def test_a_debian_package_that_does_not_exist_is_bad_input_naming_the_recipe(tmp_path):
+    """Asked of the real apt lists, which hold arm64 packages on a set-up machine."""
+    path = tmp_path / "nopkg.yaml"
+    path.write_text("name: nopkg\nkind: debian\ndebian: {package: linux-image-no-such-flavour}\n")
+    with pytest.raises(UsageError) as caught:
+        build(load_recipe(path), cache=tmp_path / "cache", progress=lambda _: None)
+    assert str(caught.value).startswith(f"{path}: key 'debian.package': Debian has no package "
+                                        "linux-image-no-such-flavour:arm64")

@@ -118,6 +118,33 @@ def test_arm64_image_checks(tmp_path):
             inspect_image(image)
 
 
+@pytest.mark.parametrize("cut", [6, 0x28, 0x3D])
+def test_an_elf_header_cut_short_at_the_end_of_the_image_is_no_file(tmp_path, cut):
+    image = tmp_path / "Image"
+    image.write_bytes(fake_image(b"\x7fELF\x02\x01" + bytes(cut - 6)))
+    assert inspect_image(image).version == "6.1.0-test"
+
+
+def test_a_gzip_bomb_is_refused_without_unpacking_it(tmp_path, monkeypatch):
+    """Bounded decompression: at most the limit (+1 byte) is ever held, however far the file expands."""
+    import sisctl.image.kernel as kernel
+    monkeypatch.setattr(kernel, "MAX_IMAGE_BYTES", 1 << 20)
+    image = tmp_path / "Image"
+    image.write_bytes(gzip.compress(fake_image(bytes(8 << 20)), compresslevel=1))
+    with pytest.raises(InvalidKernel, match="more than 1 MiB once decompressed: not an arm64 kernel Image"):
+        inspect_image(image)
+    image.write_bytes(fake_image(bytes(2 << 20)))
+    with pytest.raises(InvalidKernel, match="more than 1 MiB: not an arm64"):
+        inspect_image(image)
+
+
+def test_an_image_without_a_version_banner_gets_a_manifest_without_modules(tmp_path):
+    from sisctl.build.artifact import write_manifest
+    (tmp_path / "Image").write_bytes(fake_image().replace(b"Linux version", b"Lunix varsion"))
+    artifact = write_manifest(tmp_path, {"name": "x"}, "key", None)
+    assert artifact.manifest["kernel_release"] is None and artifact.manifest["modules"] == 0
+
+
 def test_build_id_inside_an_embedded_vdso_is_skipped(tmp_path):
     vdso = bytearray(256)
     vdso[:6] = b"\x7fELF\x02\x01"

@@ -38,3 +38,16 @@ def test_a_name_out_of_the_tree_is_refused_and_nothing_is_touched(tree, tmp_path
         _patched_files(patch_naming(tmp_path, name), root)
     assert (victim.stat().st_mtime_ns, victim.stat().st_mode) == before and victim.read_text() == "key\n"
 
+
+
+def test_options_kconfig_dropped_are_bad_input_naming_their_fragment(tmp_path):
+    from sisctl.build.kbuild import check_kept
+    config = tmp_path / ".config"
+    config.write_text("CONFIG_EXT4_FS=y\n# CONFIG_KUNIT is not set\n")
+    kept, dropped = tmp_path / "kept.config", tmp_path / "dropped.config"
+    kept.write_text("CONFIG_EXT4_FS=y\n# CONFIG_KUNIT is not set\n")
+    dropped.write_text("CONFIG_EXT4_FS=y\nCONFIG_NO_SUCH_OPTION=y\n")
+    check_kept(config, [kept])
+    with pytest.raises(UsageError) as caught:
+        check_kept(config, [kept, dropped])
+    assert str(caught.value).endswith(f"this kernel): {dropped}: CONFIG_NO_SUCH_OPTION=y (got n)")

@@ -16,8 +16,18 @@ from typing import Annotated
 
 from sisctl.config import Check
 
-HttpUrl = Annotated[str, Check(lambda v: re.match(r"https?://[^/\s]", v) is not None,
-                               "an http:// or https:// URL", {"pattern": r"^https?://[^/\s]"})]
+def _http_url(value: str) -> bool | str:
+    if re.match(r"https?://[^/\s]", value) is None:
+        return False
+    try:
+        parts = urllib.parse.urlsplit(value)
+        port = parts.port                     # ValueError when not a number from 0 to 65535
+    except ValueError as err:
+        return f"not a URL ({err})"
+    return bool(parts.hostname) and port != 0 or "not a URL (no host, or port 0)"
+
+
+HttpUrl = Annotated[str, Check(_http_url, "an http:// or https:// URL", {"pattern": r"^https?://[^/\s]"})]
 
 
 @dataclass(kw_only=True)
