@@ -339,7 +339,17 @@ class BoardSession:
     def save_ready_snapshot(self) -> None:
         """Save the machine as it is now (agent ready) for later fast boots."""
         tag = f"ready-{self._snapshot_key}"
-        self.machine.save_snapshot(tag)
+        vmstate = self.board.state / "vmstate.qcow2"
+        try:
+            self.machine.save_snapshot(tag)
+        except BoardError as err:
+            # A half-written snapshot is of no use and may be most of a full disk: the file goes (QEMU
+            # lets go of it when it stops); the next boot starts a new one.
+            vmstate.unlink(missing_ok=True)
+            (self.board.state / "snapshots.json").unlink(missing_ok=True)
+            free = shutil.disk_usage(vmstate.parent).free >> 20
+            raise BoardError(self.name, f"saving the ready snapshot into {vmstate} failed ({err.message}); "
+                             f"{free} MiB free on its disk; the partial snapshot was removed") from None
         self.board._remember_snapshot(self._snapshot_key, tag)
 
     def reset(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from sisctl import errors
 from sisctl.board.errors import BoardError
 from sisctl.board.qemu import Disk
 from sisctl.telemetry.spool import Spool, SpoolError
+from tests.conftest import qemu_processes_mentioning
 
 INVOKE = str(Path(sys.executable).parent / "invoke")
 
@@ -101,6 +103,17 @@ def test_read_only_build_cache(read_only):
     assert seconds < 30
 
 
+def test_a_state_disk_too_small_for_the_snapshot_fails_the_flash_naming_it_and_keeps_no_partial(board, tmp_path):
+    """The ready snapshot (tens of MiB) does not fit: exit 75 naming the file and the space left, the
+    partial snapshot removed, no QEMU left."""
+    with tmpfs(tmp_path / "state", "size=12m") as state:
+        done, _ = invoke("flash", "--board", board.name, timeout=300, SISCTL_STATE=state)
+        vmstate = state / "boards" / board.name / "vmstate.qcow2"
+        assert_one_clear_line(done, vmstate, "MiB free on its disk; the partial snapshot was removed")
+        assert not vmstate.exists() and shutil.disk_usage(state).used < 2 << 20
+    assert not qemu_processes_mentioning(str(tmp_path / "state"))
+
+
 def test_spool_on_a_full_disk_keeps_what_it_had(small_disk):
     spool = Spool(small_disk / "spool")
     kept = [f"m,run=a v={i}i {i}" for i in range(100)]
@@ -136,3 +149,12 @@ def test_campaign_on_a_full_reports_disk_stops_fast_with_records_intact(board, s
     for records in small_disk.glob("*/records.jsonl"):
         for line in records.read_text().splitlines():
             json.loads(line)
+    # Room again: the resumed campaign keeps every record and judges only the kernel (a state the
+    # full disk cut short is checked again, never read as the kernel's failure)
+    folder = next(p for p in small_disk.iterdir() if (p / "campaign.json").exists())
+    before = [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
+    subprocess.run(["mount", "-o", "remount,size=512m", str(small_disk)], check=True)
+    done, _ = invoke("campaign", "--resume", folder.name, timeout=900, SISCTL_REPORTS=small_disk)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    after = [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
+    assert after[:len(before)] == before and json.loads((folder / "summary.json").read_text())["status"] == "passed"

@@ -5,6 +5,7 @@ by the executor, never findings."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from sisctl.image.ext4 import e2fsck
@@ -37,6 +38,7 @@ def judge(fuzz_input: FuzzInput, result: ExecResult, seeds: dict[str, Seed], wor
         fsck = e2fsck(after)
         if not fsck.clean:
             first = next((line for line in fsck.output.splitlines()[1:] if line.strip()), fsck.meaning)
-            title = "e2fsck -fn fails after a clean unmount: " + "".join("N" if c.isdigit() else c for c in first)[:90]
+            # numbers (inode, block, count) become N so one problem is one finding; words like e2fsck stay
+            title = "e2fsck -fn fails after a clean unmount: " + re.sub(r"\b\d+\b", "N", first)[:90]
             found.append(Finding(title, "fsck", True, fsck.output))
     return found
