@@ -98,13 +98,16 @@ class Board:
                              artifact.manifest.get("kernel_version"),
                              time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), agent_digest())
         with BoardLock(self.state / "lock", self.name):
+            (self.state / "flashed.json").unlink(missing_ok=True)    # until the new kernel has booted
             (self.state / "snapshots.json").unlink(missing_ok=True)
             (self.state / "vmstate.qcow2").unlink(missing_ok=True)   # a new kernel starts a new snapshot file
-            paths.write_atomic(self.state / "flashed.json", json.dumps(record.__dict__, indent=1) + "\n")
-        progress(f"{self.name}: flashed {artifact.root.name}; booting to verify")
-        with self.session(fast=False, label="flash") as session:
+        progress(f"{self.name}: flashing {artifact.root.name}; booting to verify")
+        with self.session(fast=False, label="flash", artifact=artifact, initrd=initrd) as session:
             if self.spec.qemu:
                 session.save_ready_snapshot()
+            # Only a kernel that booted to the agent is the flashed one: after a failed flash nothing
+            # is, and the next command says so instead of booting what never worked.
+            paths.write_atomic(self.state / "flashed.json", json.dumps(record.__dict__, indent=1) + "\n")
             return {"board": self.name, "boot_s": session.boot_s, "run_dir": str(session.run_dir),
                     **record.__dict__}
 

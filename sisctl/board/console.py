@@ -54,7 +54,8 @@ def _console_url(value: str) -> bool | str:
     return True
 
 
-ConsoleUrl = Annotated[str, Check(_console_url, "'qemu', a device path or a pyserial URL", {})]
+ConsoleUrl = Annotated[str, Check(_console_url, "'qemu', a device path or a pyserial URL",
+                                  {"pattern": "^(qemu|/.+|[A-Za-z][A-Za-z0-9+.-]*://.+)$"})]
 
 
 def open_port(url: str, baudrate: int, timeout_s: float, board: str) -> serial.SerialBase:

@@ -66,10 +66,12 @@ def refusal(binary: str, args: tuple[str, ...]) -> str | None:
         while select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]:
             line = process.stdout.readline()
             if not line:
-                break            # it exited
+                break            # it is exiting
             if b'"status"' in line:
                 return None      # its main loop answered
-        if process.poll() is None:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
             return None          # too slow to tell: the real start will say
         lines = process.stderr.read().decode(errors="replace").strip().splitlines()
         return lines[-1] if lines else f"it exited with code {process.returncode}"

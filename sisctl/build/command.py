@@ -16,34 +16,24 @@ class BuildFailed(TestFailure):
     """The kernel's own build command failed: a verdict on the tree, not on the lab (exit 1)."""
 
 
-def workdir(spec: CommandSpec) -> Path:
-    return Path(os.path.expanduser(spec.workdir))
-
-
 def cache_inputs(spec: CommandSpec) -> dict | None:
     """Hash of the declared inputs; None when the recipe declares none (then it always runs)."""
     if not spec.inputs:
         return None
     digest = hashlib.sha256()
     for pattern in spec.inputs:
-        files = [path for path in sorted(workdir(spec).glob(pattern)) if path.is_file()]
+        files = [path for path in sorted(spec.tree.glob(pattern)) if path.is_file()]
         if not files:   # else a changed tree could be served its old kernel from the cache
-            raise UsageError(f"recipe inputs {pattern!r} match no file in {workdir(spec)}: the cache could not "
+            raise UsageError(f"recipe inputs {pattern!r} match no file in {spec.tree}: the cache could not "
                              "tell a changed tree; fix the glob, or give no inputs to build every time")
         for path in files:
-            digest.update(str(path.relative_to(workdir(spec))).encode())
+            digest.update(str(path.relative_to(spec.tree)).encode())
             digest.update(path.read_bytes())
     return {"inputs": digest.hexdigest()}
 
 
 def produce(spec: CommandSpec, out: Path) -> str | None:
-    tree = workdir(spec)
-    if not tree.is_dir():
-        raise UsageError(f"recipe workdir {tree} does not exist")
-    program = spec.argv[0] if "/" not in spec.argv[0] else str(tree / spec.argv[0])
-    if shutil.which(program, path=None if "/" not in spec.argv[0] else "") is None and \
-            not (os.path.isfile(program) and os.access(program, os.X_OK)):
-        raise UsageError(f"recipe command {spec.argv[0]!r} is not an executable program (in {tree} or on PATH)")
+    tree = spec.tree          # it and its program were checked when the recipe was read
     done = proc.run(spec.argv, cwd=tree, env={**os.environ, **spec.env}, timeout=spec.timeout_s, check=False)
     (out / "build.log").write_text(done.stdout + done.stderr)
     if done.returncode:   # the partial artifact goes; its log is kept where the message says

@@ -1,6 +1,7 @@
 """Kernel recipes: YAML files under firmware/recipes/ that say how an image is obtained."""
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,6 +43,10 @@ class CommandSpec:
     env: dict[str, str] = field(default_factory=dict)
     timeout_s: Annotated[int, between(1)] = 3600
 
+    @property
+    def tree(self) -> Path:
+        return Path(os.path.expanduser(self.workdir))
+
 
 @dataclass
 class Recipe:
@@ -80,10 +85,20 @@ def load_recipe(path: Path) -> Recipe:
 
 
 def _check_command(path: Path, spec: CommandSpec) -> None:
-    """What a command recipe must say before anything runs: a command, and inputs inside its tree."""
+    """What a command recipe must say before anything runs: a tree, a program that can run there, and
+    inputs inside the tree."""
     if not spec.argv or not all(word.strip() for word in spec.argv):
         raise config.ConfigError(path, "command.argv", "expected the build command as a non-empty list of "
                                  "non-empty words, e.g. [make, -j8, Image]")
+    if not spec.tree.is_dir():
+        raise config.ConfigError(path, "command.workdir", f"{spec.workdir!r}: no such folder")
+    program = spec.argv[0]
+    found = shutil.which(program) if "/" not in program else (
+        str(spec.tree / program) if os.access(spec.tree / program, os.X_OK) and (spec.tree / program).is_file()
+        else None)
+    if found is None:
+        raise config.ConfigError(path, "command.argv[0]", f"{program!r} is not an executable program "
+                                 f"({'on PATH' if '/' not in program else f'in {spec.tree}'})")
     for i, pattern in enumerate(spec.inputs):
         if not pattern.strip() or pattern.startswith(("/", "~")) or ".." in Path(pattern).parts:
             raise config.ConfigError(path, f"command.inputs[{i}]", f"{pattern!r}: expected a glob relative to "

@@ -140,3 +140,24 @@ def test_killed_campaign_resumes_without_losing_its_crash(planted_board, campaig
     assert [u["title"] for u in summary["unique_crashes"]] == [TITLE]
     assert summary["execs"] > killed_at
     assert (out / "crashes" / title_id(TITLE) / "input.json").exists()
+
+
+def test_a_clean_input_run_again_after_a_crash_in_its_batch_is_judged_on_its_own_disk(planted_board, tmp_path):
+    """A batch with a crash is run again one input at a time, all in slot 0: each input's file system
+    must be read before the next one overwrites that disk, or e2fsck judges another seed's image and
+    blames the kernel ('e2fsck -fn fails after a clean unmount', seen on the planted kernel)."""
+    from sisctl.campaign.fuzz.executor import Executor
+    from sisctl.campaign.fuzz.inputs import FuzzInput
+    from sisctl.campaign.fuzz.oracles import judge
+    from sisctl.campaign.fuzz.planted import NODUMP
+    seeds = load_seeds()
+    clean = FuzzInput("vfs-ops", "tiny", [], [["creat", "x"]])
+    victim = next(f for f in seeds["csum-4k"].files("file") if f.blocks)     # truncating it changes its size
+    planted = FuzzInput("ext4-image", "csum-4k", [["inode", victim.ino, "flags", victim.flags | NODUMP]],
+                        [["truncate", victim.path, 0]])
+    (tmp_path / "inputs").mkdir()
+    with Executor(planted_board, tmp_path / "work", slots=2) as executor:
+        ran = list(executor.run_inputs([clean, planted], seeds, tmp_path / "inputs"))
+    (_, _, clean_result), (_, _, planted_result) = ran
+    assert planted_result.crash is not None and planted_result.crash.title == TITLE
+    assert clean_result.umount == 0 and judge(clean, clean_result, seeds, tmp_path) == []

@@ -20,7 +20,9 @@ BEYOND_SCHEMA = {"name-mismatch", "memory-over-host", "machine-unknown", "cpu-un
                  "binary-bad-path", "console-url-on-qemu", "uboot-without-firmware", "real-board-no-console",
                  "real-board-qmp-power", "pi-without-pi", "cpu-unknown-with-options", "pi-qmp-power",
                  "uefi-real-board", "uefi-with-firmware", "uefi-code-missing", "pi-with-qemu", "pi-config-line-newline",
-                 "nested-non-string-key",
+                 "nested-non-string-key", "binary-not-qemu", "smp-past-the-machine", "extra-arg-unknown-option",
+                 "console-scheme-unknown", "console-no-port", "console-socket-no-port", "power-url-bad-port",
+                 "power-url-port-text", "power-url-bad-ipv6",
                  "ready-timeout-nan", "crash-grace-nan", "pi-back-timeout-nan"}   # JSON has no NaN
 
 

@@ -205,17 +205,17 @@ def test_each_oracle_catches_what_it_exists_to_catch(seeds, tmp_path):
     clean = FuzzInput("vfs-ops", seed.name, [], [["creat", "x"]])
     disk = tmp_path / "disk.img"
     disk.write_bytes(seed.image.read_bytes() + bytes(4096))
-    assert judge(clean, ExecResult(mount=0, errnos=[0], umount=0, disk=disk), seeds, tmp_path) == []
+    assert judge(clean, ExecResult(mount=0, errnos=[0], umount=0, after=disk.read_bytes()), seeds, tmp_path) == []
     # e2fsck: the clean seed came back damaged after a clean unmount
     damaged = bytearray(disk.read_bytes())
     a = next(i for i in seed.inodes if i.path == "a")
     damaged[a.offset + 0x1A:a.offset + 0x1C] = (9).to_bytes(2, "little")   # i_links_count
     disk.write_bytes(bytes(damaged))
-    found = judge(clean, ExecResult(mount=0, errnos=[0], umount=0, disk=disk), seeds, tmp_path)
+    found = judge(clean, ExecResult(mount=0, errnos=[0], umount=0, after=disk.read_bytes()), seeds, tmp_path)
     assert [f.kind for f in found] == ["fsck"] and found[0].title.startswith("e2fsck -fn fails")
     # ... but a mutated image is not expected to be clean
     mutated = FuzzInput("ext4-image", seed.name, [["sb", "state", 0]], [["creat", "x"]])
-    assert judge(mutated, ExecResult(mount=0, errnos=[0], umount=0, disk=disk), seeds, tmp_path) == []
+    assert judge(mutated, ExecResult(mount=0, errnos=[0], umount=0, after=disk.read_bytes()), seeds, tmp_path) == []
     # wrong errno on a path case
     paths = FuzzInput("vfs-paths", seed.name, [], [["stat", "p/f/"]], [errno.ENOTDIR])
     assert judge(paths, ExecResult(mount=0, errnos=[errno.ENOTDIR]), seeds, tmp_path) == []

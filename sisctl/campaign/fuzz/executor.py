@@ -65,7 +65,8 @@ class ExecResult:
     seconds: float = 0.0
     restore_s: float = 0.0                # the snapshot restore before its batch
     booted: bool = False                  # ran in a session that had just booted (no restore to time)
-    disk: Path | None = None              # the slot's disk file, as the input left it
+    after: bytes | None = None            # the file system part of the slot's disk as this input left it,
+                                          # read at once: the slot's next input (a re-run) overwrites it
     kcov: int | None = None               # distinct PCs the agent traced, -errno without KCOV, None: not asked
     pcs: list[int] | None = None          # the kernel PCs this input reached (with coverage)
     kcov_truncated: bool = False          # the trace buffer overflowed: pcs is a subset
@@ -246,13 +247,15 @@ class Executor:
         results = []
         for slot, (_, ops) in enumerate(items):
             result = ExecResult(restore_s=0.0 if fresh else restore_s, booted=fresh,
-                                disk=self.disks[slot].image,
                                 log=logs[slot] if len(items) > 1 else text)
             result.mount, result.errnos, result.umount = parse_output(outputs[slot], len(ops))
+            if result.umount == 0:   # cleanly unmounted: what the e2fsck oracle checks
+                with open(self.disks[slot].image, "rb") as disk:
+                    result.after = disk.read(self._written[slot])
             result.fs_errors = count_fs_errors(result.log)
             result.phases = parse_phases(outputs[slot])
             if self.coverage:
-                self._read_coverage(result, outputs[slot])
+                self._read_coverage(result, outputs[slot], self.disks[slot].image)
             found = triage(result.log)
             if found and found.is_bug:
                 result.crash = found
@@ -266,10 +269,10 @@ class Executor:
             result.seconds = seconds
         return results
 
-    def _read_coverage(self, result: ExecResult, output: str) -> None:
+    def _read_coverage(self, result: ExecResult, output: str, disk: Path) -> None:
         result.kcov = parse_kcov(output)
         if result.kcov is not None and result.kcov >= 0:
-            found = kcov.read_region(result.disk)
+            found = kcov.read_region(disk)
             if found:
                 result.pcs, result.kcov_truncated = found
 

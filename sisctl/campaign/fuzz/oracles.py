@@ -32,9 +32,8 @@ def judge(fuzz_input: FuzzInput, result: ExecResult, seeds: dict[str, Seed], wor
             title = f"wrong errno: {wrong['op'][0]} gave {wrong['got']}, expected {wrong['expected']}"
             found.append(Finding(title, "wrong errno", True, json.dumps(wrong)))
     if not fuzz_input.mutations and not result.crashed and result.mount == 0 and result.umount == 0:
-        after = work / "after.img"
-        with open(result.disk, "rb") as disk:   # the file system part of the disk after the unmount
-            after.write_bytes(disk.read(seeds[fuzz_input.seed].image.stat().st_size))
+        after = work / "after.img"          # the file system part of the disk after the unmount
+        after.write_bytes(result.after[:seeds[fuzz_input.seed].image.stat().st_size])
         fsck = e2fsck(after)
         if not fsck.clean:
             first = next((line for line in fsck.output.splitlines()[1:] if line.strip()), fsck.meaning)
