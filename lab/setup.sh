@@ -22,13 +22,16 @@ fi
 # Read whole before matching: grep -q stopping early would fail apt-cache with SIGPIPE (pipefail).
 policy=$(apt-cache policy busybox-static:arm64 2>/dev/null || true)
 grep -q "Candidate: [0-9]" <<< "$policy" || need_update=1
+# Another apt (a fresh machine's unattended upgrades, a second checkout's set-up) may hold the
+# package lock: wait for it rather than fail.
+apt_wait=(-o DPkg::Lock::Timeout=900)
 if [ "${#missing[@]}" -gt 0 ] || [ "$need_update" = 1 ]; then
     echo "setup: apt-get update"
-    $SUDO apt-get update -q
+    $SUDO apt-get "${apt_wait[@]}" update -q
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get "${apt_wait[@]}" install -y -q "${missing[@]}"
 fi
 
 stamp=.venv/.sisctl-installed

@@ -65,20 +65,60 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
-def _terminated(signum, frame):
-    raise Terminated(signum)
+_handling: list[bool] = []             # set while a task runs with the handlers below
+_in_unraisable_hook: list[bool] = []   # set while the hook below runs
+
+
+def _interrupt_again_soon(signum: int) -> None:
+    """The signal again, sent to the main thread from another one (so that a wait it is in ends)
+    once it has left the line that lost the interrupt."""
+    def send():
+        if _handling:
+            signal.pthread_kill(threading.main_thread().ident, signum)
+    threading.Timer(0.05, send).start()
+
+
+def _interrupted(signum, frame):
+    if _in_unraisable_hook:      # raised here, it would be printed and lost
+        _interrupt_again_soon(signum)
+        return
+    raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
+
+
+def _raise_again_if_swallowed(unraisable, previous=sys.unraisablehook) -> None:
+    """Python runs a signal handler at whatever line the main thread is on; where that line's
+    exceptions are only printed (an after-fork callback while subprocess starts a program, a
+    __del__) the interrupt would be lost and the task run on. It is raised once more instead,
+    a moment later, until it lands where it can end the task."""
+    err = unraisable.exc_value
+    if not isinstance(err, KeyboardInterrupt):
+        return previous(unraisable)
+    _in_unraisable_hook.append(True)
+    try:
+        _interrupt_again_soon(err.signum if isinstance(err, Terminated) else signal.SIGINT)
+    finally:
+        _in_unraisable_hook.clear()
+
+
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
 def _signals_as_interrupts():
-    """SIGTERM and SIGHUP raise Terminated in the main thread while a task runs."""
+    """Ctrl-C, SIGTERM and SIGHUP interrupt the main thread while a task runs, and none is lost
+    where Python would only print it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _terminated) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, _interrupted) for sig in INTERRUPTS}
+    previous_hook, sys.unraisablehook = sys.unraisablehook, \
+        functools.partial(_raise_again_if_swallowed, previous=sys.unraisablehook)
+    _handling.append(True)
     try:
         yield
     finally:
+        _handling.clear()
+        sys.unraisablehook = previous_hook
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
