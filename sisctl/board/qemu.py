@@ -38,6 +38,7 @@ class QemuSpec:
     no_reboot: bool = True           # a guest reboot (panic=-1) ends QEMU
     firmware: str | None = None      # boot firmware run as -bios (U-Boot); the kernel then comes through it
     extra_args: list[Annotated[str, max_bytes(ARG_MAX_STRLEN, "one argument")]] = field(default_factory=list)
+    disk_iops: Annotated[int, between(1, 1_000_000)] | None = None   # cap on each campaign disk: slow storage
 
 
 def option_value(value: Path | str) -> str:
@@ -65,16 +66,21 @@ class Disk:
     image: Path
     log: Path | None = None
 
-    def args(self) -> list[str]:
+    def args(self, iops: int | None = None) -> list[str]:
+        """QEMU options of the disk; `iops` caps its requests per second (slow storage, as an SD card is)."""
         n = self.name
+        top = f"{n}-full-speed" if iops else n
         if self.log:
             nodes = [f"driver=file,filename={option_value(self.image)},node-name={n}-base,cache.direct=on",
                      f"driver=file,filename={option_value(self.log)},node-name={n}-log",
-                     f"driver=blklogwrites,file={n}-base,log={n}-log,node-name={n},log-append=off"]
+                     f"driver=blklogwrites,file={n}-base,log={n}-log,node-name={top},log-append=off"]
         else:
             nodes = [f"driver=file,filename={option_value(self.image)},node-name={n}-file",
-                     f"driver=raw,file={n}-file,node-name={n}"]
+                     f"driver=raw,file={n}-file,node-name={top}"]
         args = [a for node in nodes for a in ("-blockdev", node)]
+        if iops:
+            args += ["-object", f"throttle-group,id={n}-throttle,x-iops-total={iops}",
+                     "-blockdev", f"driver=throttle,throttle-group={n}-throttle,file={top},node-name={n}"]
         return args + ["-device", f"virtio-blk-pci,drive={n},id={n}-dev,serial={n}"]
 
 
@@ -110,14 +116,15 @@ class QemuLaunch:
             args += ["-blockdev", f"driver=file,filename={option_value(self.vmstate)},node-name=vmstate-file",
                      "-blockdev", "driver=qcow2,file=vmstate-file,node-name=vmstate"]
         for disk in self.disks:
-            args += disk.args()
+            args += disk.args(spec.disk_iops)
         return args + spec.extra_args + self.extra_args
 
     def snapshot_identity(self, spec: QemuSpec) -> list[str]:
         """What a snapshot depends on: the guest's hardware and boot, not the host files behind disks."""
         plain = QemuLaunch(self.kernel, self.initrd, self.cmdline, self.dtb, self.firmware, self.tftp_root,
                            extra_args=self.extra_args)
-        return plain.guest_args(spec) + [f"disk:{d.name}:{'log' if d.log else 'plain'}" for d in self.disks]
+        throttle = f":{spec.disk_iops}-iops" if spec.disk_iops else ""
+        return plain.guest_args(spec) + [f"disk:{d.name}:{'log' if d.log else 'plain'}{throttle}" for d in self.disks]
 
 
 class QemuMachine:

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sisctl.board.board import Board
 from sisctl.board.qemu import Disk
@@ -169,3 +170,43 @@ def test_jbd2_commit_time_is_the_journals_and_grows_with_what_a_commit_logs(tiny
                 assert info["logged_blocks"] < 16
     print(commit_us)
     assert commit_us["journal"] > 2 * commit_us["ordered"]
+
+
+def slow_disk_board(tmp_path: Path, iops: int) -> Path:
+    spec = yaml.safe_load((PROJECT / "boards" / "qemu-virt-tiny.yaml").read_text())
+    spec["name"] = "qemu-virt-slow-disk"
+    spec["qemu"]["disk_iops"] = iops
+    path = tmp_path / "qemu-virt-slow-disk.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_a_benchmark_on_a_throttled_disk_under_icount_ends_without_an_infrastructure_error(
+        kbuild_artifact, lab_dirs, tmp_path):
+    """Disk requests capped at 20 a second: every guest-side device wait takes real time, and under
+    -icount the guest's clock may run on meanwhile (a mount that once timed out in guest time ended
+    a campaign with exit 75). Same kernel on both sides: the campaign ends 0, every boot measured."""
+    path = slow_disk_board(tmp_path, 20)
+    make_disk(tmp_path / "disk.img", 32)
+    with Board(find_board(str(path))).session(fast=False, artifact=kbuild_artifact,
+                                              disks=[Disk("bench", tmp_path / "disk.img")]) as session:
+        assert session.run(MOUNT_SCRIPT, 120).ok
+        slow = figures(session, f"sisagent bench fsync_4k 10 {MOUNT}")
+    assert slow["p50_ns"] > 1e9 / 20, slow            # the cap is in force: each fsync waits for the drive
+    suite = tmp_path / "slow-disk.yaml"
+    # the disk workloads run in the time family; the -icount boots of the work family mount the disk too
+    suite.write_text("families: [work, time]\nreps: 1\nmin_blocks: 2\nmax_blocks: 2\nworkloads:\n"
+                     "  - {name: null_syscall, agent: [null_syscall, 500]}\n"
+                     "  - {name: fsync_4k, agent: [fsync_4k, 10, \"{dir}\"], min_effect: {time: 0.25}}\n"
+                     "  - {name: create_unlink, agent: [create_unlink, 10, \"{dir}\"], min_effect: {time: 0.25}}\n")
+    done = subprocess.run([str(INVOKE), "campaign", "--kind", "bench", "--board", str(path), "--baseline",
+                           "linux-kbuild", "--candidate", "linux-kbuild", "--suite", str(suite), "--budget", "20m",
+                           "--seed", "5", "--json"], cwd=PROJECT, capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    runs = [json.loads(line) for line in (Path(summary["report"]) / "records.jsonl").read_text().splitlines()]
+    measured = [r for r in runs if r.get("type") == "run" and not r.get("warmup")]
+    verdicts = {m["key"]: m["verdict"] for m in summary["metrics"]}
+    assert len([r for r in runs if r.get("type") == "block"]) == 2, verdicts
+    assert {tuple(r["qemu_args"]) for r in measured} == {tuple(ICOUNT), ()}
+    assert any(k.startswith("time:fsync_4k") for k in verdicts), verdicts
