@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sisctl import errors
+from sisctl.paths import PROJECT
 from sisctl.board.spec import load_board
 from sisctl.build.recipe import load_recipe
 from sisctl.config import ConfigError
@@ -45,8 +46,17 @@ def test_loader_names_file_and_key(path):
     assert "\n" not in line and line.startswith(str(path)) and expected(path) in line
 
 
+def untouched(paths: list[Path]) -> dict[Path, tuple[int, int, int]]:
+    """What a stray write, chmod or replacement would change: mtime, mode and inode of each file."""
+    return {p: (s.st_mtime_ns, s.st_mode, s.st_ino) for p in paths if (s := p.stat())}
+
+
 def test_each_file_through_the_cli(tmp_path):
-    """The real `invoke flash/build`, one process per file, four at a time."""
+    """The real `invoke flash/build`, one process per file, four at a time; neither the project's
+    files nor the files outside it that cases name (/etc/passwd) are touched."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=PROJECT, capture_output=True, check=True).stdout
+    watched = [Path("/etc/passwd")] + [PROJECT / name for name in tracked.decode().split("\0") if name]
+    before = untouched([p for p in watched if p.is_file()])
     env = {**os.environ, "SISCTL_STATE": str(tmp_path / "state"), "SISCTL_REPORTS": str(tmp_path / "reports"),
            "SISCTL_CACHE": str(tmp_path / "cache")}
 
@@ -69,3 +79,5 @@ def test_each_file_through_the_cli(tmp_path):
     assert not wrong, "\n".join(wrong)
     assert not qemu_processes_mentioning(str(tmp_path))
     assert not (tmp_path / "cache").exists() and not (tmp_path / "reports").exists(), "nothing may start"
+    changed = [str(p) for p, seen in before.items() if untouched([p]).get(p) != seen]
+    assert not changed, f"touched by bad input: {changed}"
