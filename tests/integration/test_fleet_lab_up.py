@@ -34,7 +34,7 @@ def test_lab_up_runs_the_embedded_coordinator_and_lab_down_stops_it(tmp_path):
         return subprocess.run([INVOKE, *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120)
 
     before = invoke("fleet.list")
-    assert before.returncode == 2 and "no coordinator is configured" in before.stderr
+    assert before.returncode == 2 and "a fleet task needs a coordinator, and none is configured" in before.stderr
     up = invoke("lab.up")
     coordinator = EmbeddedCoordinator(listen, tmp_path / "state" / "coordinator")
     try:
