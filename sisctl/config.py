@@ -25,6 +25,7 @@ import re
 import subprocess
 import types
 import typing
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, Mapping, TypeVar, get_args, get_origin, get_type_hints
 
@@ -125,6 +126,38 @@ ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 EnvName = Annotated[str, Check(lambda v: v == "" or re.fullmatch(ENV_NAME, v) is not None,
                                "an environment variable name (letters, digits and '_', not first a digit)",
                                {"pattern": f"^({ENV_NAME})?$"})]   # '' : none named
+
+
+def _http_url(value: str) -> bool | str:
+    if re.match(r"https?://[^/\s]", value) is None:
+        return False
+    try:
+        parts = urllib.parse.urlsplit(value)
+        port = parts.port                     # ValueError when not a number from 0 to 65535
+    except ValueError as err:
+        return f"not a URL ({err})"
+    return bool(parts.hostname) and port != 0 or "not a URL (no host, or port 0)"
+
+
+HOST_PORT = r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]+):([0-9]{1,5})"
+
+
+def _host_port(value: str) -> bool | str:
+    found = re.fullmatch(HOST_PORT, value)
+    return found is not None and (1 <= int(found.group(2)) <= 65535 or "the port is 1 to 65535")
+
+
+def _or_none(check: Callable[[str], bool | str]) -> Callable[[str], bool | str]:
+    return lambda value: value == "" or check(value)
+
+
+HttpUrl = Annotated[str, Check(_http_url, "an http:// or https:// URL", {"pattern": r"^https?://[^/\s]"})]
+HttpUrlOrNone = Annotated[str, Check(_or_none(_http_url), "an http:// or https:// URL, or '' for none",
+                                     {"pattern": r"^(https?://[^/\s].*)?$"})]
+HostPort = Annotated[str, Check(_host_port, "HOST:PORT (port 1-65535; [::1]:25 for IPv6)",
+                                {"pattern": f"^{HOST_PORT}$"})]
+HostPortOrNone = Annotated[str, Check(_or_none(_host_port), "HOST:PORT (port 1-65535; [::1]:25 for IPv6), "
+                                      "or '' for none", {"pattern": f"^({HOST_PORT})?$"})]
 
 
 def _committable(value: str) -> bool | str:

@@ -5,18 +5,17 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
 from sisctl import config, paths
-from sisctl.config import EnvName, Seconds, SecretPath, between
+from sisctl.config import EnvName, HostPort, HostPortOrNone, HttpUrl, HttpUrlOrNone, Seconds, SecretPath, between
 
 
 @dataclass
 class TsdbSpec:
-    url: str = "http://127.0.0.1:8428"
+    url: HttpUrl = "http://127.0.0.1:8428"
     org: str = "sisctl"
     bucket: str = "sisctl"
     token_env: EnvName = "SISCTL_INFLUX_TOKEN"
@@ -28,25 +27,25 @@ class TsdbSpec:
 @dataclass
 class EmbeddedSpec:
     binary: str = "victoria-metrics"
-    listen: str = "127.0.0.1:8428"
+    listen: HostPort = "127.0.0.1:8428"
 
 
 @dataclass
 class GrafanaSpec:
-    url: str = ""                                   # e.g. http://grafana.lab:3000; "" = reports link no board
+    url: HttpUrlOrNone = ""                         # e.g. http://grafana.lab:3000; "" = reports link no board
     campaign_board: str = "sisctl-campaign-results-prom"   # uid of the campaign-results board to link
 
 
 @dataclass
 class CoordinatorSpec:
-    address: str = ""                  # a lab's coordinator (host:port); '' : the embedded one while it runs
-    listen: str = "127.0.0.1:20408"    # where 'invoke lab.up' runs the embedded coordinator
-    lease_s: float = 60.0              # a holder silent this long loses its board to the reaper
-    wait_s: float = 1800.0             # default wait for a busy board (--wait / SISCTL_WAIT)
-    poll_s: float = 0.25               # how often a waiter polls its reservation
-    health_every_jobs: int = 50        # a health check after this many jobs...
-    health_every_hours: float = 24.0   # ...or this long since the last one
-    connect_timeout_s: float = 5.0
+    address: HostPortOrNone = ""          # a lab's coordinator (host:port); '' : the embedded one while it runs
+    listen: HostPort = "127.0.0.1:20408"  # where 'invoke lab.up' runs the embedded coordinator
+    lease_s: Seconds = 60.0               # a holder silent this long loses its board to the reaper
+    wait_s: Seconds = 1800.0              # default wait for a busy board (--wait / SISCTL_WAIT)
+    poll_s: Seconds = 0.25                # how often a waiter polls its reservation
+    health_every_jobs: Annotated[int, between(1, None)] = 50   # a health check after this many jobs...
+    health_every_hours: Seconds = 24.0    # ...or this long since the last one
+    connect_timeout_s: Seconds = 5.0
 
 
 @dataclass
@@ -70,7 +69,7 @@ class LabHostSpec:
 
 @dataclass
 class WebhookSpec:
-    url: str = ""                              # '' : none; a plan run with new failures POSTs JSON here
+    url: HttpUrlOrNone = ""                    # '' : none; a plan run with new failures POSTs JSON here
     token_env: EnvName = "SISCTL_NOTIFY_TOKEN"     # sent as 'Authorization: Bearer ...' when the variable is set
     timeout_s: Seconds = 10.0
 
@@ -79,7 +78,7 @@ class WebhookSpec:
 class EmailSpec:
     to: list[str] = field(default_factory=list)   # none : no e-mail
     sender: str = "sisctl@localhost"
-    smtp: str = "127.0.0.1:25"                 # host:port of the lab's mail relay
+    smtp: HostPort = "127.0.0.1:25"            # host:port of the lab's mail relay
     starttls: bool = False
     user_env: EnvName = ""                         # variables holding the relay's login, when it wants one
     password_env: EnvName = ""
@@ -91,7 +90,7 @@ class NotifySpec:
     """Who hears of a plan run's new failures (sisctl/report/notify.py)."""
     webhook: WebhookSpec = field(default_factory=WebhookSpec)
     email: EmailSpec = field(default_factory=EmailSpec)
-    reports_url: str = ""                      # where the reports folder is served, for links ('' : file paths)
+    reports_url: HttpUrlOrNone = ""          # where the reports folder is served, for links ('' : file paths)
 
 
 @dataclass
@@ -113,24 +112,7 @@ def load_lab() -> LabSpec:
     lab = config.load(LabSpec, path)
     for name, host in lab.hosts.items():
         _check_host(path, name, host)
-    _check_notify(path, lab.notify)
     return lab
-
-
-def _check_notify(path: Path, notify: NotifySpec) -> None:
-    """Webhooks over HTTP(S) only (urllib would read a file:// URL and call it sent), and a mail
-    relay at HOST:PORT with a port that exists."""
-    url = urllib.parse.urlsplit(notify.webhook.url)
-    if notify.webhook.url and (url.scheme not in ("http", "https") or not url.hostname):
-        raise config.ConfigError(path, "notify.webhook.url", f"expected an http:// or https:// URL, "
-                                 f"got {notify.webhook.url!r}")
-    relay = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):(\d{1,5})", notify.email.smtp)
-    if notify.email.to and (relay is None or not 1 <= int(relay.group(2)) <= 65535):
-        raise config.ConfigError(path, "notify.email.smtp", f"expected HOST:PORT (port 1-65535; [::1]:25 for "
-                                 f"IPv6), got {notify.email.smtp!r}")
-    if notify.reports_url and urllib.parse.urlsplit(notify.reports_url).scheme not in ("http", "https"):
-        raise config.ConfigError(path, "notify.reports_url", f"expected an http:// or https:// URL, "
-                                 f"got {notify.reports_url!r}")
 
 
 def _check_host(path: Path, name: str, host: LabHostSpec) -> None:

@@ -66,6 +66,7 @@ class Terminated(KeyboardInterrupt):
 
 
 _handling: list[bool] = []             # set while a task runs with the handlers below
+_stopping: list[bool] = []             # set once an interrupt was raised: the task is stopping
 _in_unraisable_hook: list[bool] = []   # set while the hook below runs
 
 
@@ -82,6 +83,11 @@ def _interrupted(signum, frame):
     if _in_unraisable_hook:      # raised here, it would be printed and lost
         _interrupt_again_soon(signum)
         return
+    if _stopping:                # a second Ctrl-C, or a CI runner signalling twice: the stop goes on
+        print(f"{signal.Signals(signum).name} again: still stopping (summary, JUnit, machines)",
+              file=sys.stderr, flush=True)
+        return
+    _stopping.append(True)
     raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
 
 
@@ -94,6 +100,7 @@ def _raise_again_if_swallowed(unraisable, previous=sys.unraisablehook) -> None:
     if not isinstance(err, KeyboardInterrupt):
         return previous(unraisable)
     _in_unraisable_hook.append(True)
+    _stopping.clear()            # it did not stop anything
     try:
         _interrupt_again_soon(err.signum if isinstance(err, Terminated) else signal.SIGINT)
     finally:
@@ -118,6 +125,7 @@ def _signals_as_interrupts():
         yield
     finally:
         _handling.clear()
+        _stopping.clear()
         sys.unraisablehook = previous_hook
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -31,7 +31,7 @@ SMOKE = "smoke"
 @dataclass
 class StepSpec:
     kind: str
-    name: str = ""                                    # default: the kind, numbered when repeated
+    name: Name | None = None                          # default: the kind, numbered when repeated
     variants: list[str] = field(default_factory=list)
     boards: list[str] = field(default_factory=list)   # default: the plan's boards
     options: dict[str, Any] = field(default_factory=dict)

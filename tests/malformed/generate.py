@@ -1,9 +1,13 @@
-"""Write the malformed board and recipe files of this folder (run it after changing a case).
+"""Write the malformed files of this folder (run it after changing a case): boards, recipes, test
+plans, benchmark suites, lab files and campaign folders.
 
 Each file's first line says what its one error line must contain: '# expect: TEXT'."""
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).parent
 REAL = ("console: {url: /dev/ttyUSB9}\npower: {model: http, on_url: 'http://127.0.0.1:9/on', "
@@ -224,16 +228,131 @@ RECIPES: dict[str, tuple[str | bytes, str]] = {
 }
 
 
+# test plans, through `invoke nightly --plan FILE --dry-run`
+PLAN = "name: {stem}\nboards: [qemu-virt-0]\n"
+PLANS: dict[str, tuple[str | bytes, str]] = {
+    "no-steps": (PLAN + "steps: []\n", "key 'steps': a plan needs at least one step"),
+    "unknown-kind": (PLAN + "steps:\n  - kind: smokey\n", "key 'steps[0].kind'"),
+    "unknown-board": ("name: unknown-board\nboards: [no-such-board]\nsteps:\n  - kind: smoke\n", "key 'boards[0]'"),
+    "no-board": ("name: no-board\nboards: []\nsteps:\n  - kind: smoke\n", "key 'steps[0].boards'"),
+    "unknown-variant": (PLAN + "steps:\n  - {kind: ext4-crash, variants: [no-such-recipe]}\n",
+                        "key 'steps[0].variants[0]'"),
+    "bad-duration": (PLAN + "steps:\n  - {kind: fuzz, options: {duration: forever}}\n", "key 'steps[0].options'"),
+    "unknown-option": (PLAN + "steps:\n  - {kind: fuzz, options: {colour: red}}\n", "--colour is not an option"),
+    "negative-runs": (PLAN + "steps:\n  - {kind: ext4-crash, options: {runs: -1}}\n", "--runs -1"),
+    "unknown-scenario": (PLAN + "steps:\n  - {kind: ext4-crash, options: {scenario: nope}}\n", "unknown scenario"),
+    "bench-without-candidate": (PLAN + "steps:\n  - {kind: bench, options: {baseline: linux-kbuild}}\n",
+                                "--candidate VARIANT is required"),
+    "kselftest-path": (PLAN + "steps:\n  - {kind: ktap, options: {kselftest: ../etc}}\n",
+                       "not a kselftest collection name"),
+    "step-name-path": (PLAN + "steps:\n  - {kind: smoke, name: ../x}\n", "key 'steps[0].name'"),
+    "unknown-key": (PLAN + "timeout: 5\nsteps:\n  - kind: smoke\n", "key 'timeout': unknown key"),
+    "tag-without-coordinator": ("name: tag-without-coordinator\nboards: ['tag:type=rpi4']\nsteps:\n  - kind: smoke\n",
+                                "needs a coordinator"),
+}
+
+# benchmark suites, through `invoke campaign --kind bench ... --suite FILE`
+SUITES: dict[str, tuple[str | bytes, str]] = {
+    "no-workloads": ("workloads: []\n", "key 'workloads': a suite needs at least one workload"),
+    "unknown-family": ("families: [space]\nworkloads:\n  - {name: a, agent: [null_syscall, 5]}\n", "key 'families'"),
+    "unknown-workload": ("workloads:\n  - {name: a, agent: [no_such_workload, 5]}\n", "key 'workloads[0].agent'"),
+    "negative-count": ("workloads:\n  - {name: a, agent: [null_syscall, -5]}\n", "key 'workloads[0].agent[1]'"),
+    "no-count": ("workloads:\n  - {name: a, agent: [null_syscall]}\n", "key 'workloads[0].agent[1]'"),
+    "no-dir": ("families: [time]\nworkloads:\n  - {name: a, agent: [fsync_4k, 5]}\n", "key 'workloads[0].agent'"),
+    "disk-in-work": ("families: [work]\nworkloads:\n  - {name: a, agent: [fsync_4k, 5, '{dir}']}\n",
+                     "only the time family measures"),
+    "twice": ("workloads:\n  - {name: a, agent: [null_syscall, 5]}\n  - {name: a, agent: [null_syscall, 5]}\n",
+              "key 'workloads[1].name'"),
+    "zero-reps": ("reps: 0\nworkloads:\n  - {name: a, agent: [null_syscall, 5]}\n", "key 'reps'"),
+    "blocks-reversed": ("min_blocks: 5\nmax_blocks: 2\nworkloads:\n  - {name: a, agent: [null_syscall, 5]}\n",
+                        "key 'max_blocks'"),
+    "negative-effect": ("min_effect: {work: -1}\nworkloads:\n  - {name: a, agent: [null_syscall, 5]}\n",
+                        "key 'min_effect.work'"),
+    "name-path": ("workloads:\n  - {name: ../a, agent: [null_syscall, 5]}\n", "key 'workloads[0].name'"),
+    "agent-and-command": ("workloads:\n  - {name: a, agent: [null_syscall, 5], command: 'true'}\n",
+                          "give exactly one of"),
+}
+
+# lab files, through `SISCTL_LAB=FILE invoke fleet.list`
+LABS: dict[str, tuple[str | bytes, str]] = {
+    "unknown-key": ("colour: red\n", "key 'colour': unknown key"),
+    "tsdb-not-mapping": ("tsdb: 5\n", "key 'tsdb': expected a mapping"),
+    "tsdb-url-scheme": ("tsdb: {url: 'ftp://db.lab'}\n", "key 'tsdb.url'"),
+    "embedded-listen-no-port": ("embedded: {listen: 127.0.0.1}\n", "key 'embedded.listen'"),
+    "coordinator-port": ("coordinator: {address: '127.0.0.1:99999'}\n", "key 'coordinator.address'"),
+    "coordinator-no-port": ("coordinator: {address: coordinator.lab}\n", "key 'coordinator.address'"),
+    "coordinator-listen": ("coordinator: {listen: 'nowhere'}\n", "key 'coordinator.listen'"),
+    "poll-negative": ("coordinator: {poll_s: -1}\n", "key 'coordinator.poll_s'"),
+    "lease-zero": ("coordinator: {lease_s: 0}\n", "key 'coordinator.lease_s'"),
+    "wait-huge": ("coordinator: {wait_s: 1.0e+300}\n", "key 'coordinator.wait_s'"),
+    "health-jobs-zero": ("coordinator: {health_every_jobs: 0}\n", "key 'coordinator.health_every_jobs'"),
+    "grafana-url": ("grafana: {url: 'grafana.lab:3000'}\n", "key 'grafana.url'"),
+    "webhook-file": ("notify: {webhook: {url: 'file:///etc/passwd'}}\n", "key 'notify.webhook.url'"),
+    "smtp-port": ("notify: {email: {to: [a@b], smtp: '127.0.0.1:0'}}\n", "key 'notify.email.smtp'"),
+    "host-without-checkout": ("hosts: {lab2: {address: lab2.example}}\n", "key 'hosts.lab2.checkout'"),
+    "token-env-name": ("tsdb: {token_env: 'A B'}\n", "key 'tsdb.token_env'"),
+}
+
+# campaign folders, through `invoke campaign --resume FOLDER`: their files, and what the line says
+CRASH = {"board": "qemu-virt-0", "scenarios": ["write_during_allocation"], "mode": "powerloss", "runs": 1,
+         "seed": 1, "reorder_per_epoch": 2, "keep_all": False}
+
+
+def campaign(config: dict | list | None = None, kind: Any = "ext4-crash", **files: bytes | str) -> dict:
+    data = {"kind": kind, "config": CRASH if config is None else config, "boards": ["qemu-virt-0"]}
+    return {"campaign.json": json.dumps(data), **files}
+
+
+CAMPAIGNS: dict[str, tuple[dict, str]] = {
+    "empty-description": ({"campaign.json": ""}, "campaign.json: not a campaign description"),
+    "description-list": ({"campaign.json": "[]"}, "campaign.json: not a campaign description"),
+    "unknown-kind": (campaign(kind="nope"), "unknown campaign kind"),
+    "kind-list": (campaign(kind=[]), "campaign.json: not a campaign description"),
+    "config-list": (campaign([]), "key 'config': expected a mapping"),
+    "unknown-mode": (campaign({**CRASH, "mode": "nope"}), "key 'config.mode'"),
+    "negative-runs": (campaign({**CRASH, "runs": -1}), "key 'config.runs'"),
+    "seed-text": (campaign({**CRASH, "seed": "x"}), "key 'config.seed'"),
+    "unknown-scenario": (campaign({**CRASH, "scenarios": ["nope"]}), "key 'config.scenarios'"),
+    "no-board": (campaign({k: v for k, v in CRASH.items() if k != "board"}), "key 'config.board'"),
+    "fuzz-target": (campaign({"board": "qemu-virt-0", "target": "nope"}, "fuzz"), "key 'config.target'"),
+    "fuzz-slots": (campaign({"board": "qemu-virt-0", "slots": "many"}, "fuzz"), "key 'config.slots'"),
+    "bench-variant": (campaign({"board": "qemu-virt-0", "baseline": "linux-kbuild+", "candidate": "x"}, "bench"),
+                      "key 'config.baseline'"),
+    "ktap-kselftest-path": (campaign({"board": "qemu-virt-0", "kselftest": ["../x"]}, "ktap"),
+                            "key 'config.kselftest'"),
+    "boards-not-list": ({"campaign.json": json.dumps({"kind": "ext4-crash", "config": CRASH, "boards": "x"})},
+                        "'boards' must be a list"),
+    "records-utf8": (campaign(**{"records.jsonl": b'{"type": "run"}\n\xff\xfe\n'}), "records.jsonl: line 2"),
+    "records-list": (campaign(**{"records.jsonl": '{"type": "run"}\n[1, 2]\n'}), "records.jsonl: line 2"),
+    "records-not-json": (campaign(**{"records.jsonl": '{"type": "run"}\nnope\n'}), "records.jsonl: line 2"),
+}
+
+
 def write(folder: Path, cases: dict[str, tuple[str | bytes, str]]) -> None:
     folder.mkdir(exist_ok=True)
     for old in folder.glob("*.yaml"):
         old.unlink()
     for stem, (body, expect) in cases.items():
-        data = body if isinstance(body, bytes) else body.encode()
+        data = body if isinstance(body, bytes) else body.replace("{stem}", stem).encode()
         (folder / f"{stem}.yaml").write_bytes(f"# expect: {expect}\n".encode() + data)
+
+
+def write_folders(folder: Path, cases: dict[str, tuple[dict, str]]) -> None:
+    """One folder a case, its files and an `expect` file saying what the error line contains."""
+    shutil.rmtree(folder, ignore_errors=True)
+    for stem, (files, expect) in cases.items():
+        (folder / stem).mkdir(parents=True)
+        (folder / stem / "expect").write_text(expect + "\n")
+        for name, body in files.items():
+            (folder / stem / name).write_bytes(body if isinstance(body, bytes) else body.encode())
 
 
 if __name__ == "__main__":
     write(HERE / "boards", BOARDS)
     write(HERE / "recipes", RECIPES)
-    print(f"{len(BOARDS)} boards, {len(RECIPES)} recipes")
+    write(HERE / "plans", PLANS)
+    write(HERE / "suites", SUITES)
+    write(HERE / "labs", LABS)
+    write_folders(HERE / "campaigns", CAMPAIGNS)
+    print(f"{len(BOARDS)} boards, {len(RECIPES)} recipes, {len(PLANS)} plans, {len(SUITES)} suites, "
+          f"{len(LABS)} lab files, {len(CAMPAIGNS)} campaign folders")

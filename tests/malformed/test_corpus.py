@@ -1,5 +1,6 @@
-"""Every malformed board and recipe here, run through the real CLI: exit 2, one line naming the
-file and what is wrong, no traceback, no QEMU started."""
+"""Every malformed board, recipe, test plan, benchmark suite, lab file and campaign folder here, run
+through the real CLI: exit 2, one line naming the file and what is wrong, no traceback, nothing
+started, no file touched."""
 from __future__ import annotations
 
 import os
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sisctl import errors
+from sisctl.net import free_port
 from sisctl.paths import PROJECT
 from sisctl.board.spec import load_board
 from sisctl.build.recipe import load_recipe
@@ -21,20 +23,40 @@ HERE = Path(__file__).parent
 INVOKE = Path(sys.executable).parent / "invoke"
 BOARDS = sorted((HERE / "boards").glob("*.yaml"))
 RECIPES = sorted((HERE / "recipes").glob("*.yaml"))
-CASES = [("flash", "--board", p) for p in BOARDS] + [("build", "--recipe", p) for p in RECIPES]
+PLANS = sorted((HERE / "plans").glob("*.yaml"))
+SUITES = sorted((HERE / "suites").glob("*.yaml"))
+LABS = sorted((HERE / "labs").glob("*.yaml"))
+CAMPAIGNS = sorted(p for p in (HERE / "campaigns").iterdir() if p.is_dir())
+BENCH = ["campaign", "--kind", "bench", "--board", "qemu-virt-0", "--baseline", "linux-kbuild", "--candidate",
+         "linux-kbuild", "--suite"]
+
+
+def command(path: Path) -> tuple[list[str], dict[str, str]]:
+    """The task a case goes through, and the environment it adds."""
+    folder = path.parent.name
+    if folder == "labs":
+        return ["fleet.list"], {"SISCTL_LAB": str(path)}
+    return {"boards": ["flash", "--board"], "recipes": ["build", "--recipe"], "plans": ["nightly", "--dry-run", "--plan"],
+            "suites": BENCH, "campaigns": ["campaign", "--resume"]}[folder] + [str(path)], {}
+
+
+CASES = BOARDS + RECIPES + PLANS + SUITES + LABS + CAMPAIGNS
 
 
 def expected(path: Path) -> str:
+    if path.is_dir():
+        return (path / "expect").read_text().strip()
     first = path.read_bytes().split(b"\n", 1)[0].decode()
     assert first.startswith("# expect: "), f"{path}: first line must say what the error contains"
     return first.removeprefix("# expect: ")
 
 
 def test_corpus_is_large_and_current():
-    assert len(BOARDS) >= 50 and len(RECIPES) >= 20
+    assert len(BOARDS) >= 50 and len(RECIPES) >= 20 and min(map(len, (PLANS, SUITES, LABS, CAMPAIGNS))) >= 10
     from tests.malformed import generate
-    assert {p.stem for p in BOARDS} == set(generate.BOARDS), "run tests/malformed/generate.py"
-    assert {p.stem for p in RECIPES} == set(generate.RECIPES), "run tests/malformed/generate.py"
+    for found, cases in ((BOARDS, generate.BOARDS), (RECIPES, generate.RECIPES), (PLANS, generate.PLANS),
+                         (SUITES, generate.SUITES), (LABS, generate.LABS), (CAMPAIGNS, generate.CAMPAIGNS)):
+        assert {p.stem if p.is_file() else p.name for p in found} == set(cases), "run tests/malformed/generate.py"
 
 
 @pytest.mark.parametrize("path", BOARDS + RECIPES, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -57,25 +79,29 @@ def test_each_file_through_the_cli(tmp_path):
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=PROJECT, capture_output=True, check=True).stdout
     watched = [Path("/etc/passwd")] + [PROJECT / name for name in tracked.decode().split("\0") if name]
     before = untouched([p for p in watched if p.is_file()])
-    env = {**os.environ, "SISCTL_STATE": str(tmp_path / "state"), "SISCTL_REPORTS": str(tmp_path / "reports"),
-           "SISCTL_CACHE": str(tmp_path / "cache")}
+    lab = tmp_path / "lab.yaml"     # no coordinator anywhere, whatever runs on this machine
+    lab.write_text(f"coordinator: {{address: '', listen: '127.0.0.1:{free_port()}'}}\n")
+    env = {k: v for k, v in os.environ.items() if k != "SISCTL_COORDINATOR"}
+    env.update(SISCTL_STATE=str(tmp_path / "state"), SISCTL_REPORTS=str(tmp_path / "reports"),
+               SISCTL_CACHE=str(tmp_path / "cache"), SISCTL_LAB=str(lab))
 
-    def run(case):
-        task, option, path = case
-        done = subprocess.run([str(INVOKE), task, option, str(path)], capture_output=True, text=True,
-                              env=env, timeout=60)
-        return case, done
+    def run(path):
+        argv, extra = command(path)
+        done = subprocess.run([str(INVOKE), *argv], capture_output=True, text=True, env={**env, **extra},
+                              timeout=60)
+        return path, argv, done
 
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(run, CASES))
     wrong = []
-    for (task, _, path), done in results:
+    for path, argv, done in results:
         lines = done.stderr.strip().splitlines()
         ok = (done.returncode == errors.USAGE and len(lines) == 1 and not done.stdout.strip()
               and lines[0].startswith(f"error: {path}") and expected(path) in lines[0]
               and "Traceback" not in done.stderr)
         if not ok:
-            wrong.append(f"{task} {path.name}: exit {done.returncode}: {done.stderr.strip()[:300]}")
+            wrong.append(f"{argv[0]} {path.parent.name}/{path.name}: exit {done.returncode}: "
+                         f"{done.stderr.strip()[:300]}")
     assert not wrong, "\n".join(wrong)
     assert not qemu_processes_mentioning(str(tmp_path))
     assert not (tmp_path / "cache").exists() and not (tmp_path / "reports").exists(), "nothing may start"

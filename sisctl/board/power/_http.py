@@ -6,28 +6,11 @@ import hashlib
 import http.client
 import json
 import os
-import re
 import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from typing import Annotated
-
-from sisctl.config import Check
-
-def _http_url(value: str) -> bool | str:
-    if re.match(r"https?://[^/\s]", value) is None:
-        return False
-    try:
-        parts = urllib.parse.urlsplit(value)
-        port = parts.port                     # ValueError when not a number from 0 to 65535
-    except ValueError as err:
-        return f"not a URL ({err})"
-    return bool(parts.hostname) and port != 0 or "not a URL (no host, or port 0)"
-
-
-HttpUrl = Annotated[str, Check(_http_url, "an http:// or https:// URL", {"pattern": r"^https?://[^/\s]"})]
 
 
 @dataclass(kw_only=True)
@@ -36,11 +19,9 @@ class WebLogin:
     user_env: str = ""
     password_env: str = ""
 
-
 def _error(text: str) -> Exception:
     from sisctl.board.power import PowerSwitchError
     return PowerSwitchError(text)
-
 
 def _login(spec, url: str, default_user: str) -> tuple[str, str] | None:
     """(user, password) from the environment, or None without credentials configured."""
@@ -54,12 +35,10 @@ def _login(spec, url: str, default_user: str) -> tuple[str, str] | None:
         raise _error(f"power switch {url}: ${spec.password_env} is not set")
     return user, password
 
-
 def _send(spec, url: str, method: str, headers: dict) -> str:
     req = urllib.request.Request(url, method=method, headers=headers)
     with urllib.request.urlopen(req, timeout=spec.timeout_s) as reply:
         return reply.read().decode(errors="replace")
-
 
 def request(spec, url: str, method: str = "GET", *, digest: bool = False, default_user: str = "") -> str:
     """The reply to one request. Credentials go as Basic auth up front, or with `digest` in answer to
@@ -86,7 +65,6 @@ def request(spec, url: str, method: str = "GET", *, digest: bool = False, defaul
             reason = "connection refused (nothing listens there)"
         raise _error(f"power switch {url} did not answer within {spec.timeout_s:g} s: {reason}") from None
 
-
 def request_json(spec, url: str, **options) -> dict:
     text = request(spec, url, **options)
     try:
@@ -97,13 +75,10 @@ def request_json(spec, url: str, **options) -> dict:
         raise _error(f"power switch {url} answered no JSON object: {text[:80]!r}")
     return reply
 
-
 def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
-
 DIGESTS = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
-
 
 def digest_authorization(challenge: str, method: str, url: str, user: str, password: str,
                          cnonce: str | None = None) -> str:

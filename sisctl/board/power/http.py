@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass
 
 from sisctl.board.power import SwitchSettings
-from sisctl.board.power._http import HttpUrl, WebLogin, request
+from sisctl.config import HttpUrl
+from sisctl.board.power._http import WebLogin, request
 from sisctl.config import Regex
 
 

@@ -45,7 +45,7 @@ class BenchKind:
         return BenchConfig(board, seed=seed, workloads=workloads, **values)
 
     def config_from_json(self, data: dict) -> BenchConfig:
-        return config_from_json(BenchConfig, data)
+        return config_from_json(BenchConfig, OPTIONS, data)
 
     def suite(self, config: BenchConfig) -> Suite:
         suite = load_suite(config.suite)

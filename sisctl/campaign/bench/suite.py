@@ -156,6 +156,10 @@ def _check_agent(w: Workload, key: str, bad) -> None:
     for j, arg in enumerate(w.agent):
         if isinstance(arg, bool) or not isinstance(arg, (str, int)) or not ARG.fullmatch(str(arg)):
             bad(f"{key}.agent[{j}]", f"expected a word or a whole number, got {arg!r}")
+    count = w.agent[1] if len(w.agent) > 1 else None
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:   # the agent refuses it after the boot
+        bad(f"{key}.agent[1]", f"expected how many operations {w.agent[0]} runs, a whole number >= 1, "
+            f"got {'nothing' if count is None else repr(count)}")
     if AGENT_WORKLOADS[w.agent[0]] and "{dir}" not in map(str, w.agent):
         bad(f"{key}.agent", f"{w.agent[0]} works in a directory: give \"{{dir}}\" (the ext4 mount) as an argument")
     if w.metrics:

@@ -91,7 +91,7 @@ class CampaignKind(Protocol):
         its table (core.options.option_values); UsageError names a bad option."""
 
     def config_from_json(self, data: dict) -> Any:
-        """The config saved in campaign.json, for resume."""
+        """The config saved in campaign.json, for resume: checked as its options are (core.options.config_from_json)."""
 
     def execute(self, ctx: Context, config: Any) -> None:
         """Run (or continue) the campaign, appending every result to ctx.records as it is measured."""

@@ -17,6 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from sisctl import config
 from sisctl.errors import UsageError
 
 
@@ -81,7 +82,22 @@ def on_off(name: str) -> Callable[[Any], str]:
     return parse
 
 
-def config_from_json(cls: type, data: dict):
-    """A kind's config dataclass `cls` from a campaign.json's config: keys it no longer has are left out."""
+def config_from_json(cls: type, table: Sequence[Option], data: Any):
+    """A kind's config dataclass `cls` from a campaign.json's config, checked as its options were when
+    the campaign started (a damaged or hand-edited file is bad input before anything boots, not a
+    traceback after); keys the config no longer has are left out."""
+    if not isinstance(data, dict):
+        raise UsageError(f"key 'config': expected a mapping, got {type(data).__name__}")
     known = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in known})
+    kept = {k: v for k, v in data.items() if k in known}
+    for option in table:
+        name = option.field or option.name
+        if name in kept:
+            try:
+                kept[name] = option.parse(kept[name])
+            except UsageError as err:
+                raise UsageError(f"key 'config.{name}': {err}") from None
+    try:
+        return config.parse(cls, kept, "campaign.json", "config")
+    except config.ConfigError as err:
+        raise UsageError(f"key '{err.key}': {err.problem}") from None

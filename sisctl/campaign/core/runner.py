@@ -80,6 +80,8 @@ def resume(campaign: str, progress: Callable[[str], None] = print) -> dict:
     on the same boards, each with the same share of the work."""
     out = campaign_dir(campaign)
     campaign_kind, config = load_campaign(out)
+    for _ in read_records(out / "records.jsonl"):   # a damaged line is refused before anything starts
+        pass
     return _run(campaign_kind, config, out, progress, campaign_boards(out, config))
 
 
@@ -106,12 +108,18 @@ def campaign_dir(campaign: str) -> Path:
 
 
 def load_campaign(out: Path) -> tuple[CampaignKind, Any]:
+    path = out / "campaign.json"
     try:
-        data = json.loads((out / "campaign.json").read_text())
+        data = json.loads(path.read_text())
+    except ValueError as err:
+        raise UsageError(f"{path}: not a campaign description ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("kind"), str) or "config" not in data:
+        raise UsageError(f"{path}: not a campaign description (expected an object with its kind and config)")
+    try:
         campaign_kind = kind_named(data["kind"])
         return campaign_kind, campaign_kind.config_from_json(data["config"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise UsageError(f"{out / 'campaign.json'}: not a campaign description ({err})") from None
+    except UsageError as err:
+        raise UsageError(f"{path}: {err}") from None
 
 
 def exit_code(summary: dict) -> int:

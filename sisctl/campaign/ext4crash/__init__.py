@@ -18,7 +18,7 @@ class Ext4CrashKind:
         return config_from_options(board, seed, options)
 
     def config_from_json(self, data: dict) -> CampaignConfig:
-        return config_from_json(CampaignConfig, data)
+        return config_from_json(CampaignConfig, OPTIONS, data)
 
     def execute(self, ctx: Context, config: CampaignConfig) -> None:
         from sisctl.campaign.ext4crash.campaign import Ext4CrashCampaign   # the board side, only when run

@@ -26,7 +26,8 @@ class CampaignConfig:
 def scenario_names(choice: Any) -> list[str]:
     if choice == "all":
         return list(SCENARIOS)
-    names = [n.strip() for n in str(choice).split(",") if n.strip()]
+    given = choice if isinstance(choice, list) else str(choice).split(",")   # a list: a plan's, campaign.json's
+    names = [str(n).strip() for n in given if str(n).strip()]
     if not names:
         raise UsageError("--scenario: give 'all', a scenario name or a comma list")
     for name in names:

@@ -19,7 +19,7 @@ class FuzzKind:
         return config_from_options(board, seed, options)
 
     def config_from_json(self, data: dict) -> FuzzConfig:
-        return config_from_json(FuzzConfig, data)
+        return config_from_json(FuzzConfig, OPTIONS, data)
 
     def execute(self, ctx: Context, config: FuzzConfig) -> None:
         from sisctl.campaign.fuzz.campaign import FuzzCampaign   # imports the board side only when run

@@ -21,7 +21,7 @@ class KtapKind:
         return config
 
     def config_from_json(self, data: dict) -> KtapConfig:
-        return config_from_json(KtapConfig, data)
+        return config_from_json(KtapConfig, OPTIONS, data)
 
     def execute(self, ctx: Context, config: KtapConfig) -> None:
         from sisctl.campaign.ktap.campaign import KtapCampaign   # the board side, only when run
