@@ -20,6 +20,7 @@ from sisctl.fleet.session import CoordinatorSession
 from sisctl.net import free_port
 from sisctl.telemetry.tsdb import EmbeddedTsdb
 from sisctl.paths import PROJECT
+from tests.conftest import new_folder
 
 INVOKE = str(PROJECT / ".venv" / "bin" / "invoke")
 LEASE_S = 4.0
@@ -339,8 +340,12 @@ def test_a_coordinator_restart_mid_campaign_is_an_infrastructure_error(fleet_lab
     with lab.session() as session:          # checked already: no check first; the other QEMU board is out
         session.set_tags("qemu-virt-0", health_tags("good", checked=time.time()))
         session.set_tags("qemu-virt-tiny", health_tags("maintenance", "not in this test"))
+    reports = Path(os.environ["SISCTL_REPORTS"])
+    earlier = set(reports.glob("ext4-crash-*"))
     job = start_invoke("campaign", "--kind", "ext4-crash", "--board", "tag:type=qemu", "--scenario",
                        "write_during_allocation", "--mode", "reset", "--runs", "1", "--json")
+    # past choosing the board (which holds it too): the campaign has its folder and holds the board
+    assert new_folder(reports, "ext4-crash-*", earlier, lambda f: (f / "campaign.json").exists(), 120)
     wait_until(lambda: lab.places()["qemu-virt-0"].acquired, 120, "the campaign holds qemu-virt-0")
     lab.coordinator.stop()
     lab.coordinator.start()                          # a restart: every lock is gone
