@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import functools
 import gc
 import io
@@ -154,15 +155,25 @@ def guard(fn):
             raise Exit(f"error: {first}", code=err.exit_code) from None
         except OSError as err:   # a full or read-only disk, a folder that vanished: name the path
             filename = err.filename or _path_written(err)
-            where = f"{filename}: " if filename else ""
-            _exit_code.append(errors.INFRASTRUCTURE)
-            raise Exit(f"error: {where}{err.strerror or err}", code=errors.INFRASTRUCTURE) from None
+            where = f"{_cut(str(filename))}: " if filename else ""
+            code = errors.USAGE if err.errno in NAMES_GIVEN_WRONG else errors.INFRASTRUCTURE
+            _exit_code.append(code)
+            raise Exit(f"error: {where}{err.strerror or err}", code=code) from None
         except KeyboardInterrupt as err:
             code, why = (128 + err.signum, f"{err} received") if isinstance(err, Terminated) else \
                 (errors.INTERRUPTED, "interrupted")
             _exit_code.append(code)
             raise Exit(f"{why}; every machine this command started has been stopped", code=code) from None
     return wrapper
+
+
+# a path given that cannot name a file (too long, a loop of links, a folder for a file): bad input
+NAMES_GIVEN_WRONG = (errno.ENAMETOOLONG, errno.ELOOP, errno.EISDIR, errno.ENOTDIR)
+
+
+def _cut(path: str, limit: int = 200) -> str:
+    """A path as an error line shows it: a 100 KB name cut to a readable length, its size said."""
+    return path if len(path) <= limit else f"{path[:limit]}... ({len(path)} characters)"
 
 
 def _path_written(err: OSError) -> str | None:

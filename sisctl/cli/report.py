@@ -8,6 +8,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 from invoke import Collection, task
 
+from sisctl.jsonfile import read_json
 from sisctl import paths
 from sisctl.cli.common import guard, usage
 
@@ -31,7 +32,9 @@ def report_page(c, campaign):
     out = campaign_dir(campaign)
     kind, _ = load_campaign(out)
     try:
-        summary = json.loads((out / "summary.json").read_text())
+        summary = read_json(out / "summary.json")
+        if not isinstance(summary, dict) or not isinstance(summary.get("status"), str):
+            raise ValueError("not a summary sisctl wrote")
     except (OSError, ValueError) as err:
         raise UsageError(f"{out / 'summary.json'}: no finished campaign's summary ({err})") from None
     write_pages(kind, out, summary, list(read_records(out / "records.jsonl")))

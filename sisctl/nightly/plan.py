@@ -88,7 +88,11 @@ def load_plan(path: Path) -> tuple[PlanSpec, list[Job]]:
             for variant in variants:
                 suffix = "-".join(filter(None, (board.replace(":", "-").replace("=", "-"),
                                                 variant.text.replace("+", "-") if variant else "")))
-                jobs.append(Job(f"{base}.{suffix}", step.kind, board, variant, dict(step.options), step.seed))
+                job_id = f"{base}.{suffix}"
+                if any(job.id == job_id for job in jobs):   # a step named as another's numbered default
+                    raise ConfigError(path, f"{key}.name", f"job {job_id!r} is there twice: give the step "
+                                      "a name of its own")
+                jobs.append(Job(job_id, step.kind, board, variant, dict(step.options), step.seed))
     return plan, jobs
 
 

@@ -8,13 +8,13 @@ its name.
 """
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from sisctl.jsonfile import read_json
 from sisctl import paths
 from sisctl.errors import InfrastructureError
 
@@ -58,7 +58,7 @@ class NotAPlanRun(ValueError):
 def read_plan_run(folder: Path) -> tuple[dict, list[CaseResult]]:
     """A finished plan run's summary and its cases, from its report folder."""
     try:
-        summary = json.loads((folder / "summary.json").read_text())
+        summary = read_json(folder / "summary.json")
         if not isinstance(summary, dict) or summary.get("kind") != "nightly":
             raise NotAPlanRun(f"{folder}: not a plan run")
         if summary.get("status") == "aborted":

@@ -1,11 +1,12 @@
 """reports/index.html: every job under the reports folder, newest first, from each summary.json."""
 from __future__ import annotations
 
-import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sisctl.jsonfile import read_json
 from sisctl.report.page import Badge, Link, Page, Table, write_page
 
 
@@ -30,15 +31,21 @@ def _entry(path: Path) -> Entry:
     folder = path.parent
     href = f"{folder.name}/index.html" if (folder / "index.html").exists() else f"{folder.name}/summary.json"
     try:
-        data = json.loads(path.read_text())
+        data = read_json(path)
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as err:
         return Entry(folder.name, path.stat().st_mtime, "?", "?", "?", "error",
                      f"summary.json unreadable: {err}", href)
-    origin = data.get("provenance") or {}
-    return Entry(folder.name, float(data.get("finished_epoch") or path.stat().st_mtime),
-                 str(data.get("kind") or folder.name.split("-")[0]), str(data.get("board", "?")),
+    origin = data.get("provenance")
+    origin = origin if isinstance(origin, dict) else {}
+    try:
+        finished = float(data.get("finished_epoch") or path.stat().st_mtime)
+    except (TypeError, ValueError):
+        finished = math.nan
+    if not math.isfinite(finished):     # a damaged or hand-made summary is listed, not fatal
+        finished = path.stat().st_mtime
+    return Entry(folder.name, finished, str(data.get("kind") or folder.name.split("-")[0]), str(data.get("board", "?")),
                  str(origin.get("kernel_version") or "?"), _status(data), str(data.get("headline") or ""), href)
 
 

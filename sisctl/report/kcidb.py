@@ -9,7 +9,6 @@ what does not fit (a parameter's description, a fuzz finding's title) goes into 
 """
 from __future__ import annotations
 
-import json
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -18,6 +17,7 @@ from pathlib import Path
 import jsonschema
 import kcidb_io
 
+from sisctl.jsonfile import read_json
 from sisctl.errors import UsageError
 
 ORIGIN = "sisctl"
@@ -54,7 +54,7 @@ def _iso(epoch: float) -> str:
 
 def _json(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text())
+        data = read_json(path)
     except (OSError, ValueError) as err:
         raise UsageError(f"{path}: not a readable summary ({err})") from None
     if not isinstance(data, dict):

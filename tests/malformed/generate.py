@@ -247,6 +247,8 @@ PLANS: dict[str, tuple[str | bytes, str]] = {
                        "not a kselftest collection name"),
     "step-name-path": (PLAN + "steps:\n  - {kind: smoke, name: ../x}\n", "key 'steps[0].name'"),
     "unknown-key": (PLAN + "timeout: 5\nsteps:\n  - kind: smoke\n", "key 'timeout': unknown key"),
+    "step-name-collides": (PLAN + "steps:\n  - {kind: smoke, name: smoke-2}\n  - kind: smoke\n  - kind: smoke\n",
+                           "is there twice"),
     "tag-without-coordinator": ("name: tag-without-coordinator\nboards: ['tag:type=rpi4']\nsteps:\n  - kind: smoke\n",
                                 "needs a coordinator"),
 }
@@ -306,6 +308,7 @@ def campaign(config: dict | list | None = None, kind: Any = "ext4-crash", **file
 CAMPAIGNS: dict[str, tuple[dict, str]] = {
     "empty-description": ({"campaign.json": ""}, "campaign.json: not a campaign description"),
     "description-list": ({"campaign.json": "[]"}, "campaign.json: not a campaign description"),
+    "deep-description": ({"campaign.json": "[" * 20_000 + "]" * 20_000}, "campaign.json: not a campaign description"),
     "unknown-kind": (campaign(kind="nope"), "unknown campaign kind"),
     "kind-list": (campaign(kind=[]), "campaign.json: not a campaign description"),
     "config-list": (campaign([]), "key 'config': expected a mapping"),

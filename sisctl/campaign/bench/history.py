@@ -10,13 +10,13 @@ metric's own campaigns used. History is information: it never fails a job.
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sisctl.jsonfile import read_json
 from sisctl.campaign.bench.suite import parse_metric
 from sisctl.duration import parse_duration
 from sisctl.errors import InfrastructureError, UsageError
@@ -106,7 +106,7 @@ def bench_summaries(reports: Path) -> list[tuple[Path, dict]]:
     found = []
     for path in sorted(reports.glob("*/summary.json")):
         try:
-            data = json.loads(path.read_text())
+            data = read_json(path)
         except ValueError as err:
             raise UsageError(f"{path}: not JSON ({err})") from None
         if isinstance(data, dict) and data.get("kind") == "bench":

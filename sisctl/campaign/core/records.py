@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+from sisctl.jsonfile import check_regular
 from sisctl.errors import UsageError
 
 
@@ -55,6 +56,7 @@ def read_records(path: Path) -> Iterator[dict]:
     naming the file and line: the records before it are never dropped by a guess."""
     if not path.exists():
         return
+    check_regular(path, max_bytes=None)     # a FIFO or /dev/zero there would be read for ever
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
             if not raw.endswith(b"\n"):

@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from sisctl.jsonfile import NotJson, read_json
 from sisctl import errors, paths
 from sisctl.board.board import Board
 from sisctl.board.firstuse import ensure_flashed
@@ -91,7 +92,7 @@ def shardable(campaign_kind: CampaignKind) -> bool:
 
 def campaign_boards(out: Path, config: Any) -> list[str]:
     """The boards a campaign runs on, from its campaign.json (older ones name one board in the config)."""
-    boards = json.loads((out / "campaign.json").read_text()).get("boards") or [config.board]
+    boards = read_json(out / "campaign.json").get("boards") or [config.board]
     if not isinstance(boards, list) or not all(isinstance(b, str) and b for b in boards):
         raise UsageError(f"{out / 'campaign.json'}: 'boards' must be a list of board names")
     return boards
@@ -110,9 +111,9 @@ def campaign_dir(campaign: str) -> Path:
 def load_campaign(out: Path) -> tuple[CampaignKind, Any]:
     path = out / "campaign.json"
     try:
-        data = json.loads(path.read_text())
-    except ValueError as err:
-        raise UsageError(f"{path}: not a campaign description ({err})") from None
+        data = read_json(path)
+    except NotJson as err:
+        raise UsageError(f"{path}: not a campaign description ({str(err).removeprefix(f'{path}: ')})") from None
     if not isinstance(data, dict) or not isinstance(data.get("kind"), str) or "config" not in data:
         raise UsageError(f"{path}: not a campaign description (expected an object with its kind and config)")
     try:
@@ -237,4 +238,5 @@ def write_pages(campaign_kind: CampaignKind, out: Path, summary: dict, records: 
     grafana = load_lab().grafana
     write_job_page(out, summary, lambda: shard_sections(summary) + (sections(summary, records) if sections else []),
                    (grafana.url, grafana.campaign_board))
-    write_index(out.parent)
+    if out.parent.resolve() == paths.reports_dir().resolve():   # never an index.html in a folder of the user's
+        write_index(out.parent)

@@ -21,17 +21,21 @@ def replay(campaign: str, state_key: str, progress: Callable[[str], None] = prin
     original = next((r for r in read_records(out / "records.jsonl") if r.get("state_key") == state_key), None)
     if original is None:
         raise UsageError(f"{out / 'records.jsonl'}: no record for state {state_key!r}")
-    scenario, run, point = original["scenario"], original["run"], original["crash_point"]
-    source = Path(point["source"])
+    try:
+        scenario, run, point = original["scenario"], original["run"], original["crash_point"]
+        source, base = Path(point["source"]), Path(point["base"])
+        rebuilt = PendingState(scenario, run, point["state"], source, point["log_entries"], point["dropped"])
+    except (KeyError, TypeError) as err:
+        raise UsageError(f"{out / 'records.jsonl'}: the record of state {state_key!r} is not a whole state "
+                         f"record ({type(err).__name__}: {err})") from None
     if not source.exists():
         raise UsageError(f"{source}: the run's log/image was not kept (runs that pass keep nothing "
                          "unless the campaign keeps all)")
     replay_out = out / "replays" / f"{state_key.replace('/', '-')}-{time.strftime('%H%M%S')}"
     replay_out.mkdir(parents=True)
     board = original.get("board") or cfg.board    # a sharded campaign's state replays on the board that found it
-    with Ext4CrashCampaign.direct(held_board(board), cfg, replay_out, progress, base=Path(point["base"])) as campaign:
-        campaign.pending = [PendingState(scenario, run, point["state"], source, point["log_entries"],
-                                         point["dropped"])]
+    with Ext4CrashCampaign.direct(held_board(board), cfg, replay_out, progress, base=base) as campaign:
+        campaign.pending = [rebuilt]
         campaign.run_checks_only()
     record = next(r for r in read_records(replay_out / "records.jsonl") if r.get("type") == "state")
     progress(f"{state_key}: was {original['outcome']}, now {record['outcome']}"

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sisctl.jsonfile import read_json
 from sisctl.campaign.fuzz.inputs import FuzzInput
 from sisctl.campaign.fuzz.reproducer_files import write_reproducer
 from sisctl.campaign.fuzz.seeds import Seed, load_seeds
@@ -54,7 +55,7 @@ class CrashStore:
         folder = self.folder(finding.title_id)
         meta_path = folder / "crash.json"
         if meta_path.exists():
-            meta = json.loads(meta_path.read_text())
+            meta = read_json(meta_path)
             meta["count"] += 1
             meta["last_seen"], meta["last_exec"] = now(), exec_index
             _write(meta_path, json.dumps(meta, indent=1) + "\n")

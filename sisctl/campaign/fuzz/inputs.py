@@ -9,6 +9,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from sisctl.jsonfile import read_json
 from sisctl.campaign.fuzz import mutate
 from sisctl.campaign.fuzz.ops import file_ops, one_op, WEIGHTS
 from sisctl.campaign.fuzz.pathcases import path_cases
@@ -37,7 +38,7 @@ class FuzzInput:
 
     @classmethod
     def load(cls, path: Path) -> "FuzzInput":
-        return cls.from_dict(json.loads(path.read_text()))
+        return cls.from_dict(read_json(path))
 
     def with_parts(self, mutations: list[list], ops: list[list]) -> "FuzzInput":
         """The same input with other mutations and ops (expectations follow the ops they belong to)."""

@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+from sisctl.jsonfile import read_json
 from sisctl.board.board import Board
 from sisctl.board.errors import AgentError, BoardError, KernelCrash
 from sisctl.board.qemu import FIND_DISK, Disk
@@ -43,7 +44,7 @@ class Reproducer:
         if not (crash_dir / "crash.json").exists():
             raise UsageError(f"{crash_dir}: no crash there (crash.json missing)")
         self.board, self.seeds, self.crash_dir, self.progress = board, seeds, crash_dir, progress
-        self.meta = json.loads((crash_dir / "crash.json").read_text())
+        self.meta = read_json(crash_dir / "crash.json")
         self.title = self.meta["title"]
         self.input = FuzzInput.load(crash_dir / "input.json")
         self.work = crash_dir / "work"
