@@ -59,3 +59,8 @@ def exit_code_of(err: BaseException) -> int:
     if isinstance(err, KeyboardInterrupt):
         return INTERRUPTED
     return getattr(err, "exit_code", INFRASTRUCTURE)
+
+
+def cut(text: str, limit: int = 120, show=str) -> str:
+    """A long value as an error line quotes it (`show`: str or repr): cut to `limit` characters, its size said."""
+    return show(text) if len(text) <= limit else f"{show(text[:limit])}... ({len(text)} characters)"

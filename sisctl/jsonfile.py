@@ -17,14 +17,18 @@ MAX_BYTES = 256 << 20     # far above any file sisctl writes
 class NotJson(UsageError, ValueError):
     """Exit 2 naming the file; a ValueError too, for readers that skip a damaged file."""
 
+    def __init__(self, path: Path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.problem = problem
+
 
 def check_regular(path: Path, max_bytes: int | None = MAX_BYTES) -> None:
     """A FIFO, a device or a folder where a file sisctl wrote should be is refused before it is opened."""
     info = os.stat(path)   # OSError (a missing file) is the caller's to judge
     if not stat.S_ISREG(info.st_mode):
-        raise NotJson(f"{path}: not a regular file")
+        raise NotJson(path, "not a regular file")
     if max_bytes is not None and info.st_size > max_bytes:
-        raise NotJson(f"{path}: {info.st_size} bytes, more than the {max_bytes >> 20} MiB such a file can be")
+        raise NotJson(path, f"{info.st_size} bytes, more than the {max_bytes >> 20} MiB such a file can be")
 
 
 def read_json(path: Path) -> Any:
@@ -32,4 +36,4 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_bytes())
     except (ValueError, RecursionError) as err:    # RecursionError: JSON nested thousands deep
-        raise NotJson(f"{path}: not JSON ({str(err)[:120]})") from None
+        raise NotJson(path, f"not JSON ({str(err)[:120]})") from None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sisctl.board.console import Console
 from sisctl import errors
 from sisctl.board.errors import AgentError, BootTimeout, CommandTimeout
-from sisctl.errors import UsageError
+from sisctl.errors import UsageError, cut
 
 MARK = "@@SIS "
 READY = re.compile(r"@@SIS READY (\S+) (\d+)$")
@@ -47,7 +47,7 @@ class CommandResult:
 
 def shown(command: str, limit: int = 120) -> str:
     """A command as an error line quotes it: cut to a readable length, its size said."""
-    return repr(command) if len(command) <= limit else f"{command[:limit]!r}... ({len(command)} characters)"
+    return cut(command, limit, repr)
 
 
 def framed(line: str) -> str | None:

@@ -155,7 +155,7 @@ def guard(fn):
             raise Exit(f"error: {first}", code=err.exit_code) from None
         except OSError as err:   # a full or read-only disk, a folder that vanished: name the path
             filename = err.filename or _path_written(err)
-            where = f"{_cut(str(filename))}: " if filename else ""
+            where = f"{errors.cut(str(filename), 200)}: " if filename else ""
             code = errors.USAGE if err.errno in NAMES_GIVEN_WRONG else errors.INFRASTRUCTURE
             _exit_code.append(code)
             raise Exit(f"error: {where}{err.strerror or err}", code=code) from None
@@ -169,11 +169,6 @@ def guard(fn):
 
 # a path given that cannot name a file (too long, a loop of links, a folder for a file): bad input
 NAMES_GIVEN_WRONG = (errno.ENAMETOOLONG, errno.ELOOP, errno.EISDIR, errno.ENOTDIR)
-
-
-def _cut(path: str, limit: int = 200) -> str:
-    """A path as an error line shows it: a 100 KB name cut to a readable length, its size said."""
-    return path if len(path) <= limit else f"{path[:limit]}... ({len(path)} characters)"
 
 
 def _path_written(err: OSError) -> str | None:

@@ -8,9 +8,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 from invoke import Collection, task
 
-from sisctl.jsonfile import read_json
 from sisctl import paths
 from sisctl.cli.common import guard, usage
+from sisctl.jsonfile import read_json
 
 
 @task(name="index")

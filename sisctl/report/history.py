@@ -14,9 +14,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from sisctl.jsonfile import read_json
 from sisctl import paths
 from sisctl.errors import InfrastructureError
+from sisctl.jsonfile import read_json
 
 LAYOUT = 1
 PLAN_RUN_PREFIX = "nightly-"   # plan runs' folders under the reports folder (nightly/run.py names them)

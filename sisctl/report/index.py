@@ -39,14 +39,18 @@ def _entry(path: Path) -> Entry:
                      f"summary.json unreadable: {err}", href)
     origin = data.get("provenance")
     origin = origin if isinstance(origin, dict) else {}
+    return Entry(folder.name, _finished(data, path), str(data.get("kind") or folder.name.split("-")[0]),
+                 str(data.get("board", "?")), str(origin.get("kernel_version") or "?"), _status(data),
+                 str(data.get("headline") or ""), href)
+
+
+def _finished(data: dict, path: Path) -> float:
+    """When the run ended; the file's time when a damaged or hand-made summary does not say."""
     try:
-        finished = float(data.get("finished_epoch") or path.stat().st_mtime)
+        finished = float(data.get("finished_epoch") or math.nan)
     except (TypeError, ValueError):
         finished = math.nan
-    if not math.isfinite(finished):     # a damaged or hand-made summary is listed, not fatal
-        finished = path.stat().st_mtime
-    return Entry(folder.name, finished, str(data.get("kind") or folder.name.split("-")[0]), str(data.get("board", "?")),
-                 str(origin.get("kernel_version") or "?"), _status(data), str(data.get("headline") or ""), href)
+    return finished if math.isfinite(finished) else path.stat().st_mtime
 
 
 def _status(data: dict) -> str:

@@ -17,8 +17,8 @@ from pathlib import Path
 import jsonschema
 import kcidb_io
 
-from sisctl.jsonfile import read_json
 from sisctl.errors import UsageError
+from sisctl.jsonfile import read_json
 
 ORIGIN = "sisctl"
 PART = re.compile(r"[A-Za-z0-9_-]+")

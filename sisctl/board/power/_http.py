@@ -19,9 +19,11 @@ class WebLogin:
     user_env: str = ""
     password_env: str = ""
 
+
 def _error(text: str) -> Exception:
     from sisctl.board.power import PowerSwitchError
     return PowerSwitchError(text)
+
 
 def _login(spec, url: str, default_user: str) -> tuple[str, str] | None:
     """(user, password) from the environment, or None without credentials configured."""
@@ -35,10 +37,12 @@ def _login(spec, url: str, default_user: str) -> tuple[str, str] | None:
         raise _error(f"power switch {url}: ${spec.password_env} is not set")
     return user, password
 
+
 def _send(spec, url: str, method: str, headers: dict) -> str:
     req = urllib.request.Request(url, method=method, headers=headers)
     with urllib.request.urlopen(req, timeout=spec.timeout_s) as reply:
         return reply.read().decode(errors="replace")
+
 
 def request(spec, url: str, method: str = "GET", *, digest: bool = False, default_user: str = "") -> str:
     """The reply to one request. Credentials go as Basic auth up front, or with `digest` in answer to
@@ -65,6 +69,7 @@ def request(spec, url: str, method: str = "GET", *, digest: bool = False, defaul
             reason = "connection refused (nothing listens there)"
         raise _error(f"power switch {url} did not answer within {spec.timeout_s:g} s: {reason}") from None
 
+
 def request_json(spec, url: str, **options) -> dict:
     text = request(spec, url, **options)
     try:
@@ -75,10 +80,13 @@ def request_json(spec, url: str, **options) -> dict:
         raise _error(f"power switch {url} answered no JSON object: {text[:80]!r}")
     return reply
 
+
 def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
+
 DIGESTS = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+
 
 def digest_authorization(challenge: str, method: str, url: str, user: str, password: str,
                          cnonce: str | None = None) -> str:

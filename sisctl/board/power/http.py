@@ -16,9 +16,8 @@ import re
 from dataclasses import dataclass
 
 from sisctl.board.power import SwitchSettings
-from sisctl.config import HttpUrl
 from sisctl.board.power._http import WebLogin, request
-from sisctl.config import Regex
+from sisctl.config import HttpUrl, Regex
 
 
 @dataclass(kw_only=True)

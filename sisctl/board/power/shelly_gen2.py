@@ -18,9 +18,8 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from sisctl.board.power import PowerSwitchError, SwitchSettings
-from sisctl.config import HttpUrl
 from sisctl.board.power._http import WebLogin, request_json
-from sisctl.config import between
+from sisctl.config import HttpUrl, between
 
 
 @dataclass(kw_only=True)

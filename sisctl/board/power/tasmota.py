@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sisctl.board.power import SwitchSettings
-from sisctl.config import HttpUrl
 from sisctl.board.power._http import WebLogin, request_json
+from sisctl.config import HttpUrl
 
 
 @dataclass(kw_only=True)

@@ -8,8 +8,8 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from sisctl.jsonfile import check_regular
 from sisctl.errors import UsageError
+from sisctl.jsonfile import check_regular
 
 
 class RecordLog:

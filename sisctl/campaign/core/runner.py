@@ -20,7 +20,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from sisctl.jsonfile import NotJson, read_json
 from sisctl import errors, paths
 from sisctl.board.board import Board
 from sisctl.board.firstuse import ensure_flashed
@@ -30,6 +29,7 @@ from sisctl.campaign.core.records import RecordLog, read_records
 from sisctl.campaign.core.shards import Shard, first_line, run_shards, shard_sections
 from sisctl.errors import UsageError
 from sisctl.jobs.boards import board_name, board_spec, fleet_hold, held_board
+from sisctl.jsonfile import NotJson, read_json
 from sisctl.progress import as_progress
 from sisctl.report.index import write_index
 from sisctl.report.jobpage import booted_lines, write_job_page
@@ -113,7 +113,7 @@ def load_campaign(out: Path) -> tuple[CampaignKind, Any]:
     try:
         data = read_json(path)
     except NotJson as err:
-        raise UsageError(f"{path}: not a campaign description ({str(err).removeprefix(f'{path}: ')})") from None
+        raise UsageError(f"{path}: not a campaign description ({err.problem})") from None
     if not isinstance(data, dict) or not isinstance(data.get("kind"), str) or "config" not in data:
         raise UsageError(f"{path}: not a campaign description (expected an object with its kind and config)")
     try:

@@ -19,11 +19,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sisctl.jsonfile import read_json
 from sisctl.campaign.fuzz.inputs import FuzzInput
 from sisctl.campaign.fuzz.reproducer_files import write_reproducer
 from sisctl.campaign.fuzz.seeds import Seed, load_seeds
 from sisctl.campaign.fuzz.triage import title_id
+from sisctl.jsonfile import read_json
 
 
 @dataclass

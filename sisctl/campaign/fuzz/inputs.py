@@ -9,11 +9,11 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sisctl.jsonfile import read_json
 from sisctl.campaign.fuzz import mutate
 from sisctl.campaign.fuzz.ops import file_ops, one_op, WEIGHTS
 from sisctl.campaign.fuzz.pathcases import path_cases
 from sisctl.campaign.fuzz.seeds import Seed
+from sisctl.jsonfile import read_json
 
 TARGETS = ("ext4-image", "vfs-ops", "vfs-paths")
 PATH_SEED = "csum-journal"          # path cases run on one clean, journalled, checksummed seed

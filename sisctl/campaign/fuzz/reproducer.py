@@ -17,7 +17,6 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from sisctl.jsonfile import read_json
 from sisctl.board.board import Board
 from sisctl.board.errors import AgentError, BoardError, KernelCrash
 from sisctl.board.qemu import FIND_DISK, Disk
@@ -28,6 +27,7 @@ from sisctl.campaign.fuzz.reproducer_files import compile_c_program, write_repro
 from sisctl.campaign.fuzz.seeds import Seed
 from sisctl.campaign.fuzz.triage import triage
 from sisctl.errors import UsageError
+from sisctl.jsonfile import read_json
 
 IMAGE_DISK, PROGRAM_DISK = "reproimg", "reprobin"   # virtio disk serials in the guest
 C_TIMEOUT_S = 30.0
