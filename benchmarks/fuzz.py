@@ -26,6 +26,7 @@ from sisctl.board.board import Board  # noqa: E402
 from sisctl.board.firstuse import ensure_flashed  # noqa: E402
 from sisctl.board.spec import find_board  # noqa: E402
 from sisctl.campaign.core import runner  # noqa: E402
+from sisctl.campaign.core.phases import table  # noqa: E402
 from sisctl.campaign.core.records import read_records  # noqa: E402
 from sisctl.campaign.fuzz import inputs  # noqa: E402
 from sisctl.campaign.fuzz.campaign import next_input  # noqa: E402
@@ -41,19 +42,23 @@ def ms(values: list[float]) -> str:
     return f"median {statistics.median(values) * 1000:6.0f} ms" if values else "n/a"
 
 
-def throughput(board: Board, seconds: float, slots: int, coverage: bool = False) -> float:
-    """execs/s over `seconds` with `slots` inputs per snapshot restore (and KCOV on, if asked)."""
+def throughput(board: Board, seconds: float, slots: int, coverage: bool = False,
+               targets: tuple[str, ...] = TARGETS) -> float:
+    """execs/s over `seconds` with `slots` inputs per snapshot restore (and KCOV on, if asked), the
+    inputs taking turns among `targets`."""
     seeds = load_seeds()
     work = Path(tempfile.mkdtemp(prefix="fuzz-bench-"))
     build, restore, total, phases = [], [], [], []
-    mounted = {t: [0, 0] for t in TARGETS}
+    mounted = {t: [0, 0] for t in targets}
     n = 0
     with Executor(board, work, slots=slots, coverage=coverage) as executor:
-        executor.run_batch([_one(seeds, k, work, k)[:2] for k in range(slots)])   # boots; not counted
+        executor.run_batch([_one(seeds, k, work, k, targets)[:2] for k in range(slots)])   # boots; not counted
+        executor.phases.reset()
         started = time.monotonic()
         while time.monotonic() - started < seconds:
             t0 = time.monotonic()
-            made = [_one(seeds, n + k, work, k) for k in range(slots)]
+            with executor.phases("image build (mutation, debugfs)"):
+                made = [_one(seeds, n + k, work, k, targets) for k in range(slots)]
             t1 = time.monotonic()
             results = executor.run_batch([m[:2] for m in made])
             build.append((t1 - t0) / slots)
@@ -67,6 +72,7 @@ def throughput(board: Board, seconds: float, slots: int, coverage: bool = False)
                 mounted[target][1] += 1
             n += slots
     elapsed = time.monotonic() - started
+    print(f"phases per exec ({n} execs):\n{table(executor.phases.as_dict(), n, 'exec')}")
     print(f"{board.name}, {slots} input(s) per restore{', KCOV on' if coverage else ''}: {n} execs in "
           f"{elapsed:.0f} s = {n / elapsed:.2f} execs/s on one VM")
     print(f"  per exec: host image build {ms(build)}, snapshot restore {ms(restore)} (shared by the batch), "
@@ -86,7 +92,7 @@ def restart_baseline(board: Board, inputs_n: int) -> float:
     """Baseline: QEMU restarted from the ready snapshot (-loadvm) for every input."""
     seeds = load_seeds()
     work = Path(tempfile.mkdtemp(prefix="fuzz-bench-"))
-    disk = Disk(f"{DISK}0", work / "disk0.img")
+    disk = Disk(f"{DISK}0", work / "disk0.img", flushes=False)   # as the executor's
     with open(disk.image, "wb") as f:
         f.truncate(DISK_BYTES)
     times = []
@@ -104,8 +110,8 @@ def restart_baseline(board: Board, inputs_n: int) -> float:
     return rate
 
 
-def _one(seeds: dict, n: int, work: Path, slot: int):
-    target = TARGETS[n % len(TARGETS)]
+def _one(seeds: dict, n: int, work: Path, slot: int, targets: tuple[str, ...] = TARGETS):
+    target = targets[n % len(targets)]
     fuzz_input = generate(random.Random(n), target, seeds)
     image = work / f"input{slot}.img"
     fuzz_input.build_image(seeds, image)
@@ -169,6 +175,7 @@ def main() -> None:
     parser.add_argument("--baseline-inputs", type=int, default=4)
     parser.add_argument("--slots", default="1,4", help="inputs per restore, comma-separated (default 1,4)")
     parser.add_argument("--coverage", action="store_true", help="throughput with KCOV collection on")
+    parser.add_argument("--targets", default=",".join(TARGETS), help="fuzz targets the inputs take turns among")
     parser.add_argument("--find-seeds", type=int, default=0, help="planted-bug campaigns to run (0: skip)")
     parser.add_argument("--find-cap-s", type=float, default=600.0)
     parser.add_argument("--no-repair", action="store_true", help="also time it without checksum repair")
@@ -178,7 +185,7 @@ def main() -> None:
         ensure_flashed(board, print)
         base = restart_baseline(board, args.baseline_inputs) if args.baseline_inputs else None
         for slots in sorted({int(n) for n in args.slots.split(",")}):
-            rate = throughput(board, args.seconds, slots, args.coverage)
+            rate = throughput(board, args.seconds, slots, args.coverage, tuple(args.targets.split(",")))
             if base:
                 print(f"  {rate / base:.1f}x the restart baseline")
     if args.find_seeds:

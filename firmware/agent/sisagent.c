@@ -184,6 +184,7 @@ static void run_command(const char *cmd, double timeout_s)
     pid_t pid = fork();
     if (pid == 0) {
         setpgid(0, 0);
+        signal(SIGPIPE, SIG_DFL);   /* ignored here only: `yes | head` must end as on any shell */
         int devnull = open("/dev/null", O_RDONLY);
         dup2(devnull, STDIN_FILENO);
         dup2(po[1], STDOUT_FILENO);
@@ -327,6 +328,7 @@ static void on_shell(const char *id, char **save)
     set_raw(0);
     pid_t pid = fork();
     if (pid == 0) {
+        signal(SIGPIPE, SIG_DFL);
         execl("/bin/sh", "sh", "-i", (char *)NULL);
         _exit(127);
     }

@@ -181,6 +181,10 @@ class BoardSession:
         self.initrd: Path | None = None          # and this guest image for it
         self.qemu_args: list[str] = []
 
+    def guest_cpu_s(self) -> float | None:
+        """The emulator's CPU seconds so far (None for a real board, or QEMU not running)."""
+        return self.machine.cpu_seconds() if self.machine else None
+
     def boot(self, *, fast: bool, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
         METHODS[self.board.spec.boot.method].boot(self, BootRequest(fast, append, disks, ready_timeout_s))
         self.agent.set_clock()

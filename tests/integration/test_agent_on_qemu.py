@@ -46,6 +46,12 @@ def test_exit_status_signal_stderr_and_timeout(session):
     assert session.run("echo still-alive").text == "still-alive\n"
 
 
+def test_a_pipe_closed_early_ends_its_writer(session):
+    # The agent ignores SIGPIPE itself; its commands must not inherit that, or `yes` writes on forever.
+    result = session.run("yes sisctl | head -c 10; echo", timeout_s=20)
+    assert (result.reason, result.code, result.stdout) == ("exit", 0, b"sisctl\nsis\n"), result
+
+
 def test_kernel_messages_interleaved_with_output_do_not_corrupt_it(session):
     # The kernel prints to the same console while the agent sends a long result.
     session.run("echo 8 > /proc/sys/kernel/printk")

@@ -18,6 +18,9 @@ class FakeSession:
         ok = self.mounts.pop(0) if command == bench.MOUNT_SCRIPT else True
         return SimpleNamespace(ok=ok, text="" if ok else "EXT4-fs: error -4 creating inode table initialization thread")
 
+    def guest_cpu_s(self):
+        return None   # no emulator to time
+
 
 def campaign(tmp_path, monkeypatch, mounts: list[bool]):
     boots, measured = [], []

@@ -6,6 +6,7 @@ from typing import Any
 
 from sisctl.campaign.bench.options import OPTIONS, BenchConfig
 from sisctl.campaign.bench.suite import Suite, load_suite
+from sisctl.campaign.core import phases
 from sisctl.campaign.core.kind import Context, Findings
 from sisctl.campaign.core.options import config_from_json, option_values
 from sisctl.errors import UsageError
@@ -61,6 +62,7 @@ class BenchKind:
             campaign.run()
         finally:
             ctx.figures["stopped"] = campaign.stopped or "did not finish"
+            ctx.figures["phases"] = campaign.phases.as_dict()
             now = time.time_ns()
             ctx.write_points([bench_verdict_point(c.as_dict(), ctx.board.name, ctx.out.name, config.baseline,
                                                   config.candidate, now) for c in campaign.current()])
@@ -76,7 +78,7 @@ class BenchKind:
         summary = {"baseline": config.baseline, "candidate": config.candidate, "suite": suite.name,
                    "budget_s": config.budget_s, "blocks": blocks, "families": families,
                    "gate_families": gate, "stopped": figures.get("stopped", ""),
-                   "metrics": [c.as_dict() for c in found],
+                   "metrics": [c.as_dict() for c in found], "phases": phases.by_board(figures),
                    **({"booted": figures["booted"]} if figures.get("booted") else {})}
         return Findings(summary, cases(found), headline(found, blocks))
 

@@ -32,6 +32,7 @@ from sisctl.campaign.bench.options import BenchConfig
 from sisctl.campaign.bench.stats import all_decided
 from sisctl.campaign.bench.suite import Suite, Workload
 from sisctl.campaign.core.kind import Context
+from sisctl.campaign.core.phases import Phases
 from sisctl.campaign.core.records import read_records
 from sisctl.errors import InfrastructureError
 from sisctl.image.guest import build_guest
@@ -82,6 +83,7 @@ class BenchCampaign:
         self.records = list(read_records(ctx.out / "records.jsonl"))
         self.attempt = uuid.uuid4().hex[:8]
         self.stopped = ""
+        self.phases = Phases()   # per benchmark boot (figures['phases'])
 
     def run(self) -> None:
         spec = self.ctx.board.spec
@@ -143,7 +145,8 @@ class BenchCampaign:
             disks = []
             if self.suite.needs_disk:   # a fresh file system every boot, a retried one too
                 image = self.ctx.out / "bench-disk.img"
-                make_disk(image, self.suite.disk_mib)
+                with self.phases("benchmark disk made"):
+                    make_disk(image, self.suite.disk_mib)
                 disks = [Disk(DISK, image)]
             if self._boot_once(block, family, slot, side, artifact, initrd, qemu_args, disks, tries_left):
                 return
@@ -155,8 +158,9 @@ class BenchCampaign:
         an emulator hiccup, not the kernel's verdict, and nothing was measured yet)."""
         variant, board = self.variants[side], self.ctx.board
         append = f"{variant.append} {layout_word(self.config.seed, block, family, slot)}".strip()
-        with board.session(fast=False, append=append, label=f"bench-{block}-{family}-{slot}",
-                           disks=disks, artifact=artifact, initrd=initrd, qemu_args=qemu_args) as session:
+        with self.phases.session(board.session(fast=False, append=append, label=f"bench-{block}-{family}-{slot}",
+                                               disks=disks, artifact=artifact, initrd=initrd, qemu_args=qemu_args),
+                                 start="cold boot") as session:
             boot = {"block": block, "attempt": self.attempt, "family": family, "slot": slot, "side": side,
                     "variant": variant.text, "build_id": artifact.build_id,
                     "kernel_version": artifact.manifest.get("kernel_version"), "kernel_sha256": artifact.sha256,
@@ -164,9 +168,11 @@ class BenchCampaign:
                     "qemu_args": qemu_args, "boot_s": round(session.boot_s, 3), "run_dir": str(session.run_dir),
                     "board": board.name, "firmware": self.ctx.origin.get("firmware"),
                     "sisctl_version": self.ctx.origin.get("sisctl_version")}
-            boot["booted"] = self._booted_kernel(session, artifact, boot)
+            with self.phases("kernel identity", guest=True):
+                boot["booted"] = self._booted_kernel(session, artifact, boot)
             if disks:
-                mounted = session.run(MOUNT_SCRIPT, 60)
+                with self.phases("benchmark disk mount", guest=True):
+                    mounted = session.run(MOUNT_SCRIPT, 60)
                 if not mounted.ok and tries_left:
                     self.ctx.progress(f"{board.name}: the benchmark disk did not mount "
                                       f"({mounted.text.strip()[-120:]}); booting again")
@@ -177,9 +183,11 @@ class BenchCampaign:
             workloads = [w for w in self.suite.workloads if w.runs_in(family, self.suite.families)]
             for rep in range(self.suite.reps + 1):
                 for workload in workloads:
-                    self._measure(session, boot, rep, workload)
+                    with self.phases(f"workload {workload.name}", guest=True):
+                        self._measure(session, boot, rep, workload)
             if disks:
-                session.run(f"umount {MOUNT}", 60)
+                with self.phases("benchmark disk unmount", guest=True):
+                    session.run(f"umount {MOUNT}", 60)
         return True
 
     def _booted_kernel(self, session, artifact: Artifact, boot: dict) -> dict:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sisctl.campaign.core import phases
 from sisctl.campaign.core.kind import Context, Findings
 from sisctl.campaign.core.options import config_from_json
 from sisctl.campaign.ext4crash.options import OPTIONS, CampaignConfig, config_from_options
@@ -27,7 +28,7 @@ class Ext4CrashKind:
     def findings(self, config: CampaignConfig, records: list[dict], figures: dict) -> Findings:
         by_board = figures.get("by_board") or {}
         summary = {"mode": config.mode, "states_per_minute": figures.get("states_per_minute"),
-                   **summarize(records)}
+                   **summarize(records), "phases": phases.by_board(figures)}
         if len(by_board) > 1:
             summary["states_per_minute"] = combined_rate(by_board.values())
             summary["by_board"] = board_figures(records, by_board)

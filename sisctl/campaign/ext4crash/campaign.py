@@ -21,7 +21,8 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -34,6 +35,7 @@ from sisctl.image.ext4 import e2fsck
 from sisctl.campaign.ext4crash.guestfs import check_script, parse_check_output, workload_script
 from sisctl.campaign.ext4crash.durability import parse_dump, verify
 from sisctl.campaign.core.kind import Context
+from sisctl.campaign.core.phases import Phases
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.core.runner import direct_context
 from sisctl.campaign.core.shards import share
@@ -44,7 +46,8 @@ from sisctl.campaign.ext4crash.summary import failure_cause
 from sisctl.image.sparse import copy_image
 from sisctl.telemetry.points import campaign_point
 
-SLOTS = 8
+SLOTS = 8        # crash states recovered per agent round trip
+GROUPS = 2       # slot groups: the host checks one group's last states and rebuilds it while the guest recovers the other
 WORK = "work"
 _base_made = threading.Lock()     # shards of one campaign share its starting image: made once
 
@@ -63,11 +66,12 @@ class PendingState:
     def key(self) -> str:
         return f"{self.scenario}/{self.run}/{self.name}"
 
-    def materialize(self, base: Path, out: Path) -> None:
+    def materialize(self, base: Path, out: Path,
+                    read_log: Callable[[Path], blocklog.BlockLog] = blocklog.read_log) -> None:
         if self.upto is None:
             copy_image(self.source, out)
         else:
-            log = blocklog.read_log(self.source)
+            log = read_log(self.source)
             state = blocklog.CrashState(self.name, self.upto, frozenset(self.dropped))
             blocklog.replay(log, base, out, state)
 
@@ -110,6 +114,8 @@ class Ext4CrashCampaign:
         self._workloads: dict[tuple[str, int], RunWorkload] = {}
         self.checked = 0
         self.started = time.monotonic()
+        self.phases = Phases()
+        self._read_log = lru_cache(maxsize=4)(blocklog.read_log)   # a run's states share its log
 
     @classmethod
     @contextmanager
@@ -140,7 +146,8 @@ class Ext4CrashCampaign:
         finally:
             elapsed = time.monotonic() - self.started
             self.ctx.figures.update(states_per_minute=round(self.checked / elapsed * 60, 1) if elapsed else None,
-                                    states_checked=self.checked, elapsed_s=round(elapsed, 1))
+                                    states_checked=self.checked, elapsed_s=round(elapsed, 1),
+                                    phases=self.phases.as_dict())
 
     def run_checks_only(self) -> None:
         """Check the states already pending (a replay), in a session of their own."""
@@ -156,7 +163,7 @@ class Ext4CrashCampaign:
 
     def _disks(self, logged: bool) -> list[Disk]:
         work = Disk(WORK, self.work / "work.img", self.work / "work.log" if logged else None)
-        return [work] + [Disk(f"slot{i}", self.work / "slots" / f"slot{i}.img") for i in range(SLOTS)]
+        return [work] + [Disk(f"slot{i}", self.work / "slots" / f"slot{i}.img", flushes=False) for i in range(SLOTS * GROUPS)]
 
     def _session(self, label: str, logged: bool = False):
         disks = self._disks(logged)
@@ -164,7 +171,7 @@ class Ext4CrashCampaign:
         for disk in disks:   # QEMU sizes a disk once, at start: one cut short by a kill must be redone
             if not disk.image.exists() or disk.image.stat().st_size != size:
                 copy_image(self.base, disk.image)
-        return self.board.session(label=label, disks=disks, fast=not self.cold_sessions)
+        return self.phases.session(self.board.session(label=label, disks=disks, fast=not self.cold_sessions))
 
     def _workload(self, scenario: str, run: int) -> RunWorkload:
         key = (scenario, run)
@@ -196,10 +203,13 @@ class Ext4CrashCampaign:
         with self._session(f"{scenario}-{run}", logged=not complete.exists()) as session:
             self._check_pending(session)
             if not complete.exists():
-                self._run_workload(session, ops, scenario, run)
-                copy_image(self.work / "work.log", log)
+                with self.phases("workload", guest=True):
+                    self._run_workload(session, ops, scenario, run)
+                with self.phases("write log copy"):
+                    copy_image(self.work / "work.log", log)
                 complete.touch()
-            self.pending += self._powerloss_states(scenario, run, log, seed)
+            with self.phases("crash states chosen"):
+                self.pending += self._powerloss_states(scenario, run, log, seed)
             self._check_pending(session)
         self._finish_run(scenario, run, [log, complete])
 
@@ -233,7 +243,7 @@ class Ext4CrashCampaign:
         return durations[scenario]
 
     def _powerloss_states(self, scenario: str, run: int, log_path: Path, seed: int) -> list[PendingState]:
-        log = blocklog.read_log(log_path)
+        log = self._read_log(log_path)
         states = blocklog.prefix_states(log) + blocklog.reorder_states(
             log, random.Random(seed), self.config.reorder_per_epoch)
         return [PendingState(scenario, run, s.name, log_path, s.upto, sorted(s.dropped)) for s in states]
@@ -244,37 +254,79 @@ class Ext4CrashCampaign:
         self._check_states(session, states)
 
     def _check_states(self, session: BoardSession, states: list[PendingState]) -> None:
+        """Recover the states in batches of SLOTS, alternating between the slot groups: while the
+        guest recovers one batch, a host thread runs e2fsck and the oracle on the batch before and
+        rebuilds the one after from the write log."""
         todo = [p for p in states if p.key not in self.done]
-        for start in range(0, len(todo), SLOTS):
-            self.ctx.check_stop()
-            batch = todo[start:start + SLOTS]
-            try:
-                self._check_batch(session, batch)
-            except KernelCrash as crash:
-                raise BoardError(self.board.name, f"kernel crashed while recovering one of "
-                                 f"{[p.key for p in batch]}: {crash.title}", crash.log_tail) from None
+        batches = [todo[start:start + SLOTS] for start in range(0, len(todo), SLOTS)]
+        if not batches:
+            return
+        groups = [[f"slot{g * SLOTS + i}" for i in range(SLOTS)] for g in range(GROUPS)]
+        with ThreadPoolExecutor(1, thread_name_prefix=f"{self.board.name}-host") as host:
+            rebuilt = host.submit(self._host_turn, None, batches[0], groups[0])
+            recovered = None
+            for n, batch in enumerate(batches):
+                marks = rebuilt.result()
+                self.ctx.check_stop()
+                slots = groups[n % GROUPS][:len(batch)]
+                following = batches[n + 1] if n + 1 < len(batches) else []
+                rebuilt = host.submit(self._host_turn, recovered, following, groups[(n + 1) % GROUPS])
+                try:
+                    recovered = (batch, slots, marks, *self._recover(session, slots))
+                except KernelCrash as crash:
+                    raise BoardError(self.board.name, f"kernel crashed while recovering one of "
+                                     f"{[p.key for p in batch]}: {crash.title}", crash.log_tail) from None
+            rebuilt.result()
+            host.submit(self._host_turn, recovered, [], []).result()
 
-    def _check_batch(self, session: BoardSession, batch: list[PendingState]) -> None:
-        slots = [f"slot{i}" for i in range(len(batch))]
-        marks = {}
+    def _host_turn(self, recovered: tuple | None, batch: list[PendingState], slots: list[str]) -> list:
+        """The host's side of one round: check and record the states the guest recovered (e2fsck,
+        the oracle), then write the next batch's crash images; returns their persistence marks."""
+        if recovered:
+            done, done_slots, marks, reports, window = recovered
+            for slot, state, state_marks in zip(done_slots, done, marks):
+                with self.phases("e2fsck"):
+                    fsck = e2fsck(self.work / "slots" / f"{slot}.img")
+                self._record(state, state_marks, reports[slot], fsck, {**window, "slot": slot})
+        next_marks = []
         for slot, state in zip(slots, batch):
             image = self.work / "slots" / f"{slot}.img"
-            state.materialize(self.base, image)
-            marks[slot] = read_marks(image)
+            with self.phases("image from write log"):
+                state.materialize(self.base, image, self._read_log)
+            with self.phases("marks read"):
+                next_marks.append(read_marks(image))
+        return next_marks
+
+    def _recover(self, session: BoardSession, slots: list[str]) -> tuple[dict, dict]:
+        """The guest mounts (recovers), dumps and exercises each slot's image: its reports, and
+        where in the console log this happened (for a report's excerpt)."""
         log = session.run_dir / "console.log"
         start = log.stat().st_size if log.exists() else 0
-        output = session.run(check_script(slots), timeout_s=300).text
+        started = time.monotonic()
+        with self.phases("guest check", guest=True):
+            output = session.run(check_script(slots), timeout_s=300).text
         reports = parse_check_output(output, slots)
-        # the console bytes of this batch's recovery, for a report's excerpt
-        window = {"log": str(log), "from": start, "to": log.stat().st_size if log.exists() else 0}
-        for slot, state in zip(slots, batch):
-            self._record(state, marks[slot], reports[slot], e2fsck(self.work / "slots" / f"{slot}.img"),
-                         {**window, "slot": slot})
+        self._guest_steps(reports.values(), time.monotonic() - started)
+        return reports, {"log": str(log), "from": start, "to": log.stat().st_size if log.exists() else 0}
+
+    def _guest_steps(self, reports, wall_s: float) -> None:
+        """The guest's own times of each step of a check, as parts of the 'guest check' phase; the
+        rest of its wall time is the agent's round trip and the output's way over the console."""
+        steps = 0.0
+        for report in reports:
+            timed = {"mount and journal recovery (guest)": report.recovery_ms,
+                     **{f"{step} (guest)": ms for step, ms in report.step_ms.items()}}
+            for step, ms in timed.items():
+                if ms is not None:
+                    self.phases.add(step, ms / 1000, within="guest check")
+                    steps += ms / 1000
+        self.phases.add("command and output transfer", max(0.0, wall_s - steps), within="guest check")
 
     def _record(self, state: PendingState, marks, report, fsck, console: dict | None = None) -> None:
         run = self._workload(state.scenario, state.run)
-        verdict = (verify(run.ops, len(marks), parse_dump("\n".join(report.dump)), run.states)
-                   if report.mounted else None)
+        with self.phases("oracle"):
+            verdict = (verify(run.ops, len(marks), parse_dump("\n".join(report.dump)), run.states)
+                       if report.mounted else None)
         outcome = ("mount-failed" if not report.mounted else "violation" if not verdict.ok
                    else "fsck" if not fsck.clean else "sanity" if not report.sanity else "ok")
         record = {
@@ -295,7 +347,8 @@ class Ext4CrashCampaign:
             "checked_at": round(time.time(), 3), "console": console,
             **self.ctx.origin,
         }
-        self._append(record)
+        with self.phases("record write"):
+            self._append(record)
         self.done.add(state.key)
         self.checked += 1
         rate = self.checked / max(1e-9, time.monotonic() - self.started) * 60

@@ -33,16 +33,15 @@ def make_base_image(path: Path) -> None:
 
 def read_marks(image: Path) -> list[Mark]:
     """The marks present from index 0 on; the count is how many persistence calls completed."""
-    marks = []
+    marks: list[Mark] = []
     with open(image, "rb") as f:
-        f.seek(FS_BYTES)
-        area = f.read(MARK_BYTES)
-    for n in range(len(area) // MARK_SIZE):
-        block = area[n * MARK_SIZE:n * MARK_SIZE + 20]
-        if block[:8] != MARK_MAGIC:
-            break
-        persist, op, crc = struct.unpack_from("<III", block, 8)
-        if persist != n or crc != zlib.crc32(block[:16]):
-            break
-        marks.append(Mark(persist, op))
+        for n in range(MARK_BYTES // MARK_SIZE):   # each mark's head only: the area is 8 MiB
+            f.seek(FS_BYTES + n * MARK_SIZE)
+            block = f.read(20)
+            if len(block) < 20 or block[:8] != MARK_MAGIC:
+                break
+            persist, op, crc = struct.unpack_from("<III", block, 8)
+            if persist != n or crc != zlib.crc32(block[:16]):
+                break
+            marks.append(Mark(persist, op))
     return marks

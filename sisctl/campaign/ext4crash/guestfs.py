@@ -39,6 +39,7 @@ class SlotReport:
     dump: list[str] = field(default_factory=list)
     sanity: bool = False
     problem: str = ""
+    step_ms: dict[str, float] = field(default_factory=dict)   # the guest's own time per step
 
 
 def parse_check_output(text: str, slots: list[str]) -> dict[str, SlotReport]:
@@ -51,6 +52,8 @@ def parse_check_output(text: str, slots: list[str]) -> dict[str, SlotReport]:
             continue
         elif line.startswith("recovery_ns "):
             current.mounted, current.recovery_ms = True, int(line.split()[1]) / 1e6
+        elif line.startswith("times_ns "):
+            current.step_ms = dict(zip(("dump", "sanity", "umount"), (int(n) / 1e6 for n in line.split()[1:4])))
         elif line.startswith("sanity "):
             current.sanity = line == "sanity ok"
         elif line.startswith(("mount failed", "umount failed")):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sisctl.campaign.core import phases
 from sisctl.campaign.core.kind import Context, Findings
 from sisctl.campaign.core.options import config_from_json
 from sisctl.campaign.fuzz.options import OPTIONS, FuzzConfig, config_from_options
@@ -28,7 +29,8 @@ class FuzzKind:
     def findings(self, config: FuzzConfig, records: list[dict], figures: dict) -> Findings:
         summary = {"target": config.target, "duration_s": config.duration_s,
                    "checksum_repair": config.checksum_repair,
-                   **coverage_summary(config.coverage, records, coverage_figures(figures)), **summarize(records)}
+                   **coverage_summary(config.coverage, records, coverage_figures(figures)), **summarize(records),
+                   "phases": phases.by_board(figures)}
         headline = (f"{summary['execs']} execs ({summary['execs_per_s']}/s), "
                     f"{len(summary['unique_crashes'])} unique findings")
         return Findings(summary, cases(summary), headline)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sisctl.campaign.core.kind import Context
+from sisctl.campaign.core.phases import Phases
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.fuzz import coverage as kcov
 from sisctl.campaign.fuzz.options import FuzzConfig
@@ -152,16 +153,19 @@ class FuzzCampaign:
             self.titles.update(json.loads((self.store.folder(u) / "crash.json").read_text())["title"]
                                for u in self.unique)
         self.restore_s: list[float] = []
+        self.phases = Phases()   # the executor's, once it runs
 
     def run(self) -> None:
         with Executor(self.ctx.board, self.work, slots=self.config.slots,
                       coverage=self.feedback == "pending") as executor:
+            self.phases = executor.phases
             if executor.coverage:
                 self._seed_baseline(executor)
             while self.elapsed < self.config.duration_s and not self.stopped():
                 self.ctx.check_stop()
                 self._batch(executor)
         self.ctx.figures["sessions"] = executor.sessions
+        self.ctx.figures["phases"] = executor.phases.as_dict()
         self.ctx.figures["coverage"] = self.coverage_figures()
         if self.config.minimize == "on":
             self._minimize_findings()
@@ -290,7 +294,9 @@ class FuzzCampaign:
         stats["mounted"] += int(result.mount == 0)
         stats["fs_errors"] += result.fs_errors
         stats["crash_execs"] += int(result.crashed)
-        for finding in judge(fuzz_input, result, self.seeds, self.work):
+        with self.phases("oracles and findings"):
+            findings = judge(fuzz_input, result, self.seeds, self.work)
+        for finding in findings:
             stats["findings"] += 1
             self._record_finding(finding, fuzz_input, image, result, index)
         if not result.crashed:

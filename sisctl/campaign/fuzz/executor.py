@@ -27,6 +27,7 @@ from typing import Iterator
 from sisctl.board.board import Board, BoardSession
 from sisctl.board.errors import AgentError, BoardError, KernelCrash
 from sisctl.board.qemu import Disk
+from sisctl.campaign.core.phases import Phases
 from sisctl.campaign.fuzz import coverage as kcov
 from sisctl.campaign.fuzz.inputs import FuzzInput
 from sisctl.campaign.fuzz.ops import encode
@@ -145,11 +146,12 @@ class Executor:
         a reproducer without snapshots). `coverage`: collect each input's kernel PCs (KCOV)."""
         self.board, self.workdir, self.cold, self.coverage = board, workdir, cold, coverage
         self.exec_timeout_s = exec_timeout_s
-        self.disks = [Disk(f"{DISK}{n}", workdir / f"disk{n}.img") for n in range(slots)]
+        self.disks = [Disk(f"{DISK}{n}", workdir / f"disk{n}.img", flushes=False) for n in range(slots)]
         self.session: BoardSession | None = None
         self._stack: ExitStack | None = None
         self._written = [0] * slots
         self.sessions = 0
+        self.phases = Phases()   # where an exec's time goes (figures['phases'])
 
     def __enter__(self) -> "Executor":
         return self
@@ -170,10 +172,11 @@ class Executor:
         self._written = [0] * len(self.disks)
         stack = ExitStack()
         try:
-            self.session = stack.enter_context(
-                self.board.session(label="fuzz", append=BOOT_APPEND, disks=self.disks, fast=not self.cold))
-            self.session.run(f"echo {CONSOLE_LOGLEVEL} > /proc/sys/kernel/printk", timeout_s=30)
-            self.session.machine.save_snapshot(SNAPSHOT)
+            self.session = stack.enter_context(self.phases.session(
+                self.board.session(label="fuzz", append=BOOT_APPEND, disks=self.disks, fast=not self.cold)))
+            with self.phases("fuzz snapshot saved", guest=True):
+                self.session.run(f"echo {CONSOLE_LOGLEVEL} > /proc/sys/kernel/printk", timeout_s=30)
+                self.session.machine.save_snapshot(SNAPSHOT)
         except BaseException:
             stack.close()
             raise
@@ -205,7 +208,8 @@ class Executor:
             chunk = inputs[start:start + len(self.disks)]
             images = [work / f"input{slot}.img" for slot in range(len(chunk))]
             for fuzz_input, image in zip(chunk, images):
-                fuzz_input.build_image(seeds, image)
+                with self.phases("image build (mutation, debugfs)"):
+                    fuzz_input.build_image(seeds, image)
             yield from zip(chunk, images, self.run_batch([(i, f.ops) for f, i in zip(chunk, images)]))
 
     def run_batch(self, items: list[tuple[Path, list[list]]]) -> list[ExecResult]:
@@ -221,17 +225,21 @@ class Executor:
         fresh = self.session is None
         if fresh:
             self._open()
-        for slot, (image, ops) in enumerate(items):
-            self._write_disk(slot, image, ops)
+        with self.phases("disk write"):
+            for slot, (image, ops) in enumerate(items):
+                self._write_disk(slot, image, ops)
         if not fresh:
-            self._restore()
+            with self.phases("snapshot restore", guest=True):
+                self._restore()
         restore_s = time.monotonic() - started
         log = self.session.run_dir / "console.log"
         offset = log.stat().st_size if log.exists() else 0
         outputs, hang = [""] * len(items), ""
+        ran = time.monotonic()
         try:
-            done = self.session.run(guest_command(len(items), self.coverage),
-                                    timeout_s=self.exec_timeout_s * len(items))
+            with self.phases("guest run", guest=True):
+                done = self.session.run(guest_command(len(items), self.coverage),
+                                        timeout_s=self.exec_timeout_s * len(items))
             outputs = split_by_slot(done.text, r"^== (\d+)$", len(items))
             if done.reason == "timeout":
                 hang = f"the ops did not finish within {self.exec_timeout_s * len(items):g} s"
@@ -241,6 +249,21 @@ class Executor:
             hang = err.message
         except BoardError as err:   # the machine went away without a report
             hang = f"lost the guest: {err.message}"
+        ran = time.monotonic() - ran
+        with self.phases("results and triage"):
+            results, text = self._results(items, log, offset, outputs, hang, fresh, restore_s)
+        in_guest = sum(sum(r.phases) for r in results if r.phases)
+        self.phases.add("command, output and console", max(0.0, ran - in_guest), within="guest run")
+        if any(r.crashed for r in results) or triage(text):
+            self.close()
+        seconds = (time.monotonic() - started) / len(items)
+        for result in results:
+            result.seconds = seconds
+        return results
+
+    def _results(self, items, log: Path, offset: int, outputs: list[str], hang: str, fresh: bool,
+                 restore_s: float) -> tuple[list[ExecResult], str]:
+        """Each slot's result from the agent's output and the console log since `offset`."""
         text = read_from(log, offset)
         logs = split_by_slot(text, r"sisctl-fuzz: input (\d+)", len(items))
         started_slots = [int(n) for n in re.findall(r"sisctl-fuzz: input (\d+)", text)] or [0]
@@ -254,6 +277,8 @@ class Executor:
                     result.after = disk.read(self._written[slot])
             result.fs_errors = count_fs_errors(result.log)
             result.phases = parse_phases(outputs[slot])
+            for step, seconds in zip(("mount (guest)", "ops (guest)", "unmount (guest)"), result.phases or ()):
+                self.phases.add(step, seconds, within="guest run")
             if self.coverage:
                 self._read_coverage(result, outputs[slot], self.disks[slot].image)
             found = triage(result.log)
@@ -262,12 +287,7 @@ class Executor:
             if hang and slot == started_slots[-1]:   # the input that was running
                 result.hang = hang
             results.append(result)
-        if any(r.crashed for r in results) or triage(text):
-            self.close()
-        seconds = (time.monotonic() - started) / len(items)
-        for result in results:
-            result.seconds = seconds
-        return results
+        return results, text
 
     def _read_coverage(self, result: ExecResult, output: str, disk: Path) -> None:
         result.kcov = parse_kcov(output)
