@@ -31,6 +31,7 @@ from sisctl.campaign.bench.analysis import block_values  # noqa: E402
 from sisctl.campaign.bench.stats import all_decided, compare, decide, detectable_change  # noqa: E402
 from sisctl.campaign.bench.suite import load_suite  # noqa: E402
 from sisctl.campaign.core import runner  # noqa: E402
+from sisctl.campaign.core.phases import table  # noqa: E402
 from sisctl.campaign.core.records import read_records  # noqa: E402
 
 SUITE = """# A/A recording: the quick suite's workloads, a fixed number of blocks
@@ -53,6 +54,9 @@ def record(board: str, variant: str, blocks: int, families: str, folder: Path) -
     summary = runner.start("bench", board, {"baseline": variant, "candidate": variant, "suite": str(suite),
                                             "budget": "3h"}, 1, progress=lambda _: None)
     print(f"recorded: {summary['headline']} in {summary['elapsed_s']:.0f} s; {summary['report']}")
+    for name, phases in summary.get("phases", {}).items():
+        boots = phases.get("cold boot", {}).get("count", 0)
+        print(f"{name}, per benchmark boot ({boots}):\n{table(phases, boots, 'boot')}")
     return Path(summary["report"])
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import io
+import os
 import queue
 import re
 import select
+import socket
 import struct
 import termios
 import threading
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, Callable
 
 import serial
+from serial.urlhandler import protocol_socket
 
 from sisctl.board import oops
 from sisctl.board.errors import BoardUnreachable, ConsoleLost, KernelCrash
@@ -58,11 +61,27 @@ ConsoleUrl = Annotated[str, Check(_console_url, "'qemu', a device path or a pyse
                                   {"pattern": "^(qemu|/.+|[A-Za-z][A-Za-z0-9+.-]*://.+)$"})]
 
 
+class SocketPort(protocol_socket.Serial):
+    """pyserial's socket:// port, closed at once: pyserial's own close() then sleeps 0.3 s in case
+    the caller reconnects, which every session's end paid."""
+
+    def close(self) -> None:
+        if self.is_open and self._socket is not None:
+            try:
+                self._socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass   # the peer (a stopped QEMU) is gone already
+            self._socket.close()
+        self._socket, self.is_open = None, False
+
+
 def open_port(url: str, baudrate: int, timeout_s: float, board: str) -> serial.SerialBase:
     """Open a console by pyserial URL (/dev/ttyUSB0, socket://, rfc2217://), retrying until the timeout."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
+            if url.startswith("socket://"):
+                return SocketPort(url, baudrate=baudrate, timeout=0.1)
             local_tty = {"exclusive": True} if url.startswith("/dev/") else {}
             return serial.serial_for_url(url, baudrate=baudrate, timeout=0.1, **local_tty)
         except (serial.SerialException, OSError, ValueError) as err:
@@ -94,6 +113,7 @@ class Console:
         self._crash_started = 0.0
         self._crash_done = threading.Event()
         self._stop = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()   # close() wakes the reader from its wait at once
         self._thread = threading.Thread(target=self._read_loop, name=f"console-{board}", daemon=True)
         self._thread.start()
 
@@ -130,8 +150,8 @@ class Console:
         except (AttributeError, NotImplementedError, io.UnsupportedOperation, serial.SerialException):
             # No descriptor to wait on (rfc2217:// decodes telnet in a thread of its own).
             return self.port.read(4096) if self.port.is_open else None
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if not ready:
+        ready, _, _ = select.select([fd, self._wake_r], [], [], 0.1)
+        if fd not in ready:
             return b""
         waiting = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
         return self.port.read(waiting) if waiting else None
@@ -264,8 +284,13 @@ class Console:
         return self._crash
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
+        if not self._stop.is_set():
+            self._stop.set()
+            os.write(self._wake_w, b"x")
+            self._thread.join(timeout=2)
+            if not self._thread.is_alive():   # else it may still wait on the pipe: leave it open
+                os.close(self._wake_r)
+                os.close(self._wake_w)
         try:
             self.port.close()
         except (serial.SerialException, OSError):

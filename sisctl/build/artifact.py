@@ -12,6 +12,9 @@ from sisctl.image.kernel import InvalidKernel, inspect_elf, inspect_image
 from sisctl.image.modules import ModuleTree
 
 
+_VERIFIED: dict[Path, tuple] = {}    # Image path -> its file's identity and sha256 when last verified
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -63,10 +66,17 @@ class Artifact:
         return artifact
 
     def verify(self) -> None:
-        """Refuse an artifact whose Image changed since it was built or is not an arm64 Image."""
+        """Refuse an artifact whose Image changed since it was built or is not an arm64 Image. An
+        Image whose file is unchanged since this process last verified it is not read again (every
+        session loads its artifact)."""
+        found = self.image.stat()
+        seen = (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns, self.sha256)
+        if _VERIFIED.get(self.image) == seen:
+            return
         if sha256_file(self.image) != self.sha256:
             raise InvalidKernel(f"{self.image}: sha256 differs from manifest.json; rebuild with --force")
         inspect_image(self.image)
+        _VERIFIED[self.image] = seen
 
 
 def write_manifest(root: Path, recipe: dict, cache_key: str, release: str | None) -> Artifact:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from functools import lru_cache
 from pathlib import Path
 
 from sisctl import paths, proc
@@ -25,7 +26,13 @@ def _digest(*parts: bytes) -> str:
 
 def agent_digest() -> str:
     """Hash of the agent's sources: a guest image built from other sources is out of date."""
-    return _digest(*(p.read_bytes() for p in sorted(AGENT_DIR.glob("*.[ch]"))))[:16]
+    sources = sorted(AGENT_DIR.glob("*.[ch]"))
+    return _sources_digest(tuple((p, p.stat().st_mtime_ns, p.stat().st_size) for p in sources))
+
+
+@lru_cache(maxsize=8)
+def _sources_digest(sources: tuple) -> str:   # read again only when a file's time or size changes
+    return _digest(*(path.read_bytes() for path, _, _ in sources))[:16]
 
 
 def build_agent(cache: Path) -> Path:
