@@ -118,6 +118,9 @@ def test_a_planted_change_is_flagged_where_it_is_and_nowhere_else(tiny, debug_ke
     assert [b["order"] for b in blocks][:2] in (["ABBA", "BAAB"], ["BAAB", "ABBA"])
     assert sum(r.get("warmup") is True for r in runs) == len(blocks) * 4 * 3   # one per boot and workload
     assert (out / "index.html").exists() and "null_syscall" in (out / "index.html").read_text()
+    phases = summary["phases"][tiny.name]   # where the time went: four boots a block, each workload per rep
+    assert phases["cold boot"]["count"] == len(blocks) * 4 and phases["cold boot"]["guest_cpu_s"] > 0
+    assert phases["workload null_syscall"]["count"] == len(blocks) * 4 * 4
 
 
 def figures(session, command: str) -> dict[str, float]:

@@ -49,6 +49,22 @@ def test_clean_kernel_gives_no_false_violations(powerloss):
     assert (out / "junit.xml").exists() and (out / "summary.json").exists()
 
 
+def test_the_summary_says_where_the_time_went(powerloss, board):
+    out, summary = powerloss
+    phases = summary["phases"][board.name]
+    checked = len(states(out))
+    for step in ("e2fsck", "oracle", "record write", "image from write log", "mount and journal recovery (guest)",
+                 "umount (guest)", "dump (guest)", "sanity (guest)"):
+        assert phases[step]["count"] == checked, step
+    assert phases["mount and journal recovery (guest)"]["within"] == "guest check"
+    check = phases["guest check"]
+    assert 0 < check["guest_cpu_s"] and 0 < check["wall_s"]
+    in_guest = sum(p["wall_s"] for name, p in phases.items() if name.endswith("(guest)"))
+    assert 0 < in_guest < check["wall_s"] * 1.05   # the guest's clock agrees: its steps fit in the round trips
+    assert phases["e2fsck"]["host_cpu_s"] > 0 and phases["session start"]["guest_cpu_s"] > 0
+    assert phases["workload"]["count"] == 2 and phases["session end"]["count"] == 2
+
+
 def _data_entry(log: blocklog.BlockLog, data: bytes) -> blocklog.Entry:
     """The logged write that carries the start of `data` (a file's content)."""
     with open(log.path, "rb") as f:

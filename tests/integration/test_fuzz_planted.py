@@ -76,6 +76,10 @@ def test_planted_bug_is_found_triaged_reproduced_and_minimised(planted_board, cl
     assert [u["title"] for u in summary["unique_crashes"]] == [TITLE]
     crash = summary["unique_crashes"][0]
     assert crash["usable_stack"] and crash["first_exec"] <= index
+    phases = summary["phases"]["qemu-virt-planted"]   # where the time went, per phase of an exec
+    assert phases["image build (mutation, debugfs)"]["count"] >= summary["execs"]
+    assert phases["oracles and findings"]["count"] >= summary["execs"]
+    assert phases["guest run"]["guest_cpu_s"] > 0 and phases["mount (guest)"]["within"] == "guest run"
 
     out = Path(summary["report"])
     folder = out / "crashes" / title_id(TITLE)
