@@ -48,7 +48,7 @@ def throughput(board: Board, seconds: float, slots: int, coverage: bool = False,
     inputs taking turns among `targets`."""
     seeds = load_seeds()
     work = Path(tempfile.mkdtemp(prefix="fuzz-bench-"))
-    build, restore, total, phases = [], [], [], []
+    build, restore, total = [], [], []
     mounted = {t: [0, 0] for t in targets}
     n = 0
     with Executor(board, work, slots=slots, coverage=coverage) as executor:
@@ -66,8 +66,6 @@ def throughput(board: Board, seconds: float, slots: int, coverage: bool = False,
             for (_, _, target), result in zip(made, results):
                 if not result.crashed and not result.booted:
                     restore.append(result.restore_s)
-                if result.phases:
-                    phases.append(result.phases)
                 mounted[target][0] += int(result.mount == 0)
                 mounted[target][1] += 1
             n += slots
@@ -77,12 +75,6 @@ def throughput(board: Board, seconds: float, slots: int, coverage: bool = False,
           f"{elapsed:.0f} s = {n / elapsed:.2f} execs/s on one VM")
     print(f"  per exec: host image build {ms(build)}, snapshot restore {ms(restore)} (shared by the batch), "
           f"total {ms(total)}")
-    if phases:
-        mount, ops, umount = (sorted(p[k] for p in phases) for k in range(3))
-        guest = statistics.median([sum(p) for p in phases])
-        other = statistics.median(total) - statistics.median(build) - statistics.median(restore or [0]) / slots - guest
-        print(f"  in the guest: mount {ms(mount)}, ops {ms(ops)}, unmount {ms(umount)}; the rest (delivery, "
-              f"reply, translating code after the restore, the agent process) about {other * 1000:.0f} ms per exec")
     for target, (ok, runs) in mounted.items():
         print(f"  {target:10s} {ok}/{runs} inputs mounted ({ok / runs:.0%})" if runs else f"  {target}: none")
     return n / elapsed

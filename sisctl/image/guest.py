@@ -26,8 +26,8 @@ def _digest(*parts: bytes) -> str:
 
 def agent_digest() -> str:
     """Hash of the agent's sources: a guest image built from other sources is out of date."""
-    sources = sorted(AGENT_DIR.glob("*.[ch]"))
-    return _sources_digest(tuple((p, p.stat().st_mtime_ns, p.stat().st_size) for p in sources))
+    stats = ((p, p.stat()) for p in sorted(AGENT_DIR.glob("*.[ch]")))
+    return _sources_digest(tuple((p, st.st_mtime_ns, st.st_size) for p, st in stats))
 
 
 @lru_cache(maxsize=8)

@@ -55,15 +55,18 @@ class Phases:
             self.totals.clear()
 
     @contextmanager
-    def __call__(self, name: str, guest: bool = False) -> Iterator[None]:
+    def __call__(self, name: str, guest: bool = False) -> Iterator[Totals]:
+        """Time the block as one `name`; what it yields holds that block's own figures once it ends."""
         guest_cpu = self.guest_cpu if guest else lambda: None
         guest_before, host_before, started = guest_cpu(), host_cpu_s(), time.monotonic()
+        timed = Totals()
         try:
-            yield
+            yield timed
         finally:
             guest_after = guest_cpu()
             guest = guest_after - guest_before if guest_before is not None and guest_after is not None else None
-            self.add(name, time.monotonic() - started, host_cpu_s() - host_before, guest)
+            timed.add(time.monotonic() - started, host_cpu_s() - host_before, guest)
+            self.add(name, timed.wall_s, timed.host_cpu_s, timed.guest_cpu_s)
 
     @contextmanager
     def session(self, opening: AbstractContextManager, start: str = "session start",

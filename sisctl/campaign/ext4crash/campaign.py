@@ -302,11 +302,10 @@ class Ext4CrashCampaign:
         where in the console log this happened (for a report's excerpt)."""
         log = session.run_dir / "console.log"
         start = log.stat().st_size if log.exists() else 0
-        started = time.monotonic()
-        with self.phases("guest check", guest=True):
+        with self.phases("guest check", guest=True) as check:
             output = session.run(check_script(slots), timeout_s=300).text
         reports = parse_check_output(output, slots)
-        self._guest_steps(reports.values(), time.monotonic() - started)
+        self._guest_steps(reports.values(), check.wall_s)
         return reports, {"log": str(log), "from": start, "to": log.stat().st_size if log.exists() else 0}
 
     def _guest_steps(self, reports, wall_s: float) -> None:

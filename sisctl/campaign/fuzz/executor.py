@@ -235,9 +235,8 @@ class Executor:
         log = self.session.run_dir / "console.log"
         offset = log.stat().st_size if log.exists() else 0
         outputs, hang = [""] * len(items), ""
-        ran = time.monotonic()
         try:
-            with self.phases("guest run", guest=True):
+            with self.phases("guest run", guest=True) as ran:
                 done = self.session.run(guest_command(len(items), self.coverage),
                                         timeout_s=self.exec_timeout_s * len(items))
             outputs = split_by_slot(done.text, r"^== (\d+)$", len(items))
@@ -249,11 +248,10 @@ class Executor:
             hang = err.message
         except BoardError as err:   # the machine went away without a report
             hang = f"lost the guest: {err.message}"
-        ran = time.monotonic() - ran
         with self.phases("results and triage"):
             results, text = self._results(items, log, offset, outputs, hang, fresh, restore_s)
         in_guest = sum(sum(r.phases) for r in results if r.phases)
-        self.phases.add("command, output and console", max(0.0, ran - in_guest), within="guest run")
+        self.phases.add("command, output and console", max(0.0, ran.wall_s - in_guest), within="guest run")
         if any(r.crashed for r in results) or triage(text):
             self.close()
         seconds = (time.monotonic() - started) / len(items)
