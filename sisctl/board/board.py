@@ -26,10 +26,11 @@ from sisctl.board.lock import BoardLock, console_lock
 from sisctl.board.power import power_cycle, power_set
 from sisctl.board.qemu import Disk, QemuLaunch, QemuMachine, create_vmstate, vmstate_problem
 from sisctl.board.spec import BoardSpec
+from sisctl.board.target import module as target_kind
 from sisctl.board.uboot import BootFiles
 from sisctl.build.artifact import Artifact
 from sisctl.errors import UsageError
-from sisctl.image.guest import agent_digest, build_guest
+from sisctl.image.guest import agent_digest
 
 SNAPSHOT_PING_S = 10.0
 
@@ -93,7 +94,7 @@ class Board:
             if name and not (artifact.dtbs / name).is_file():   # found now, not at the verify boot
                 raise UsageError(f"{self.spec.source}: key '{key}': the kernel {artifact.root.name} has no "
                                  f"device tree {name} (in {artifact.dtbs})")
-        initrd = build_guest(artifact, self.spec.boot.modules)
+        initrd = target_kind(self.spec.target.kind).guest_image(self, artifact)
         record = FlashRecord(str(artifact.root), str(initrd), artifact.sha256, artifact.build_id,
                              artifact.manifest.get("kernel_version"),
                              time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), agent_digest())
@@ -103,7 +104,7 @@ class Board:
             (self.state / "vmstate.qcow2").unlink(missing_ok=True)   # a new kernel starts a new snapshot file
         progress(f"{self.name}: flashing {artifact.root.name}; booting to verify")
         with self.session(fast=False, label="flash", artifact=artifact, initrd=initrd) as session:
-            if self.spec.qemu:
+            if self.spec.qemu and target_kind(self.spec.target.kind).SNAPSHOTS:
                 session.save_ready_snapshot()
             # Only a kernel that booted to the agent is the flashed one: after a failed flash nothing
             # is, and the next command says so instead of booting what never worked.
@@ -171,7 +172,9 @@ class BoardSession:
         self.board, self.run_dir, self.name = board, run_dir, board.name
         self.machine: QemuMachine | None = None
         self.console: Console | None = None
-        self.agent: Agent | None = None
+        self.agent: Agent | None = None          # sisctl's agent, where the target is it
+        self.target = None                       # what runs commands (sisctl/board/target/)
+        self._prepared = None                    # what the target set up before the boot
         self.boot_mode = ""
         self.boot_s = 0.0
         self._snapshot_key = ""
@@ -186,8 +189,11 @@ class BoardSession:
         return self.machine.cpu_seconds() if self.machine else None
 
     def boot(self, *, fast: bool, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
-        METHODS[self.board.spec.boot.method].boot(self, BootRequest(fast, append, disks, ready_timeout_s))
-        self.agent.set_clock()
+        kind = target_kind(self.board.spec.target.kind)
+        self._prepared = kind.prepare(self)
+        request = BootRequest(fast and kind.SNAPSHOTS, append, disks, ready_timeout_s)
+        METHODS[self.board.spec.boot.method].boot(self, request)
+        self.target.after_boot()
 
     # --- steps for the boot methods --------------------------------------------------------
     def boot_qemu(self, launch: QemuLaunch, identity: list[str], request: BootRequest,
@@ -243,7 +249,7 @@ class BoardSession:
 
     def wait_ready(self, timeout_s: float) -> None:
         try:
-            self.agent.wait_ready(timeout_s)
+            self.target.wait_ready(timeout_s)
         except ConsoleLost as lost:
             exit_report = self.machine.exit_report() if self.machine else None
             raise BoardError(self.name, exit_report or lost.message, lost.log_tail) from None
@@ -252,7 +258,8 @@ class BoardSession:
         """The kernel, guest image, device tree and command line this session boots."""
         spec = self.board.spec
         if self.artifact:   # a given artifact brings its own guest image; nothing flashed is needed
-            artifact, initrd = self.artifact, self.initrd or build_guest(self.artifact, spec.boot.modules)
+            artifact = self.artifact
+            initrd = self.initrd or target_kind(spec.target.kind).guest_image(self.board, artifact)
         else:
             flashed = self.board.flashed()
             artifact, initrd = flashed.load_artifact(), Path(flashed.initrd)
@@ -310,7 +317,7 @@ class BoardSession:
                                spec.crash_grace_s)
         if self.machine is not None:
             self.console.watch = self.machine.check_io_error
-        self.agent = Agent(self.console, self.name)
+        self.target = target_kind(self.board.spec.target.kind).attach(self, self._prepared)
 
     def on_close(self, what: str, step: Callable[[], None]) -> None:
         """Run `step` when the session ends (after the console closes, the last registered first);
@@ -323,9 +330,10 @@ class BoardSession:
 
         Every step is tried. With `cause` (the error that ended the session) a failing step is
         noted on it instead of replacing it; without, the first failure is raised."""
+        link = [("closing the link to the target", self.target.close)] if self.target else []
         console = [("closing the console", self.console.close)] if self.console else []
-        steps, self._undo = console + self._undo[::-1], []
-        self.console = self.agent = self.machine = None
+        steps, self._undo = link + console + self._undo[::-1], []
+        self.console = self.agent = self.target = self.machine = None
         first: BaseException | None = None
         for what, step in steps:
             try:
@@ -341,7 +349,7 @@ class BoardSession:
 
     # --- what campaigns use -------------------------------------------------------------------
     def run(self, command: str, timeout_s: float = 60.0) -> CommandResult:
-        return self.agent.run(command, timeout_s)
+        return self.target.run(command, timeout_s)
 
     def save_ready_snapshot(self) -> None:
         """Save the machine as it is now (agent ready) for later fast boots."""

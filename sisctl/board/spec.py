@@ -14,6 +14,8 @@ from sisctl.board.console import ConsoleUrl
 from sisctl.board.pi import PiSpec
 from sisctl.board.power import PowerSpec
 from sisctl.board.qemu import QemuSpec
+from sisctl.board.target import TargetSpec
+from sisctl.board.target import module as target_kind
 from sisctl.board.uboot import UbootSpec
 from sisctl.config import Name, Regex, Seconds, SecondsOrZero, between, max_bytes
 from sisctl.telemetry.power import PowerMeterSpec
@@ -69,6 +71,7 @@ class BoardSpec:
     power: PowerSpec = field(default_factory=config.default_choice(PowerSpec))
     power_meter: PowerMeterSpec = field(default_factory=PowerMeterSpec)
     boot: BootSpec = field(default_factory=BootSpec)
+    target: TargetSpec = field(default_factory=config.default_choice(TargetSpec))
     qemu: QemuSpec | None = None
     lab: LabPlace | None = None
     source: str = field(default="", init=False)
@@ -77,6 +80,7 @@ class BoardSpec:
 def load_board(path: Path) -> BoardSpec:
     spec = config.load(BoardSpec, path)
     METHODS[spec.boot.method].check(spec, path)
+    target_kind(spec.target.kind).check(spec, path)
     if spec.qemu is None and spec.console.url == "qemu":
         raise config.ConfigError(path, "console.url", "a real board needs its console's pyserial URL")
     if spec.qemu is not None and spec.console.url != "qemu":

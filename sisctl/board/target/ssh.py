@@ -1,0 +1,172 @@
+"""target.kind ssh: a board's own OS over SSH. The host key is checked against a known_hosts file
+(an unknown or changed key is refused, never added), the key file authenticates, and each command
+runs in an exec channel, so its stdout, stderr and exit status come back exactly. The serial
+console stays open for the kernel's messages and error reports.
+
+    target:
+      kind: ssh
+      host: qemu              # 'qemu': the QEMU board's port 22, forwarded to a free loopback port
+      user: root
+      key_file: ~/.ssh/lab_ed25519        # its .pub is what the stand-in authorizes
+      known_hosts: ~/.ssh/known_hosts     # for a QEMU stand-in sisctl writes its own key's line
+      connect_timeout_s: 10
+      image: standin          # a QEMU board: the initramfs booted ('standin' or a path)
+
+The host enforces a command's timeout: at its end the channel is closed and the command reported
+as timed out (what the remote side does with the hang-up is up to it).
+"""
+from __future__ import annotations
+
+import os
+import select
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import paramiko
+
+from sisctl import config, net
+from sisctl.board.agent import CommandResult, check_timeout
+from sisctl.board.errors import BoardError, BoardUnreachable, BootTimeout
+from sisctl.board.target import TargetSettings
+from sisctl.board.target.osimage import STANDIN, guest_image as _os_image, host_key, is_qemu, require_image
+from sisctl.config import Seconds, between
+from sisctl.sshlink import SshRefused, SshUnreachable, open_checked, refuse_unknown_keys
+
+if TYPE_CHECKING:
+    from sisctl.board.board import BoardSession
+
+SNAPSHOTS = False
+AGENT = False
+
+QEMU_HOST = "qemu"
+RETRY_S = 0.5
+
+
+@dataclass(kw_only=True)
+class SshTarget(TargetSettings):
+    """kind ssh: commands over SSH to the board's own OS."""
+    host: str = QEMU_HOST
+    user: str = "root"
+    port: Annotated[int, between(1, 65535)] = 22
+    key_file: str = ""
+    known_hosts: str = "~/.ssh/known_hosts"
+    connect_timeout_s: Seconds = 10.0
+    image: str = ""
+
+
+def check(spec, path) -> None:
+    target: SshTarget = spec.target
+    if not target.key_file:
+        raise config.ConfigError(path, "target.key_file", "the SSH target authenticates with a key file "
+                                 "(passwords are not taken)")
+    if target.host == QEMU_HOST and not is_qemu(spec):
+        raise config.ConfigError(path, "target.host", "'qemu' (a forwarded port) is for QEMU boards; give the "
+                                 "board's address")
+    if target.host != QEMU_HOST and is_qemu(spec):
+        raise config.ConfigError(path, "target.host", "a QEMU board is reached as 'qemu' (its port 22 forwarded "
+                                 "to a loopback port)")
+    require_image(spec, path)
+
+
+def guest_image(board, artifact):
+    return _os_image(board, artifact)
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+    known_hosts: Path
+
+
+def prepare(session: BoardSession) -> Address:
+    """A QEMU board gets a user network whose guest port 22 is forwarded to a free loopback port."""
+    target: SshTarget = session.board.spec.target
+    if target.host != QEMU_HOST:
+        return Address(target.host, target.port, Path(os.path.expanduser(target.known_hosts)))
+    port = net.free_port()
+    session.qemu_args += ["-netdev", f"user,id=sisssh,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22",
+                          "-device", "virtio-net-pci,netdev=sisssh"]
+    known = Path(os.path.expanduser(target.known_hosts))
+    if target.image == STANDIN:   # its host key is sisctl's own: the line for this port is written, not learnt
+        known = session.board.state / "standin-known-hosts"
+        public = Path(f"{host_key(session.board)}.pub").read_text().split()
+        known.write_text(f"[127.0.0.1]:{port} {public[0]} {public[1]}\n")
+    return Address("127.0.0.1", port, known)
+
+
+class SshLink:
+    def __init__(self, session: BoardSession, address: Address):
+        self.board, self.address = session.name, address
+        self.spec: SshTarget = session.board.spec.target
+        self.console = session.console
+        self.where = f"ssh {self.spec.user}@{address.host}:{address.port}"
+        self._client: paramiko.SSHClient | None = None
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Connect, trying again while the board boots, until `timeout_s`; a refusal ends it at once."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self._connect(min(self.spec.connect_timeout_s, max(1.0, deadline - time.monotonic())))
+                return
+            except SshRefused as err:
+                raise BoardError(self.board, str(err), self.console.tail_text()) from None
+            except SshUnreachable as err:
+                if time.monotonic() + RETRY_S >= deadline:
+                    raise BootTimeout(self.board, f"{err} (tried for {timeout_s:g} s)", self.console.tail_text()) from None
+            self.console.check_crash()
+            time.sleep(RETRY_S)
+
+    def _connect(self, timeout_s: float) -> None:
+        client = paramiko.SSHClient()
+        refuse_unknown_keys(client, self.address.known_hosts)
+        key = os.path.expanduser(self.spec.key_file)
+        open_checked(lambda: client.connect(
+            self.address.host, self.address.port, username=self.spec.user, key_filename=key, timeout=timeout_s,
+            banner_timeout=timeout_s, auth_timeout=timeout_s, look_for_keys=False, allow_agent=False),
+            client.close, where=self.where, known_hosts=self.address.known_hosts, host=self.address.host,
+            port=self.address.port)
+        self._client = client
+
+    def after_boot(self) -> None:
+        pass
+
+    def run(self, command: str, timeout_s: float = 60.0) -> CommandResult:
+        check_timeout(timeout_s)
+        started = time.monotonic()
+        deadline = started + timeout_s
+        try:
+            channel = self._client.get_transport().open_session(timeout=self.spec.connect_timeout_s)
+            channel.exec_command(command)
+            channel.shutdown_write()
+            out, err = bytearray(), bytearray()
+            while not (channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready()):
+                if time.monotonic() >= deadline:
+                    channel.close()
+                    return CommandResult(command, bytes(out), bytes(err), "timeout", -1, time.monotonic() - started)
+                select.select([channel], [], [], min(0.1, max(0.0, deadline - time.monotonic())))
+                if channel.recv_ready():
+                    out += channel.recv(1 << 16)
+                if channel.recv_stderr_ready():
+                    err += channel.recv_stderr(1 << 16)
+                self.console.check_crash()
+            code = channel.recv_exit_status()
+            channel.close()
+        except (socket.timeout, paramiko.SSHException, OSError, AttributeError) as error:
+            raise BoardUnreachable(self.board, f"{self.where}: the connection failed while running a command: "
+                                   f"{error or type(error).__name__}", self.console.tail_text()) from None
+        reason = "signal" if code == -1 else "exit"
+        return CommandResult(command, bytes(out), bytes(err), reason, code, time.monotonic() - started)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def attach(session: BoardSession, prepared: Address) -> SshLink:
+    return SshLink(session, prepared)
