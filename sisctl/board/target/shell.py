@@ -159,16 +159,16 @@ class ShellLink:
         self._send((f"base64 -d /tmp/.sis-c64 >/tmp/.sis-c && sh /tmp/.sis-c </dev/null >/tmp/.sis-o "
                     f'2>/tmp/.sis-e; echo "@@SH""S {n} $?"\n').encode())
         status = self._search(re.compile(MARK + rf"S {n} (\d+)\r?\n".encode()), timeout_s)
-        reason = "exit"
-        if status is None:   # the host's timeout: interrupt the command, keep the shell
-            self._send(b"\x03")
-            status = self._search(re.compile(MARK + rf"S {n} (\d+)\r?\n".encode()), INTERRUPT_GRACE_S)
-            if status is None:
+        if status is not None:
+            reason, code = "exit", int(status.group(1))
+        else:   # the host's timeout: interrupt the command (the shell drops the rest of its line), go on
+            self._send(f'\x03\necho "@@SH""I {n}"\n'.encode())
+            if self._search(re.compile(MARK + rf"I {n}\r?\n".encode()), INTERRUPT_GRACE_S) is None:
                 raise CommandTimeout(self.board, f"no result for {shown(command)} within {timeout_s:g} s, and "
                                      "Ctrl-C did not bring the shell back", self.console.tail_text())
-            reason = "timeout"
+            reason, code = "timeout", -1
         stdout, stderr = self._fetch("o", n), self._fetch("e", n)
-        return CommandResult(command, stdout, stderr, reason, int(status.group(1)), time.monotonic() - started)
+        return CommandResult(command, stdout, stderr, reason, code, time.monotonic() - started)
 
     def _fetch(self, stream: str, n: int) -> bytes:
         """A file the command wrote, in base64 with its md5 sum, asked again when kernel text broke it."""
