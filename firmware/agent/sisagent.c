@@ -379,7 +379,9 @@ int main(int argc, char **argv)
         ssize_t n = read(STDIN_FILENO, &c, 1);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-            /* Console gone: nothing left to serve. */
+            /* Console gone: served over SSH (SISAGENT_ONCE), the agent ends with its channel; on the
+               console, init's loop would only start it again, so it waits instead. */
+            if (getenv("SISAGENT_ONCE")) return 0;
             sleep(1);
             continue;
         }

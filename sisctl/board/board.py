@@ -82,6 +82,11 @@ class Board:
             print(f"{self.name}: {path} is damaged ({str(err)[:120]}); moved to {damaged.name}, "
                   "the board counts as not flashed", file=sys.stderr)
 
+    @property
+    def has_agent(self) -> bool:
+        """Whether sisctl's agent answers on this board (its target: sisctl/board/target/)."""
+        return target_kind(self.spec.target.kind).has_agent(self.spec)
+
     # --- flashing ------------------------------------------------------------
     def flash(self, artifact: Artifact, progress: Callable[[str], None] = print) -> dict:
         """Install `artifact` on the board, prove it boots to the agent, and save a ready snapshot."""

@@ -58,7 +58,7 @@ def serial_board(tmp_path):
         script = tmp_path / "login.py"
         script.write_text(LOGIN)
         child = subprocess.Popen(
-            ["setsid", "sh", "-c", f'exec <"$1" >"$1" 2>&1; stty sane; exec "$2" "$3" "$4" "$5"', "board",
+            ["setsid", "sh", "-c", 'exec <"$1" >"$1" 2>&1; stty sane; exec "$2" "$3" "$4" "$5"', "board",
              board_end, sys.executable, str(script), mode, shell], env={**os.environ, "HOME": str(tmp_path)},
             cwd=tmp_path)
         children.append(child)
@@ -118,9 +118,9 @@ def test_login_and_exact_output_and_status_while_the_kernel_prints(serial_board)
         result = shell.run("echo out; echo err >&2; exit 7")
         assert (result.stdout, result.stderr, result.reason, result.code) == (b"out\n", b"err\n", "exit", 7)
         blob = bytes(range(256)) * 64
-        Path_ = Path(shell.run("mktemp").text.strip())
-        Path_.write_bytes(blob)          # the 'board' is this host: its files are ours to compare
-        result = shell.run(f"cat {Path_}; printf 'no newline'")
+        blob_file = Path(shell.run("mktemp").text.strip())
+        blob_file.write_bytes(blob)          # the 'board' is this host: its files are ours to compare
+        result = shell.run(f"cat {blob_file}; printf 'no newline'")
         assert result.stdout == blob + b"no newline" and result.ok
         long = "x" * 3000   # more than a line editor takes in one line
         assert shell.run(f"printf %s {long} | wc -c").text.strip() == "3000"
@@ -150,7 +150,7 @@ def test_a_wrong_password_is_one_clear_error_within_the_login_timeout(serial_boa
 def test_a_prompt_never_seen_names_the_prompt(serial_board):
     start, _ = serial_board
     shell = link(start(mode="silent"))
-    with pytest.raises(BootTimeout, match=r"no a login prompt \(/login: \*\$/\) or a shell prompt"):
+    with pytest.raises(BootTimeout, match=r"no login prompt \(/login: \*\$/\) or shell prompt"):
         shell.wait_ready(4)
 
 

@@ -7,7 +7,7 @@
 A target's module holds the dataclass of its settings (derived from TargetSettings; the key
 `kind:` picks it, as `model:` picks a power switch), and:
   SNAPSHOTS            whether a QEMU board's ready snapshot can stand in for a boot of it
-  AGENT                whether sisctl's agent answers (campaigns that need the agent ask this)
+  has_agent(spec)      whether sisctl's agent answers there (campaigns that need it ask)
   check(spec, path)    rules beyond the types, when the board file loads (config.ConfigError)
   guest_image(board, artifact)   the initramfs a QEMU or loader boot gives this kernel
   prepare(session)     before the boot: what the target adds to it (QEMU options, say); returns what

@@ -38,7 +38,10 @@ if TYPE_CHECKING:
     from sisctl.board.board import BoardSession
 
 SNAPSHOTS = False
-AGENT = False
+
+
+def has_agent(spec) -> bool:
+    return False
 
 MARK = b"@@SH"
 KERNEL_LINE = re.compile(rb"\[ *\d+\.\d+\][^\n]*\n")    # a printk line, wherever it broke in
@@ -92,16 +95,16 @@ class ShellLink:
         spec = self.spec
         login, password = _bytes_regex(spec.login_regex), _bytes_regex(spec.password_regex)
         prompt, failed = _bytes_regex(spec.prompt_regex), _bytes_regex(spec.failed_regex)
-        seen = self._await([login, prompt], timeout_s, f"a login prompt (/{spec.login_regex}/) or a shell prompt "
+        seen = self._await([login, prompt], timeout_s, f"login prompt (/{spec.login_regex}/) or shell prompt "
                            f"(/{spec.prompt_regex}/)", BootTimeout)
         if seen is login:
             self._send(spec.user.encode() + b"\n")
-            what = f"a password prompt (/{spec.password_regex}/) or a shell prompt after the user name"
+            what = f"password prompt (/{spec.password_regex}/) or shell prompt after the user name"
             seen = self._await([password, prompt, failed], spec.login_timeout_s, what, BootTimeout, reprompt=False)
             if seen is password:
                 self._send(spec.password.read(self.board, "the login password").encode() + b"\n")
                 seen = self._await([prompt, failed, login], spec.login_timeout_s,
-                                   f"a shell prompt (/{spec.prompt_regex}/) after the password", BootTimeout,
+                                   f"shell prompt (/{spec.prompt_regex}/) after the password", BootTimeout,
                                    reprompt=False)
             if seen is not prompt:
                 raise LoginFailed(self.board, f"login as {spec.user!r} refused: wrong user name or password "

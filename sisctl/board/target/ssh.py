@@ -10,15 +10,21 @@ console stays open for the kernel's messages and error reports.
       key_file: ~/.ssh/lab_ed25519        # its .pub is what the stand-in authorizes
       known_hosts: ~/.ssh/known_hosts     # for a QEMU stand-in sisctl writes its own key's line
       connect_timeout_s: 10
+      agent: true             # sisctl's agent, uploaded and served over SSH (false: exec channels)
       image: standin          # a QEMU board: the initramfs booted ('standin' or a path)
 
-The host enforces a command's timeout: at its end the channel is closed and the command reported
-as timed out (what the remote side does with the hang-up is up to it).
+With `agent` (the default) sisctl copies its static agent to the board (`agent_dir`, once per agent
+build) and speaks the agent's protocol over an SSH channel instead of the serial line, so campaigns
+and benchmarks that need the agent run on the board's own OS as on sisctl's initramfs. Without it
+each command runs in an exec channel; the host enforces its timeout by closing the channel and
+reports it as timed out (what the remote side does with the hang-up is up to it).
 """
 from __future__ import annotations
 
+import io
 import os
 import select
+import shlex
 import socket
 import time
 from dataclasses import dataclass
@@ -27,19 +33,24 @@ from typing import TYPE_CHECKING, Annotated
 
 import paramiko
 
-from sisctl import config, net
-from sisctl.board.agent import CommandResult, check_timeout
+from sisctl import config, net, paths
+from sisctl.board.agent import Agent, CommandResult, check_timeout
+from sisctl.board.console import Console
 from sisctl.board.errors import BoardError, BoardUnreachable, BootTimeout
 from sisctl.board.target import TargetSettings
 from sisctl.board.target.osimage import STANDIN, guest_image as _os_image, host_key, is_qemu, require_image
 from sisctl.config import Seconds, between
+from sisctl.image.guest import agent_digest, build_agent
 from sisctl.sshlink import SshRefused, SshUnreachable, open_checked, refuse_unknown_keys
 
 if TYPE_CHECKING:
     from sisctl.board.board import BoardSession
 
 SNAPSHOTS = False
-AGENT = False
+
+
+def has_agent(spec) -> bool:
+    return spec.target.agent
 
 QEMU_HOST = "qemu"
 RETRY_S = 0.5
@@ -54,6 +65,8 @@ class SshTarget(TargetSettings):
     key_file: str = ""
     known_hosts: str = "~/.ssh/known_hosts"
     connect_timeout_s: Seconds = 10.0
+    agent: bool = True
+    agent_dir: str = "/tmp"
     image: str = ""
 
 
@@ -100,11 +113,13 @@ def prepare(session: BoardSession) -> Address:
 
 class SshLink:
     def __init__(self, session: BoardSession, address: Address):
-        self.board, self.address = session.name, address
+        self.session, self.board, self.address = session, session.name, address
         self.spec: SshTarget = session.board.spec.target
         self.console = session.console
         self.where = f"ssh {self.spec.user}@{address.host}:{address.port}"
         self._client: paramiko.SSHClient | None = None
+        self.agent: Agent | None = None
+        self._agent_console: Console | None = None
 
     def wait_ready(self, timeout_s: float) -> None:
         """Connect, trying again while the board boots, until `timeout_s`; a refusal ends it at once."""
@@ -120,6 +135,27 @@ class SshLink:
                     raise BootTimeout(self.board, f"{err} (tried for {timeout_s:g} s)", self.console.tail_text()) from None
             self.console.check_crash()
             time.sleep(RETRY_S)
+        if self.spec.agent:
+            self._serve_agent(max(5.0, deadline - time.monotonic()))
+
+    def _serve_agent(self, timeout_s: float) -> None:
+        """Copy the agent over (once per build) and serve it on a channel of its own."""
+        remote = f"{self.spec.agent_dir.rstrip('/')}/sisagent-{agent_digest()}"
+        quoted = shlex.quote(remote)
+        if self._exec(f"test -x {quoted}", 30).code != 0:
+            binary = build_agent(paths.cache_dir()).read_bytes()
+            copied = self._exec(f"cat > {quoted}.part && chmod 755 {quoted}.part && mv {quoted}.part {quoted}",
+                                120, stdin=binary)
+            if not copied.ok:
+                raise BoardError(self.board, f"{self.where}: copying the agent to {remote} failed ({copied.code}): "
+                                 f"{copied.stderr.decode(errors='replace').strip()[-300:]}")
+        channel = self._transport().open_session(timeout=self.spec.connect_timeout_s)
+        channel.exec_command(f"SISAGENT_ONCE=1 exec {quoted}")
+        console = Console(ChannelPort(channel), self.session.run_dir / "agent-ssh.log", self.board)
+        console.watch = self.console.check_crash     # the kernel's reports come on the serial console
+        self.agent = self.session.agent = Agent(console, self.board)
+        self._agent_console = console
+        self.agent.wait_ready(timeout_s)
 
     def _connect(self, timeout_s: float) -> None:
         client = paramiko.SSHClient()
@@ -136,12 +172,26 @@ class SshLink:
         pass
 
     def run(self, command: str, timeout_s: float = 60.0) -> CommandResult:
+        if self.agent is not None:
+            return self.agent.run(command, timeout_s)
+        return self._exec(command, timeout_s)
+
+    def _transport(self) -> paramiko.Transport:
+        transport = self._client.get_transport() if self._client else None
+        if transport is None or not transport.is_active():
+            raise BoardUnreachable(self.board, f"{self.where}: the SSH connection is gone", self.console.tail_text())
+        return transport
+
+    def _exec(self, command: str, timeout_s: float, stdin: bytes = b"") -> CommandResult:
+        """`command` in an exec channel, fed `stdin`; its output and status."""
         check_timeout(timeout_s)
         started = time.monotonic()
         deadline = started + timeout_s
         try:
-            channel = self._client.get_transport().open_session(timeout=self.spec.connect_timeout_s)
+            channel = self._transport().open_session(timeout=self.spec.connect_timeout_s)
             channel.exec_command(command)
+            if stdin:
+                channel.sendall(stdin)
             channel.shutdown_write()
             out, err = bytearray(), bytearray()
             while not (channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready()):
@@ -156,16 +206,50 @@ class SshLink:
                 self.console.check_crash()
             code = channel.recv_exit_status()
             channel.close()
-        except (socket.timeout, paramiko.SSHException, OSError, AttributeError) as error:
+        except (socket.timeout, paramiko.SSHException, OSError) as error:
             raise BoardUnreachable(self.board, f"{self.where}: the connection failed while running a command: "
                                    f"{error or type(error).__name__}", self.console.tail_text()) from None
         reason = "signal" if code == -1 else "exit"
         return CommandResult(command, bytes(out), bytes(err), reason, code, time.monotonic() - started)
 
     def close(self) -> None:
+        if self._agent_console is not None:
+            self._agent_console.close()
+            self._agent_console = self.agent = None
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+class ChannelPort:
+    """An SSH channel as the port a Console reads: no descriptor (the console polls it), reads that
+    give up after 0.1 s, closed once the far end closes."""
+
+    def __init__(self, channel: paramiko.Channel):
+        self.channel = channel
+        channel.settimeout(0.1)
+
+    @property
+    def is_open(self) -> bool:
+        return not self.channel.closed and not self.channel.eof_received
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("an SSH channel is polled")
+
+    def read(self, size: int) -> bytes:
+        try:
+            return self.channel.recv(size)
+        except socket.timeout:
+            return b""
+
+    def write(self, data: bytes) -> None:
+        self.channel.sendall(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.channel.close()
 
 
 def attach(session: BoardSession, prepared: Address) -> SshLink:

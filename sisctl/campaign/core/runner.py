@@ -147,6 +147,11 @@ def _run(campaign_kind: CampaignKind, config: Any, out: Path, progress: Callable
         if len(boards) > 1 and not shardable(campaign_kind):
             raise UsageError(f"a {campaign_kind.name} campaign runs on one board, not on {', '.join(boards)}")
         shards = [Shard(held_board(name), i, len(boards)) for i, name in enumerate(boards)]
+        for shard in shards:   # campaigns speak to sisctl's agent
+            if not shard.board.has_agent:
+                raise UsageError(f"{shard.board.name}: a {campaign_kind.name} campaign needs sisctl's agent, and this "
+                                 f"board's target ({shard.board.spec.target.kind}) has none; use target kind agent, "
+                                 "or ssh with agent: true")
         with ExitStack() as holds:
             for name in sorted(boards):   # one hold per board for the whole campaign, always in this order
                 holds.enter_context(fleet_hold(name))
