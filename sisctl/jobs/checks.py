@@ -3,6 +3,7 @@ takes a live session and returns what it saw, or raises CheckFailed saying what 
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Callable
 
 from sisctl.board.board import BoardSession
@@ -61,8 +62,22 @@ def check_disk(session: BoardSession, serial: str) -> str:
     return "an ext4 disk mounted, written and read back"
 
 
+def check_profile(session: BoardSession, command: str, pattern: str, timeout_s: float) -> str:
+    """A command of the target's own smoke profile: it succeeds and its output matches `pattern`."""
+    result = session.run(command, timeout_s)
+    text = result.text.strip()
+    matched = not pattern or re.search(pattern, result.text)
+    expect(result.ok and bool(matched), f"{command!r} gave {text[-200:]!r} ({result.reason} {result.code})"
+           + (f", not matching /{pattern}/" if not matched else ""))
+    return text.splitlines()[0][:120] if text else "(no output)"
+
+
 def board_checks(session: BoardSession, release: str | None, modules: list[str]) -> list[tuple[str, Callable[[], str]]]:
-    """(name, check) for every check of a booted board, in the order they run."""
+    """(name, check) for every check of a booted board, in the order they run. A target that brings
+    its own smoke profile (a kernel without Linux's userland) is checked by that instead."""
+    profile = getattr(session.board.spec.target, "smoke", None)
+    if profile is not None:
+        return [(f"{c.run}", lambda c=c: check_profile(session, c.run, c.expect, c.timeout_s)) for c in profile]
     return [("kernel release", lambda: check_release(session, release)),
             ("architecture", lambda: check_arch(session)),
             ("modules loaded", lambda: check_modules(session, modules)),

@@ -3,6 +3,7 @@
   agent   sisctl's own agent in sisctl's initramfs (the default): exact output, snapshots, campaigns
   shell   a login prompt and a shell on the serial console (a board's own OS, a busybox system)
   ssh     a board's own OS over SSH, its host key checked
+  prompt  a kernel with only a command prompt of its own (no agent, no POSIX shell)
 
 A target's module holds the dataclass of its settings (derived from TargetSettings; the key
 `kind:` picks it, as `model:` picks a power switch), and:
@@ -28,7 +29,7 @@ from typing import Annotated
 from sisctl.config import ChosenBy
 from sisctl.errors import UsageError
 
-KINDS = ("agent", "shell", "ssh")    # target.kind -> the module of that name in this folder
+KINDS = ("agent", "shell", "ssh", "prompt")    # target.kind -> the module of that name in this folder
 
 
 @dataclass(kw_only=True)
