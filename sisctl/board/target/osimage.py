@@ -42,21 +42,30 @@ def guest_image(board, artifact) -> Path:
 
 def host_key(board) -> Path:
     """The stand-in's SSH host key, made on the host once per board: so the host knows it in advance."""
-    key = board.state / "standin-host-key"
+    return _keypair(board.state / "standin-host-key", f"{board.name}-standin")
+
+
+def client_key(board) -> Path:
+    """The ssh target's private key: the board file's, or for a stand-in without one, sisctl's own."""
+    key_file = getattr(board.spec.target, "key_file", "")
+    if key_file:
+        return Path(os.path.expanduser(key_file))
+    return _keypair(board.state / "standin-client-key", f"sisctl@{board.name}")
+
+
+def _keypair(key: Path, comment: str) -> Path:
     if not key.exists():
         with paths.written_into_place(key) as partial:
-            proc.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{board.name}-standin", "-f", partial],
-                     timeout=30)
+            proc.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", partial], timeout=30)
             Path(f"{partial}.pub").replace(f"{key}.pub")
     return key
 
 
 def authorized_key(board) -> str:
     """The public half of the ssh target's key, or '' when the board has no ssh target."""
-    key_file = getattr(board.spec.target, "key_file", "")
-    if not key_file:
+    if board.spec.target.kind != "ssh":
         return ""
-    public = Path(os.path.expanduser(key_file) + ".pub")
+    public = Path(f"{client_key(board)}.pub")
     try:
         return public.read_text().strip()
     except OSError as err:

@@ -7,7 +7,7 @@ console stays open for the kernel's messages and error reports.
       kind: ssh
       host: qemu              # 'qemu': the QEMU board's port 22, forwarded to a free loopback port
       user: root
-      key_file: ~/.ssh/lab_ed25519        # its .pub is what the stand-in authorizes
+      key_file: ~/.ssh/lab_ed25519        # the stand-in's default: a key sisctl makes for the board
       known_hosts: ~/.ssh/known_hosts     # for a QEMU stand-in sisctl writes its own key's line
       connect_timeout_s: 10
       agent: true             # sisctl's agent, uploaded and served over SSH (false: exec channels)
@@ -38,7 +38,8 @@ from sisctl.board.agent import Agent, CommandResult, check_timeout
 from sisctl.board.console import Console
 from sisctl.board.errors import BoardError, BoardUnreachable, BootTimeout
 from sisctl.board.target import TargetSettings
-from sisctl.board.target.osimage import STANDIN, guest_image as _os_image, host_key, is_qemu, require_image
+from sisctl.board.target.osimage import (STANDIN, client_key, guest_image as _os_image, host_key, is_qemu,
+                                         require_image)
 from sisctl.config import Seconds, between
 from sisctl.image.guest import agent_digest, build_agent
 from sisctl.sshlink import SshRefused, SshUnreachable, open_checked, refuse_unknown_keys
@@ -72,7 +73,7 @@ class SshTarget(TargetSettings):
 
 def check(spec, path) -> None:
     target: SshTarget = spec.target
-    if not target.key_file:
+    if not target.key_file and target.image != STANDIN:
         raise config.ConfigError(path, "target.key_file", "the SSH target authenticates with a key file "
                                  "(passwords are not taken)")
     if target.host == QEMU_HOST and not is_qemu(spec):
@@ -160,7 +161,7 @@ class SshLink:
     def _connect(self, timeout_s: float) -> None:
         client = paramiko.SSHClient()
         refuse_unknown_keys(client, self.address.known_hosts)
-        key = os.path.expanduser(self.spec.key_file)
+        key = str(client_key(self.session.board))
         open_checked(lambda: client.connect(
             self.address.host, self.address.port, username=self.spec.user, key_filename=key, timeout=timeout_s,
             banner_timeout=timeout_s, auth_timeout=timeout_s, look_for_keys=False, allow_agent=False),
