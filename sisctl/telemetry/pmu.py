@@ -19,7 +19,7 @@ class PmuReading:
 
 def pmu_command(command: str, interval_ms: int = 0) -> str:
     """The guest command that runs `command` (a shell string) under the counters."""
-    return f"/sbin/sisagent pmu {int(interval_ms)} /bin/sh -c {shlex.quote(command)}"
+    return f"sisagent pmu {int(interval_ms)} /bin/sh -c {shlex.quote(command)}"
 
 
 def parse_pmu(stderr: str) -> PmuReading:

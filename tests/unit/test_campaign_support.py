@@ -48,7 +48,7 @@ def test_check_output_is_split_per_slot():
 
 
 def test_scripts_name_disks_by_serial_and_refuse_a_terminator_in_ops():
-    assert check_script(["slot0", "slot1"]) == "/sbin/sisagent check /mnt slot0 slot1\n"
+    assert check_script(["slot0", "slot1"]) == "sisagent check /mnt slot0 slot1\n"
     assert "mount -t ext4 $dev /mnt/work" in workload_script("work", "creat A\nsync\n", unmount=True)
     with pytest.raises(ValueError):
         workload_script("work", f"creat A\n{OPS_END}\n", unmount=False)

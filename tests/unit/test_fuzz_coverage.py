@@ -62,7 +62,7 @@ def test_the_agents_kcov_line_and_the_coverage_environment():
     assert parse_kcov("mount 0\no 0 0\numount 0\nkcov 4512\n") == 4512
     assert parse_kcov("mount 0\numount -\nkcov -2\n") == -2
     assert parse_kcov("mount 0\numount 0\n") is None
-    assert f"SISCTL_KCOV_OFFSET={kcov.REGION_OFFSET} /sbin/sisagent fuzz fuzz0" in guest_command(1, coverage=True)
+    assert f"SISCTL_KCOV_OFFSET={kcov.REGION_OFFSET} sisagent fuzz fuzz0" in guest_command(1, coverage=True)
     assert "SISCTL_KCOV_OFFSET" not in guest_command(1)
 
 

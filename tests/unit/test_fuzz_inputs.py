@@ -247,7 +247,7 @@ def test_page_sections_show_every_finding(tmp_path):
 
 def test_batched_output_and_console_are_split_by_slot():
     from sisctl.campaign.fuzz.executor import guest_command, split_by_slot
-    assert guest_command(2) == "SISCTL_FUZZ_OPS=2097152 /sbin/sisagent fuzz fuzz0,fuzz1 /mnt errors=continue"
+    assert guest_command(2) == "SISCTL_FUZZ_OPS=2097152 sisagent fuzz fuzz0,fuzz1 /mnt errors=continue"
     out = "== 0\nmount 0\no 0 0\numount 0\n== 1\nmount 22\no 0 2\numount -\n"
     assert split_by_slot(out, r"^== (\d+)$", 2) == ["mount 0\no 0 0\numount 0\n", "mount 22\no 0 2\numount -\n"]
     log = "[ 1.0] sisctl-fuzz: input 0\n[ 1.1] EXT4-fs (vdb): mounted\n[ 2.0] sisctl-fuzz: input 1\n[ 2.1] BUG: x\n"

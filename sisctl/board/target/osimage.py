@@ -1,5 +1,5 @@
 """The initramfs a QEMU board boots when its target is an OS of its own (kinds shell and ssh):
-sisctl's stand-in system (`image: standin`, sisctl/image/standin.py: busybox with a serial login
+sisctl's stand-in system (`image: standin`, sisctl/image/ownos.py: busybox with a serial login
 and an SSH server) or the path of an initramfs the user brings."""
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sisctl import config, paths, proc
 from sisctl.errors import UsageError
+from sisctl.image.ownos import build_ownos
 
 STANDIN = "standin"
 
@@ -35,9 +36,8 @@ def guest_image(board, artifact) -> Path:
     image = board.spec.target.image
     if image != STANDIN:
         return Path(os.path.expanduser(image))
-    from sisctl.image.standin import build_standin_os   # noqa: PLC0415 - only stand-ins need it
-    return build_standin_os(artifact, authorized_key=authorized_key(board), password=_password(board),
-                            host_key=host_key(board))
+    return build_ownos(artifact, authorized_key=authorized_key(board), password=_password(board),
+                       host_key=host_key(board), modules=board.spec.boot.modules)
 
 
 def host_key(board) -> Path:

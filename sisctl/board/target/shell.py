@@ -14,7 +14,7 @@ timestamped as printk does by default, are taken out of the stream).
       login_timeout_s: 30
       image: standin                     # a QEMU board: the initramfs booted ('standin' or a path)
 
-What the shell needs: sh, base64, md5sum and a writable /tmp (busybox has them all). A command's
+What the shell needs: sh, base64, md5sum and mktemp -d (busybox has them all). A command's
 status is the shell's `$?`: a command killed by signal N reads as exit 128+N. The host enforces the
 timeout: at its end sisctl sends Ctrl-C and reports the command as timed out.
 """
@@ -45,6 +45,7 @@ def has_agent(spec) -> bool:
 
 MARK = b"@@SH"
 KERNEL_LINE = re.compile(rb"\[ *\d+\.\d+\][^\n]*\n")    # a printk line, wherever it broke in
+TERMINAL_CODE = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")   # a line editor's queries (ash asks for the cursor)
 CHUNK = 512              # base64 characters per typed line (line editors cut long lines)
 REPROMPT_S = 3.0         # a login prompt printed before we listened, or buried under kernel lines
 INTERRUPT_GRACE_S = 5.0
@@ -88,6 +89,7 @@ class ShellLink:
         self.spec: ShellTarget = session.board.spec.target
         self._ids = itertools.count(1)
         self._buffer = b""
+        self.work = ""          # the folder of each command's files (mktemp -d)
 
     # --- login ----------------------------------------------------------------------------
     def wait_ready(self, timeout_s: float) -> None:
@@ -112,6 +114,7 @@ class ShellLink:
         self._probe()
 
     def _probe(self) -> None:
+        """The shell runs POSIX sh, and has a folder of ours for each command's files."""
         self.console.forget_bytes()
         self._buffer = b""
         self._send(b'echo "@@SH""PROBE $((6*7))"\n')
@@ -119,6 +122,12 @@ class ShellLink:
             raise AgentError(self.board, "the console's shell did not answer a POSIX sh command within "
                              f"{self.spec.login_timeout_s:g} s: not the shell expected, or no shell at all "
                              f"(last line: {self._last_line()!r})", self.console.tail_text())
+        self._send(b'd=$(mktemp -d) && echo "@@SH""DIR $d"\n')
+        found = self._search(re.compile(MARK + rb"DIR (/[^\s]+)\r?\n"), self.spec.login_timeout_s)
+        if found is None:
+            raise AgentError(self.board, "the shell could not make a folder of its own (mktemp -d): "
+                             f"{self._last_line()!r}", self.console.tail_text())
+        self.work = found.group(1).decode()
 
     def _await(self, patterns: list[re.Pattern], timeout_s: float, what: str, error: type, reprompt=True):
         """The first of `patterns` that the console's latest output ends in."""
@@ -127,7 +136,7 @@ class ShellLink:
         while time.monotonic() < deadline:
             self._buffer += self.console.read_raw(65536, min(0.2, max(0.0, deadline - time.monotonic())))
             self.console.check_crash()
-            text = KERNEL_LINE.sub(b"", self._buffer)[-4096:]
+            text = TERMINAL_CODE.sub(b"", KERNEL_LINE.sub(b"", self._buffer))[-4096:]
             for pattern in patterns:
                 if pattern.search(text):
                     self._buffer = b""
@@ -153,14 +162,16 @@ class ShellLink:
         self.console.forget_bytes()
         self._buffer = b""
         encoded = base64.b64encode(command.encode()).decode()
-        for i, at in enumerate(range(0, len(encoded), CHUNK)):    # the command, as a script in /tmp
+        work = self.work
+        for i, at in enumerate(range(0, len(encoded), CHUNK)):    # the command, as a script of ours
             redirect = ">" if i == 0 else ">>"
-            self._send(f'echo {encoded[at:at + CHUNK]} {redirect}/tmp/.sis-c64; echo "@@SH""C {n} {i}"\n'.encode())
-            if self._search(re.compile(MARK + rf"C {n} {i}\r?\n".encode()), 30) is None:
-                raise AgentError(self.board, f"the shell did not take the command {shown(command)}",
+            self._send(f'echo {encoded[at:at + CHUNK]} {redirect}{work}/c64; echo "@@SH""C {n} {i} $?"\n'.encode())
+            took = self._search(re.compile(MARK + rf"C {n} {i} (\d+)\r?\n".encode()), 30)
+            if took is None or took.group(1) != b"0":
+                raise AgentError(self.board, f"the shell did not take the command {shown(command)} into {work}",
                                  self.console.tail_text())
-        self._send((f"base64 -d /tmp/.sis-c64 >/tmp/.sis-c && sh /tmp/.sis-c </dev/null >/tmp/.sis-o "
-                    f'2>/tmp/.sis-e; echo "@@SH""S {n} $?"\n').encode())
+        self._send((f"base64 -d {work}/c64 >{work}/c && sh {work}/c </dev/null >{work}/o "
+                    f'2>{work}/e; echo "@@SH""S {n} $?"\n').encode())
         status = self._search(re.compile(MARK + rf"S {n} (\d+)\r?\n".encode()), timeout_s)
         if status is not None:
             reason, code = "exit", int(status.group(1))
@@ -177,8 +188,8 @@ class ShellLink:
         """A file the command wrote, in base64 with its md5 sum, asked again when kernel text broke it."""
         for attempt in range(FETCH_TRIES):
             tag = f"{stream}{n}.{attempt}"
-            self._send(f'echo "@@SH""B {tag}"; base64 /tmp/.sis-{stream}; echo "@@SH""M {tag} '
-                       f'$(md5sum </tmp/.sis-{stream})"\n'.encode())
+            self._send(f'echo "@@SH""B {tag}"; base64 {self.work}/{stream}; echo "@@SH""M {tag} '
+                       f'$(md5sum <{self.work}/{stream})"\n'.encode())
             found = self._search(re.compile(MARK + rf"B {tag}\r?\n(.*?)".encode() + MARK
                                             + rf"M {tag} ([0-9a-f]{{32}})".encode(), re.S), 60)
             if found is None:

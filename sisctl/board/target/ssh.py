@@ -128,7 +128,7 @@ class SshLink:
         while True:
             try:
                 self._connect(min(self.spec.connect_timeout_s, max(1.0, deadline - time.monotonic())))
-                return
+                break
             except SshRefused as err:
                 raise BoardError(self.board, str(err), self.console.tail_text()) from None
             except SshUnreachable as err:
@@ -141,17 +141,17 @@ class SshLink:
 
     def _serve_agent(self, timeout_s: float) -> None:
         """Copy the agent over (once per build) and serve it on a channel of its own."""
-        remote = f"{self.spec.agent_dir.rstrip('/')}/sisagent-{agent_digest()}"
-        quoted = shlex.quote(remote)
-        if self._exec(f"test -x {quoted}", 30).code != 0:
+        folder = shlex.quote(f"{self.spec.agent_dir.rstrip('/')}/sisctl-{agent_digest()}")
+        if self._exec(f"test -x {folder}/sisagent", 30).code != 0:
             binary = build_agent(paths.cache_dir()).read_bytes()
-            copied = self._exec(f"cat > {quoted}.part && chmod 755 {quoted}.part && mv {quoted}.part {quoted}",
-                                120, stdin=binary)
+            copied = self._exec(f"mkdir -p {folder} && cat > {folder}/.sisagent && chmod 755 {folder}/.sisagent && "
+                                f"mv {folder}/.sisagent {folder}/sisagent", 120, stdin=binary)
             if not copied.ok:
-                raise BoardError(self.board, f"{self.where}: copying the agent to {remote} failed ({copied.code}): "
+                raise BoardError(self.board, f"{self.where}: copying the agent to {folder} failed ({copied.code}): "
                                  f"{copied.stderr.decode(errors='replace').strip()[-300:]}")
         channel = self._transport().open_session(timeout=self.spec.connect_timeout_s)
-        channel.exec_command(f"SISAGENT_ONCE=1 exec {quoted}")
+        # on PATH for commands that call its tools (`sisagent bench ...`), as in sisctl's initramfs
+        channel.exec_command(f'PATH={folder}:"$PATH" SISAGENT_ONCE=1 exec {folder}/sisagent')
         console = Console(ChannelPort(channel), self.session.run_dir / "agent-ssh.log", self.board)
         console.watch = self.console.check_crash     # the kernel's reports come on the serial console
         self.agent = self.session.agent = Agent(console, self.board)

@@ -20,7 +20,7 @@ def workload_script(disk: str, ops_text: str, unmount: bool) -> str:
             f"cat > /tmp/ops <<'{OPS_END}'\n{ops_text.rstrip()}\n{OPS_END}\n"
             f"sync; echo 3 > /proc/sys/vm/drop_caches\n"
             f"mount -t ext4 $dev /mnt/{disk}\n"
-            f"/sbin/sisagent ops /mnt/{disk} $dev {FS_BYTES} /tmp/ops\n"
+            f"sisagent ops /mnt/{disk} $dev {FS_BYTES} /tmp/ops\n"
             + (f"umount /mnt/{disk}\n" if unmount else ""))
 
 
@@ -28,7 +28,7 @@ def check_script(slots: list[str]) -> str:
     """Recover (mount) each slot's crash image with the kernel under test, dump it, prove it still works.
 
     `sisagent check` does it all in one process: forks cost tens of milliseconds under emulation."""
-    return f"/sbin/sisagent check /mnt {' '.join(slots)}\n"
+    return f"sisagent check /mnt {' '.join(slots)}\n"
 
 
 @dataclass

@@ -102,7 +102,7 @@ def guest_command(slots: int, coverage: bool = False) -> str:
     starts in its output ("== N") and in the kernel log."""
     env = f"SISCTL_KCOV_OFFSET={kcov.REGION_OFFSET} " if coverage else ""
     serials = ",".join(f"{DISK}{slot}" for slot in range(slots))
-    return f"SISCTL_FUZZ_OPS={OPS_OFFSET} {env}/sbin/sisagent fuzz {serials} /mnt {MOUNT_OPTIONS}"
+    return f"SISCTL_FUZZ_OPS={OPS_OFFSET} {env}sisagent fuzz {serials} /mnt {MOUNT_OPTIONS}"
 
 
 def write_input(disk, image: bytes, ops: list[list], stale: int = 0) -> None:
