@@ -4,6 +4,7 @@ line saying which host and what went wrong. Boards (board/ssh.py) and lab hosts 
 both connect through here."""
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 from typing import Callable
@@ -11,6 +12,9 @@ from typing import Callable
 import paramiko
 
 from sisctl.errors import InfrastructureError
+
+# paramiko logs each failed handshake with a traceback; sisctl reports the failure itself, in one line
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 class SshRefused(InfrastructureError):

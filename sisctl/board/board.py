@@ -87,6 +87,10 @@ class Board:
         """Whether sisctl's agent answers on this board (its target: sisctl/board/target/)."""
         return target_kind(self.spec.target.kind).has_agent(self.spec)
 
+    def guest_image(self, artifact: Artifact) -> Path:
+        """The initramfs this board boots beside `artifact`: its target's (sisctl's agent image by default)."""
+        return target_kind(self.spec.target.kind).guest_image(self, artifact)
+
     # --- flashing ------------------------------------------------------------
     def flash(self, artifact: Artifact, progress: Callable[[str], None] = print) -> dict:
         """Install `artifact` on the board, prove it boots to the agent, and save a ready snapshot."""
@@ -99,7 +103,7 @@ class Board:
             if name and not (artifact.dtbs / name).is_file():   # found now, not at the verify boot
                 raise UsageError(f"{self.spec.source}: key '{key}': the kernel {artifact.root.name} has no "
                                  f"device tree {name} (in {artifact.dtbs})")
-        initrd = target_kind(self.spec.target.kind).guest_image(self, artifact)
+        initrd = self.guest_image(artifact)
         record = FlashRecord(str(artifact.root), str(initrd), artifact.sha256, artifact.build_id,
                              artifact.manifest.get("kernel_version"),
                              time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), agent_digest())
@@ -264,7 +268,7 @@ class BoardSession:
         spec = self.board.spec
         if self.artifact:   # a given artifact brings its own guest image; nothing flashed is needed
             artifact = self.artifact
-            initrd = self.initrd or target_kind(spec.target.kind).guest_image(self.board, artifact)
+            initrd = self.initrd or self.board.guest_image(artifact)
         else:
             flashed = self.board.flashed()
             artifact, initrd = flashed.load_artifact(), Path(flashed.initrd)

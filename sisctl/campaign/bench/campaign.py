@@ -35,7 +35,6 @@ from sisctl.campaign.core.kind import Context
 from sisctl.campaign.core.phases import Phases
 from sisctl.campaign.core.records import read_records
 from sisctl.errors import InfrastructureError
-from sisctl.image.guest import build_guest
 from sisctl.telemetry.points import bench_sample_points
 
 DISK = "bench"
@@ -86,7 +85,6 @@ class BenchCampaign:
         self.phases = Phases()   # per benchmark boot (figures['phases'])
 
     def run(self) -> None:
-        spec = self.ctx.board.spec
         artifacts = {side: v.build(progress=self.ctx.progress) for side, v in self.variants.items()}
         sides = {side: {"variant": self.variants[side].text, "kernel_version": a.manifest.get("kernel_version"),
                         "build_id": a.build_id, "kernel_sha256": a.sha256,
@@ -95,7 +93,7 @@ class BenchCampaign:
         self.ctx.figures["booted"] = {   # the two kernels compared, not the board's flashed one
             "kernel_version": " vs ".join(str(k["kernel_version"]) for k in sides.values()),
             "build_id": "/".join(str(k["build_id"])[:12] for k in sides.values()), "sides": sides}
-        guests = {side: (a, build_guest(a, spec.boot.modules)) for side, a in artifacts.items()}
+        guests = {side: (a, self.ctx.board.guest_image(a)) for side, a in artifacts.items()}
         try:
             self._blocks(guests)
         finally:

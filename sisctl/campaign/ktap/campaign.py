@@ -26,7 +26,6 @@ from sisctl.campaign.ktap.ktap import VERSION, parse, strip_prefix
 from sisctl.campaign.ktap.options import KtapConfig
 from sisctl.campaign.ktap.summary import test_record
 from sisctl.errors import BoardError, UsageError
-from sisctl.image.guest import build_guest
 
 LISTED = re.compile(r"^([^\s.]+)\.(\S+)$")
 
@@ -99,7 +98,7 @@ class KtapCampaign:
         self.ctx.figures["booted"] = {"variant": self.variant.text, "kernel_version": artifact.manifest.get(
             "kernel_version"), "build_id": artifact.build_id, "kernel_sha256": artifact.sha256,
             **({"source": artifact.manifest["source"]} if artifact.manifest.get("source") else {})}
-        return artifact, build_guest(artifact, self.ctx.board.spec.boot.modules)
+        return artifact, self.ctx.board.guest_image(artifact)
 
     def _listed(self, artifact, initrd) -> list[Listed]:
         recorded = next((r for r in self.records if r.get("type") == "list"), None)
