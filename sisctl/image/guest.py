@@ -73,14 +73,23 @@ def build_guest(artifact: Artifact, modules: list[str], cache: Path | None = Non
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with paths.written_into_place(out) as partial, CpioWriter(partial) as cpio:
-        for folder in ("bin", "sbin", "dev", "etc", "lib", "lib/modules", "proc", "sys", "tmp", "mnt", "root"):
-            cpio.directory(folder)
-        cpio.char_device("dev/console", 5, 1)
-        cpio.file("bin/busybox", busybox.read_bytes(), 0o755)
-        cpio.symlink("bin/sh", "busybox")
+        busybox_system(cpio, busybox, INIT_SCRIPT, order)
         cpio.file("sbin/sisagent", agent.read_bytes(), 0o755)
-        cpio.file("init", INIT_SCRIPT.read_bytes(), 0o755)
-        for module in order:
-            cpio.file(f"lib/modules/{module.name}.ko", module.path.read_bytes())
-        cpio.file("etc/modules.order", "".join(f"{m.name}.ko\n" for m in order).encode())
     return out
+
+
+BASE_FOLDERS = ("bin", "sbin", "dev", "etc", "lib", "lib/modules", "proc", "sys", "tmp", "mnt", "root")
+
+
+def busybox_system(cpio: CpioWriter, busybox: Path, init: Path, order, folders=()) -> None:
+    """What every initramfs of sisctl's holds: its folders, the console, busybox as /bin/sh, `init`,
+    and the kernel modules in `order` with /etc/modules.order for init to load them by."""
+    for folder in (*BASE_FOLDERS, *folders):
+        cpio.directory(folder)
+    cpio.char_device("dev/console", 5, 1)
+    cpio.file("bin/busybox", busybox.read_bytes(), 0o755)
+    cpio.symlink("bin/sh", "busybox")
+    cpio.file("init", init.read_bytes(), 0o755)
+    for module in order:
+        cpio.file(f"lib/modules/{module.name}.ko", module.path.read_bytes())
+    cpio.file("etc/modules.order", "".join(f"{m.name}.ko\n" for m in order).encode())

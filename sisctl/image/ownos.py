@@ -20,7 +20,7 @@ from sisctl import paths
 from sisctl.build import debian
 from sisctl.build.artifact import Artifact
 from sisctl.image.cpio import CpioWriter
-from sisctl.image.guest import fetch_busybox
+from sisctl.image.guest import busybox_system, fetch_busybox
 from sisctl.proc import ToolError
 
 INIT_SCRIPT = paths.PROJECT / "firmware" / "ownos" / "init"
@@ -49,15 +49,10 @@ def build_ownos(artifact: Artifact, *, authorized_key: str, password: str, host_
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with paths.written_into_place(out) as partial, CpioWriter(partial) as cpio:
-        for folder in ("bin", "sbin", "dev", "etc", "etc/dropbear", "lib", "lib/modules", "proc", "sys", "tmp",
-                       "mnt", "root", "root/.ssh", "home", "home/lab", "usr", "usr/sbin", "var", "run"):
-            cpio.directory(folder)
-        cpio.char_device("dev/console", 5, 1)
-        cpio.file("bin/busybox", busybox.read_bytes(), 0o755)
-        cpio.symlink("bin/sh", "busybox")
+        busybox_system(cpio, busybox, INIT_SCRIPT, order,
+                       ("etc/dropbear", "root/.ssh", "home", "home/lab", "usr", "usr/sbin", "var", "run"))
         for tree in trees:
             _add_tree(cpio, tree)
-        cpio.file("init", INIT_SCRIPT.read_bytes(), 0o755)
         cpio.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nlab:x:1000:1000:lab:/home/lab:/bin/sh\n")
         cpio.file("etc/group", b"root:x:0:\nlab:x:1000:\n")
         cpio.file("etc/shadow", shadow.encode(), 0o600)
@@ -66,9 +61,6 @@ def build_ownos(artifact: Artifact, *, authorized_key: str, password: str, host_
         cpio.file("etc/issue", b"sisctl stand-in OS \\n \\l\n\n")
         cpio.file("etc/dropbear/dropbear_ed25519_host_key", dropbear_key, 0o600)
         cpio.file("root/.ssh/authorized_keys", (authorized_key + "\n").encode() if authorized_key else b"", 0o600)
-        for module in order:
-            cpio.file(f"lib/modules/{module.name}.ko", module.path.read_bytes())
-        cpio.file("etc/modules.order", "".join(f"{m.name}.ko\n" for m in order).encode())
     return out
 
 

@@ -19,11 +19,15 @@ from sisctl.board.target.shell import LoginFailed, ShellLink, ShellTarget
 from tests.integration.standins import SerialLine
 
 LOGIN = r'''
-import os, sys, termios
+import os, sys, termios, time
 tty = sys.stdin.fileno()
 mode = sys.argv[1]
 def say(text):
     os.write(1, text.encode())
+if mode == "banner":    # the kernel's banner, its '#' arriving a second before the rest of its line
+    say("[    0.000000] Linux version 6.1.0-57-cloud-arm64 (gcc-12) #")
+    time.sleep(1)
+    say("1 SMP Debian\r\n")
 say("\r\nDebian GNU/Linux standin ttyAMA0\r\n\r\n")
 if mode == "silent":
     os.read(tty, 1); os.execvp("sleep", ["sleep", "60"])
@@ -145,6 +149,13 @@ def test_a_wrong_password_is_one_clear_error_within_the_login_timeout(serial_boa
     with pytest.raises(LoginFailed, match="login as 'lab' refused: wrong user name or password") as caught:
         shell.wait_ready(15)
     assert time.monotonic() - started < 10 and caught.value.exit_code == 75
+
+
+def test_a_kernel_line_still_arriving_is_not_taken_for_a_prompt(serial_board):
+    start, _ = serial_board
+    shell = link(start(mode="banner"))
+    shell.wait_ready(15)     # a '#' at the end of what came so far is no root prompt
+    assert shell.run("echo logged in").text == "logged in\n"
 
 
 def test_a_prompt_never_seen_names_the_prompt(serial_board):

@@ -15,7 +15,12 @@ or, where the prompt can tell one, by `status_command`'s answer (a number).
       smoke:                          # the smoke job's checks for this kernel
         - run: memctl
           expect: "MemTotal: +[0-9]+ kB"
+      crash:                          # ext4-crash --mode reset without an agent (docs/targets.md)
+        workload: "fsctl stress {scenario}"
+        verify: "fsctl verify"
+        duration_s: 4
       image: /path/to/initramfs       # a QEMU board: what it boots beside the kernel, if anything
+                                      # ('seed-standin': sisctl's stand-in, sisctl/image/seedos.py)
 
 The host enforces every timeout: at its end sisctl sends Ctrl-C, waits for the prompt, and reports
 the command as timed out.
@@ -33,15 +38,18 @@ from sisctl.board.agent import CommandResult, check_timeout, shown
 from sisctl.board.errors import AgentError, BootTimeout, CommandTimeout
 from sisctl.board.target import TargetSettings
 from sisctl.board.target.osimage import is_qemu
-from sisctl.board.target.shell import KERNEL_LINE
+from sisctl.board.target.shell import without_kernel_lines
 from sisctl.config import Regex, Seconds
 from sisctl.errors import UsageError
+from sisctl.image.seedos import build_seedos
 
 if TYPE_CHECKING:
     from sisctl.board.board import BoardSession
 
 SNAPSHOTS = False
+STANDIN = "seed-standin"
 INTERRUPT_GRACE_S = 5.0
+REPROMPT_S = 3.0
 
 
 def has_agent(spec) -> bool:
@@ -55,6 +63,21 @@ class SmokeCheck:
     timeout_s: Seconds = 30.0
 
 
+@dataclass
+class CrashProfile:
+    """How the kernel's own commands drive an ext4 crash campaign (reset mode, checked on the host).
+    The workload prints `promise PATH MD5` once a file is durable and `changing PATH` before it
+    changes a promised file in place; the disk it works on has the virtio serial `disk`."""
+    workload: str                     # a command line; {scenario} is replaced by the scenario's name
+    verify: str                       # run after the reset's boot: mounts (recovers) and reads back
+    duration_s: Seconds = 5.0         # about how long the workload runs: resets fall inside it
+    disk: str = "scratch"
+    disk_mib: int = 64
+    promise_regex: Regex = r"^promise (?P<path>\S+) (?P<md5>[0-9a-f]{32})\r?$"
+    changing_regex: Regex = r"^changing (?P<path>\S+)\r?$"
+    recovery_regex: Regex = r"recovered in (?P<ms>[0-9.]+) ms"
+
+
 @dataclass(kw_only=True)
 class PromptTarget(TargetSettings):
     """kind prompt: a kernel's own command prompt on the console."""
@@ -65,6 +88,7 @@ class PromptTarget(TargetSettings):
     echo: bool = True
     prompt_timeout_s: Seconds = 30.0    # from the ready line to the prompt
     smoke: list[SmokeCheck] = field(default_factory=list)
+    crash: CrashProfile | None = None
     image: str = ""
 
 
@@ -72,7 +96,7 @@ def check(spec, path) -> None:
     target: PromptTarget = spec.target
     if not target.prompt:
         raise config.ConfigError(path, "target.prompt", "the prompt the kernel prints, such as 'sis> '")
-    if target.image and not Path(target.image).expanduser().is_file():
+    if target.image and target.image != STANDIN and not Path(target.image).expanduser().is_file():
         raise config.ConfigError(path, "target.image", f"no file {target.image}")
     if target.image and not is_qemu(spec):
         raise config.ConfigError(path, "target.image", "for QEMU boards only")
@@ -83,6 +107,8 @@ def guest_image(board, artifact):
     if not image:
         raise UsageError(f"{board.name}: a QEMU board with target kind prompt boots target.image beside the "
                          "kernel; the board file names none")
+    if image == STANDIN:
+        return build_seedos(artifact, board.spec.boot.modules)
     return Path(image).expanduser()
 
 
@@ -97,6 +123,7 @@ class PromptLink:
         self.console, self.board = session.console, session.name
         self.spec: PromptTarget = session.board.spec.target
         self.prompt_end = re.compile(rb"(?:^|\n)" + re.escape(self.spec.prompt.encode()) + rb"$")
+        self.prompt_anywhere = re.compile(re.escape(self.spec.prompt.encode()) + rb"$")
         self.failure = re.compile(self.spec.failure_regex) if self.spec.failure_regex else None
         self._buffer = b""
 
@@ -104,20 +131,26 @@ class PromptLink:
         if self.spec.ready_regex and self.console.expect(self.spec.ready_regex, timeout_s) is None:
             raise BootTimeout(self.board, f"no ready line (/{self.spec.ready_regex}/) within {timeout_s:g} s",
                               self.console.tail_text())
+        # Enter, again every few seconds: a key pressed before the prompt read its line may be
+        # taken without an echo, leaving "sis> sis> " with no line start before the second one
+        deadline = time.monotonic() + self.spec.prompt_timeout_s
         self.console.forget_bytes()
         self._buffer = b""
-        self.console.write(b"\r")
-        if not self._until_prompt(self.spec.prompt_timeout_s):
-            raise BootTimeout(self.board, f"no prompt {self.spec.prompt!r} within {self.spec.prompt_timeout_s:g} s "
-                              "of pressing Enter", self.console.tail_text())
+        while time.monotonic() < deadline:
+            self.console.write(b"\r")
+            if self._until_prompt(min(REPROMPT_S, max(0.1, deadline - time.monotonic())), anywhere=True) is not None:
+                return
+        raise BootTimeout(self.board, f"no prompt {self.spec.prompt!r} within {self.spec.prompt_timeout_s:g} s "
+                          "of pressing Enter", self.console.tail_text())
 
-    def _until_prompt(self, timeout_s: float) -> bytes | None:
-        """Everything up to the next prompt (kernel lines taken out), or None at the timeout."""
+    def _until_prompt(self, timeout_s: float, anywhere: bool = False) -> bytes | None:
+        """Everything up to the next prompt (kernel lines taken out), or None at the timeout.
+        `anywhere`: a prompt need not start its line."""
         deadline = time.monotonic() + timeout_s
         while True:
             self.console.check_crash()
-            text = KERNEL_LINE.sub(b"", self._buffer)
-            found = self.prompt_end.search(text)
+            text = without_kernel_lines(self._buffer)
+            found = (self.prompt_anywhere if anywhere else self.prompt_end).search(text)
             if found:
                 self._buffer = b""
                 return text[:found.start() + text[found.start():found.start() + 1].count(b"\n")]
@@ -131,8 +164,6 @@ class PromptLink:
 
     def run(self, command: str, timeout_s: float = 60.0) -> CommandResult:
         check_timeout(timeout_s)
-        if "\n" in command or "\r" in command:
-            raise UsageError(f"{self.board}: a kernel prompt takes one line at a time, not {shown(command)}")
         started = time.monotonic()
         output = self._type(command, timeout_s)
         if output is None:
@@ -144,10 +175,16 @@ class PromptLink:
         code = self._status(output)
         return CommandResult(command, output, b"", "exit", code, time.monotonic() - started)
 
-    def _type(self, line: str, timeout_s: float) -> bytes | None:
+    def start(self, command: str) -> None:
+        """Type `command` and return at once (a workload the host will cut short)."""
+        if "\n" in command or "\r" in command:
+            raise UsageError(f"{self.board}: a kernel prompt takes one line at a time, not {shown(command)}")
         self.console.forget_bytes()
         self._buffer = b""
-        self.console.write(line.encode() + b"\r")
+        self.console.write(command.encode() + b"\r")
+
+    def _type(self, line: str, timeout_s: float) -> bytes | None:
+        self.start(line)
         output = self._until_prompt(timeout_s)
         if output is None:
             return None

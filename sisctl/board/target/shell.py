@@ -45,6 +45,7 @@ def has_agent(spec) -> bool:
 
 MARK = b"@@SH"
 KERNEL_LINE = re.compile(rb"\[ *\d+\.\d+\][^\n]*\n")    # a printk line, wherever it broke in
+KERNEL_LINE_BEGUN = re.compile(rb"\[ *\d+\.\d+\][^\n]*\Z")   # one still arriving
 TERMINAL_CODE = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")   # a line editor's queries (ash asks for the cursor)
 CHUNK = 512              # base64 characters per typed line (line editors cut long lines)
 REPROMPT_S = 3.0         # a login prompt printed before we listened, or buried under kernel lines
@@ -63,6 +64,12 @@ class ShellTarget(TargetSettings):
     failed_regex: Regex = r"Login incorrect|Authentication failure|Permission denied"
     login_timeout_s: Seconds = 30.0
     image: str = ""
+
+
+def without_kernel_lines(data: bytes) -> bytes:
+    """`data` as a prompt is looked for in it: without printk lines, the one still arriving too (the
+    kernel's banner has a '#' that a prompt pattern would take for a root prompt)."""
+    return KERNEL_LINE_BEGUN.sub(b"", KERNEL_LINE.sub(b"", data))
 
 
 def check(spec, path) -> None:
@@ -110,7 +117,7 @@ class ShellLink:
                                    reprompt=False)
             if seen is not prompt:
                 raise LoginFailed(self.board, f"login as {spec.user!r} refused: wrong user name or password "
-                                  f"(the board said {self._last_line()!r})", self.console.tail_text())
+                                  f"(the board said {self._last_line()!r})")   # that line is all there is to say
         self._probe()
 
     def _probe(self) -> None:
@@ -136,7 +143,7 @@ class ShellLink:
         while time.monotonic() < deadline:
             self._buffer += self.console.read_raw(65536, min(0.2, max(0.0, deadline - time.monotonic())))
             self.console.check_crash()
-            text = TERMINAL_CODE.sub(b"", KERNEL_LINE.sub(b"", self._buffer))[-4096:]
+            text = TERMINAL_CODE.sub(b"", without_kernel_lines(self._buffer))[-4096:]
             for pattern in patterns:
                 if pattern.search(text):
                     self._buffer = b""
