@@ -17,10 +17,10 @@ class ToolError(InfrastructureError):
 
 
 def run(argv: Sequence[str | Path], *, timeout: float, cwd: Path | None = None,
-        env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        env: dict | None = None, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
     argv = [str(a) for a in argv]
     try:
-        done = subprocess.run(argv, cwd=cwd, env=env, timeout=timeout,
+        done = subprocess.run(argv, cwd=cwd, env=env, timeout=timeout, input=input,
                               capture_output=True, text=True, errors="replace")
     except FileNotFoundError:
         raise ToolError(f"{argv[0]} not found: run 'invoke setup' to install the tool chain") from None

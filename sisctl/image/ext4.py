@@ -44,3 +44,20 @@ def e2fsck(image: Path, timeout_s: float = 120) -> FsckResult:
     """`e2fsck -fn`: a read-only full check; the image must have been recovered (mounted) before."""
     done = proc.run(["e2fsck", "-fn", image], timeout=timeout_s, check=False)
     return FsckResult(done.returncode, (done.stdout + done.stderr).strip())
+
+
+def read_files(image: Path, names: list[str], scratch: Path, timeout_s: float = 120) -> dict[str, bytes | None]:
+    """The files `names` (absolute paths inside the file system) of an ext4 image, as debugfs reads
+    them without mounting; None for one that is not there. One debugfs run for all of them."""
+    if not names:
+        return {}
+    scratch.mkdir(parents=True, exist_ok=True)
+    outs = {name: scratch / f"file-{i}" for i, name in enumerate(names)}
+    for out in outs.values():
+        out.unlink(missing_ok=True)
+    for name in names:
+        if any(c in name for c in "\"\\\n") or not name.startswith("/"):
+            raise ValueError(f"not a plain absolute path: {name!r}")
+    requests = "".join(f'dump "{name}" "{out}"\n' for name, out in outs.items())
+    proc.run(["debugfs", "-f", "-", image], timeout=timeout_s, check=False, input=requests)
+    return {name: out.read_bytes() if out.exists() else None for name, out in outs.items()}

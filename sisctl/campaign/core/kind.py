@@ -102,9 +102,18 @@ class CampaignKind(Protocol):
     def terminal(self, summary: dict) -> str:
         """The end-of-run table."""
 
+    # Optional: runs_without_agent(self, config, board) -> bool: this config runs on a board whose target
+    # has no sisctl agent (ext4-crash's reset mode on a prompt target with a crash profile); without it,
+    # such a board is refused.
     # Optional: page_sections(self, summary: dict, records: list[dict]) -> list[sisctl.report.page.Section]
     # adds the kind's tables, plots and details to reports/<id>/index.html (written for every outcome,
     # also error and aborted, so records may be few or none). Without it the page has the verdict only.
+
+
+def needs_agent(kind: CampaignKind, config: Any, board: Board) -> bool:
+    """Whether `kind` with `config` needs sisctl's agent on `board`."""
+    runs_without = getattr(kind, "runs_without_agent", None)
+    return not (runs_without and runs_without(config, board))
 
 
 def kind_named(name: str) -> CampaignKind:

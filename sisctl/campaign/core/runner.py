@@ -24,7 +24,7 @@ from sisctl import errors, paths
 from sisctl.board.board import Board
 from sisctl.board.firstuse import ensure_flashed
 from sisctl.campaign.core.boards import resolve_boards
-from sisctl.campaign.core.kind import CampaignKind, Context, kind_named
+from sisctl.campaign.core.kind import CampaignKind, Context, kind_named, needs_agent
 from sisctl.campaign.core.records import RecordLog, read_records
 from sisctl.campaign.core.shards import Shard, first_line, run_shards, shard_sections
 from sisctl.errors import UsageError
@@ -148,7 +148,7 @@ def _run(campaign_kind: CampaignKind, config: Any, out: Path, progress: Callable
             raise UsageError(f"a {campaign_kind.name} campaign runs on one board, not on {', '.join(boards)}")
         shards = [Shard(held_board(name), i, len(boards)) for i, name in enumerate(boards)]
         for shard in shards:   # campaigns speak to sisctl's agent
-            if not shard.board.has_agent:
+            if not shard.board.has_agent and needs_agent(campaign_kind, config, shard.board):
                 raise UsageError(f"{shard.board.name}: a {campaign_kind.name} campaign needs sisctl's agent, and this "
                                  f"board's target ({shard.board.spec.target.kind}) has none; use target kind agent, "
                                  "or ssh with agent: true")

@@ -8,6 +8,7 @@ from sisctl.campaign.core.kind import Context, Findings
 from sisctl.campaign.core.options import config_from_json
 from sisctl.campaign.ext4crash.options import OPTIONS, CampaignConfig, config_from_options
 from sisctl.campaign.ext4crash.summary import scenario_cases, summarize, terminal_summary
+from sisctl.errors import UsageError
 
 
 class Ext4CrashKind:
@@ -22,8 +23,21 @@ class Ext4CrashKind:
         return config_from_json(CampaignConfig, OPTIONS, data)
 
     def execute(self, ctx: Context, config: CampaignConfig) -> None:
+        if not ctx.board.has_agent:   # the kernel's own commands drive it (runs_without_agent said yes)
+            from sisctl.campaign.ext4crash.promptcrash import PromptCrashCampaign
+            PromptCrashCampaign(ctx, config).run()
+            return
         from sisctl.campaign.ext4crash.campaign import Ext4CrashCampaign   # the board side, only when run
         Ext4CrashCampaign(ctx, config).run()
+
+    def runs_without_agent(self, config: CampaignConfig, board) -> bool:
+        """A kernel without the agent whose profile names its crash commands runs the reset mode."""
+        if getattr(board.spec.target, "crash", None) is None:
+            return False
+        if config.mode != "reset":
+            raise UsageError(f"{board.name}: without sisctl's agent only --mode reset runs (powerloss rebuilds "
+                             "crash states from a write log, and needs the agent to recover them)")
+        return True
 
     def findings(self, config: CampaignConfig, records: list[dict], figures: dict) -> Findings:
         by_board = figures.get("by_board") or {}

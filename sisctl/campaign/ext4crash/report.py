@@ -99,8 +99,10 @@ def _failing_table(failing: list[dict]) -> Table:
 def _failing_state(record: dict, out: Path) -> Group:
     point = record["crash_point"]
     facts = [["outcome", Badge(record["outcome"])], ["cause", failure_cause(record)],
-             ["crash point", f"{point['state']}: {point['log_entries']} log entries"
-                             + (f", writes {point['dropped']} lost" if point["dropped"] else "")],
+             ["crash point", point["state"] + (f": {point['log_entries']} log entries"
+                                               if point.get("log_entries") is not None else "")
+                             + (f", writes {point['dropped']} lost" if point["dropped"] else "")
+                             + (f", {point['delay_s']} s into the workload" if point.get("delay_s") else "")],
              ["persistence calls completed", point["persistence_calls_completed"]],
              ["recovery ms", record.get("recovery_ms")],
              ["e2fsck", f"exit {record['e2fsck']['code']}: {record['e2fsck']['meaning']}"],

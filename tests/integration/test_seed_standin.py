@@ -1,0 +1,76 @@
+"""A shell-only kernel shaped like the seed kernel (sisctl's stand-in: a `sis> ` prompt over busybox,
+booted through UEFI): its smoke profile, and the ext4 crash campaign's reset mode driven by the
+kernel's own `fsctl stress` and `fsctl verify`, checked on the host with e2fsck and debugfs; a
+kernel that promises what it never synced is caught."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from sisctl.board.spec import find_board
+from sisctl.campaign.core.records import read_records
+from sisctl.campaign.core.runner import start
+from sisctl.jobs.smoke import run_smoke
+
+PROJECT = Path(__file__).resolve().parents[2]
+INVOKE = Path(sys.executable).parent / "invoke"
+BOARD = "qemu-virt-seed-standin"
+SEED = 3    # resets 1.6 s and 2.5 s into write_during_allocation's 5 s: inside the workload
+
+
+@pytest.fixture(scope="module")
+def smoke(lab_dirs, debian_artifact) -> dict:
+    return run_smoke(BOARD, progress=lambda _: None)
+
+
+def states(summary: dict) -> list[dict]:
+    return [r for r in read_records(Path(summary["report"]) / "records.jsonl") if r.get("type") == "state"]
+
+
+def test_smoke_runs_the_profiles_commands_at_the_kernels_prompt(smoke):
+    assert smoke["status"] == "passed", smoke["checks"]
+    names = [c["name"] for c in smoke["checks"]]
+    assert names[2:] == ["help", "version", "memctl", "crashctl"], names
+    assert any("SIS Kernel" in c["detail"] for c in smoke["checks"])
+
+
+def test_a_reset_campaign_checks_every_promise_on_the_host(smoke):
+    summary = start("ext4-crash", BOARD, {"scenario": "write_during_allocation,truncate_operations",
+                                          "mode": "reset", "runs": 1}, SEED, progress=lambda _: None)
+    assert summary["status"] == "passed", summary.get("reason")
+    records = states(summary)
+    assert len(records) == 2 and summary["failed"] == 0
+    assert all(r["facts_checked"] > 0 and r["e2fsck"]["code"] == 0 for r in records), records
+    assert all(r["recovery_ms"] is not None and r["reboot_s"] > 0 for r in records)
+    out = Path(summary["report"])
+    cases = ET.parse(out / "junit.xml").getroot().iter("testcase")
+    assert {c.get("name") for c in cases} == {"write_during_allocation", "truncate_operations"}
+    assert (out / "index.html").exists()
+
+
+def test_a_kernel_that_promises_without_syncing_is_caught(smoke, tmp_path):
+    liar = tmp_path / "seed-liar.yaml"
+    text = (PROJECT / "boards" / f"{BOARD}.yaml").read_text()
+    liar.write_text(text.replace(f"name: {BOARD}", "name: seed-liar")
+                    .replace('workload: "fsctl stress {scenario}"', 'workload: "fsctl stress {scenario} nosync"'))
+    assert find_board(str(liar)).target.crash.workload.endswith("nosync")
+    summary = start("ext4-crash", str(liar), {"scenario": "write_during_allocation", "mode": "reset", "runs": 2},
+                    SEED, progress=lambda _: None)
+    assert summary["status"] == "failed" and summary["failed"] >= 1, summary["headline"]
+    lost = [v for r in states(summary) for v in r["violations"]]
+    assert lost and {v["kind"] for v in lost} <= {"lost", "changed"}, lost
+    assert (Path(summary["report"]) / "runs").glob("*.img")
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--kind", "ext4-crash", "--mode", "powerloss"], "only --mode reset"),
+    (["--kind", "fuzz", "--duration", "30s"], "needs sisctl's agent"),
+])
+def test_what_needs_the_agent_is_refused_as_usage(smoke, args, says):
+    done = subprocess.run([str(INVOKE), "campaign", "--board", BOARD, *args], cwd=PROJECT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2 and says in done.stderr, done.stderr
