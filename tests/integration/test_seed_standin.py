@@ -52,18 +52,32 @@ def test_a_reset_campaign_checks_every_promise_on_the_host(smoke):
     assert (out / "index.html").exists()
 
 
-def test_a_kernel_that_promises_without_syncing_is_caught(smoke, tmp_path):
-    liar = tmp_path / "seed-liar.yaml"
+def with_workload(tmp_path: Path, workload: str) -> Path:
+    """The stand-in's board file (same name, so its flashed kernel) with another workload command."""
+    path = tmp_path / f"{BOARD}.yaml"
     text = (PROJECT / "boards" / f"{BOARD}.yaml").read_text()
-    liar.write_text(text.replace(f"name: {BOARD}", "name: seed-liar")
-                    .replace('workload: "fsctl stress {scenario}"', 'workload: "fsctl stress {scenario} nosync"'))
-    assert find_board(str(liar)).target.crash.workload.endswith("nosync")
+    path.write_text(text.replace('workload: "fsctl stress {scenario}"', f'workload: "{workload}"'))
+    assert find_board(str(path)).target.crash.workload == workload
+    return path
+
+
+def test_a_kernel_that_promises_without_syncing_is_caught(smoke, tmp_path):
+    liar = with_workload(tmp_path, "fsctl stress {scenario} nosync")
     summary = start("ext4-crash", str(liar), {"scenario": "write_during_allocation", "mode": "reset", "runs": 2},
                     SEED, progress=lambda _: None)
     assert summary["status"] == "failed" and summary["failed"] >= 1, summary["headline"]
     lost = [v for r in states(summary) for v in r["violations"]]
     assert lost and {v["kind"] for v in lost} <= {"lost", "changed"}, lost
-    assert (Path(summary["report"]) / "runs").glob("*.img")
+    assert list((Path(summary["report"]) / "runs").glob("*.img"))   # the failing state's disk, kept
+
+
+def test_a_workload_the_kernel_refuses_fails_instead_of_passing_with_nothing_checked(smoke, tmp_path):
+    typo = with_workload(tmp_path, "fsctl strss {scenario}")
+    summary = start("ext4-crash", str(typo), {"scenario": "write_during_allocation", "mode": "reset", "runs": 1},
+                    SEED, progress=lambda _: None)
+    assert summary["status"] == "failed", summary["headline"]
+    [record] = states(summary)
+    assert record["outcome"] == "sanity" and "unknown command" in record["guest_problem"], record
 
 
 @pytest.mark.parametrize("args, says", [

@@ -168,6 +168,24 @@ BOARDS: dict[str, tuple[str | bytes, str]] = {
     "pi-config-line-newline": ("name: pi-config-line-newline\n" + PI % ("", "    config_lines: [\"a\\nb\"]\n") + REAL,
                                "key 'boot.pi.config_lines'"),
     "source-key": ("name: source-key\nsource: /etc/passwd\n", "key 'source': unknown key"),
+    "target-kind-unknown": ("name: target-kind-unknown\ntarget: {kind: telnet}\n", "key 'target.kind'"),
+    "target-shell-no-image": ("name: target-shell-no-image\ntarget: {kind: shell}\n", "key 'target.image'"),
+    "target-password-in-yaml": ("name: target-password-in-yaml\ntarget: {kind: shell, image: standin, "
+                                "password: hunter2}\n", "key 'target.password'"),
+    "target-secret-both": ("name: target-secret-both\ntarget: {kind: shell, image: standin, "
+                           "password: {env: A, file: /b}}\n", "key 'target.password': name the secret one way"),
+    "target-ssh-port-zero": ("name: target-ssh-port-zero\ntarget: {kind: ssh, image: standin, port: 0}\n",
+                             "key 'target.port'"),
+    "target-prompt-empty": ("name: target-prompt-empty\ntarget: {kind: prompt, prompt: ''}\n",
+                            "key 'target.prompt'"),
+    "target-crash-no-verify": ("name: target-crash-no-verify\ntarget: {kind: prompt, prompt: 'sis> ', "
+                               "image: seed-standin, crash: {workload: 'fsctl stress {scenario}'}}\n",
+                               "key 'target.crash.verify': required key is missing"),
+    "target-crash-bad-regex": ("name: target-crash-bad-regex\ntarget: {kind: prompt, prompt: 'sis> ', "
+                               "image: seed-standin, crash: {workload: w, verify: v, promise_regex: '('}}\n",
+                               "key 'target.crash.promise_regex'"),
+    "target-smoke-not-list": ("name: target-smoke-not-list\ntarget: {kind: prompt, prompt: 'sis> ', "
+                              "smoke: memctl}\n", "key 'target.smoke'"),
 }
 
 RECIPES: dict[str, tuple[str | bytes, str]] = {

@@ -26,6 +26,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Annotated
 
+from sisctl import config
 from sisctl.config import ChosenBy
 from sisctl.errors import UsageError
 
@@ -68,6 +69,11 @@ class Secret:
     """A secret named by the board file, never held in it: an environment variable or a file."""
     env: str = ""      # the name of an environment variable
     file: str = ""     # or a file holding the secret (its first line)
+
+    def check(self, path, key: str) -> None:
+        """A board file names its secret one way (the environment or a file), not both."""
+        if self.env and self.file:
+            raise config.ConfigError(path, key, "name the secret one way: {env: NAME} or {file: PATH}, not both")
 
     def read(self, board: str, what: str) -> str:
         if self.env:

@@ -74,6 +74,7 @@ def without_kernel_lines(data: bytes) -> bytes:
 
 def check(spec, path) -> None:
     require_image(spec, path)
+    spec.target.password.check(path, "target.password")
 
 
 def guest_image(board, artifact):

@@ -107,8 +107,13 @@ class PromptCrashCampaign:
                 files: dict, fsck: FsckResult, verified, reboot_s: float, log) -> dict:
         violations = broken_promises(promises, files)
         recovered = re.search(self.profile.recovery_regex, verified.text)
-        outcome = ("violation" if violations else "fsck" if not fsck.clean
-                   else "sanity" if not verified.ok else "ok")
+        failure = self.board.spec.target.failure_regex
+        refused = re.search(failure, said) if failure else None   # a workload that never ran promises nothing
+        if refused:
+            problem = f"the workload said {said[refused.start():].splitlines()[0][:200]!r}"
+        else:
+            problem = "" if verified.ok else f"{self.profile.verify!r}: {verified.text.strip()[-300:]}"
+        outcome = ("violation" if violations else "fsck" if not fsck.clean else "sanity" if problem else "ok")
         record = {
             "type": "state", "state_key": state, "scenario": scenario, "run": run, "mode": "reset",
             "seed": self.config.seed, "run_seed": seed,
@@ -116,8 +121,7 @@ class PromptCrashCampaign:
                             "persistence_calls_completed": len(promises), "last_completed_op": None,
                             "workload_ended": said.rstrip().endswith(self.board.spec.target.prompt.strip())},
             "outcome": outcome, "recovery_ms": float(recovered["ms"]) if recovered else None,
-            "reboot_s": round(reboot_s, 3), "sanity": verified.ok,
-            "guest_problem": "" if verified.ok else f"{self.profile.verify!r}: {verified.text.strip()[-300:]}",
+            "reboot_s": round(reboot_s, 3), "sanity": not problem, "guest_problem": problem,
             "e2fsck": {"code": fsck.code, "meaning": fsck.meaning, "output": fsck.output if not fsck.clean else ""},
             "violations": violations, "facts_checked": len(promises),
             "reproduce": f"invoke campaign --kind ext4-crash --mode reset --board {self.board.name} "
