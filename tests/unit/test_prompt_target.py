@@ -22,8 +22,12 @@ say("[    0.000000] Booting SIS kernel\r\n")
 if sys.argv[1] == "mute":
     time.sleep(60)
 say("SIS kernel shell ready\r\n")
+if sys.argv[1] == "late":     # not reading yet: an Enter typed now is answered after the first prompt
+    time.sleep(1.5)
 line = b""
 say("sis> ")
+if sys.argv[1] == "late":
+    time.sleep(0.5)           # slow to read its first line, which is that early Enter
 while True:
     c = os.read(0, 1)
     if c == b"\x03":
@@ -99,3 +103,9 @@ def test_a_multi_line_command_is_refused(kernel):
     link.wait_ready(10)
     with pytest.raises(UsageError, match="one line at a time"):
         link.run("memctl\nmemctl")
+
+
+def test_an_enter_answered_after_the_first_prompt_does_not_end_the_first_command(kernel):
+    link = kernel("late")
+    link.wait_ready(10)
+    assert link.run("memctl").text == "MemTotal: 524288 kB\n"

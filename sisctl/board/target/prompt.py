@@ -50,6 +50,7 @@ SNAPSHOTS = False
 STANDIN = "seed-standin"
 INTERRUPT_GRACE_S = 5.0
 REPROMPT_S = 3.0
+SETTLE_S = 1.0
 
 
 def has_agent(spec) -> bool:
@@ -139,9 +140,23 @@ class PromptLink:
         while time.monotonic() < deadline:
             self.console.write(b"\r")
             if self._until_prompt(min(REPROMPT_S, max(0.1, deadline - time.monotonic())), anywhere=True) is not None:
+                self._settle(deadline)
                 return
         raise BootTimeout(self.board, f"no prompt {self.spec.prompt!r} within {self.spec.prompt_timeout_s:g} s "
                           "of pressing Enter", self.console.tail_text())
+
+    def _settle(self, deadline: float) -> None:
+        """Wait until the console has been quiet for SETTLE_S after a prompt: an Enter typed while
+        the kernel was not reading yet may still be answered by another prompt, which the first
+        command would otherwise take for the end of its output."""
+        while time.monotonic() < deadline:
+            quiet_until, more = time.monotonic() + SETTLE_S, b""
+            while (left := quiet_until - time.monotonic()) > 0:
+                more += self.console.read_raw(1 << 20, left)
+            if not without_kernel_lines(more).strip():   # the kernel's own lines do not count
+                return
+            self._buffer = more
+            self._until_prompt(max(0.1, deadline - time.monotonic()), anywhere=True)
 
     def _until_prompt(self, timeout_s: float, anywhere: bool = False) -> bytes | None:
         """Everything up to the next prompt (kernel lines taken out), or None at the timeout.

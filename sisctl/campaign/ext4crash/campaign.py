@@ -38,11 +38,11 @@ from sisctl.campaign.core.kind import Context
 from sisctl.campaign.core.phases import Phases
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.core.runner import direct_context
-from sisctl.campaign.core.shards import share
 from sisctl.campaign.ext4crash.fsworkloads import workload
 from sisctl.campaign.ext4crash.ops import FsState, Op, format_ops, simulate
 from sisctl.campaign.ext4crash.options import CampaignConfig
 from sisctl.campaign.ext4crash.summary import failure_cause
+from sisctl.campaign.ext4crash.units import rate_figures, run_units
 from sisctl.image.sparse import copy_image
 from sisctl.telemetry.points import campaign_point
 
@@ -127,27 +127,13 @@ class Ext4CrashCampaign:
             yield cls(ctx, config, **options)
 
     # --- the run loop -------------------------------------------------------------
-    def units(self) -> list[tuple[str, int]]:
-        """This board's (scenario, run) units, the same on every resume."""
-        every = [(scenario, run) for scenario in self.config.scenarios for run in range(self.config.runs)]
-        return share(every, self.shard)
-
     def run(self) -> None:
         """This board's runs, then the states still pending; the checking rate goes to ctx.figures."""
         try:
-            units = self.units()
-            self.progress.total(len(units), "runs")
-            self.progress.advance(sum(f"{s}/{r}" in self.runs_done for s, r in units))
-            for scenario, run in units:
-                if f"{scenario}/{run}" not in self.runs_done:
-                    self.ctx.check_stop()
-                    self._one_run(scenario, run)
+            run_units(self.ctx, self.config, self.runs_done, self._one_run)
             self._check_leftovers()
         finally:
-            elapsed = time.monotonic() - self.started
-            self.ctx.figures.update(states_per_minute=round(self.checked / elapsed * 60, 1) if elapsed else None,
-                                    states_checked=self.checked, elapsed_s=round(elapsed, 1),
-                                    phases=self.phases.as_dict())
+            self.ctx.figures.update(rate_figures(self.checked, self.started, self.phases))
 
     def run_checks_only(self) -> None:
         """Check the states already pending (a replay), in a session of their own."""

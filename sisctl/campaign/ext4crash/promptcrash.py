@@ -20,11 +20,11 @@ from sisctl.board.target.shell import without_kernel_lines
 from sisctl.campaign.core.kind import Context
 from sisctl.campaign.core.phases import Phases
 from sisctl.campaign.core.records import read_records
-from sisctl.campaign.core.shards import share
 from sisctl.campaign.ext4crash.campaign import run_seed
 from sisctl.campaign.ext4crash.options import CampaignConfig
 from sisctl.campaign.ext4crash.promises import Promises, broken_promises, read_promises
 from sisctl.campaign.ext4crash.summary import failure_cause
+from sisctl.campaign.ext4crash.units import rate_figures, run_units
 from sisctl.image.ext4 import FsckResult, e2fsck, make_ext4, read_files
 from sisctl.image.sparse import copy_image
 from sisctl.telemetry.points import campaign_point
@@ -45,19 +45,9 @@ class PromptCrashCampaign:
 
     def run(self) -> None:
         try:
-            every = [(s, r) for s in self.config.scenarios for r in range(self.config.runs)]
-            units = share(every, self.ctx.shard)
-            self.ctx.progress.total(len(units), "runs")
-            self.ctx.progress.advance(sum(f"{s}/{r}" in self.runs_done for s, r in units))
-            for scenario, run in units:
-                if f"{scenario}/{run}" not in self.runs_done:
-                    self.ctx.check_stop()
-                    self._one_run(scenario, run)
+            run_units(self.ctx, self.config, self.runs_done, self._one_run)
         finally:
-            elapsed = time.monotonic() - self.started
-            self.ctx.figures.update(states_per_minute=round(self.checked / elapsed * 60, 1) if elapsed else None,
-                                    states_checked=self.checked, elapsed_s=round(elapsed, 1),
-                                    phases=self.phases.as_dict())
+            self.ctx.figures.update(rate_figures(self.checked, self.started, self.phases))
 
     def _one_run(self, scenario: str, run: int) -> None:
         seed = run_seed(self.config.seed, scenario, run)
