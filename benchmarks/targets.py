@@ -22,8 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sisctl.board.board import Board  # noqa: E402
 from sisctl.board.spec import find_board  # noqa: E402
-from sisctl.build.builder import build  # noqa: E402
-from sisctl.build.recipe import find_recipe  # noqa: E402
+from sisctl.board.firstuse import ensure_flashed  # noqa: E402
 
 PASSWORD_VARIABLE = "SISCTL_STANDIN_PASSWORD"
 
@@ -33,8 +32,7 @@ def flashed(name: str, **target) -> Board:
     if target:
         spec.target = dataclasses.replace(spec.target, **target)
     board = Board(spec)
-    if board.flashed() is None:
-        board.flash(build(find_recipe(spec.recipe), progress=lambda _: None), progress=lambda _: None)
+    ensure_flashed(board, progress=lambda _: None)    # flashed once, with the board's default kernel
     return board
 
 
