@@ -6,6 +6,7 @@ stays behind them. A board shared through a lab is held by the `hold` its creato
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -31,6 +32,7 @@ from sisctl.board.uboot import BootFiles
 from sisctl.build.artifact import Artifact
 from sisctl.errors import UsageError
 from sisctl.image.guest import agent_digest
+from sisctl.image.kernel import notes_build_id
 
 SNAPSHOT_PING_S = 10.0
 
@@ -87,15 +89,38 @@ class Board:
         """Whether sisctl's agent answers on this board (its target: sisctl/board/target/)."""
         return target_kind(self.spec.target.kind).has_agent(self.spec)
 
+    @property
+    def stages_kernel(self) -> bool:
+        """Whether sisctl gives this board its kernel (boot method installed: it runs its own)."""
+        return getattr(METHODS[self.spec.boot.method], "STAGES_KERNEL", True)
+
     def guest_image(self, artifact: Artifact) -> Path:
         """The initramfs this board boots beside `artifact`: its target's (sisctl's agent image by default)."""
         return target_kind(self.spec.target.kind).guest_image(self, artifact)
 
     # --- flashing ------------------------------------------------------------
-    def flash(self, artifact: Artifact, progress: Callable[[str], None] = print) -> dict:
-        """Install `artifact` on the board, prove it boots to the agent, and save a ready snapshot."""
+    def flash(self, artifact: Artifact | None, progress: Callable[[str], None] = print) -> dict:
+        """Install `artifact` on the board, prove it boots to the agent, and save a ready snapshot.
+        A board that runs its installed kernel gets none (`artifact` is ignored): its kernel is recorded."""
         with self.hold(self.name):
+            if not self.stages_kernel:
+                return self._record_installed(progress)
             return self._flash(artifact, progress)
+
+    def _record_installed(self, progress: Callable[[str], None]) -> dict:
+        """Boot the board as it is and record its running kernel as the flashed one."""
+        with BoardLock(self.state / "lock", self.name):
+            (self.state / "flashed.json").unlink(missing_ok=True)
+        progress(f"{self.name}: boot method installed: nothing to flash; recording the kernel it runs")
+        with self.session(fast=False, label="flash") as session:
+            release = session.run("uname -r", 30)
+            notes = session.run("base64 /sys/kernel/notes", 30)
+        kernel_version = release.text.strip() if release.ok else None
+        build_id = notes_build_id(base64.b64decode(notes.stdout)) if notes.ok else None
+        record = FlashRecord("", "", f"installed:{build_id or kernel_version}", build_id, kernel_version,
+                             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), agent_digest())
+        paths.write_atomic(self.state / "flashed.json", json.dumps(record.__dict__, indent=1) + "\n")
+        return {"board": self.name, "boot_s": session.boot_s, "run_dir": str(session.run_dir), **record.__dict__}
 
     def _flash(self, artifact: Artifact, progress: Callable[[str], None]) -> dict:
         artifact.verify()
@@ -148,6 +173,10 @@ class Board:
         for `artifact` (built when not given). `qemu_args` are extra QEMU options for this
         session only (e.g. -icount). `run_dir` gets its console log (default: a new folder under
         reports/runs)."""
+        if artifact is not None and not self.stages_kernel:
+            raise UsageError(f"{self.name}: boot method installed runs the board's own kernel; it cannot boot "
+                             f"{artifact.root.name} (a benchmark's or a KTAP campaign's kernels need a board "
+                             "sisctl boots)")
         if disks and not self.spec.qemu:
             raise BoardError(self.name, "extra disks (ext4-crash campaigns record every write to one) "
                              "exist only on QEMU boards; this is a real board")
@@ -232,12 +261,12 @@ class BoardSession:
         if request.fast:
             self.save_ready_snapshot()
 
-    def boot_real(self, bring_up: Callable[[], None], request: BootRequest) -> None:
+    def boot_real(self, bring_up: Callable[[], None], request: BootRequest, mode: str = "loader") -> None:
         """A real board: `bring_up()` switches it on into the kernel under test; every such session boots cold."""
         started = time.monotonic()
         bring_up()
         self.wait_ready(request.ready_timeout_s)
-        self.boot_mode, self.boot_s = "loader", time.monotonic() - started
+        self.boot_mode, self.boot_s = mode, time.monotonic() - started
 
     def vmstate(self) -> Path:
         """The qcow2 file that holds this board's ready snapshots (a damaged one is set aside)."""

@@ -52,13 +52,12 @@ def _remote(spec, board_task, given: dict, interactive: bool = False):
 @guard
 def flash(c, board="qemu-virt-0", recipe="", json_=False, wait="", priority=""):
     """Build the kernel and install it on a board, boot it to the agent's ready marker, save a ready snapshot."""
-    from sisctl.build.builder import build as build_artifact
-    from sisctl.build.recipe import find_recipe
+    from sisctl.board.firstuse import kernel_for
     hold_options(wait, priority)
     spec = board_spec(board)
     _remote(spec, flash, locals())
-    artifact = build_artifact(find_recipe(recipe or spec.recipe), progress=lines(json_))
-    result = fleet_board(spec).flash(artifact, progress=lines(json_))
+    target = fleet_board(spec)
+    result = target.flash(kernel_for(target, recipe, progress=lines(json_)), progress=lines(json_))
     say(json_, result, f"{spec.name}: {result['kernel_version']} boots to ready in {result['boot_s']:.2f} s "
                        f"(console log: {result['run_dir']}/console.log)")
 

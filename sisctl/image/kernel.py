@@ -114,3 +114,18 @@ def inspect_elf(path: Path) -> ElfSummary:
             return ElfSummary(build_id, sections)
     except ELFError as err:
         raise InvalidKernel(f"{path}: not a valid ELF file ({err})") from None
+
+
+def notes_build_id(notes: bytes) -> str | None:
+    """The GNU build id among the ELF notes of a running kernel (/sys/kernel/notes), or None."""
+    at = 0
+    while at + 12 <= len(notes):
+        namesz, descsz, kind = struct.unpack_from("<III", notes, at)
+        name_at = at + 12
+        desc_at = name_at + (namesz + 3) // 4 * 4
+        if desc_at + descsz > len(notes):
+            return None
+        if kind == 3 and notes[name_at:name_at + namesz] == b"GNU\0":
+            return notes[desc_at:desc_at + descsz].hex()
+        at = desc_at + (descsz + 3) // 4 * 4
+    return None

@@ -168,6 +168,10 @@ BOARDS: dict[str, tuple[str | bytes, str]] = {
     "pi-config-line-newline": ("name: pi-config-line-newline\n" + PI % ("", "    config_lines: [\"a\\nb\"]\n") + REAL,
                                "key 'boot.pi.config_lines'"),
     "source-key": ("name: source-key\nsource: /etc/passwd\n", "key 'source': unknown key"),
+    "installed-qemu": ("name: installed-qemu\nboot: {method: installed}\nqemu: {machine: virt}\n"
+                       "target: {kind: ssh, image: standin}\n", "key 'qemu': a QEMU board boots the kernel"),
+    "installed-agent-target": ("name: installed-agent-target\nboot: {method: installed}\n" + REAL,
+                               "key 'target.kind': an installed OS has no sisctl initramfs"),
     "target-kind-unknown": ("name: target-kind-unknown\ntarget: {kind: telnet}\n", "key 'target.kind'"),
     "target-shell-no-image": ("name: target-shell-no-image\ntarget: {kind: shell}\n", "key 'target.image'"),
     "target-password-in-yaml": ("name: target-password-in-yaml\ntarget: {kind: shell, image: standin, "

@@ -24,7 +24,8 @@ BEYOND_SCHEMA = {"name-mismatch", "memory-over-host", "machine-unknown", "cpu-un
                  "console-scheme-unknown", "console-no-port", "console-socket-no-port", "power-url-bad-port",
                  "power-url-port-text", "power-url-bad-ipv6",
                  "ready-timeout-nan", "crash-grace-nan", "pi-back-timeout-nan",   # JSON has no NaN
-                 "target-prompt-empty", "target-secret-both", "target-shell-no-image"}
+                 "target-prompt-empty", "target-secret-both", "target-shell-no-image", "installed-qemu",
+                 "installed-agent-target"}
 
 
 @dataclass

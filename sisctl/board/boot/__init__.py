@@ -8,15 +8,17 @@ A method module has:
                            refuse what cannot work (config.ConfigError naming the key)
   boot(session, request)   boot the board; BoardSession gives the steps (boot files, QEMU with its
                            ready snapshots, power, console, waiting for the agent, cleanups)
+  STAGES_KERNEL            (optional, default True) False for a method that boots what the board has
+                           installed: flashing records that kernel instead of staging one
 Adding a method is a module here and its line in METHODS (docs/development.md).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sisctl.board.boot import pi_tryboot, qemu, uboot, uefi
+from sisctl.board.boot import installed, pi_tryboot, qemu, uboot, uefi
 
-METHODS = {method.NAME: method for method in (qemu, uboot, uefi, pi_tryboot)}
+METHODS = {method.NAME: method for method in (qemu, uboot, uefi, pi_tryboot, installed)}
 
 
 @dataclass(frozen=True)
