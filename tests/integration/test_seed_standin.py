@@ -63,7 +63,7 @@ def with_workload(tmp_path: Path, workload: str) -> Path:
 
 def test_a_kernel_that_promises_without_syncing_is_caught(smoke, tmp_path):
     liar = with_workload(tmp_path, "fsctl stress {scenario} nosync")
-    summary = start("ext4-crash", str(liar), {"scenario": "write_during_allocation", "mode": "reset", "runs": 2},
+    summary = start("ext4-crash", str(liar), {"scenario": "write_during_allocation", "mode": "reset", "runs": 1},
                     SEED, progress=lambda _: None)
     assert summary["status"] == "failed" and summary["failed"] >= 1, summary["headline"]
     lost = [v for r in states(summary) for v in r["violations"]]
