@@ -80,6 +80,29 @@ def test_a_workload_the_kernel_refuses_fails_instead_of_passing_with_nothing_che
     assert record["outcome"] == "sanity" and "unknown command" in record["guest_problem"], record
 
 
+PROMPT_SUITE = """# the kernel's own commands, their figures read from their output; wall time only
+families: [time]
+reps: 2
+min_blocks: 2
+max_blocks: 2
+workloads:
+  - name: mem_free
+    command: memctl
+    metrics: [{name: mem_free_kb, pattern: "MemFree: +([0-9]+) kB", unit: kB, better: higher}]
+"""
+
+
+def test_a_benchmark_of_the_kernels_own_commands_runs_at_its_prompt(smoke, tmp_path):
+    suite = tmp_path / "prompt.yaml"
+    suite.write_text(PROMPT_SUITE)
+    summary = start("bench", BOARD, {"baseline": "debian-arm64", "candidate": "debian-arm64", "suite": str(suite),
+                                     "budget": "10s"}, SEED, progress=lambda _: None)   # one block
+    assert summary["status"] == "passed", summary.get("reason")
+    assert summary["blocks"] == 1 and summary["gate_families"] == ["time"]
+    runs = [r for r in read_records(Path(summary["report"]) / "records.jsonl") if r.get("type") == "run"]
+    assert len(runs) == 4 * 3 and all(r["metrics"]["mem_free_kb"]["value"] > 10000 for r in runs)
+
+
 @pytest.mark.parametrize("args, says", [
     (["--kind", "ext4-crash", "--mode", "powerloss"], "only --mode reset"),
     (["--kind", "fuzz", "--duration", "30s"], "needs sisctl's agent"),

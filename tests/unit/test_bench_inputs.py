@@ -92,7 +92,10 @@ def test_a_lab_suite_with_a_shell_command(tmp_path):
                     "    metrics: [{name: real_s, pattern: 'real\\s+([0-9.]+)', unit: s}]\n")
     suite = load_suite(str(path))
     w = suite.workloads[0]
-    assert w.needs_disk and "BENCH_DIR=/mnt/bench" in guest_command(w)
+    assert not w.needs_disk and guest_command(w) == "time tar cf /dev/null /bin"   # no $BENCH_DIR: no disk
+    disk = load_suite(str(path)).workloads[0]
+    disk.command = "time tar cf $BENCH_DIR/t.tar /bin"
+    assert disk.needs_disk and guest_command(disk).startswith("BENCH_DIR=/mnt/bench; export BENCH_DIR; time tar")
     [m] = command_metrics(w, "user 0.1\nreal   1.25\n")
     assert (m.name, m.value, m.better) == ("real_s", 1.25, "lower")
     with pytest.raises(OutputError, match="found no number"):
@@ -331,6 +334,7 @@ def test_a_boot_of_another_kernel_than_the_variants_stops_the_campaign():
         return SimpleNamespace(name="pi", run=lambda command, timeout: SimpleNamespace(ok=True, text=out[command]))
 
     campaign = object.__new__(BenchCampaign)
+    campaign.ctx = SimpleNamespace(board=SimpleNamespace(has_agent=True))
     artifact = SimpleNamespace(build_id="aa11")
     boot = {"side": "candidate", "variant": "debian-arm64-generic+mitigations=off", "block": 2}
     assert campaign._booted_kernel(session("aa11"), artifact, boot) == {

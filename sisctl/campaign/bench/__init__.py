@@ -52,6 +52,11 @@ class BenchKind:
         suite = load_suite(config.suite)
         return suite.only(set(config.workloads)) if config.workloads else suite
 
+    def runs_without_agent(self, config: BenchConfig, board) -> bool:
+        """A suite of shell commands alone (no agent workload, no benchmark disk) runs on any target."""
+        suite = self.suite(config)
+        return all(w.agent is None for w in suite.workloads) and not suite.needs_disk
+
     def execute(self, ctx: Context, config: BenchConfig) -> None:
         from sisctl.campaign.bench.campaign import BenchCampaign   # the board side, only when run
         from sisctl.telemetry.points import bench_verdict_point

@@ -63,6 +63,8 @@ def guest_command(workload: Workload) -> str:
     if workload.agent is not None:
         args = [str(a).replace("{dir}", MOUNT) for a in workload.agent]
         return "sisagent bench " + " ".join(shlex.quote(a) for a in args)
+    if not workload.needs_disk:
+        return workload.command
     return f"BENCH_DIR={MOUNT}; export BENCH_DIR; {workload.command}"
 
 
@@ -192,6 +194,8 @@ class BenchCampaign:
         """What the board really booted, as its agent reports it: the kernel's build id (from
         /sys/kernel/notes), release, online CPUs and command line. A board that fell back to
         another kernel (a Pi whose tryboot failed boots its known-good OS) stops the campaign."""
+        if not self.ctx.board.has_agent:   # a kernel's own prompt: nothing reads its identity from inside
+            return {"identity": "not read (no sisctl agent on this target)"}
         found = kernel_identity(self._must(session, "sisagent bench kernel", "name the running kernel", 30).text)
         found["cmdline"] = self._must(session, "cat /proc/cmdline", "read the kernel command line", 30).text.strip()
         if artifact.build_id and found.get("build_id") not in (None, artifact.build_id):

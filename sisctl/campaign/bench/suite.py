@@ -3,7 +3,8 @@
 A workload is either an agent workload (`agent: [NAME, ARGS...]`, run as `sisagent bench ...`)
 or a shell command whose output is parsed (`command:` with `metrics:`, each a regular
 expression with one group capturing a number). `{dir}` in agent arguments, and $BENCH_DIR in
-commands, is the mount point of a fresh ext4 on a virtio disk.
+commands, is the mount point of a fresh ext4 on a virtio disk; a command without $BENCH_DIR
+needs no disk and is typed as it is, so a kernel's own prompt (target kind prompt) runs it too.
 """
 from __future__ import annotations
 
@@ -51,7 +52,9 @@ class Workload:
 
     @property
     def needs_disk(self) -> bool:
-        return self.command is not None or self.agent[0] in DISK_WORKLOADS
+        if self.command is not None:
+            return "BENCH_DIR" in self.command
+        return self.agent[0] in DISK_WORKLOADS
 
     def runs_in(self, family: str, suite_families: list[str]) -> bool:
         if self.families is not None:
