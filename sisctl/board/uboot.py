@@ -41,6 +41,7 @@ class UbootSpec:
     fdt_addr: str = "${fdt_addr_r}"              # where boot.dtb is loaded
     kernel_gzip: bool = False   # send the Image gzip-compressed (a third of the bytes); booti unpacks it
     kernel_comp_addr: str = "${kernel_comp_addr_r}"   # booti's scratch area for unpacking, Image-sized
+    boot_command: Literal["booti", "bootefi"] = "booti"   # bootefi: the kernel's EFI stub, through U-Boot's EFI
 
 
 @dataclass
@@ -122,9 +123,28 @@ class UBoot:
         if packed:
             self.set_unpack_area(sizes["Image"])
         fdt = addr["board.dtb"] if files.dtb else "${fdtcontroladdr}"
-        self.progress("U-Boot: booti")
+        if self.spec.boot_command == "bootefi":
+            line = self._efi_line(addr["Image"], addr["initrd"], sizes["initrd"], fdt)
+        else:
+            line = f"booti {addr['Image']} {addr['initrd']}:{sizes['initrd']:x} {fdt}"
+        self.progress(f"U-Boot: {self.spec.boot_command}")
         self.console.forget_bytes()
-        self.console.write(f"booti {addr['Image']} {addr['initrd']}:{sizes['initrd']:x} {fdt}\n".encode())
+        self.console.write(f"{line}\n".encode())
+
+    def _efi_line(self, kernel: str, initrd: str, initrd_size: int, fdt: str) -> str:
+        """bootefi starts the kernel's EFI stub, which takes its command line from bootargs; the
+        initramfs is named in the device tree's /chosen (fdt chosen), as booti would have put it."""
+        source, fdt = self.env(fdt), self.env(self.spec.fdt_addr)
+        if not fdt:
+            raise BoardError(self.board, f"bootefi: boot.uboot.fdt_addr ({self.spec.fdt_addr}) is empty in U-Boot; "
+                             "give the address for the device tree's copy", self.console.tail_text())
+        self.command(f"fdt addr {source}")
+        if source != fdt:   # the firmware's own tree: edited in a copy, never where U-Boot keeps it
+            self.command(f"fdt move {source} {fdt} 0x200000")   # QEMU pads its tree to 1 MiB
+            self.command(f"fdt addr {fdt}")
+        self.command("fdt resize 4096")
+        self.command(f"fdt chosen {initrd} {initrd_size:#x}")   # start and size
+        return f"bootefi {kernel} {fdt}"
 
     def set_unpack_area(self, packed_size: int) -> None:
         """booti unpacks a compressed Image only when told where it may and how big it is."""

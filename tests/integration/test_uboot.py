@@ -2,6 +2,7 @@
 loads the files over TFTP (QEMU's own server) or YMODEM, checks them with U-Boot's crc32, boots."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import zlib
 from pathlib import Path
@@ -31,6 +32,17 @@ def test_tftp_boot_to_the_agent_then_from_its_snapshot(debian_artifact, tmp_path
         result = session.run("cat /proc/cmdline; uname -r")
         assert result.ok and "console=ttyAMA0" in result.text
         assert debian_artifact.manifest["kernel_version"] in result.text
+
+
+def test_bootefi_starts_the_kernels_efi_stub_with_the_initramfs_named_in_the_device_tree(debian_artifact, tmp_path):
+    spec = find_board("qemu-virt-uboot")
+    spec.boot.uboot = dataclasses.replace(spec.boot.uboot, boot_command="bootefi", fdt_addr="0x4f000000")
+    board = Board(spec, state_root=tmp_path / "state", reports=tmp_path)
+    with board.session(fast=False, artifact=debian_artifact, label="bootefi") as session:
+        log = (session.run_dir / "console.log").read_text(errors="replace")
+        assert "bootefi 0x" in log and "EFI stub: Booting Linux Kernel" in log and "booti " not in log
+        assert session.run("test -d /sys/firmware/efi").ok           # the kernel came up through EFI
+        assert session.run("cat /proc/cmdline").text.startswith("console=ttyAMA0 panic=-1")
 
 
 @pytest.mark.kbuild

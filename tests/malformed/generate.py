@@ -168,6 +168,8 @@ BOARDS: dict[str, tuple[str | bytes, str]] = {
     "pi-config-line-newline": ("name: pi-config-line-newline\n" + PI % ("", "    config_lines: [\"a\\nb\"]\n") + REAL,
                                "key 'boot.pi.config_lines'"),
     "source-key": ("name: source-key\nsource: /etc/passwd\n", "key 'source': unknown key"),
+    "uboot-bootefi-gzip": ("name: uboot-bootefi-gzip\nboot: {method: uboot, uboot: {boot_command: bootefi, "
+                           "kernel_gzip: true}}\n" + REAL, "key 'boot.uboot.kernel_gzip': bootefi starts the Image"),
     "installed-qemu": ("name: installed-qemu\nboot: {method: installed}\nqemu: {machine: virt}\n"
                        "target: {kind: ssh, image: standin}\n", "key 'qemu': a QEMU board boots the kernel"),
     "installed-agent-target": ("name: installed-agent-target\nboot: {method: installed}\n" + REAL,

@@ -25,7 +25,7 @@ BEYOND_SCHEMA = {"name-mismatch", "memory-over-host", "machine-unknown", "cpu-un
                  "power-url-port-text", "power-url-bad-ipv6",
                  "ready-timeout-nan", "crash-grace-nan", "pi-back-timeout-nan",   # JSON has no NaN
                  "target-prompt-empty", "target-secret-both", "target-shell-no-image", "installed-qemu",
-                 "installed-agent-target"}
+                 "installed-agent-target", "uboot-bootefi-gzip"}
 
 
 @dataclass

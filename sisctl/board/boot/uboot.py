@@ -37,6 +37,9 @@ def check(spec: BoardSpec, path) -> None:
                                  "(e.g. U-Boot's u-boot.bin)")
     if spec.qemu is None and spec.power.model == "qmp":
         raise config.ConfigError(path, "power.model", "a real board needs a power switch model, not qmp")
+    if spec.boot.uboot.boot_command == "bootefi" and spec.boot.uboot.kernel_gzip:
+        raise config.ConfigError(path, "boot.uboot.kernel_gzip", "bootefi starts the Image's EFI stub as it is; "
+                                 "only booti unpacks a compressed kernel")
 
 
 def boot(session: BoardSession, request: BootRequest) -> None:
