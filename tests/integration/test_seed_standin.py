@@ -4,6 +4,7 @@ kernel's own `fsctl stress` and `fsctl verify`, checked on the host with e2fsck 
 kernel that promises what it never synced is caught."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -13,8 +14,9 @@ import pytest
 
 from sisctl.board.spec import find_board
 from sisctl.campaign.core.records import read_records
-from sisctl.campaign.core.runner import start
+from sisctl.campaign.core.runner import resume, start
 from sisctl.jobs.smoke import run_smoke
+from tests.conftest import new_folder
 
 PROJECT = Path(__file__).resolve().parents[2]
 INVOKE = Path(sys.executable).parent / "invoke"
@@ -80,6 +82,29 @@ def test_a_workload_the_kernel_refuses_fails_instead_of_passing_with_nothing_che
     assert record["outcome"] == "sanity" and "unknown command" in record["guest_problem"], record
 
 
+def test_a_killed_campaign_keeps_its_states_and_resumes(smoke, lab_dirs):
+    code = ("import sys; from sisctl.campaign.core.runner import start\n"
+            "start('ext4-crash', sys.argv[1], {'scenario': 'write_during_allocation', 'mode': 'reset', "
+            "'runs': 2}, 5, progress=print)\n")
+    earlier = set(lab_dirs["reports"].glob("ext4-crash-reset-*"))
+    controller = subprocess.Popen([sys.executable, "-c", code, BOARD], cwd=PROJECT,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        out = new_folder(lab_dirs["reports"], "ext4-crash-reset-*", earlier,
+                         lambda folder: len(states({"report": folder})) >= 1)
+        assert out, "the campaign never wrote records"
+        controller.send_signal(signal.SIGKILL)
+        controller.wait(30)
+    finally:
+        controller.kill()
+        controller.wait()
+    before = states({"report": out})
+    summary = resume(str(out), progress=lambda _: None)
+    after = states(summary)
+    assert [r["state_key"] for r in after] == ["write_during_allocation/0/reset", "write_during_allocation/1/reset"]
+    assert after[0] == before[0] and summary["status"] == "passed", summary["headline"]
+
+
 PROMPT_SUITE = """# the kernel's own commands, their figures read from their output; wall time only
 families: [time]
 reps: 2
@@ -105,7 +130,7 @@ def test_a_benchmark_of_the_kernels_own_commands_runs_at_its_prompt(smoke, tmp_p
 
 @pytest.mark.parametrize("args, says", [
     (["--kind", "ext4-crash", "--mode", "powerloss"], "only --mode reset"),
-    (["--kind", "fuzz", "--duration", "30s"], "needs sisctl's agent"),
+    (["--kind", "fuzz", "--duration", "30s"], "need sisctl's agent"),
 ])
 def test_what_needs_the_agent_is_refused_as_usage(smoke, args, says):
     done = subprocess.run([str(INVOKE), "campaign", "--board", BOARD, *args], cwd=PROJECT, capture_output=True,

@@ -2,6 +2,8 @@
 status, the host's timeout, and the first cause when SSH cannot be had."""
 from __future__ import annotations
 
+import dataclasses
+import subprocess
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -9,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from sisctl.board.errors import BoardError, BootTimeout
+from sisctl.errors import UsageError
 from sisctl.board.target.ssh import Address, SshLink, SshTarget
 from sisctl.net import free_port
 
@@ -63,3 +66,19 @@ def test_an_unknown_host_key_is_refused_at_once(sshd, tmp_path):
     with pytest.raises(BoardError, match="unknown host key"):
         link.wait_ready(30)
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("key", ["missing", "garbage", "locked"])
+def test_a_key_file_that_cannot_be_used_is_bad_input_at_once(sshd, tmp_path, key):
+    path = tmp_path / key
+    if key == "garbage":
+        path.write_text("not a key\n")
+    if key == "locked":
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "a passphrase", "-f", path], check=True)
+    spec = dataclasses.replace(ssh_link(sshd, tmp_path).spec, key_file=str(path))
+    link = ssh_link(sshd, tmp_path)
+    link.spec = link.session.board.spec.target = spec
+    started = time.monotonic()
+    with pytest.raises(UsageError, match="key 'target.key_file'") as raised:
+        link.wait_ready(30)
+    assert time.monotonic() - started < 5 and raised.value.exit_code == 2

@@ -80,6 +80,8 @@ class Secret:
             value = os.environ.get(self.env)
             if value is None:
                 raise UsageError(f"{board}: {what} comes from ${self.env}, which is not set")
+            if "\n" in value or "\r" in value:
+                raise UsageError(f"{board}: {what} from ${self.env} has a line break; a secret is one line")
             return value
         if self.file:
             path = Path(os.path.expanduser(self.file))

@@ -74,4 +74,8 @@ def authorized_key(board) -> str:
 
 def _password(board) -> str:
     secret = getattr(board.spec.target, "password", None)
-    return secret.read(board.name, "the login password") if secret else ""
+    password = secret.read(board.name, "the login password") if secret else ""
+    if secret and not password:
+        raise UsageError(f"{board.name}: the login password is empty; the stand-in would lock the login "
+                         "(give it one in target.password's variable or file)")
+    return password

@@ -69,7 +69,7 @@ class CrashProfile:
     """How the kernel's own commands drive an ext4 crash campaign (reset mode, checked on the host).
     The workload prints `promise PATH MD5` once a file is durable and `changing PATH` before it
     changes a promised file in place; the disk it works on has the virtio serial `disk`."""
-    workload: str                     # a command line; {scenario} is replaced by the scenario's name
+    workload: str                     # a command line; {scenario} is replaced by the scenario's name (only that)
     verify: str                       # run after the reset's boot: mounts (recovers) and reads back
     duration_s: Seconds = 5.0         # about how long the workload runs: resets fall inside it
     disk: str = "scratch"

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from sisctl.board.agent import CommandResult, check_timeout, shown
 from sisctl.board.errors import AgentError, BoardError, BootTimeout, CommandTimeout
 from sisctl.board.target import Secret, TargetSettings
-from sisctl.board.target.osimage import guest_image as _os_image, require_image
+from sisctl.board.target.osimage import STANDIN, guest_image as _os_image, require_image
 from sisctl.config import Regex, Seconds
 
 if TYPE_CHECKING:
@@ -82,7 +82,8 @@ def guest_image(board, artifact):
 
 
 def prepare(session: BoardSession) -> None:
-    return None
+    """Read the password now: a variable not set or a file not there is found before the boot."""
+    session.board.spec.target.password.read(session.name, "the login password")
 
 
 class LoginFailed(BoardError):
@@ -117,8 +118,9 @@ class ShellLink:
                                    f"shell prompt (/{spec.prompt_regex}/) after the password", BootTimeout,
                                    reprompt=False)
             if seen is not prompt:
+                hint = "; the stand-in's image holds the password it was flashed with" if spec.image == STANDIN else ""
                 raise LoginFailed(self.board, f"login as {spec.user!r} refused: wrong user name or password "
-                                  f"(the board said {self._last_line()!r})")   # that line is all there is to say
+                                  f"(the board said {self._last_line()!r}){hint}")   # that line is all there is to say
         self._probe()
 
     def _probe(self) -> None:

@@ -41,6 +41,7 @@ from sisctl.board.target import TargetSettings
 from sisctl.board.target.osimage import (STANDIN, client_key, guest_image as _os_image, host_key, is_qemu,
                                          require_image)
 from sisctl.config import Seconds, between
+from sisctl.errors import UsageError
 from sisctl.image.guest import agent_digest, build_agent
 from sisctl.sshlink import SshRefused, SshUnreachable, open_checked, refuse_unknown_keys
 
@@ -119,6 +120,7 @@ class SshLink:
         self.console = session.console
         self.where = f"ssh {self.spec.user}@{address.host}:{address.port}"
         self._client: paramiko.SSHClient | None = None
+        self._pkey: paramiko.PKey | None = None
         self.agent: Agent | None = None
         self._agent_console: Console | None = None
 
@@ -159,15 +161,30 @@ class SshLink:
         self.agent.wait_ready(timeout_s)
 
     def _connect(self, timeout_s: float) -> None:
+        key = self._key()
         client = paramiko.SSHClient()
         refuse_unknown_keys(client, self.address.known_hosts)
-        key = str(client_key(self.session.board))
         open_checked(lambda: client.connect(
-            self.address.host, self.address.port, username=self.spec.user, key_filename=key, timeout=timeout_s,
+            self.address.host, self.address.port, username=self.spec.user, pkey=key, timeout=timeout_s,
             banner_timeout=timeout_s, auth_timeout=timeout_s, look_for_keys=False, allow_agent=False),
             client.close, where=self.where, known_hosts=self.address.known_hosts, host=self.address.host,
             port=self.address.port)
         self._client = client
+
+    def _key(self) -> paramiko.PKey:
+        """The client key, read once: a missing, unreadable or locked key file is the board file's
+        fault (exit 2), found at once, not retried as if the board were still booting."""
+        if self._pkey is None:
+            path = client_key(self.session.board)
+            try:
+                self._pkey = paramiko.PKey.from_path(path)
+            except (paramiko.PasswordRequiredException, TypeError):   # TypeError: cryptography, for OpenSSH keys
+                raise UsageError(f"{self.board}: key 'target.key_file': {path} is locked by a passphrase; "
+                                 "sisctl takes a key without one") from None
+            except (OSError, paramiko.SSHException, ValueError) as err:
+                raise UsageError(f"{self.board}: key 'target.key_file': {path} cannot be used as an SSH key "
+                                 f"({getattr(err, 'strerror', None) or err})") from None
+        return self._pkey
 
     def after_boot(self) -> None:
         pass
@@ -195,7 +212,7 @@ class SshLink:
                 channel.sendall(stdin)
             channel.shutdown_write()
             out, err = bytearray(), bytearray()
-            while not (channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready()):
+            while not self._drained(channel):
                 if time.monotonic() >= deadline:
                     channel.close()
                     return CommandResult(command, bytes(out), bytes(err), "timeout", -1, time.monotonic() - started)
@@ -212,6 +229,13 @@ class SshLink:
                                    f"{error or type(error).__name__}", self.console.tail_text()) from None
         reason = "signal" if code == -1 else "exit"
         return CommandResult(command, bytes(out), bytes(err), reason, code, time.monotonic() - started)
+
+    @staticmethod
+    def _drained(channel: paramiko.Channel) -> bool:
+        """The command ended and both its streams were read to their end: the server may send the
+        exit status while output it still holds (stderr above all) is on its way."""
+        ended = channel.exit_status_ready() and (channel.eof_received or channel.closed)
+        return ended and not channel.recv_ready() and not channel.recv_stderr_ready()
 
     def close(self) -> None:
         if self._agent_console is not None:

@@ -149,7 +149,7 @@ def _run(campaign_kind: CampaignKind, config: Any, out: Path, progress: Callable
         shards = [Shard(held_board(name), i, len(boards)) for i, name in enumerate(boards)]
         for shard in shards:   # campaigns speak to sisctl's agent
             if not shard.board.has_agent and needs_agent(campaign_kind, config, shard.board):
-                raise UsageError(f"{shard.board.name}: a {campaign_kind.name} campaign needs sisctl's agent, and this "
+                raise UsageError(f"{shard.board.name}: {campaign_kind.name} campaigns need sisctl's agent, and this "
                                  f"board's target ({shard.board.spec.target.kind}) has none; use target kind agent, "
                                  "or ssh with agent: true")
         with ExitStack() as holds:

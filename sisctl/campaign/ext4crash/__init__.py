@@ -6,6 +6,7 @@ from typing import Any
 from sisctl.campaign.core import phases
 from sisctl.campaign.core.kind import Context, Findings
 from sisctl.campaign.core.options import config_from_json
+from sisctl.campaign.ext4crash.fsworkloads import SCENARIOS
 from sisctl.campaign.ext4crash.options import OPTIONS, CampaignConfig, config_from_options
 from sisctl.campaign.ext4crash.summary import scenario_cases, summarize, terminal_summary
 from sisctl.errors import UsageError
@@ -37,6 +38,10 @@ class Ext4CrashKind:
         if config.mode != "reset":
             raise UsageError(f"{board.name}: without sisctl's agent only --mode reset runs (powerloss rebuilds "
                              "crash states from a write log, and needs the agent to recover them)")
+        generated = [s for s in config.scenarios if s.startswith("generated-")]
+        if generated:
+            raise UsageError(f"--scenario {generated[0]}: generated scenarios are sisctl's own workloads; the "
+                             f"kernel of {board.name} runs the named ones ({', '.join(SCENARIOS)})")
         return True
 
     def findings(self, config: CampaignConfig, records: list[dict], figures: dict) -> Findings:

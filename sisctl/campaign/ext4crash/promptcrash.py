@@ -1,10 +1,10 @@
 """The ext4 crash campaign's reset mode on a kernel without sisctl's agent: a target of kind prompt
 whose profile has a `crash:` entry (the seed kernel's `fsctl stress` and `fsctl verify`).
 
-One session per run: a fresh ext4 disk, the kernel's workload command typed at its prompt, a hard
+Two sessions per run: a fresh ext4 disk, the kernel's workload command typed at its prompt, a hard
 reset through QMP at a seeded moment inside it (the console read up to then: the workload's
-promises), the kernel's boot again to its prompt, its verify command (it mounts, so the kernel
-under test recovers the journal). The host then checks the disk itself: `e2fsck -fn`, and every
+promises); then the kernel's boot again with that disk, and its verify command (it mounts, so the
+kernel under test recovers the journal). The host then checks the disk itself: `e2fsck -fn`, and every
 file promised before the reset read with debugfs and compared with what was promised.
 Records, summary, JUnit, pages and resume are the agent mode's; a run is redone after a kill.
 """
@@ -32,13 +32,20 @@ from sisctl.telemetry.points import campaign_point
 VERIFY_TIMEOUT_S = 300
 
 
+def workload_line(profile, scenario: str) -> str:
+    """The profile's workload command for `scenario`: {scenario} replaced, any other brace kept."""
+    return profile.workload.replace("{scenario}", scenario)
+
+
 class PromptCrashCampaign:
     def __init__(self, ctx: Context, config: CampaignConfig):
         self.ctx, self.config, self.board = ctx, config, ctx.board
         self.profile = ctx.board.spec.target.crash     # there: runs_without_agent checked it
         self.work = ctx.scratch
         (ctx.out / "runs").mkdir(parents=True, exist_ok=True)
-        self.runs_done = {r["run_key"] for r in read_records(ctx.out / "records.jsonl") if r.get("type") == "run"}
+        recorded = list(read_records(ctx.out / "records.jsonl"))   # a run is done once its state is recorded
+        self.runs_done = {r["run_key"] for r in recorded if r.get("type") == "run"} | {
+            f"{r['scenario']}/{r['run']}" for r in recorded if r.get("type") == "state"}
         self.phases = Phases()
         self.checked = 0
         self.started = time.monotonic()
@@ -58,7 +65,7 @@ class PromptCrashCampaign:
         disks = [Disk(self.profile.disk, image)]
         with self.phases.session(self.board.session(fast=False, label=f"{scenario}-{run}", disks=disks)) as session:
             with self.phases("workload until the reset", guest=True):
-                said = self._until_reset(session, self.profile.workload.format(scenario=scenario), delay)
+                said = self._until_reset(session, workload_line(self.profile, scenario), delay)
         with self.phases.session(self.board.session(fast=False, label=f"{scenario}-{run}-verify", disks=disks),
                                  start="boot after the reset") as session:
             reboot_s, log = session.boot_s, session.run_dir / "console.log"
