@@ -17,7 +17,8 @@ class FakeBoard(Board):
     """A Board whose flash only writes the record a real flash writes."""
 
     def __init__(self, state):
-        self.name, self.state, self.spec = "qemu-test", state, SimpleNamespace(recipe="debian-arm64")
+        self.name, self.state = "qemu-test", state
+        self.spec = SimpleNamespace(recipe="debian-arm64", boot=SimpleNamespace(method="qemu"))
         self.flashed_with = []
 
     def flash(self, artifact, progress=print):
@@ -42,6 +43,12 @@ def test_a_board_never_flashed_gets_its_default_recipe_and_says_so(board):
     assert board.flashed_with == ["artifact of recipe:debian-arm64"]
     assert said == ["qemu-test: nothing flashed yet; flashing its default recipe 'debian-arm64' first"]
     assert got.artifact == "artifact of recipe:debian-arm64"
+
+
+def test_a_board_that_runs_its_installed_kernel_builds_nothing(board):
+    board.spec.boot.method = "installed"
+    firstuse.ensure_flashed(board, lambda _: None)
+    assert board.flashed_with == [None]      # flash records the running kernel instead
 
 
 def test_a_flashed_board_is_left_alone(board):
