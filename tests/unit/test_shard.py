@@ -8,7 +8,6 @@ import os
 import signal
 import threading
 import time
-from types import SimpleNamespace
 
 import pytest
 
@@ -18,7 +17,7 @@ from sisctl.campaign.core import boards, runner
 from sisctl.campaign.core.kind import Findings
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.core.shards import share
-from sisctl.campaign.ext4crash.campaign import Ext4CrashCampaign
+from sisctl.campaign.ext4crash.units import board_units
 from sisctl.campaign.ext4crash.options import CampaignConfig
 from sisctl.cli.campaign import board_choice
 from sisctl.errors import UsageError
@@ -40,11 +39,11 @@ def test_every_unit_falls_to_exactly_one_shard(count):
 
 def test_ext4_crash_runs_split_across_boards_and_spread_scenarios():
     cfg = CampaignConfig("qemu-virt-0", ["write_during_allocation", "generated-2"], "powerloss", 3)
-    units = [Ext4CrashCampaign.units(SimpleNamespace(config=cfg, shard=(i, 2))) for i in range(2)]
+    units = [board_units(cfg, (i, 2)) for i in range(2)]
     assert sorted(units[0] + units[1]) == sorted((s, r) for s in cfg.scenarios for r in range(3))
     assert not set(units[0]) & set(units[1])
     assert {s for s, _ in units[0]} == {s for s, _ in units[1]} == set(cfg.scenarios)
-    alone = Ext4CrashCampaign.units(SimpleNamespace(config=cfg, shard=(0, 1)))
+    alone = board_units(cfg, (0, 1))
     assert alone == [(s, r) for s in cfg.scenarios for r in range(3)], "one board keeps the old order"
 
 

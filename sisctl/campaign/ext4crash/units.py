@@ -11,11 +11,15 @@ from sisctl.campaign.core.shards import share
 from sisctl.campaign.ext4crash.options import CampaignConfig
 
 
+def board_units(config: CampaignConfig, shard: tuple[int, int]) -> list[tuple[str, int]]:
+    """This board's (scenario, run) units: the same split on every resume."""
+    return share([(scenario, run) for scenario in config.scenarios for run in range(config.runs)], shard)
+
+
 def run_units(ctx: Context, config: CampaignConfig, runs_done: set[str], one_run: Callable[[str, int], None]) -> None:
-    """`one_run(scenario, run)` for each of this board's units not in `runs_done` (the same split on
-    every resume); progress counts the done ones first."""
-    every = [(scenario, run) for scenario in config.scenarios for run in range(config.runs)]
-    units = share(every, ctx.shard)
+    """`one_run(scenario, run)` for each of this board's units not in `runs_done`; progress counts
+    the done ones first."""
+    units = board_units(config, ctx.shard)
     ctx.progress.total(len(units), "runs")
     ctx.progress.advance(sum(f"{s}/{r}" in runs_done for s, r in units))
     for scenario, run in units:
