@@ -22,9 +22,22 @@ PDU_USER, PDU_PASSWORD = "lab", "outlet-secret"
 LOGIN_PASSWORD = "installed-login"
 
 
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory, lab_dirs, debian_artifact):
+    """(board file writer, pdu): a powered-off board whose installed OS answers SSH and a serial login;
+    one for the module (its image takes seconds to pack)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield from _installed(tmp_path_factory.mktemp("installed"), debian_artifact, monkeypatch)
+
+
 @pytest.fixture
-def installed(tmp_path, lab_dirs, debian_artifact, monkeypatch):
-    """(board file writer, pdu): a powered-off board whose installed OS answers SSH and a serial login."""
+def fresh(installed):
+    """The module's board, its PDU's request log cleared for this test."""
+    installed[1].requests.clear()
+    return installed
+
+
+def _installed(tmp_path, debian_artifact, monkeypatch):
     client_pub = keygen(tmp_path / "client")
     host_pub = keygen(tmp_path / "host")
     image = build_ownos(debian_artifact, authorized_key=client_pub, password=LOGIN_PASSWORD,
@@ -64,8 +77,8 @@ def installed(tmp_path, lab_dirs, debian_artifact, monkeypatch):
         line.close()
 
 
-def test_flash_records_the_running_kernel_and_smoke_checks_it_over_ssh(installed, debian_artifact):
-    board_of, pdu = installed
+def test_flash_records_the_running_kernel_and_smoke_checks_it_over_ssh(fresh, debian_artifact):
+    board_of, pdu = fresh
     board = board_of("ssh")
     recorded = board.flash(None, progress=lambda _: None)
     # The kernel found running is the Debian kernel the "board" was set up with, by its build id.
@@ -80,8 +93,8 @@ def test_flash_records_the_running_kernel_and_smoke_checks_it_over_ssh(installed
     assert pdu.requests.count("/on") == 3 and pdu.board is None
 
 
-def test_a_login_board_runs_commands_on_its_installed_os(installed):
-    board_of, pdu = installed
+def test_a_login_board_runs_commands_on_its_installed_os(fresh):
+    board_of, pdu = fresh
     board = board_of("shell")
     board.flash(None, progress=lambda _: None)
     with board.session(label="installed-shell") as session:
@@ -91,8 +104,8 @@ def test_a_login_board_runs_commands_on_its_installed_os(installed):
     assert pdu.board is None
 
 
-def test_another_kernel_is_refused_before_the_board_is_switched_on(installed, debian_artifact):
-    board_of, pdu = installed
+def test_another_kernel_is_refused_before_the_board_is_switched_on(fresh, debian_artifact):
+    board_of, pdu = fresh
     board = board_of("ssh")
     started = time.monotonic()
     with pytest.raises(UsageError, match="installed runs the board's own kernel"):
