@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -37,6 +40,27 @@ def new_folder(parent: Path, pattern: str, earlier: set[Path], ready, timeout_s:
                 return folder
         time.sleep(0.1)
     return None
+
+
+def killed_campaign(reports: Path, pattern: str, kind: str, board: str, options: dict, seed: int,
+                    ready) -> Path | None:
+    """Start a `kind` campaign in a child process, SIGKILL it once its folder under `reports`
+    (matching `pattern`) is `ready`; that folder, or None if it never was."""
+    code = ("import json, sys; from sisctl.campaign.core.runner import start\n"
+            "start(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]), progress=print)\n")
+    earlier = set(reports.glob(pattern))
+    project = Path(__file__).resolve().parents[1]
+    child = subprocess.Popen([sys.executable, "-c", code, kind, board, json.dumps(options), str(seed)],
+                             cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        out = new_folder(reports, pattern, earlier, ready)
+        if out:
+            child.send_signal(signal.SIGKILL)
+            child.wait(30)
+        return out
+    finally:
+        child.kill()
+        child.wait()
 
 
 @contextmanager

@@ -119,7 +119,7 @@ class Board:
         build_id = notes_build_id(base64.b64decode(notes.stdout)) if notes.ok else None
         record = FlashRecord("", "", f"installed:{build_id or kernel_version}", build_id, kernel_version,
                              time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), agent_digest())
-        paths.write_atomic(self.state / "flashed.json", json.dumps(record.__dict__, indent=1) + "\n")
+        self._write_flashed(record)
         return {"board": self.name, "boot_s": session.boot_s, "run_dir": str(session.run_dir), **record.__dict__}
 
     def _flash(self, artifact: Artifact, progress: Callable[[str], None]) -> dict:
@@ -142,9 +142,12 @@ class Board:
                 session.save_ready_snapshot()
             # Only a kernel that booted to the agent is the flashed one: after a failed flash nothing
             # is, and the next command says so instead of booting what never worked.
-            paths.write_atomic(self.state / "flashed.json", json.dumps(record.__dict__, indent=1) + "\n")
+            self._write_flashed(record)
             return {"board": self.name, "boot_s": session.boot_s, "run_dir": str(session.run_dir),
                     **record.__dict__}
+
+    def _write_flashed(self, record: FlashRecord) -> None:
+        paths.write_atomic(self.state / "flashed.json", json.dumps(record.__dict__, indent=1) + "\n")
 
     def flashed(self) -> FlashRecord:
         try:

@@ -3,9 +3,6 @@ a killed campaign resumes without losing or redoing states, and a record replays
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +15,7 @@ from sisctl.campaign.core.runner import resume, start
 from sisctl.campaign.ext4crash.replay import replay
 from sisctl.campaign.ext4crash.fsworkloads import workload
 from sisctl.campaign.ext4crash.ops import pattern
-from tests.conftest import new_folder
+from tests.conftest import killed_campaign
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -112,20 +109,9 @@ def test_reset_mode_campaign(board):
 
 
 def test_killed_campaign_resumes_without_losing_or_redoing_states(board, lab_dirs):
-    code = ("import sys; from sisctl.campaign.core.runner import start\n"
-            "start('ext4-crash', sys.argv[1], {'scenario': 'generated-1,generated-2', 'runs': 2}, 9, progress=print)\n")
-    earlier = set(lab_dirs["reports"].glob("ext4-crash-powerloss-*"))
-    controller = subprocess.Popen([sys.executable, "-c", code, board.name], cwd=PROJECT,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        out = new_folder(lab_dirs["reports"], "ext4-crash-powerloss-*", earlier,
-                         lambda folder: len(states(folder)) >= 3)
-        assert out, "the campaign never wrote records"
-        controller.send_signal(signal.SIGKILL)
-        controller.wait(30)
-    finally:
-        controller.kill()
-        controller.wait()
+    out = killed_campaign(lab_dirs["reports"], "ext4-crash-powerloss-*", "ext4-crash", board.name,
+                          {"scenario": "generated-1,generated-2", "runs": 2}, 9, lambda folder: len(states(folder)) >= 3)
+    assert out, "the campaign never wrote records"
     # A kill can land inside an image copy; a disk left short must not fail the resumed checks.
     (out / "slots" / "slot2.img").write_bytes(b"")
     before = {r["state_key"]: r for r in states(out)}

@@ -18,7 +18,7 @@ from sisctl.build.builder import build
 from sisctl.build.recipe import find_recipe
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.core.runner import resume
-from tests.conftest import new_folder, qemu_processes_mentioning
+from tests.conftest import killed_campaign, new_folder, qemu_processes_mentioning
 
 pytestmark = [pytest.mark.integration, pytest.mark.kbuild]
 
@@ -122,19 +122,9 @@ def past_its_crash_boot(folder: Path) -> bool:
 
 def test_a_killed_campaign_resumes_with_the_tests_it_has_no_record_of(tiny, lab_dirs):
     """SIGKILL after the crash boot: the resumed campaign keeps every record and runs each other test once."""
-    code = ("import sys; from sisctl.campaign.core.runner import start\n"
-            f"start('ktap', sys.argv[1], {{'kernel': '{KERNEL}+planted_kunit_panic=1'}}, 1, progress=print)\n")
-    earlier = set(lab_dirs["reports"].glob("ktap-*"))
-    controller = subprocess.Popen([sys.executable, "-c", code, tiny.name], cwd=PROJECT,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        out = new_folder(lab_dirs["reports"], "ktap-*", earlier, past_its_crash_boot)
-        assert out, "the campaign never got past its crash boot"
-        controller.send_signal(signal.SIGKILL)
-        controller.wait(30)
-    finally:
-        controller.kill()
-        controller.wait()
+    out = killed_campaign(lab_dirs["reports"], "ktap-*", "ktap", tiny.name,
+                          {"kernel": f"{KERNEL}+planted_kunit_panic=1"}, 1, past_its_crash_boot)
+    assert out, "the campaign never got past its crash boot"
     before = [r for r in read_records(out / "records.jsonl") if r.get("type") == "test"]
     summary = resume(str(out), progress=lambda _: None)
     after = [r for r in read_records(out / "records.jsonl") if r.get("type") == "test"]

@@ -4,7 +4,6 @@ kernel's own `fsctl stress` and `fsctl verify`, checked on the host with e2fsck 
 kernel that promises what it never synced is caught."""
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -16,7 +15,7 @@ from sisctl.board.spec import find_board
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.core.runner import resume, start
 from sisctl.jobs.smoke import run_smoke
-from tests.conftest import new_folder
+from tests.conftest import killed_campaign
 
 PROJECT = Path(__file__).resolve().parents[2]
 INVOKE = Path(sys.executable).parent / "invoke"
@@ -83,21 +82,10 @@ def test_a_workload_the_kernel_refuses_fails_instead_of_passing_with_nothing_che
 
 
 def test_a_killed_campaign_keeps_its_states_and_resumes(smoke, lab_dirs):
-    code = ("import sys; from sisctl.campaign.core.runner import start\n"
-            "start('ext4-crash', sys.argv[1], {'scenario': 'write_during_allocation', 'mode': 'reset', "
-            "'runs': 2}, 5, progress=print)\n")
-    earlier = set(lab_dirs["reports"].glob("ext4-crash-reset-*"))
-    controller = subprocess.Popen([sys.executable, "-c", code, BOARD], cwd=PROJECT,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        out = new_folder(lab_dirs["reports"], "ext4-crash-reset-*", earlier,
-                         lambda folder: len(states({"report": folder})) >= 1)
-        assert out, "the campaign never wrote records"
-        controller.send_signal(signal.SIGKILL)
-        controller.wait(30)
-    finally:
-        controller.kill()
-        controller.wait()
+    out = killed_campaign(lab_dirs["reports"], "ext4-crash-reset-*", "ext4-crash", BOARD,
+                          {"scenario": "write_during_allocation", "mode": "reset", "runs": 2}, 5,
+                          lambda folder: len(states({"report": folder})) >= 1)
+    assert out, "the campaign never wrote records"
     before = states({"report": out})
     summary = resume(str(out), progress=lambda _: None)
     after = states(summary)

@@ -42,9 +42,8 @@ from sisctl.campaign.ext4crash.fsworkloads import workload
 from sisctl.campaign.ext4crash.ops import FsState, Op, format_ops, simulate
 from sisctl.campaign.ext4crash.options import CampaignConfig
 from sisctl.campaign.ext4crash.summary import failure_cause
-from sisctl.campaign.ext4crash.units import rate_figures, run_units
+from sisctl.campaign.ext4crash.units import append_record, rate_figures, run_units
 from sisctl.image.sparse import copy_image
-from sisctl.telemetry.points import campaign_point
 
 SLOTS = 8        # crash states recovered per agent round trip
 GROUPS = 2       # slot groups: the host checks one group's last states and rebuilds it while the guest recovers the other
@@ -356,7 +355,4 @@ class Ext4CrashCampaign:
         self.progress.advance()
 
     def _append(self, record: dict) -> None:
-        """To the campaign's records, and as a telemetry point."""
-        self.records.append(record)
-        self.ctx.write_points([campaign_point(record, self.board.name, self.out.name, self.config.mode,
-                                              time.time_ns())])
+        append_record(self.ctx, self.config.mode, record)

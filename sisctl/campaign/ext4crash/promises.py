@@ -36,8 +36,7 @@ def read_promises(text: str, promise_regex: str, changing_regex: str) -> Promise
             path = absolute(found["path"])
             promises.content[path] = found["md5"]
             promises.existing.discard(path)
-        elif (found := changing.search(line)) and absolute(found["path"]) in promises.content:
-            path = absolute(found["path"])
+        elif (found := changing.search(line)) and (path := absolute(found["path"])) in promises.content:
             del promises.content[path]
             promises.existing.add(path)
     return promises

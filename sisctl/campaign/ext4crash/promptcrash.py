@@ -24,10 +24,9 @@ from sisctl.campaign.ext4crash.campaign import run_seed
 from sisctl.campaign.ext4crash.options import CampaignConfig
 from sisctl.campaign.ext4crash.promises import Promises, broken_promises, read_promises
 from sisctl.campaign.ext4crash.summary import failure_cause
-from sisctl.campaign.ext4crash.units import rate_figures, run_units
+from sisctl.campaign.ext4crash.units import append_record, rate_figures, run_units
 from sisctl.image.ext4 import FsckResult, e2fsck, make_ext4, read_files
 from sisctl.image.sparse import copy_image
-from sisctl.telemetry.points import campaign_point
 
 VERIFY_TIMEOUT_S = 300
 
@@ -78,10 +77,11 @@ class PromptCrashCampaign:
             files = read_files(image, promises.paths, self.work / "files")
         state = f"{scenario}/{run}/reset"
         record = self._record(state, scenario, run, seed, delay, said, promises, files, fsck, verified, reboot_s, log)
-        if record["outcome"] != "ok" or self.config.keep_all:
+        keep = record["outcome"] != "ok" or self.config.keep_all
+        if keep:
             copy_image(image, self.ctx.out / "runs" / f"{scenario}-{run}.img")
-        self._append({"type": "run", "run_key": f"{scenario}/{run}", "kept": record["outcome"] != "ok"
-                      or self.config.keep_all, "board": self.board.name})
+        append_record(self.ctx, "reset", {"type": "run", "run_key": f"{scenario}/{run}", "kept": keep,
+                                          "board": self.board.name})
         self.ctx.progress.advance()
 
     def _until_reset(self, session, command: str, delay: float) -> str:
@@ -126,13 +126,10 @@ class PromptCrashCampaign:
             "checked_at": round(time.time(), 3), "console": {"log": str(log), "from": 0, "to": 0},
             **self.ctx.origin,
         }
-        self._append(record)
+        append_record(self.ctx, "reset", record)
         self.checked += 1
         self.ctx.progress(f"\r{state:40.40s} {outcome:12s} {len(promises)} promises, reset {delay:.2f} s in")
         if outcome != "ok":
             self.ctx.progress(f"FAIL {state} {outcome}: {failure_cause(record)}")
         return record
 
-    def _append(self, record: dict) -> None:
-        self.ctx.records.append(record)
-        self.ctx.write_points([campaign_point(record, self.board.name, self.ctx.out.name, "reset", time.time_ns())])

@@ -1,5 +1,6 @@
-"""The loop both ways of running ext4-crash share: this board's (scenario, run) units, the ones
-not yet done, and the rate figures at the end, however the campaign ended."""
+"""What both ways of running ext4-crash share: this board's (scenario, run) units, the ones not
+yet done, each record written with its telemetry point, and the rate figures at the end, however
+the campaign ended."""
 from __future__ import annotations
 
 import time
@@ -9,6 +10,7 @@ from sisctl.campaign.core.kind import Context
 from sisctl.campaign.core.phases import Phases
 from sisctl.campaign.core.shards import share
 from sisctl.campaign.ext4crash.options import CampaignConfig
+from sisctl.telemetry.points import campaign_point
 
 
 def board_units(config: CampaignConfig, shard: tuple[int, int]) -> list[tuple[str, int]]:
@@ -26,6 +28,12 @@ def run_units(ctx: Context, config: CampaignConfig, runs_done: set[str], one_run
         if f"{scenario}/{run}" not in runs_done:
             ctx.check_stop()
             one_run(scenario, run)
+
+
+def append_record(ctx: Context, mode: str, record: dict) -> None:
+    """To the campaign's records, and as a telemetry point."""
+    ctx.records.append(record)
+    ctx.write_points([campaign_point(record, ctx.board.name, ctx.out.name, mode, time.time_ns())])
 
 
 def rate_figures(checked: int, started: float, phases: Phases) -> dict:
