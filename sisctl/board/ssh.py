@@ -90,6 +90,7 @@ class SshRunner:
             self.connect()
         try:
             with self._client.open_sftp() as sftp:
+                sftp.get_channel().settimeout(self.spec.connect_timeout_s)   # a host that stops answering
                 sftp.put(str(local), remote)
         except (OSError, paramiko.SSHException) as err:
             raise BoardError(self.name, f"{self.where}: copying {local.name} to {remote} failed: {err}") from None
