@@ -15,8 +15,9 @@ from sisctl.cli.campaign import campaign
 from sisctl.cli.fuzz import fuzz
 from sisctl.cli.lab import lab, power, telemetry
 from sisctl.cli.nightly import nightly
+from sisctl.cli.profile import profile
 from sisctl.cli.fleet import fleet
 from sisctl.cli.report import report
 
-ns = Collection(setup, build, flash, run, console, smoke, test, nightly, campaign, bench, speed, lab, telemetry, power, report,
+ns = Collection(setup, build, flash, run, console, smoke, test, profile, nightly, campaign, bench, speed, lab, telemetry, power, report,
                 fleet, fuzz)

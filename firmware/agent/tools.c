@@ -18,6 +18,7 @@ static const struct tool {
     {"check", 2, -1, tool_check},
     {"now", 0, -1, tool_now},
     {"pmu", 2, -1, tool_pmu},
+    {"profile", 2, -1, tool_profile},
     {"bench", 1, -1, tool_bench},
     {"fuzz", 3, 3, tool_fuzz},
 };
@@ -31,6 +32,6 @@ int run_tool(int argc, char **argv)
             return t->run(nargs, argv + 2);
     }
     fprintf(stderr, "usage: sisagent [ops MOUNT MARKDEV MARKOFFSET OPSFILE | dump DIR | check MNTBASE SERIAL... | "
-                    "pmu INTERVAL_MS CMD... | now | bench WORKLOAD [N] [DIR] | fuzz SERIAL[,SERIAL...] MNTBASE MOUNTOPTS]\n");
+                    "pmu INTERVAL_MS CMD... | profile HZ CMD... | now | bench WORKLOAD [N] [DIR] | fuzz SERIAL[,SERIAL...] MNTBASE MOUNTOPTS]\n");
     return 2;
 }

@@ -1,0 +1,174 @@
+"""The profile job: run one command on a board under the agent's sampler and write where the kernel
+spent its time: folded stacks, a top-functions table and a flame graph, on a page of its own."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+from sisctl import paths
+from sisctl.board.errors import BoardError
+from sisctl.board.firstuse import ensure_flashed
+from sisctl.build.variant import checked_variant
+from sisctl.errors import UsageError
+from sisctl.jobs.boards import held_board
+from sisctl.profile.diff import diff_flame_svg, diff_profiles, growers, shrinkers
+from sisctl.profile.flame import flame_svg
+from sisctl.profile.folded import fold, folded_text, top_functions
+from sisctl.profile.samples import Samples, parse_samples, profile_command
+from sisctl.profile.symbols import Resolver
+from sisctl.report.index import write_index
+from sisctl.report.jobpage import write_job_page
+from sisctl.report.page import Figure, Link, Paragraph, Table
+
+TOP = 20
+
+
+def sample_command(session, command: str, hz: int, timeout_s: float) -> tuple[Samples, object]:
+    """Run `command` under the sampler in a live session: the samples and the command's result."""
+    if not session.board.has_agent:
+        raise UsageError(f"{session.board.name}: profiles are sampled by sisctl's agent, which this board's "
+                         "target does not run")
+    result = session.run(profile_command(command, hz), timeout_s=timeout_s)
+    samples, _ = parse_samples(result.stderr.decode(errors="replace"))
+    if samples.unsupported_errno is not None:
+        raise UsageError(f"{session.board.name}: the kernel refused a sampling perf event "
+                         f"(errno {samples.unsupported_errno}); it needs CONFIG_PERF_EVENTS")
+    if result.reason == "exit" and samples.exit_code is None:
+        raise BoardError(session.board.name, "the sampler's report ended early (no exit line): "
+                         f"{result.stderr.decode(errors='replace')[-300:]}")
+    return samples, result
+
+
+def write_profile(out: Path, samples: Samples, resolver: Resolver, title: str) -> dict:
+    """profile.folded, top.json and flame.svg in `out`; the figures for a summary."""
+    folded = fold(samples, resolver)
+    top = top_functions(folded, TOP)
+    (out / "profile.folded").write_text(folded_text(folded))
+    (out / "top.json").write_text(json.dumps(top, indent=1) + "\n")
+    (out / "flame.svg").write_text(flame_svg(folded, title))
+    return {"samples": samples.total, "counted": samples.counted, "lost": samples.lost, "dropped": samples.dropped,
+            "stacks": len(folded), "symbols": resolver.source, "unresolved_frames": resolver.unresolved,
+            "top": top}
+
+
+def _sample_on(board, chosen, command: str, hz: int, timeout_s: float, progress) -> tuple:
+    """One boot of `chosen` (a variant; None: the flashed kernel, from its snapshot) sampling `command`:
+    the samples, the command's result, the artifact booted and the run folder."""
+    artifact = chosen.build(progress=progress) if chosen else board.flashed().load_artifact()
+    with board.session(fast=chosen is None, artifact=artifact if chosen else None,
+                       append=chosen.append if chosen else "", label="profile") as session:
+        progress(f"{board.name}: sampling {command!r} at {hz} Hz on {chosen.text if chosen else 'the flashed kernel'}")
+        samples, result = sample_command(session, command, hz, timeout_s)
+    return samples, result, artifact, session.run_dir
+
+
+def _booted(chosen, artifact) -> dict:
+    return {"variant": chosen.text, "kernel_version": artifact.manifest.get("kernel_version"),
+            "build_id": artifact.build_id} if chosen else {}
+
+
+def _start(board_name: str, hz: int, reports: Path | None, progress):
+    if hz < 1 or hz > 10000:
+        raise UsageError(f"--hz {hz}: give 1 to 10000 samples a second")
+    board = held_board(board_name, reports=reports)
+    ensure_flashed(board, progress)
+    return board
+
+
+def _ended(result) -> str:
+    """Why the command did not succeed, or ''."""
+    return "" if result.reason == "exit" and result.code == 0 else f"the command ended with {result.reason} {result.code}"
+
+
+def run_profile(board_name: str, command: str, hz: int = 1000, variant: str = "", timeout_s: float = 300,
+                progress: Callable[[str], None] = print, reports: Path | None = None) -> dict:
+    chosen = checked_variant(variant) if variant else None
+    board = _start(board_name, hz, reports, progress)
+    samples, result, artifact, run_dir = _sample_on(board, chosen, command, hz, timeout_s, progress)
+    out = paths.unique_dir(reports or paths.reports_dir(), f"profile-{time.strftime('%Y%m%d-%H%M%S')}-{board.name}")
+    resolver = Resolver(samples, artifact.vmlinux)
+    figures = write_profile(out, samples, resolver, f"{board.name}: {command}")
+    reason = _ended(result) if samples.counted else "no samples were taken (did the command run on the CPU?)"
+    top = figures["top"][0]["function"] if figures["top"] else "-"
+    summary = {"kind": "profile", "board": board.name, "command": command, "hz": hz,
+               "booted": _booted(chosen, artifact), "status": "failed" if reason else "passed", "reason": reason,
+               "headline": f"{samples.counted} samples, top: {top}", "exit_code": result.code,
+               "finished_epoch": round(time.time(), 1), "report": str(out),
+               "console_log": str(run_dir / "console.log"), "provenance": board.provenance(), **figures}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_job_page(out, summary, profile_sections(figures, out),
+                   links=[Link("flame graph (zoomable)", "flame.svg"), Link("folded stacks", "profile.folded"),
+                          Link("console log", os.path.relpath(run_dir / "console.log", out))])
+    write_index(out.parent)
+    return summary
+
+
+def run_profile_diff(board_name: str, command: str, baseline: str, candidate: str, hz: int = 1000,
+                     rounds: int = 1, timeout_s: float = 300, progress: Callable[[str], None] = print,
+                     reports: Path | None = None) -> dict:
+    """`command` sampled on both kernels, interleaved ABBA `rounds` times, and the differential profile."""
+    sides = {"baseline": checked_variant(baseline, "--baseline"), "candidate": checked_variant(candidate, "--candidate")}
+    board = _start(board_name, hz, reports, progress)
+    out = paths.unique_dir(reports or paths.reports_dir(),
+                           f"profile-diff-{time.strftime('%Y%m%d-%H%M%S')}-{board.name}")
+    merged = {side: Samples() for side in sides}
+    artifacts, problems = {}, []
+    for side in ("baseline", "candidate", "candidate", "baseline") * rounds:
+        samples, result, artifacts[side], _ = _sample_on(board, sides[side], command, hz, timeout_s, progress)
+        merged[side].stacks += samples.stacks
+        merged[side].kallsyms.update(samples.kallsyms)
+        merged[side].comms.update(samples.comms)
+        merged[side].ktext = samples.ktext
+        merged[side].total += samples.total
+        problems += [f"{side}: {_ended(result)}"] if _ended(result) else []
+    folded, figures = {}, {}
+    for side, samples in merged.items():
+        (out / side).mkdir()
+        resolver = Resolver(samples, artifacts[side].vmlinux)
+        figures[side] = write_profile(out / side, samples, resolver, f"{side}: {command}")
+        folded[side] = fold(samples, resolver)
+    rows = diff_profiles(folded["baseline"], folded["candidate"])
+    (out / "diff.json").write_text(json.dumps(rows, indent=1) + "\n")
+    (out / "diff.svg").write_text(diff_flame_svg(folded["candidate"], rows, f"{candidate} against {baseline}"))
+    grew, shrank = growers(rows), shrinkers(rows)
+    empty = [side for side, samples in merged.items() if not samples.counted]
+    reason = "; ".join(problems) or (f"no samples on the {' and '.join(empty)} side" if empty else "")
+    summary = {"kind": "profile-diff", "board": board.name, "command": command, "hz": hz, "rounds": rounds,
+               "booted": {"sides": {side: _booted(sides[side], artifacts[side]) for side in sides}},
+               "status": "failed" if reason else "passed", "reason": reason,
+               "headline": f"top grower: {grew[0]['function']}" if grew else "no function changed beyond noise",
+               "growers": grew, "shrinkers": shrank, "finished_epoch": round(time.time(), 1), "report": str(out),
+               "provenance": board.provenance(), "sides": {side: figures[side] for side in sides}}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_job_page(out, summary, diff_sections(rows, out),
+                   links=[Link("differential flame graph (zoomable)", "diff.svg"),
+                          Link("baseline profile", "baseline/flame.svg"), Link("candidate profile", "candidate/flame.svg")])
+    write_index(out.parent)
+    return summary
+
+
+def diff_sections(rows: list[dict], out: Path) -> list:
+    shown = [r for r in rows if r["significant"]] or rows[:5]
+    table = [[r["function"], f"{100 * r['before_share']:.1f}", f"{100 * r['after_share']:.1f}",
+              f"{100 * r['change']:+.1f}", f"{r['p_value']:.2g}", "yes" if r["significant"] else "no"] for r in shown]
+    svg = (out / "diff.svg").read_text()
+    return [Paragraph("Functions whose share of the samples changed beyond sampling noise (two-proportion "
+                      "test, Bonferroni-corrected, and at least one percentage point); where none did, the "
+                      "five largest changes."),
+            Table("Changed functions", ["function", "baseline self %", "candidate self %", "change", "p", "named"], table),
+            Figure("Differential flame graph", svg[:svg.index("<script>")] + "</svg>",
+                   "the candidate's stacks; red: grew, blue: shrank; open diff.svg to zoom")]
+
+
+def profile_sections(figures: dict, out: Path) -> list:
+    rows = [[t["function"], t["self"], f"{100 * t['self_share']:.1f}", t["total"], f"{100 * t['total_share']:.1f}"]
+            for t in figures["top"]]
+    svg = (out / "flame.svg").read_text()
+    return [Paragraph(f"{figures['counted']} samples in {figures['stacks']} distinct stacks; symbols from "
+                      f"{figures['symbols']}; {figures['lost']} lost, {figures['dropped']} dropped."),
+            Table("Top functions", ["function", "self", "self %", "total", "total %"], rows),
+            Figure("Flame graph", svg[:svg.index("<script>")] + "</svg>",
+                   "callers below, callees above; open flame.svg to zoom")]

@@ -1,0 +1,55 @@
+"""Samples as folded stacks (root first, one line per distinct stack: `comm;[user];f;g;h COUNT`, the
+format flame graph tools read) and as a table of functions by their share of the samples."""
+from __future__ import annotations
+
+from collections import Counter
+
+from sisctl.profile.samples import KERNEL, USER, Samples
+from sisctl.profile.symbols import Resolver
+
+Folded = dict[tuple[str, ...], int]
+USER_FRAME = "[user]"
+
+
+def fold(samples: Samples, resolver: Resolver) -> Folded:
+    stacks: Counter = Counter()
+    for stack in samples.stacks:
+        comm = samples.comms.get(stack.pid, f"pid {stack.pid}")
+        kernel = [resolver.name(f) for f in stack.frames if f not in (KERNEL, USER)]
+        path = (comm, *([USER_FRAME] if USER in stack.frames else []), *reversed(kernel))
+        stacks[path] += stack.count
+    return dict(stacks)
+
+
+def folded_text(folded: Folded) -> str:
+    return "".join(f"{';'.join(path)} {count}\n" for path, count in sorted(folded.items()))
+
+
+def read_folded(text: str) -> Folded:
+    stacks: Counter = Counter()
+    for line in text.splitlines():
+        path, _, count = line.rpartition(" ")
+        if path and count.isdigit():
+            stacks[tuple(path.split(";"))] += int(count)
+    return dict(stacks)
+
+
+def function_counts(folded: Folded) -> tuple[Counter, Counter, int]:
+    """Samples per function where it ran (self) and where it was on the stack (total, once per
+    sample however deep it recurses), and the samples in all. Process names are not functions."""
+    own, total = Counter(), Counter()
+    for path, count in folded.items():
+        frames = path[1:]
+        if frames:
+            own[frames[-1]] += count
+        for name in set(frames):
+            total[name] += count
+    return own, total, sum(folded.values())
+
+
+def top_functions(folded: Folded, limit: int = 20) -> list[dict]:
+    own, total, samples = function_counts(folded)
+    ranked = sorted(total, key=lambda name: (-own[name], -total[name], name))[:limit]
+    return [{"function": name, "self": own[name], "total": total[name],
+             "self_share": own[name] / samples if samples else 0.0,
+             "total_share": total[name] / samples if samples else 0.0} for name in ranked]

@@ -1,0 +1,67 @@
+"""What `sisagent profile` reports (firmware/agent/profile.c): counted kernel stacks, the names of
+the processes sampled, the kallsyms functions the stacks name, and the totals."""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+KERNEL, USER = "K", "U"     # marks in a stack: kernel frames follow, user frames stood here
+
+
+@dataclass
+class Stack:
+    count: int
+    pid: int
+    frames: list[int | str]     # leaf first: addresses, and the K and U marks
+
+
+@dataclass
+class Samples:
+    stacks: list[Stack] = field(default_factory=list)
+    comms: dict[int, str] = field(default_factory=dict)
+    kallsyms: dict[int, tuple[str, str]] = field(default_factory=dict)   # start -> (function, module or "")
+    ktext: int | None = None                   # the running kernel's _stext (KASLR moves it)
+    total: int = 0
+    lost: int = 0                              # samples the kernel could not hand over in time
+    dropped: int = 0                           # samples of stacks the agent's table had no room for
+    unsupported_errno: int | None = None
+    exit_code: int | None = None
+
+    @property
+    def counted(self) -> int:
+        return sum(stack.count for stack in self.stacks)
+
+
+def profile_command(command: str, hz: int) -> str:
+    """The guest command that runs `command` (a shell string) sampled `hz` times a CPU second."""
+    return f"sisagent profile {int(hz)} /bin/sh -c {shlex.quote(command)}"
+
+
+def parse_samples(stderr: str) -> tuple[Samples, str]:
+    """The samples, and the command's own stderr (every line that is not the agent's)."""
+    samples, rest = Samples(), []
+    for line in stderr.splitlines(keepends=True):
+        parts = line.split()
+        if len(parts) < 3 or parts[0] != "profile":
+            rest.append(line)
+            continue
+        kind = parts[1]
+        if kind == "stack" and len(parts) == 5:
+            frames = [f if f in (KERNEL, USER) else int(f, 16) for f in parts[4].split(",") if f]
+            samples.stacks.append(Stack(int(parts[2]), int(parts[3]), frames))
+        elif kind == "comm" and len(parts) >= 4:
+            samples.comms[int(parts[2])] = " ".join(parts[3:])
+        elif kind == "sym" and len(parts) >= 4:
+            module = parts[4].strip("[]") if len(parts) > 4 else ""
+            samples.kallsyms[int(parts[2], 16)] = (parts[3], module)
+        elif kind == "ktext":
+            samples.ktext = int(parts[2], 16)
+        elif kind == "total" and len(parts) == 6:
+            samples.total, samples.lost, _, samples.dropped = (int(p) for p in parts[2:])
+        elif kind == "unsupported":
+            samples.unsupported_errno = int(parts[2])
+        elif kind in ("exit", "signal"):
+            samples.exit_code = int(parts[2]) if kind == "exit" else 128 + int(parts[2])
+        else:
+            rest.append(line)
+    return samples, "".join(rest)
