@@ -27,10 +27,8 @@ TOP = 20
 
 
 def sample_command(session, command: str, hz: int, timeout_s: float) -> tuple[Samples, object]:
-    """Run `command` under the sampler in a live session: the samples and the command's result."""
-    if not session.board.has_agent:
-        raise UsageError(f"{session.board.name}: profiles are sampled by sisctl's agent, which this board's "
-                         "target does not run")
+    """Run `command` under the sampler in a live session of a board with sisctl's agent: the samples
+    and the command's result."""
     result = session.run(profile_command(command, hz), timeout_s=timeout_s)
     samples, _ = parse_samples(result.stderr.decode(errors="replace"))
     if samples.unsupported_errno is not None:
@@ -74,6 +72,9 @@ def _start(board_name: str, hz: int, reports: Path | None, progress):
     if hz < 1 or hz > 10000:
         raise UsageError(f"--hz {hz}: give 1 to 10000 samples a second")
     board = held_board(board_name, reports=reports)
+    if not board.has_agent:
+        raise UsageError(f"{board.name}: profiles are sampled by sisctl's agent, which this board's target "
+                         "does not run")
     ensure_flashed(board, progress)
     return board
 

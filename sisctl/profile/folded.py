@@ -9,6 +9,9 @@ from sisctl.profile.symbols import Resolver
 
 Folded = dict[tuple[str, ...], int]
 USER_FRAME = "[user]"
+# Calls the compiler inserts for coverage and sanitizers (KCOV, KASAN's inline checks, KCSAN): their
+# time is the instrumented function's, so they are folded into the caller
+INSTRUMENTATION = ("__sanitizer_cov_", "__asan_", "__tsan_")
 
 
 def fold(samples: Samples, resolver: Resolver) -> Folded:
@@ -16,6 +19,8 @@ def fold(samples: Samples, resolver: Resolver) -> Folded:
     for stack in samples.stacks:
         comm = samples.comms.get(stack.pid, f"pid {stack.pid}")
         kernel = [resolver.name(f) for f in stack.frames if f not in (KERNEL, USER)]
+        while kernel and kernel[0].startswith(INSTRUMENTATION):     # leaf first
+            del kernel[0]
         path = (comm, *([USER_FRAME] if USER in stack.frames else []), *reversed(kernel))
         stacks[path] += stack.count
     return dict(stacks)

@@ -7,29 +7,39 @@ import bisect
 from functools import lru_cache
 from pathlib import Path
 
+from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 
 from sisctl.profile.samples import Samples
 
+SHF_EXECINSTR = SH_FLAGS.SHF_EXECINSTR
+
 
 class VmlinuxFunctions:
-    """The functions of one vmlinux by link address."""
+    """The code symbols of one vmlinux by link address: functions, and assembly's symbols (the
+    exception vectors, entry code); one without a size reaches the next symbol."""
 
     def __init__(self, vmlinux: Path):
-        funcs, self.text = [], None
+        symbols, self.text = [], None
         with open(vmlinux, "rb") as f:
-            symtab = ELFFile(f).get_section_by_name(".symtab")
+            elf = ELFFile(f)
+            symtab = elf.get_section_by_name(".symtab")
             if symtab is None:
                 raise ValueError(f"{vmlinux} has no symbol table")
+            code = {i for i, section in enumerate(elf.iter_sections()) if section["sh_flags"] & SHF_EXECINSTR}
             for sym in symtab.iter_symbols():
                 if sym.name == "_stext":
                     self.text = sym["st_value"]
-                if sym["st_info"]["type"] == "STT_FUNC" and sym["st_value"]:
-                    funcs.append((sym["st_value"], sym["st_value"] + max(1, sym["st_size"]), sym.name))
-        funcs.sort()
-        self.starts = [f[0] for f in funcs]
-        self.ends = [f[1] for f in funcs]
-        self.names = [f[2] for f in funcs]
+                kind, start = sym["st_info"]["type"], sym["st_value"]
+                if not start or sym["st_shndx"] not in code or sym.name.startswith(("$", ".L")) or not sym.name:
+                    continue
+                if kind in ("STT_FUNC", "STT_NOTYPE"):
+                    symbols.append((start, sym["st_size"], sym.name))
+        symbols.sort(key=lambda s: (s[0], s[1] > 0, s[2]))   # at one address, a sized symbol wins over a label
+        self.starts = [s[0] for s in symbols]
+        self.names = [s[2] for s in symbols]
+        nexts = self.starts[1:] + [self.starts[-1] + 1 if symbols else 0]
+        self.ends = [start + size if size else following for (start, size, _), following in zip(symbols, nexts)]
 
     def name(self, address: int) -> str | None:
         i = bisect.bisect_right(self.starts, address) - 1

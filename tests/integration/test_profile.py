@@ -1,0 +1,66 @@
+"""Profiles sampled by the agent on real kernels: Debian's (KASLR on, names from kallsyms, modules),
+the tiny kbuild kernel (no kallsyms: names from vmlinux), and a differential profile that finds the
+planted getppid cost where it is and nowhere else."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sisctl.board.qemu import Disk
+from sisctl.jobs.profile import run_profile, run_profile_diff, sample_command
+from sisctl.profile.folded import fold, read_folded
+from sisctl.profile.symbols import Resolver
+
+NULL_SYSCALL = "sisagent bench null_syscall 50000"
+DEBUG, PLANTED = "linux-kbuild-debug", "linux-kbuild-debug+planted_getppid_loops=1000"
+
+
+def kernel_functions(summary: dict) -> set[str]:
+    folded = read_folded((Path(summary["report"]) / "profile.folded").read_text())
+    return {name for path in folded for name in path[1:]}
+
+
+def test_a_profile_of_the_debian_kernel_names_the_syscall_path_from_kallsyms(board, lab_dirs):
+    summary = run_profile(board.name, NULL_SYSCALL, hz=1000, progress=lambda _: None)
+    assert summary["status"] == "passed", summary["reason"]
+    assert summary["symbols"] == "kallsyms" and summary["unresolved_frames"] == 0
+    assert summary["counted"] > 200 and summary["lost"] == 0 and summary["dropped"] == 0
+    assert {"invoke_syscall", "do_el0_svc", "[user]"} <= kernel_functions(summary)
+    out = Path(summary["report"])
+    assert (out / "flame.svg").read_text().count('class="f"') >= 5
+    page = (out / "index.html").read_text()
+    assert "Top functions" in page and "<script" not in page       # the page stays script-free
+    assert json.loads((out / "top.json").read_text())[0]["function"] == summary["top"][0]["function"]
+
+
+def test_a_module_function_is_named_with_its_module(board, tmp_path):
+    """Reads of a virtio disk run in virtio_blk, a module of Debian's cloud kernel."""
+    disk = tmp_path / "disk.img"
+    with open(disk, "wb") as f:
+        f.truncate(16 << 20)
+    with board.session(fast=False, label="profile-module", disks=[Disk("profile", disk)]) as session:
+        # no I/O scheduler: requests go to the driver from the reading task, not from a worker
+        samples, result = sample_command(session, "echo none > /sys/block/vda/queue/scheduler; for i in 1 2 3 4 5 6; do dd if=/dev/vda of=/dev/null bs=4k "
+                                                  "count=2000 iflag=direct 2>/dev/null; done", 2000, 120)
+        assert result.code == 0, result.stderr[-500:]
+    names = {name for path in fold(samples, Resolver(samples)) for name in path}
+    assert any(name.endswith("[virtio_blk]") for name in names), sorted(n for n in names if 'blk' in n or 'virt' in n or '[' in n)
+
+
+def test_the_kbuild_kernel_without_kallsyms_is_named_from_vmlinux(board, kbuild_artifact):
+    summary = run_profile(board.name, NULL_SYSCALL, variant="linux-kbuild", progress=lambda _: None)
+    assert summary["status"] == "passed", summary["reason"]
+    assert summary["symbols"] == "vmlinux (KASLR offset 0x0)" and summary["unresolved_frames"] == 0
+    assert {"do_el0_svc", "el0t_64_sync"} <= kernel_functions(summary), sorted(kernel_functions(summary))   # a function, an entry label
+    assert summary["booted"]["build_id"] == kbuild_artifact.build_id
+
+
+def test_the_planted_getppid_cost_is_the_top_grower_and_untouched_work_names_nothing(board):
+    planted = run_profile_diff(board.name, NULL_SYSCALL, DEBUG, PLANTED, progress=lambda _: None)
+    assert planted["status"] == "passed", planted["reason"]
+    assert planted["growers"][0]["function"] == "__arm64_sys_getppid", planted["growers"]
+    assert (Path(planted["report"]) / "diff.svg").exists()
+    # fork+exit never calls getppid: the same two kernels differ there by nothing beyond noise
+    untouched = run_profile_diff(board.name, "sisagent bench fork_exit 40", DEBUG, PLANTED, progress=lambda _: None)
+    assert untouched["status"] == "passed", untouched["reason"]
+    assert untouched["growers"] == [] and untouched["shrinkers"] == [], untouched["growers"] + untouched["shrinkers"]
