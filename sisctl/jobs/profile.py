@@ -107,14 +107,10 @@ def run_profile(board_name: str, command: str, hz: int = 1000, variant: str = ""
     return summary
 
 
-def run_profile_diff(board_name: str, command: str, baseline: str, candidate: str, hz: int = 1000,
-                     rounds: int = 1, timeout_s: float = 300, progress: Callable[[str], None] = print,
-                     reports: Path | None = None) -> dict:
-    """`command` sampled on both kernels, interleaved ABBA `rounds` times, and the differential profile."""
-    sides = {"baseline": checked_variant(baseline, "--baseline"), "candidate": checked_variant(candidate, "--candidate")}
-    board = _start(board_name, hz, reports, progress)
-    out = paths.unique_dir(reports or paths.reports_dir(),
-                           f"profile-diff-{time.strftime('%Y%m%d-%H%M%S')}-{board.name}")
+def profile_sides(board, sides: dict, command: str, out: Path, hz: int = 1000, rounds: int = 1,
+                  timeout_s: float = 300, progress: Callable[[str], None] = print) -> dict:
+    """`command` sampled on the baseline and candidate variants of `sides`, interleaved ABBA `rounds`
+    times: each side's profile in out/<side>/, the differential one in out/diff.json and diff.svg."""
     merged = {side: Samples() for side in sides}
     artifacts, problems = {}, []
     for side in ("baseline", "candidate", "candidate", "baseline") * rounds:
@@ -127,24 +123,38 @@ def run_profile_diff(board_name: str, command: str, baseline: str, candidate: st
         problems += [f"{side}: {_ended(result)}"] if _ended(result) else []
     folded, figures = {}, {}
     for side, samples in merged.items():
-        (out / side).mkdir()
+        (out / side).mkdir(parents=True, exist_ok=True)
         resolver = Resolver(samples, artifacts[side].vmlinux)
         figures[side] = write_profile(out / side, samples, resolver, f"{side}: {command}")
         folded[side] = fold(samples, resolver)
     rows = diff_profiles(folded["baseline"], folded["candidate"])
     (out / "diff.json").write_text(json.dumps(rows, indent=1) + "\n")
-    (out / "diff.svg").write_text(diff_flame_svg(folded["candidate"], rows, f"{candidate} against {baseline}"))
-    grew, shrank = growers(rows), shrinkers(rows)
+    (out / "diff.svg").write_text(diff_flame_svg(folded["candidate"], rows,
+                                                 f"{sides['candidate'].text} against {sides['baseline'].text}"))
     empty = [side for side, samples in merged.items() if not samples.counted]
-    reason = "; ".join(problems) or (f"no samples on the {' and '.join(empty)} side" if empty else "")
+    problem = "; ".join(problems) or (f"no samples on the {' and '.join(empty)} side" if empty else "")
+    return {"rows": rows, "growers": growers(rows), "shrinkers": shrinkers(rows), "problem": problem,
+            "sides": figures, "booted": {side: _booted(sides[side], artifacts[side]) for side in sides}}
+
+
+def run_profile_diff(board_name: str, command: str, baseline: str, candidate: str, hz: int = 1000,
+                     rounds: int = 1, timeout_s: float = 300, progress: Callable[[str], None] = print,
+                     reports: Path | None = None) -> dict:
+    """`command` sampled on both kernels, interleaved ABBA `rounds` times, and the differential profile."""
+    sides = {"baseline": checked_variant(baseline, "--baseline"), "candidate": checked_variant(candidate, "--candidate")}
+    board = _start(board_name, hz, reports, progress)
+    out = paths.unique_dir(reports or paths.reports_dir(),
+                           f"profile-diff-{time.strftime('%Y%m%d-%H%M%S')}-{board.name}")
+    done = profile_sides(board, sides, command, out, hz, rounds, timeout_s, progress)
+    grew = done["growers"]
     summary = {"kind": "profile-diff", "board": board.name, "command": command, "hz": hz, "rounds": rounds,
-               "booted": {"sides": {side: _booted(sides[side], artifacts[side]) for side in sides}},
-               "status": "failed" if reason else "passed", "reason": reason,
+               "booted": {"sides": done["booted"]}, "status": "failed" if done["problem"] else "passed",
+               "reason": done["problem"],
                "headline": f"top grower: {grew[0]['function']}" if grew else "no function changed beyond noise",
-               "growers": grew, "shrinkers": shrank, "finished_epoch": round(time.time(), 1), "report": str(out),
-               "provenance": board.provenance(), "sides": {side: figures[side] for side in sides}}
+               "growers": grew, "shrinkers": done["shrinkers"], "finished_epoch": round(time.time(), 1),
+               "report": str(out), "provenance": board.provenance(), "sides": done["sides"]}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    write_job_page(out, summary, diff_sections(rows, out),
+    write_job_page(out, summary, diff_sections(done["rows"], out),
                    links=[Link("differential flame graph (zoomable)", "diff.svg"),
                           Link("baseline profile", "baseline/flame.svg"), Link("candidate profile", "candidate/flame.svg")])
     write_index(out.parent)

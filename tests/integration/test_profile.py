@@ -1,12 +1,14 @@
 """Profiles sampled by the agent on real kernels: Debian's (KASLR on, names from kallsyms, modules),
 the tiny kbuild kernel (no kallsyms: names from vmlinux), and a differential profile that finds the
-planted getppid cost where it is and nowhere else."""
+planted getppid cost where it is and nowhere else, alone and with the benchmark verdict it explains."""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from sisctl.board.qemu import Disk
+from sisctl.campaign.core.runner import start
 from sisctl.jobs.profile import run_profile, run_profile_diff, sample_command
 from sisctl.profile.folded import fold, read_folded
 from sisctl.profile.symbols import Resolver
@@ -64,3 +66,29 @@ def test_the_planted_getppid_cost_is_the_top_grower_and_untouched_work_names_not
     untouched = run_profile_diff(board.name, "sisagent bench fork_exit 40", DEBUG, PLANTED, progress=lambda _: None)
     assert untouched["status"] == "passed", untouched["reason"]
     assert untouched["growers"] == [] and untouched["shrinkers"] == [], untouched["growers"] + untouched["shrinkers"]
+
+
+SUITE = """families: [work]
+reps: 2
+min_blocks: 2
+max_blocks: 2
+workloads:
+  - {name: null_syscall, agent: [null_syscall, 20000]}
+"""
+
+
+def test_a_bench_regression_carries_its_differential_profile(board, tmp_path):
+    suite = tmp_path / "getppid.yaml"
+    suite.write_text(SUITE)
+    summary = start("bench", board.name, {"baseline": DEBUG, "candidate": PLANTED, "suite": str(suite),
+                                          "budget": "10m", "profile": "on"}, 3, progress=lambda _: None)
+    [metric] = [m for m in summary["metrics"] if m["key"] == "work:null_syscall.instructions_per_op"]
+    assert metric["verdict"] == "regressed" and summary["status"] == "failed", summary["headline"]
+    profile = summary["profiles"]["null_syscall"]
+    assert profile["growers"][0]["function"] == "__arm64_sys_getppid", profile
+    out = Path(summary["report"])
+    assert (out / "profiles" / "null_syscall" / "diff.svg").exists()
+    [failure] = [c.find("failure") for c in ET.parse(out / "junit.xml").getroot().iter("testcase")
+                 if c.get("name") == "work:null_syscall.instructions_per_op"]
+    assert "top grower __arm64_sys_getppid" in failure.text
+    assert "Differential profiles" in (out / "index.html").read_text()

@@ -65,6 +65,9 @@ class BenchKind:
         campaign = BenchCampaign(ctx, config, suite, families, set(gate))
         try:
             campaign.run()
+            if config.profile == "on":
+                from sisctl.campaign.bench.profiles import profile_changes
+                profile_changes(campaign, campaign.current())
         finally:
             ctx.figures["stopped"] = campaign.stopped or "did not finish"
             ctx.figures["phases"] = campaign.phases.as_dict()
@@ -75,6 +78,7 @@ class BenchKind:
     def findings(self, config: BenchConfig, records: list[dict], figures: dict) -> Findings:
         from sisctl.board.spec import find_board
         from sisctl.campaign.bench.analysis import comparisons
+        from sisctl.campaign.bench.profiles import grower_text, profiles_of
         from sisctl.campaign.bench.report import cases, headline
         suite = self.suite(config)
         families, gate = families_for(suite, find_board(config.board).qemu is not None)
@@ -85,15 +89,24 @@ class BenchKind:
                    "gate_families": gate, "stopped": figures.get("stopped", ""),
                    "metrics": [c.as_dict() for c in found], "phases": phases.by_board(figures),
                    **({"booted": figures["booted"]} if figures.get("booted") else {})}
-        return Findings(summary, cases(found), headline(found, blocks))
+        profiles = profiles_of(records)
+        if profiles:
+            summary["profiles"] = profiles
+        verdicts = cases(found)
+        for case in verdicts:
+            if not case.skipped and case.detail.startswith(("regressed", "improved")):
+                case.detail += grower_text(profiles.get(case.name.split(":", 1)[1].split(".", 1)[0]))
+        return Findings(summary, verdicts, headline(found, blocks))
 
     def terminal(self, summary: dict) -> str:
         from sisctl.campaign.bench.report import terminal_table
         return terminal_table(summary)
 
     def page_sections(self, summary: dict, records: list[dict]) -> list:
+        from sisctl.campaign.bench.profiles import profile_section
         from sisctl.campaign.bench.report import page_sections
-        return page_sections(summary, records)
+        table = profile_section(records)
+        return page_sections(summary, records) + ([table] if table else [])
 
 
 KIND = BenchKind()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from sisctl.campaign.core.options import Option
+from sisctl.campaign.core.options import Option, on_off
 from sisctl.duration import parse_duration
 from sisctl.errors import UsageError
 
@@ -19,6 +19,7 @@ class BenchConfig:
     budget_s: float = 900.0
     seed: int = 1
     workloads: list[str] | None = None     # only these workloads of the suite (bisecting one metric)
+    profile: str = "off"                   # on: a differential profile of each workload that moved
 
 
 def parse_budget(text: Any) -> float:
@@ -45,4 +46,6 @@ OPTIONS = (
            "candidate variant (e.g. debian-arm64+mitigations=off); required"),
     Option("suite", str, "default", "suite name or YAML path (sisctl/campaign/bench/suites/)"),
     Option("budget", parse_budget, "15m", "time budget, e.g. 15m, 90s, 1h", field="budget_s"),
+    Option("profile", on_off("profile"), "off", "on: after the verdicts, sample each workload that regressed "
+           "or improved on both kernels and name the functions whose share changed"),
 )
