@@ -10,6 +10,7 @@ from typing import Callable
 
 from sisctl import paths
 from sisctl.board.errors import BoardError
+from sisctl.board.gdbstub import HostSampler, gdb_args
 from sisctl.board.firstuse import ensure_flashed
 from sisctl.build.variant import checked_variant
 from sisctl.errors import UsageError
@@ -17,13 +18,15 @@ from sisctl.jobs.boards import held_board
 from sisctl.profile.diff import diff_flame_svg, diff_profiles, growers, shrinkers
 from sisctl.profile.flame import flame_svg
 from sisctl.profile.folded import fold, folded_text, top_functions
-from sisctl.profile.samples import Samples, parse_samples, profile_command
+from sisctl.net import free_port
+from sisctl.profile.samples import Samples, Stack, parse_samples, profile_command
 from sisctl.profile.symbols import Resolver
 from sisctl.report.index import write_index
 from sisctl.report.jobpage import write_job_page
 from sisctl.report.page import Figure, Link, Paragraph, Table
 
 TOP = 20
+SAMPLERS = ("guest", "host")
 
 
 def sample_command(session, command: str, hz: int, timeout_s: float) -> tuple[Samples, object]:
@@ -52,15 +55,34 @@ def write_profile(out: Path, samples: Samples, resolver: Resolver, title: str) -
             "top": top}
 
 
-def _sample_on(board, chosen, command: str, hz: int, timeout_s: float, progress) -> tuple:
-    """One boot of `chosen` (a variant; None: the flashed kernel, from its snapshot) sampling `command`:
-    the samples, the command's result, the artifact booted and the run folder."""
+def _sample_on(board, chosen, command: str, hz: int, timeout_s: float, progress, sampler: str = "guest") -> tuple:
+    """One boot of `chosen` (a variant; None: the flashed kernel, from its snapshot) sampling `command`
+    by the agent in the guest or (`sampler` host) through QEMU's gdbstub: the samples, the
+    command's result, the artifact booted and the run folder."""
     artifact = chosen.build(progress=progress) if chosen else board.flashed().load_artifact()
-    with board.session(fast=chosen is None, artifact=artifact if chosen else None,
-                       append=chosen.append if chosen else "", label="profile") as session:
-        progress(f"{board.name}: sampling {command!r} at {hz} Hz on {chosen.text if chosen else 'the flashed kernel'}")
-        samples, result = sample_command(session, command, hz, timeout_s)
+    port = free_port()
+    with board.session(fast=chosen is None and sampler == "guest", artifact=artifact if chosen else None,
+                       append=chosen.append if chosen else "", label="profile",
+                       qemu_args=gdb_args(port) if sampler == "host" else []) as session:
+        progress(f"{board.name}: sampling {command!r} at {hz} Hz from the {sampler} on "
+                 f"{chosen.text if chosen else 'the flashed kernel'}")
+        if sampler == "guest":
+            samples, result = sample_command(session, command, hz, timeout_s)
+        else:
+            samples, result = host_sample(session, port, command, hz, timeout_s)
     return samples, result, artifact, session.run_dir
+
+
+def host_sample(session, port: int, command: str, hz: int, timeout_s: float) -> tuple[Samples, object]:
+    """Run `command` while the host samples the guest's vCPUs through QEMU's gdbstub."""
+    with HostSampler(port, hz) as sampler:
+        result = session.run(command, timeout_s=timeout_s)
+    if sampler.error:
+        raise BoardError(session.board.name, f"host-side sampling failed: {sampler.error}")
+    samples = Samples(stacks=[Stack(count, cpu, frames) for count, cpu, frames in sampler.stacks()],
+                      comms={cpu: f"cpu{cpu}" for _, cpu, _ in sampler.stacks()}, total=sampler.samples,
+                      exit_code=result.code, stopped_s=sampler.stopped_s)
+    return samples, result
 
 
 def _booted(chosen, artifact) -> dict:
@@ -68,13 +90,17 @@ def _booted(chosen, artifact) -> dict:
             "build_id": artifact.build_id} if chosen else {}
 
 
-def _start(board_name: str, hz: int, reports: Path | None, progress):
+def _start(board_name: str, hz: int, reports: Path | None, progress, sampler: str = "guest"):
     if hz < 1 or hz > 10000:
         raise UsageError(f"--hz {hz}: give 1 to 10000 samples a second")
+    if sampler not in SAMPLERS:
+        raise UsageError(f"--sampler {sampler!r}: expected {' or '.join(SAMPLERS)}")
     board = held_board(board_name, reports=reports)
-    if not board.has_agent:
+    if sampler == "host" and board.spec.qemu is None:
+        raise UsageError(f"{board.name}: the host samples through QEMU's gdbstub, and this is a real board")
+    if sampler == "guest" and not board.has_agent:
         raise UsageError(f"{board.name}: profiles are sampled by sisctl's agent, which this board's target "
-                         "does not run")
+                         "does not run (--sampler host samples a QEMU board from outside)")
     ensure_flashed(board, progress)
     return board
 
@@ -85,16 +111,17 @@ def _ended(result) -> str:
 
 
 def run_profile(board_name: str, command: str, hz: int = 1000, variant: str = "", timeout_s: float = 300,
-                progress: Callable[[str], None] = print, reports: Path | None = None) -> dict:
+                progress: Callable[[str], None] = print, reports: Path | None = None, sampler: str = "guest") -> dict:
     chosen = checked_variant(variant) if variant else None
-    board = _start(board_name, hz, reports, progress)
-    samples, result, artifact, run_dir = _sample_on(board, chosen, command, hz, timeout_s, progress)
+    board = _start(board_name, hz, reports, progress, sampler)
+    samples, result, artifact, run_dir = _sample_on(board, chosen, command, hz, timeout_s, progress, sampler)
     out = paths.unique_dir(reports or paths.reports_dir(), f"profile-{time.strftime('%Y%m%d-%H%M%S')}-{board.name}")
     resolver = Resolver(samples, artifact.vmlinux)
     figures = write_profile(out, samples, resolver, f"{board.name}: {command}")
     reason = _ended(result) if samples.counted else "no samples were taken (did the command run on the CPU?)"
     top = figures["top"][0]["function"] if figures["top"] else "-"
-    summary = {"kind": "profile", "board": board.name, "command": command, "hz": hz,
+    summary = {"kind": "profile", "board": board.name, "command": command, "hz": hz, "sampler": sampler,
+               "guest_stopped_s": round(samples.stopped_s, 3),
                "booted": _booted(chosen, artifact), "status": "failed" if reason else "passed", "reason": reason,
                "headline": f"{samples.counted} samples, top: {top}", "exit_code": result.code,
                "finished_epoch": round(time.time(), 1), "report": str(out),

@@ -26,6 +26,7 @@ class Samples:
     dropped: int = 0                           # samples of stacks the agent's table had no room for
     unsupported_errno: int | None = None
     exit_code: int | None = None
+    stopped_s: float = 0.0                     # host sampling: time the guest stood stopped
 
     @property
     def counted(self) -> int:

@@ -92,3 +92,13 @@ def test_a_bench_regression_carries_its_differential_profile(board, tmp_path):
                  if c.get("name") == "work:null_syscall.instructions_per_op"]
     assert "top grower __arm64_sys_getppid" in failure.text
     assert "Differential profiles" in (out / "index.html").read_text()
+
+
+def test_the_host_side_sampler_agrees_with_the_agents_on_the_same_work(board):
+    """Through QEMU's gdbstub, no perf events and no agent involved in the sampling."""
+    runs = {sampler: run_profile(board.name, "sisagent bench null_syscall 100000", hz=200, variant=PLANTED,
+                                 sampler=sampler, progress=lambda _: None) for sampler in ("guest", "host")}
+    assert all(r["status"] == "passed" for r in runs.values()), [r["reason"] for r in runs.values()]
+    host, guest = ([t["function"] for t in runs[s]["top"][:5]] for s in ("host", "guest"))
+    assert host[0] == guest[0] == "__arm64_sys_getppid" and len(set(host) & set(guest)) >= 3, (host, guest)
+    assert runs["host"]["guest_stopped_s"] > 0 and runs["host"]["unresolved_frames"] == 0
