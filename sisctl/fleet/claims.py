@@ -21,9 +21,7 @@ from sisctl.errors import UsageError
 from sisctl.duration import parse_duration
 from sisctl.fleet.holder import priority_of
 from sisctl.labfile import CoordinatorSpec, load_lab
-from sisctl.fleet.embedded import coordinator_address
 from sisctl.fleet.hold import BoardHold, HealthCheck, NotInFleet
-from sisctl.fleet.session import CoordinatorLost
 
 
 @dataclass
@@ -121,6 +119,7 @@ def new_hold(address: str, spec: CoordinatorSpec, filters: dict[str, str], what:
 
 def configured() -> tuple[CoordinatorSpec, str | None]:
     spec = _spec()
+    from sisctl.fleet.embedded import coordinator_address   # labgrid's client, only when asked
     return spec, coordinator_address(spec)
 
 
@@ -148,9 +147,11 @@ def held(board: str, health_check: HealthCheck | None = None) -> Iterator[None]:
         finally:
             claim.depth -= 1
         if claim.hold.lost is not None:
+            from sisctl.fleet.session import CoordinatorLost
             raise CoordinatorLost(f"{board}: lost the board while the job ran: {claim.hold.lost}")
         return
     spec = _spec()
+    from sisctl.fleet.embedded import coordinator_address
     address = coordinator_address(spec)
     if address is None:
         yield
@@ -200,6 +201,7 @@ def select_board(tag_text: str, health_check: HealthCheck | None = None) -> str:
 def _release_at_exit(name: str) -> None:
     claim = _claims.pop(name, None)
     if claim is not None:
+        from sisctl.fleet.session import CoordinatorLost
         try:
             claim.hold.release()
         except CoordinatorLost as err:

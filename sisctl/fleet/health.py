@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from sisctl.telemetry.lab import send_points
 from sisctl.telemetry.points import make_point
 
 HEALTH_STATES = ("good", "unknown", "bad", "maintenance", "retired")
@@ -57,5 +56,6 @@ def checked(name: str, tags: dict[str, str], trigger: str,
 
 def record_health(name: str, host: str, health: str, trigger: str, elapsed_s: float = 0.0) -> None:
     """One fleet_health point through the lab's telemetry sink (spooled if the database is away)."""
+    from sisctl.telemetry.lab import send_points   # the database client, only when a check ran
     send_points([make_point("fleet_health", {"board": name, "host": host or "-", "health": health, "check": trigger},
                             {"good": int(health == "good"), "elapsed_s": round(float(elapsed_s), 3)}, time.time_ns())])

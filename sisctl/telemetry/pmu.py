@@ -4,7 +4,10 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from influxdb_client import Point
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from influxdb_client import Point
 
 from sisctl.telemetry.points import PMU_EVENTS, make_point
 

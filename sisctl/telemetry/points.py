@@ -2,7 +2,10 @@
 Grafana boards are generated from the same names (sisctl/telemetry/dashboards.py)."""
 from __future__ import annotations
 
-from influxdb_client import Point
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from influxdb_client import Point
 
 PMU_EVENTS = ("cycles", "instructions", "cache-references", "cache-misses", "branch-misses",
               "context-switches", "page-faults", "task-clock")
@@ -38,6 +41,7 @@ def make_point(measurement: str, tags: dict[str, str], fields: dict[str, float |
     unknown = (set(tags) - set(known_tags)) | (set(fields) - set(known_fields))
     if unknown:
         raise ValueError(f"{measurement}: names not in the telemetry schema: {sorted(unknown)}")
+    from influxdb_client import Point   # the client, only when a point is made
     point = Point(measurement)
     for key, value in tags.items():
         point.tag(key, str(value))

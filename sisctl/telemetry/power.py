@@ -15,9 +15,10 @@ import shlex
 import time
 import urllib.request
 from dataclasses import dataclass
-from typing import Annotated, Callable, Literal
+from typing import TYPE_CHECKING, Annotated, Callable, Literal
 
-from influxdb_client import Point
+if TYPE_CHECKING:
+    from influxdb_client import Point
 
 from sisctl.config import Seconds, between
 from sisctl.errors import InfrastructureError
