@@ -1,9 +1,10 @@
 """Benchmark: the two samplers' rates and what they cost the workload, and the differential
 profile's top three for the planted getppid cost, measured in one run on one board.
 
-- In the guest (sisagent profile at 1000 Hz): samples per second, and the workload's wall time
-  and (under -icount) its instructions per operation against the same command unsampled, in the
-  same boot, interleaved.
+- In the guest (sisagent profile at 1000 Hz), on the board's flashed kernel and on
+  linux-kbuild-debug: samples per CPU second, and the workload's own CPU time per operation (and,
+  under -icount, its instructions per operation) against the same command unsampled, in the same
+  boot, interleaved.
 - From the host (QEMU's gdbstub at 100 Hz): samples per second, the guest's stopped share and the
   workload's wall time against unsampled, interleaved in one boot.
 - linux-kbuild-debug against linux-kbuild-debug+planted_getppid_loops=1000 on the null syscall.
@@ -31,8 +32,10 @@ from sisctl.profile.samples import parse_samples, profile_command  # noqa: E402
 KERNEL, PLANTED = "linux-kbuild-debug", "linux-kbuild-debug+planted_getppid_loops=1000"
 
 
-def figure(stderr: bytes, name: str) -> float:
-    found = re.search(rf"^bench \S+ {name} (\d+)", stderr.decode(errors="replace"), re.M)
+def figure(result, name: str) -> float:
+    """A figure `sisagent bench` printed (task_clock_ns, instructions)."""
+    text = (result.stdout + result.stderr).decode(errors="replace")
+    found = re.search(rf"^bench \S+ {name} (\d+)", text, re.M)
     return float(found.group(1)) if found else float("nan")
 
 
@@ -44,21 +47,20 @@ def timed(session, command: str):
 
 
 def guest(board: Board, artifact, command: str, ops: int, runs: int, icount: bool) -> dict:
-    plain, sampled, rates, per_op = [], [], [], {"plain": [], "sampled": []}
-    with board.session(fast=False, artifact=artifact, label="bench-profile",
+    """The workload's own CPU time (task clock) and, under -icount, instructions per operation, with
+    and without the sampler, interleaved in one boot; the sampler's rate over the workload's time."""
+    per_op = {"plain": [], "sampled": []}
+    rates = []
+    name = "instructions" if icount else "task_clock_ns"
+    with board.session(fast=artifact is None, artifact=artifact, label="bench-profile",
                        qemu_args=["-icount", "shift=0,sleep=off"] if icount else []) as session:
         for _ in range(runs):
-            seconds, result = timed(session, command)
-            plain.append(seconds)
-            per_op["plain"].append(figure(result.stderr, "instructions") / ops)
-            seconds, result = timed(session, profile_command(command, 1000))
-            sampled.append(seconds)
-            samples, rest = parse_samples(result.stderr.decode(errors="replace"))
-            rates.append(samples.counted / seconds)
-            per_op["sampled"].append(figure(rest.encode(), "instructions") / ops)
-    return {"plain_s": statistics.median(plain), "sampled_s": statistics.median(sampled),
-            "samples_per_s": statistics.median(rates),
-            "instructions_per_op": {k: statistics.median(v) for k, v in per_op.items()}}
+            per_op["plain"].append(figure(timed(session, command)[1], name) / ops)
+            result = timed(session, profile_command(command, 1000))[1]
+            per_op["sampled"].append(figure(result, name) / ops)
+            samples, _ = parse_samples(result.stderr.decode(errors="replace"))
+            rates.append(samples.counted / (figure(result, "task_clock_ns") / 1e9))
+    return {"per_op": {k: statistics.median(v) for k, v in per_op.items()}, "samples_per_s": statistics.median(rates)}
 
 
 def host(board: Board, artifact, command: str, runs: int, hz: int) -> dict:
@@ -80,22 +82,24 @@ def host(board: Board, artifact, command: str, runs: int, hz: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--board", default="qemu-virt-0")
-    parser.add_argument("--ops", type=int, default=100000)
+    parser.add_argument("--ops", type=int, default=1000000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     board = Board(find_board(args.board))
     ensure_flashed(board, progress=lambda _: None)
     artifact = parse_variant(KERNEL).build(progress=lambda _: None)
     command = f"sisagent bench null_syscall {args.ops}"
-    inside = guest(board, artifact, command, args.ops, args.runs, icount=False)
-    work = guest(board, artifact, command, args.ops, args.runs, icount=True)
+    for label, kernel in (("flashed kernel", None), (KERNEL, artifact)):
+        inside = guest(board, kernel, command, args.ops, args.runs, icount=False)
+        ns = inside["per_op"]
+        print(f"in the guest at 1000 Hz, {label}: {inside['samples_per_s']:.0f} samples per CPU second; "
+              f"{ns['sampled']:.0f} ns/op of task clock against {ns['plain']:.0f} unsampled "
+              f"({ns['sampled'] / ns['plain']:.3f}x)")
+    work = guest(board, artifact, command, args.ops, args.runs, icount=True)["per_op"]
+    print(f"  {KERNEL} under -icount: {work['sampled']:.1f} instructions/op against {work['plain']:.1f} "
+          f"({work['sampled'] / work['plain']:.3f}x, the work family's ratio)")
     outside = host(board, artifact, command, args.runs, 100)
-    print(f"in the guest, 1000 Hz: {inside['samples_per_s']:.0f} samples/s; wall {inside['sampled_s']:.2f} s "
-          f"against {inside['plain_s']:.2f} s unsampled ({inside['sampled_s'] / inside['plain_s']:.3f}x)")
-    ipo = work["instructions_per_op"]
-    print(f"  under -icount: {ipo['sampled']:.1f} instructions/op against {ipo['plain']:.1f} "
-          f"({ipo['sampled'] / ipo['plain']:.3f}x, the work family's ratio)")
-    print(f"from the host, 100 Hz: {outside['samples_per_s']:.0f} samples/s; guest stopped "
+    print(f"from the host at 100 Hz, {KERNEL}: {outside['samples_per_s']:.0f} samples/s; guest stopped "
           f"{100 * outside['stopped_share']:.1f} % of the time; wall {outside['sampled_s']:.2f} s against "
           f"{outside['plain_s']:.2f} s ({outside['sampled_s'] / outside['plain_s']:.3f}x)")
     diff = run_profile_diff(args.board, "sisagent bench null_syscall 50000", KERNEL, PLANTED,
