@@ -5,7 +5,9 @@
  * emulation too, HZ samples a second of CPU time, inherited by its children) and records the
  * kernel call chain of every sample: each frame as the start of its kernel function (from
  * /proc/kallsyms, read before the start; the raw address where it has none), user frames as one
- * mark. Identical stacks are counted once, so what travels is small. On stderr, lines starting "profile ":
+ * mark. Identical stacks are counted once, so what travels is small. On stderr,
+ * lines starting "profile " ("profile:MARK " with SISAGENT_PROFILE_MARK=MARK in the environment,
+ * which the command does not inherit, so its own output cannot pass for the report):
  *   profile unsupported ERRNO              perf_event_open refused (no CONFIG_PERF_EVENTS, say)
  *   profile comm PID NAME                  the name a process had when sampled
  *   profile stack COUNT PID K,ADDR,...,U   leaf first; K starts the kernel frames, U stands for user ones
@@ -41,6 +43,7 @@ static struct stack *stacks;
 static unsigned nstacks;
 static uint64_t samples, lost, dropped;
 static struct { uint32_t pid; char name[16]; } comms[COMMS];
+static char tag[80] = "profile";   /* "profile:MARK" when SISAGENT_PROFILE_MARK is set: the command cannot forge it */
 static unsigned ncomms;
 
 static uint64_t hash_of(uint32_t pid, const uint64_t *ips, uint32_t depth)
@@ -58,16 +61,19 @@ static void count_stack(uint32_t pid, const uint64_t *chain, uint64_t nr)
 {
     uint64_t ips[DEPTH];
     uint32_t depth = 0;
-    int kernel = 0;
-    for (uint64_t i = 0; i < nr && depth < DEPTH; i++) {
+    int kernel = 0, user = 0;
+    for (uint64_t i = 0; i < nr; i++) {
+        if (chain[i] == (uint64_t)PERF_CONTEXT_USER) user = 1;
+        if (depth >= DEPTH - 1) continue;         /* the last slot stays for the user mark */
         if (chain[i] >= (uint64_t)PERF_CONTEXT_MAX) {
             kernel = chain[i] == (uint64_t)PERF_CONTEXT_KERNEL;
-            if (kernel || chain[i] == (uint64_t)PERF_CONTEXT_USER) ips[depth++] = chain[i];
+            if (kernel) ips[depth++] = chain[i];
         } else if (kernel) {   /* a caller's frame holds its return address: the call is just before */
             int leaf = depth && ips[depth - 1] == (uint64_t)PERF_CONTEXT_KERNEL;
             ips[depth++] = function_of(leaf ? chain[i] : chain[i] - 1);
         }
     }
+    if (user) ips[depth++] = (uint64_t)PERF_CONTEXT_USER;
     samples++;
     for (uint64_t h = hash_of(pid, ips, depth), probe = 0; probe < SLOTS; probe++) {
         struct stack *s = &stacks[(h + probe) & (SLOTS - 1)];
@@ -113,14 +119,17 @@ static void drain(struct perf_event_mmap_page *meta, const unsigned char *data, 
         for (size_t i = 0; i < len; i++)
             record[i] = data[(tail + i) & (size - 1)];
         const unsigned char *p = record + sizeof hdr;
-        if (hdr.type == PERF_RECORD_SAMPLE && len == hdr.size) {
+        if (hdr.type == PERF_RECORD_SAMPLE) {
             /* sample_type IP | TID | CALLCHAIN: ip, pid, tid, nr, ips[nr] */
+            static uint64_t chain[sizeof record / 8];
             uint32_t pid;
-            uint64_t nr, chain[DEPTH + 8];
+            uint64_t nr;
             memcpy(&pid, p + 8, 4);
             memcpy(&nr, p + 16, 8);
-            if (24 + nr * 8 <= len - sizeof hdr) {
-                if (nr > DEPTH + 8) nr = DEPTH + 8;
+            if (len < hdr.size || 24 + nr * 8 > len - sizeof hdr) {
+                samples++;
+                dropped++;          /* longer than the record buffer: counted, not read */
+            } else {
                 memcpy(chain, p + 24, nr * 8);
                 count_stack(pid, chain, nr);
             }
@@ -161,7 +170,7 @@ static void load_symbols(void)
         int at;
         if (sscanf(line, "%llx %c %n", &addr, &type, &at) != 2 || addr == 0) continue;   /* 0: addresses hidden */
         line[strcspn(line, "\n")] = 0;
-        if (!strcmp(line + at, "_stext")) fprintf(stderr, "profile ktext %llx\n", addr);
+        if (!strcmp(line + at, "_stext")) fprintf(stderr, "%s ktext %llx\n", tag, addr);
         if (type != 't' && type != 'T' && type != 'w' && type != 'W') continue;
         if (nsyms == cap) {
             struct ksym *more = realloc(syms, (cap *= 2) * sizeof *syms);
@@ -195,7 +204,7 @@ static void print_symbols(void)
 {
     for (size_t i = 0; i < nsyms; i++)
         if (syms[i].used)
-            fprintf(stderr, "profile sym %llx %s\n", (unsigned long long)syms[i].addr, syms[i].line);
+            fprintf(stderr, "%s sym %llx %s\n", tag, (unsigned long long)syms[i].addr, syms[i].line);
 }
 
 /* profile HZ CMD [ARGS...] */
@@ -208,6 +217,9 @@ int tool_profile(int argc, char **argv)
         fprintf(stderr, "sisagent profile: HZ must be a positive number\n");
         return 2;
     }
+    const char *mark = getenv("SISAGENT_PROFILE_MARK");
+    if (mark && *mark) snprintf(tag, sizeof tag, "profile:%.64s", mark);
+    unsetenv("SISAGENT_PROFILE_MARK");    /* the command never sees it */
     stacks = calloc(SLOTS, sizeof *stacks);
     load_symbols();
     int go[2];
@@ -244,7 +256,7 @@ int tool_profile(int argc, char **argv)
         void *ring = rings[c].fd < 0 ? MAP_FAILED
                    : mmap(NULL, size + page, PROT_READ | PROT_WRITE, MAP_SHARED, rings[c].fd, 0);
         if (ring == MAP_FAILED) {
-            fprintf(stderr, "profile unsupported %d\n", errno);
+            fprintf(stderr, "%s unsupported %d\n", tag, errno);
             kill(pid, SIGKILL);
             waitpid(pid, NULL, 0);
             return 3;
@@ -264,12 +276,13 @@ int tool_profile(int argc, char **argv)
         for (long c = 0; c < ncpus; c++)
             drain(rings[c].meta, (const unsigned char *)rings[c].meta + page, size);
     }
+    fputc('\n', stderr);     /* the command's last line may lack its newline: the report starts on its own */
     for (unsigned i = 0; i < ncomms; i++)
-        fprintf(stderr, "profile comm %u %s\n", comms[i].pid, comms[i].name);
+        fprintf(stderr, "%s comm %u %s\n", tag, comms[i].pid, comms[i].name);
     for (unsigned i = 0; i < SLOTS; i++) {
         const struct stack *s = &stacks[i];
         if (!s->count) continue;
-        fprintf(stderr, "profile stack %llu %u ", (unsigned long long)s->count, s->pid);
+        fprintf(stderr, "%s stack %llu %u ", tag, (unsigned long long)s->count, s->pid);
         for (uint32_t d = 0; d < s->depth; d++) {
             uint64_t ip = s->ips[d];
             if (ip == (uint64_t)PERF_CONTEXT_KERNEL) fprintf(stderr, "%sK", d ? "," : "");
@@ -279,12 +292,12 @@ int tool_profile(int argc, char **argv)
         fprintf(stderr, "\n");
     }
     print_symbols();
-    fprintf(stderr, "profile total %llu %llu %u %llu\n", (unsigned long long)samples, (unsigned long long)lost,
+    fprintf(stderr, "%s total %llu %llu %u %llu\n", tag, (unsigned long long)samples, (unsigned long long)lost,
             nstacks, (unsigned long long)dropped);
     if (WIFSIGNALED(status)) {
-        fprintf(stderr, "profile signal %d\n", WTERMSIG(status));
+        fprintf(stderr, "%s signal %d\n", tag, WTERMSIG(status));
         return 128 + WTERMSIG(status);
     }
-    fprintf(stderr, "profile exit %d\n", WEXITSTATUS(status));
+    fprintf(stderr, "%s exit %d\n", tag, WEXITSTATUS(status));
     return WEXITSTATUS(status);
 }

@@ -30,6 +30,7 @@ class GdbStub:
     def __init__(self, port: int, timeout_s: float = 5.0):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
         self.buffer = b""
+        self.stopped = True                 # a new connection stops the guest
         self.request("QStartNoAckMode", acked=True)
         self.threads = self._threads()
 
@@ -66,9 +67,11 @@ class GdbStub:
     def stop(self) -> None:
         self.sock.sendall(b"\x03")
         self._packet()                      # the stop reply
+        self.stopped = True
 
     def resume(self) -> None:
         self._send("c")                     # no reply until the next stop
+        self.stopped = False
 
     def registers(self) -> tuple[int, int, int]:
         """x29, pc and cpsr of the selected vCPU ('g': x0-x30, sp, pc as 8 bytes each, then cpsr as 4)."""
@@ -100,6 +103,8 @@ def kernel_chain(stub: GdbStub) -> list[int | str]:
         if record is None:
             break
         next_fp, lr = struct.unpack("<QQ", record)
+        if lr >> 55 & 1:                    # a kernel address: drop pointer-authentication bits
+            lr |= KERNEL_SPACE
         if lr < KERNEL_SPACE:
             break
         frames.append(lr - 4)               # the call, not the return address
@@ -155,7 +160,8 @@ class HostSampler:
             self.error = f"gdbstub on 127.0.0.1:{self.port}: {err}"
         finally:
             try:
-                stub.stop()
+                if not stub.stopped:
+                    stub.stop()
                 stub.request("D")           # detach: the guest runs on
             except (OSError, GdbError):
                 pass

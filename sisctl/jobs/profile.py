@@ -2,6 +2,7 @@
 spent its time: folded stacks, a top-functions table and a flame graph, on a page of its own."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -19,7 +20,7 @@ from sisctl.profile.diff import diff_flame_svg, diff_profiles, growers, shrinker
 from sisctl.profile.flame import flame_svg
 from sisctl.profile.folded import fold, folded_text, top_functions
 from sisctl.net import free_port
-from sisctl.profile.samples import Samples, Stack, parse_samples, profile_command
+from sisctl.profile.samples import Samples, Stack, new_mark, parse_samples, profile_command
 from sisctl.profile.symbols import Resolver
 from sisctl.report.index import write_index
 from sisctl.report.jobpage import write_job_page
@@ -32,11 +33,16 @@ SAMPLERS = ("guest", "host")
 def sample_command(session, command: str, hz: int, timeout_s: float) -> tuple[Samples, object]:
     """Run `command` under the sampler in a live session of a board with sisctl's agent: the samples
     and the command's result."""
-    result = session.run(profile_command(command, hz), timeout_s=timeout_s)
-    samples, _ = parse_samples(result.stderr.decode(errors="replace"))
+    mark = new_mark()
+    result = session.run(profile_command(command, hz, mark), timeout_s=timeout_s)
+    samples, samples.command_stderr = parse_samples(result.stderr.decode(errors="replace"), mark)
     if samples.unsupported_errno is not None:
-        raise UsageError(f"{session.board.name}: the kernel refused a sampling perf event "
-                         f"(errno {samples.unsupported_errno}); it needs CONFIG_PERF_EVENTS")
+        why = {errno.ENOENT: "the kernel has no perf events (CONFIG_PERF_EVENTS)",
+               errno.EACCES: "perf_event_paranoid forbids it", errno.EPERM: "perf_event_paranoid forbids it",
+               errno.EINVAL: f"{hz} Hz is above the kernel's perf_event_max_sample_rate, or the event is "
+                             "unsupported"}.get(samples.unsupported_errno, os.strerror(samples.unsupported_errno))
+        raise UsageError(f"{session.board.name}: the kernel refused a sampling perf event: {why} "
+                         f"(errno {samples.unsupported_errno}); --sampler host samples it from outside")
     if result.reason == "exit" and samples.exit_code is None:
         raise BoardError(session.board.name, "the sampler's report ended early (no exit line): "
                          f"{result.stderr.decode(errors='replace')[-300:]}")
@@ -81,7 +87,8 @@ def host_sample(session, port: int, command: str, hz: int, timeout_s: float) -> 
         raise BoardError(session.board.name, f"host-side sampling failed: {sampler.error}")
     samples = Samples(stacks=[Stack(count, cpu, frames) for count, cpu, frames in sampler.stacks()],
                       comms={cpu: f"cpu{cpu}" for _, cpu, _ in sampler.stacks()}, total=sampler.samples,
-                      exit_code=result.code, stopped_s=sampler.stopped_s)
+                      exit_code=result.code, stopped_s=sampler.stopped_s,
+                      command_stderr=result.stderr.decode(errors="replace"))
     return samples, result
 
 
@@ -118,7 +125,10 @@ def run_profile(board_name: str, command: str, hz: int = 1000, variant: str = ""
     out = paths.unique_dir(reports or paths.reports_dir(), f"profile-{time.strftime('%Y%m%d-%H%M%S')}-{board.name}")
     resolver = Resolver(samples, artifact.vmlinux)
     figures = write_profile(out, samples, resolver, f"{board.name}: {command}")
-    reason = _ended(result) if samples.counted else "no samples were taken (did the command run on the CPU?)"
+    (out / "command.log").write_bytes(result.stdout + samples.command_stderr.encode())
+    reason = _ended(result) or ("" if samples.counted else "no samples were taken (did the command run on the CPU?)")
+    if reason and samples.command_stderr.strip():
+        reason += f"; its stderr ended: {samples.command_stderr.strip().splitlines()[-1][:200]}"
     top = figures["top"][0]["function"] if figures["top"] else "-"
     summary = {"kind": "profile", "board": board.name, "command": command, "hz": hz, "sampler": sampler,
                "guest_stopped_s": round(samples.stopped_s, 3),
@@ -129,6 +139,7 @@ def run_profile(board_name: str, command: str, hz: int = 1000, variant: str = ""
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     write_job_page(out, summary, profile_sections(figures, out),
                    links=[Link("flame graph (zoomable)", "flame.svg"), Link("folded stacks", "profile.folded"),
+                          Link("the command's output", "command.log"),
                           Link("console log", os.path.relpath(run_dir / "console.log", out))])
     write_index(out.parent)
     return summary
@@ -147,6 +158,8 @@ def profile_sides(board, sides: dict, command: str, out: Path, hz: int = 1000, r
         merged[side].comms.update(samples.comms)
         merged[side].ktext = samples.ktext
         merged[side].total += samples.total
+        merged[side].lost += samples.lost
+        merged[side].dropped += samples.dropped
         problems += [f"{side}: {_ended(result)}"] if _ended(result) else []
     folded, figures = {}, {}
     for side, samples in merged.items():

@@ -2,6 +2,7 @@
 the processes sampled, the kallsyms functions the stacks name, and the totals."""
 from __future__ import annotations
 
+import secrets
 import shlex
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ class Samples:
     lost: int = 0                              # samples the kernel could not hand over in time
     dropped: int = 0                           # samples of stacks the agent's table had no room for
     unsupported_errno: int | None = None
+    command_stderr: str = ""                   # the command's own stderr, the report taken out
     exit_code: int | None = None
     stopped_s: float = 0.0                     # host sampling: time the guest stood stopped
 
@@ -33,36 +35,51 @@ class Samples:
         return sum(stack.count for stack in self.stacks)
 
 
-def profile_command(command: str, hz: int) -> str:
-    """The guest command that runs `command` (a shell string) sampled `hz` times a CPU second."""
-    return f"sisagent profile {int(hz)} /bin/sh -c {shlex.quote(command)}"
+def profile_command(command: str, hz: int, mark: str = "") -> str:
+    """The guest command that runs `command` (a shell string) sampled `hz` times a CPU second; with
+    `mark`, the agent's report lines carry it and the command's own lines cannot."""
+    prefix = f"SISAGENT_PROFILE_MARK={shlex.quote(mark)} " if mark else ""
+    return f"{prefix}sisagent profile {int(hz)} /bin/sh -c {shlex.quote(command)}"
 
 
-def parse_samples(stderr: str) -> tuple[Samples, str]:
+def new_mark() -> str:
+    return secrets.token_hex(8)
+
+
+def parse_samples(stderr: str, mark: str = "") -> tuple[Samples, str]:
     """The samples, and the command's own stderr (every line that is not the agent's)."""
     samples, rest = Samples(), []
+    tag = f"profile:{mark}" if mark else "profile"
     for line in stderr.splitlines(keepends=True):
         parts = line.split()
-        if len(parts) < 3 or parts[0] != "profile":
+        if len(parts) < 3 or parts[0] != tag:
             rest.append(line)
             continue
-        kind = parts[1]
-        if kind == "stack" and len(parts) == 5:
-            frames = [f if f in (KERNEL, USER) else int(f, 16) for f in parts[4].split(",") if f]
-            samples.stacks.append(Stack(int(parts[2]), int(parts[3]), frames))
-        elif kind == "comm" and len(parts) >= 4:
-            samples.comms[int(parts[2])] = " ".join(parts[3:])
-        elif kind == "sym" and len(parts) >= 4:
-            module = parts[4].strip("[]") if len(parts) > 4 else ""
-            samples.kallsyms[int(parts[2], 16)] = (parts[3], module)
-        elif kind == "ktext":
-            samples.ktext = int(parts[2], 16)
-        elif kind == "total" and len(parts) == 6:
-            samples.total, samples.lost, _, samples.dropped = (int(p) for p in parts[2:])
-        elif kind == "unsupported":
-            samples.unsupported_errno = int(parts[2])
-        elif kind in ("exit", "signal"):
-            samples.exit_code = int(parts[2]) if kind == "exit" else 128 + int(parts[2])
-        else:
+        try:
+            _take(samples, parts)
+        except ValueError:            # not the agent's after all: the command's own line
             rest.append(line)
     return samples, "".join(rest)
+
+
+def _take(samples: Samples, parts: list[str]) -> None:
+    """One report line of the agent (split), into `samples`; ValueError if it is not one."""
+    kind = parts[1]
+    if kind == "stack" and len(parts) == 5:
+        frames = [f if f in (KERNEL, USER) else int(f, 16) for f in parts[4].split(",") if f]
+        samples.stacks.append(Stack(int(parts[2]), int(parts[3]), frames))
+    elif kind == "comm" and len(parts) >= 4:
+        samples.comms[int(parts[2])] = " ".join(parts[3:])
+    elif kind == "sym" and len(parts) >= 4:
+        module = parts[4].strip("[]") if len(parts) > 4 else ""
+        samples.kallsyms[int(parts[2], 16)] = (parts[3], module)
+    elif kind == "ktext":
+        samples.ktext = int(parts[2], 16)
+    elif kind == "total" and len(parts) == 6:
+        samples.total, samples.lost, _, samples.dropped = (int(p) for p in parts[2:])
+    elif kind == "unsupported":
+        samples.unsupported_errno = int(parts[2])
+    elif kind in ("exit", "signal"):
+        samples.exit_code = int(parts[2]) if kind == "exit" else 128 + int(parts[2])
+    else:
+        raise ValueError(f"not a report line: {kind}")

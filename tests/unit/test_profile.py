@@ -143,3 +143,41 @@ def test_bad_profile_requests_are_usage_errors(args, says, tmp_path):
                           timeout=60)
     assert done.returncode == 2 and says in done.stderr, done.stderr
     assert not (tmp_path / "reports").exists()
+
+
+def test_only_lines_with_the_runs_mark_are_the_agents():
+    forged = "profile:0000 stack 999 1 K,ffff800000000000\n"
+    real = REPORT.replace("profile ", "profile:abcd ")
+    samples, rest = parse_samples(forged + real, "abcd")
+    assert samples.counted == 105 and rest == forged + "hello from the command\n"
+    assert profile_command("true", 10, "abcd").startswith("SISAGENT_PROFILE_MARK=abcd sisagent profile 10 ")
+
+
+def test_lines_that_only_look_like_the_agents_stay_the_commands():
+    odd = "profile exit early\nprofile total a b c d\nprofile stack 1 2 zz\nprofile frobnicate 1 2\n"
+    samples, rest = parse_samples(odd + REPORT)
+    assert rest == odd + "hello from the command\n" and samples.counted == 105 and samples.exit_code == 0
+
+
+class FakeStub:
+    """Registers and memory of a stopped vCPU, as kernel_chain reads them."""
+
+    def __init__(self, regs, memory):
+        self.regs, self.memory = regs, memory
+
+    def registers(self):
+        return self.regs
+
+    def read(self, address, size):
+        return self.memory.get(address)
+
+
+def test_the_host_sampler_walks_frame_records_and_strips_pointer_authentication():
+    import struct
+    from sisctl.board.gdbstub import kernel_chain
+    fp1, fp2 = 0xffff800008e03f00, 0xffff800008e03f40
+    signed = 0x5a8f800008012344           # a kernel return address signed: PAC bits above bit 47, bit 55 kept
+    memory = {fp1: struct.pack("<QQ", fp2, signed), fp2: struct.pack("<QQ", 0, 0xffff800008011000)}
+    assert kernel_chain(FakeStub((fp1, 0xffff800008010000, 0x3c5), memory)) == \
+        ["K", 0xffff800008010000, 0xffff800008012340, 0xffff800008010ffc]
+    assert kernel_chain(FakeStub((0, 0x400000, 0x0), {})) == ["U"]          # EL0: user code
