@@ -50,6 +50,33 @@ int open_counter(uint32_t type, uint64_t config, int pid, int enable_on_exec)
     return (int)syscall(SYS_perf_event_open, &attr, pid, -1, -1, 0);
 }
 
+/* A child that execs `cmd` only once start_held(*gate) is called, so counters opened on it in
+ * between see its exec and nothing before; its pid, or -1. */
+pid_t spawn_held(char **cmd, int *gate)
+{
+    int go[2];
+    if (pipe(go)) return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        char c;
+        close(go[1]);
+        if (read(go[0], &c, 1) != 1) _exit(126);
+        execvp(cmd[0], cmd);
+        _exit(127);
+    }
+    close(go[0]);
+    *gate = go[1];
+    return pid;
+}
+
+/* Let the child of spawn_held run; 0 once it was told. */
+int start_held(int gate)
+{
+    int told = write(gate, "g", 1) == 1;
+    close(gate);
+    return told ? 0 : -1;
+}
+
 /* The count, scaled up when the counter was multiplexed: 1 if it counted, 0 (value 0) if it
  * never got onto the PMU, -1 (value -1) if it cannot be read. */
 int read_counter(int fd, long long *value)

@@ -51,24 +51,15 @@ int tool_pmu(int argc, char **argv)
     int interval_ms = atoi(argv[0]);
     char **cmd = argv + 1;
     (void)argc;
-    int go[2];
-    if (pipe(go)) return 2;
-    pid_t pid = fork();
-    if (pid == 0) {
-        char c;
-        close(go[1]);
-        if (read(go[0], &c, 1) != 1) _exit(126);
-        execvp(cmd[0], cmd);
-        _exit(127);
-    }
-    close(go[0]);
+    int gate;
+    pid_t pid = spawn_held(cmd, &gate);
+    if (pid < 0) return 2;
     for (size_t i = 0; i < NEVENTS; i++) {
         events[i].fd = open_counter(events[i].type, events[i].config, pid, 1);
         if (events[i].fd < 0)
             fprintf(stderr, "pmu unsupported %s %d\n", events[i].name, errno);
     }
-    if (write(go[1], "g", 1) != 1) return 2;
-    close(go[1]);
+    if (start_held(gate)) return 2;
     int status = 0;
     for (;;) {
         pid_t done = waitpid(pid, &status, interval_ms > 0 ? WNOHANG : 0);

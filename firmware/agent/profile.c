@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "sisagent.h"
 
 #define DEPTH 48            /* frames kept per sample */
@@ -222,17 +223,9 @@ int tool_profile(int argc, char **argv)
     unsetenv("SISAGENT_PROFILE_MARK");    /* the command never sees it */
     stacks = calloc(SLOTS, sizeof *stacks);
     load_symbols();
-    int go[2];
-    if (!stacks || pipe(go)) return 2;
-    pid_t pid = fork();
-    if (pid == 0) {
-        char c;
-        close(go[1]);
-        if (read(go[0], &c, 1) != 1) _exit(126);
-        execvp(cmd[0], cmd);
-        _exit(127);
-    }
-    close(go[0]);
+    int gate;
+    pid_t pid = stacks ? spawn_held(cmd, &gate) : -1;
+    if (pid < 0) return 2;
     struct perf_event_attr attr;
     memset(&attr, 0, sizeof attr);
     attr.size = sizeof attr;
@@ -263,8 +256,7 @@ int tool_profile(int argc, char **argv)
         }
         rings[c].meta = ring;
     }
-    if (write(go[1], "g", 1) != 1) return 2;
-    close(go[1]);
+    if (start_held(gate)) return 2;
     int status = 0;
     for (int running = 1; running;) {
         struct pollfd p[MAX_CPUS];

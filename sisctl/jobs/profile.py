@@ -160,7 +160,8 @@ def profile_sides(board, sides: dict, command: str, out: Path, hz: int = 1000, r
         merged[side].total += samples.total
         merged[side].lost += samples.lost
         merged[side].dropped += samples.dropped
-        problems += [f"{side}: {_ended(result)}"] if _ended(result) else []
+        ended = _ended(result)
+        problems += [f"{side}: {ended}"] if ended else []
     folded, figures = {}, {}
     for side, samples in merged.items():
         (out / side).mkdir(parents=True, exist_ok=True)
