@@ -17,7 +17,7 @@ from sisctl.build.variant import checked_variant
 from sisctl.errors import UsageError
 from sisctl.jobs.boards import held_board
 from sisctl.profile.diff import diff_flame_svg, diff_profiles, growers, shrinkers
-from sisctl.profile.flame import flame_svg
+from sisctl.profile.flame import flame_svg, static_copy
 from sisctl.profile.folded import fold, folded_text, top_functions
 from sisctl.net import free_port
 from sisctl.profile.samples import Samples, Stack, new_mark, parse_samples, profile_command
@@ -211,7 +211,7 @@ def diff_sections(rows: list[dict], out: Path) -> list:
                       "test, Bonferroni-corrected, and at least one percentage point); where none did, the "
                       "five largest changes."),
             Table("Changed functions", ["function", "baseline self %", "candidate self %", "change", "p", "named"], table),
-            Figure("Differential flame graph", svg[:svg.index("<script>")] + "</svg>",
+            Figure("Differential flame graph", static_copy(svg),
                    "the candidate's stacks; red: grew, blue: shrank; open diff.svg to zoom")]
 
 
@@ -222,5 +222,5 @@ def profile_sections(figures: dict, out: Path) -> list:
     return [Paragraph(f"{figures['counted']} samples in {figures['stacks']} distinct stacks; symbols from "
                       f"{figures['symbols']}; {figures['lost']} lost, {figures['dropped']} dropped."),
             Table("Top functions", ["function", "self", "self %", "total", "total %"], rows),
-            Figure("Flame graph", svg[:svg.index("<script>")] + "</svg>",
+            Figure("Flame graph", static_copy(svg),
                    "callers below, callees above; open flame.svg to zoom")]

@@ -83,3 +83,8 @@ def flame_svg(folded: Folded, title: str, colors: dict[str, str] | None = None,
                    f'fill="{fill}" rx="2"/><text x="{x * WIDTH + 3:.1f}" y="{y + ROW - 5}">{escape(shown)}</text></g>')
     out.append(f"<script><![CDATA[var W = {WIDTH};{SCRIPT}]]></script></svg>")
     return "\n".join(out)
+
+
+def static_copy(svg: str) -> str:
+    """A flame graph without its zoom script, for a page that stays script-free."""
+    return svg[:svg.index("<script>")] + "</svg>"

@@ -28,8 +28,10 @@ SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                       ("ratio", "ci_low", "ci_high", "p_adjusted", "regressed")),
     # one point per metric, board and kernel at each change point Otava finds in the nightly history
     "bench_change": (("board", "family", "workload", "metric", "variant"), ("before", "after", "change_pct")),
-    # one point per function of a profile's top list (a benchmark verdict's differential profile)
-    "profile_top": (("board", "campaign", "workload", "side", "function"), ("self_share", "total_share", "samples")),
+    # one point per function of a profile's top list: a benchmark verdict's differential profile
+    # (workload, side) or a campaign's profiled phase (phase)
+    "profile_top": (("board", "campaign", "workload", "side", "phase", "function"),
+                    ("self_share", "total_share", "samples")),
     # one point per health check: health is good, bad, unknown, maintenance or retired
     "fleet_health": (("board", "host", "health", "check"), ("good", "elapsed_s")),
 }

@@ -48,6 +48,8 @@ class Phases:
         self.totals: dict[str, Totals] = {}
         self._lock = threading.Lock()
         self.guest_cpu: Callable[[], float | None] = lambda: None   # the running emulator's CPU seconds
+        self.profiler = None         # a PhaseProfiler (core/profiling.py): sessions sample its phases' commands
+        self.guest_phase: str | None = None     # the guest phase under way
 
     def reset(self) -> None:
         """Forget the totals so far (a benchmark's warm-up)."""
@@ -60,9 +62,13 @@ class Phases:
         guest_cpu = self.guest_cpu if guest else lambda: None
         guest_before, host_before, started = guest_cpu(), host_cpu_s(), time.monotonic()
         timed = Totals()
+        outer = self.guest_phase
+        if guest:
+            self.guest_phase = name
         try:
             yield timed
         finally:
+            self.guest_phase = outer
             guest_after = guest_cpu()
             guest = guest_after - guest_before if guest_before is not None and guest_after is not None else None
             timed.add(time.monotonic() - started, host_cpu_s() - host_before, guest)
@@ -74,13 +80,14 @@ class Phases:
         """Enter a board session (`opening`: Board.session(...)) timed as `start`, follow its emulator's
         CPU while it lasts, and time its end as `end`. The emulator's CPU from its start on goes to
         `start` and to the phases that ask for it; QEMU is reaped at the end, so what that adds to the
-        host's children is taken off `end`'s host CPU."""
+        host's children is taken off `end`'s host CPU. With a profiler, the session yielded samples
+        the commands of its phases."""
         with self(start):
             session = opening.__enter__()
         self.add(start, 0.0, guest_cpu=session.guest_cpu_s(), count=0)
         self.guest_cpu = session.guest_cpu_s
         try:
-            yield session
+            yield self.profiler.wrap(session, lambda: self.guest_phase) if self.profiler else session
         except BaseException:
             self.guest_cpu = lambda: None
             if not opening.__exit__(*sys.exc_info()):

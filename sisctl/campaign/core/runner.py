@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 from sisctl import errors, paths
 from sisctl.board.board import Board
 from sisctl.board.firstuse import ensure_flashed
+from sisctl.campaign.core import profiling
 from sisctl.campaign.core.boards import resolve_boards
 from sisctl.campaign.core.kind import CampaignKind, Context, kind_named, needs_agent
 from sisctl.campaign.core.records import RecordLog, read_records
@@ -205,6 +206,8 @@ def _summarize(campaign_kind: CampaignKind, config: Any, out: Path, shards: list
                "problem": "" if problem is None or isinstance(problem, KeyboardInterrupt) else str(problem),
                "headline": found.headline, "elapsed_s": round(elapsed, 1), "finished_epoch": round(time.time(), 1),
                "provenance": origin, "shards": [s.describe(records) for s in shards], **found.summary}
+    if (out / profiling.FOLDER).is_dir():
+        summary["phase_profiles"] = profiling.write_phase_profiles(out, out.name)
     paths.write_atomic(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     cases = list(found.cases)
     if problem is not None:
@@ -241,7 +244,8 @@ def write_pages(campaign_kind: CampaignKind, out: Path, summary: dict, records: 
     """reports/<id>/index.html with the kind's sections, and the refreshed reports index."""
     sections = getattr(campaign_kind, "page_sections", None)
     grafana = load_lab().grafana
-    write_job_page(out, summary, lambda: shard_sections(summary) + (sections(summary, records) if sections else []),
+    write_job_page(out, summary, lambda: shard_sections(summary) + (sections(summary, records) if sections else [])
+                   + profiling.phase_profile_sections(summary),
                    (grafana.url, grafana.campaign_board))
     if out.parent.resolve() == paths.reports_dir().resolve():   # never an index.html in a folder of the user's
         write_index(out.parent)

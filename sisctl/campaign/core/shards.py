@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from sisctl.board.board import Board
 from sisctl.campaign.core.kind import CampaignKind, Context, Stopped
+from sisctl.campaign.core.profiling import phase_profile_points
 from sisctl.campaign.core.records import BoardRecords, RecordLog
 from sisctl.progress import Progress
 
@@ -157,6 +158,8 @@ def _execute(kind: CampaignKind, config: Any, shard: Shard, ctx: Context, stoppi
             raise
         with lock:
             failures.append(shard)
+    finally:
+        ctx.write_points(phase_profile_points(ctx.out, ctx.board.name, ctx.out.name))
 
 
 def shard_sections(summary: dict) -> list:

@@ -35,6 +35,9 @@ class Ext4CrashKind:
         """A kernel without the agent whose profile names its crash commands runs the reset mode."""
         if getattr(board.spec.target, "crash", None) is None:
             return False
+        if config.profile == "on":
+            raise UsageError(f"{board.name}: --profile on samples by sisctl's agent, which this board's target "
+                             "does not run")
         if config.mode != "reset":
             raise UsageError(f"{board.name}: without sisctl's agent only --mode reset runs (powerloss rebuilds "
                              "crash states from a write log, and needs the agent to recover them)")

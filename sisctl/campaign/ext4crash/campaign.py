@@ -36,6 +36,7 @@ from sisctl.campaign.ext4crash.guestfs import check_script, parse_check_output, 
 from sisctl.campaign.ext4crash.durability import parse_dump, verify
 from sisctl.campaign.core.kind import Context
 from sisctl.campaign.core.phases import Phases
+from sisctl.campaign.core.profiling import PhaseProfiler
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.core.runner import direct_context
 from sisctl.campaign.ext4crash.fsworkloads import workload
@@ -48,6 +49,7 @@ from sisctl.image.sparse import copy_image
 SLOTS = 8        # crash states recovered per agent round trip
 GROUPS = 2       # slot groups: the host checks one group's last states and rebuilds it while the guest recovers the other
 WORK = "work"
+PROFILED = ("workload", "guest check")   # the phases --profile on samples
 _base_made = threading.Lock()     # shards of one campaign share its starting image: made once
 
 
@@ -114,6 +116,8 @@ class Ext4CrashCampaign:
         self.checked = 0
         self.started = time.monotonic()
         self.phases = Phases()
+        if config.profile == "on":
+            self.phases.profiler = PhaseProfiler(ctx.out, ctx.board.name, PROFILED)
         self._read_log = lru_cache(maxsize=4)(blocklog.read_log)   # a run's states share its log
 
     @classmethod

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sisctl.campaign.core.options import Option, one_of, option_values
+from sisctl.campaign.core.profiling import profile_option
 from sisctl.campaign.ext4crash.fsworkloads import SCENARIOS
 from sisctl.errors import UsageError
 
@@ -21,6 +22,7 @@ class CampaignConfig:
     seed: int = 1
     reorder_per_epoch: int = 2      # powerloss: extra states per epoch that lose unflushed writes
     keep_all: bool = False          # keep logs/images of runs without failures too
+    profile: str = "off"            # on: sample the kernel in the workload and guest check phases
 
 
 def scenario_names(choice: Any) -> list[str]:
@@ -48,6 +50,7 @@ OPTIONS = (
     Option("scenario", scenario_names, "all", "scenario name, comma list, 'all', or generated-N", field="scenarios"),
     Option("mode", one_of("mode", MODES), "powerloss", " or ".join(MODES)),
     Option("runs", parse_runs, 2, "runs per scenario"),
+    profile_option("each run's workload and the recovery and check of its crash states"),
 )
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sisctl.campaign.core.kind import Context
 from sisctl.campaign.core.phases import Phases
+from sisctl.campaign.core.profiling import PhaseProfiler
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.fuzz import coverage as kcov
 from sisctl.campaign.fuzz.options import FuzzConfig
@@ -159,6 +160,8 @@ class FuzzCampaign:
         with Executor(self.ctx.board, self.work, slots=self.config.slots,
                       coverage=self.feedback == "pending") as executor:
             self.phases = executor.phases
+            if self.config.profile == "on":
+                executor.phases.profiler = PhaseProfiler(self.ctx.out, self.ctx.board.name, ("guest run",))
             if executor.coverage:
                 self._seed_baseline(executor)
             while self.elapsed < self.config.duration_s and not self.stopped():

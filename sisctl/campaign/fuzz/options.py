@@ -9,6 +9,7 @@ from typing import Any
 
 from sisctl import paths
 from sisctl.campaign.core.options import Option, on_off, one_of, option_values
+from sisctl.campaign.core.profiling import profile_option
 from sisctl.campaign.fuzz.inputs import REPAIR_SHARE, TARGETS
 from sisctl.duration import parse_duration
 from sisctl.errors import UsageError
@@ -27,6 +28,7 @@ class FuzzConfig:
     checksum_repair: float = REPAIR_SHARE   # share of ext4-image inputs whose checksums are recomputed
     stop_on: str = ""             # end the campaign at the first finding whose title contains this
     minimize: str = "on"          # on: after fuzzing, minimise each finding (after the duration); off: leave it
+    profile: str = "off"          # on: sample the kernel while it runs the inputs
 
     @property
     def targets(self) -> list[str]:
@@ -66,6 +68,7 @@ OPTIONS = (
     Option("stop_on", str, "", "end at the first finding whose title contains this text"),
     Option("minimize", on_off("minimize"), "on",
            "on (after fuzzing, minimise each new finding and confirm it on a cold boot) or off"),
+    profile_option("running each batch of inputs"),
 )
 
 
