@@ -21,7 +21,7 @@ from sisctl.profile.flame import flame_svg, static_copy
 from sisctl.profile.folded import fold, folded_text, top_functions
 from sisctl.net import free_port
 from sisctl.profile.samples import Samples, Stack, new_mark, parse_samples, profile_command
-from sisctl.profile.symbols import Resolver
+from sisctl.profile.symbols import Resolver, add_sources
 from sisctl.report.index import write_index
 from sisctl.report.jobpage import write_job_page
 from sisctl.report.page import Figure, Link, Paragraph, Table
@@ -52,7 +52,7 @@ def sample_command(session, command: str, hz: int, timeout_s: float) -> tuple[Sa
 def write_profile(out: Path, samples: Samples, resolver: Resolver, title: str) -> dict:
     """profile.folded, top.json and flame.svg in `out`; the figures for a summary."""
     folded = fold(samples, resolver)
-    top = top_functions(folded, TOP)
+    top = add_sources(top_functions(folded, TOP), resolver.vmlinux_path)
     (out / "profile.folded").write_text(folded_text(folded))
     (out / "top.json").write_text(json.dumps(top, indent=1) + "\n")
     (out / "flame.svg").write_text(flame_svg(folded, title))
@@ -215,12 +215,19 @@ def diff_sections(rows: list[dict], out: Path) -> list:
                    "the candidate's stacks; red: grew, blue: shrank; open diff.svg to zoom")]
 
 
+def top_table(top: list[dict]) -> Table:
+    """The top functions with their self and total share, and their source line where DWARF tells."""
+    sources = any(t.get("source") for t in top)
+    rows = [[t["function"], t["self"], f"{100 * t['self_share']:.1f}", t["total"], f"{100 * t['total_share']:.1f}",
+             *([t.get("source") or None] if sources else [])] for t in top]
+    return Table("Top functions", ["function", "self", "self %", "total", "total %", *(["source"] if sources else [])],
+                 rows)
+
+
 def profile_sections(figures: dict, out: Path) -> list:
-    rows = [[t["function"], t["self"], f"{100 * t['self_share']:.1f}", t["total"], f"{100 * t['total_share']:.1f}"]
-            for t in figures["top"]]
     svg = (out / "flame.svg").read_text()
     return [Paragraph(f"{figures['counted']} samples in {figures['stacks']} distinct stacks; symbols from "
                       f"{figures['symbols']}; {figures['lost']} lost, {figures['dropped']} dropped."),
-            Table("Top functions", ["function", "self", "self %", "total", "total %"], rows),
+            top_table(figures["top"]),
             Figure("Flame graph", static_copy(svg),
                    "callers below, callees above; open flame.svg to zoom")]

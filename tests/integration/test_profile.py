@@ -54,6 +54,12 @@ def test_the_kbuild_kernel_without_kallsyms_is_named_from_vmlinux(board, kbuild_
     assert summary["status"] == "passed", summary["reason"]
     assert summary["symbols"] == "vmlinux (KASLR offset 0x0)" and summary["unresolved_frames"] == 0
     assert {"do_el0_svc", "el0t_64_sync"} <= kernel_functions(summary), sorted(kernel_functions(summary))   # a function, an entry label
+    # its vmlinux has DWARF line tables: each kernel function of the top list has its file and line
+    sources = {t["function"]: t["source"] for t in summary["top"] if t["function"] != "[user]"}
+    assert sources and all(s.split(":")[0].endswith((".c", ".S", ".h")) and s.split(":")[1].isdigit()
+                           for s in sources.values()), sources
+    assert any(s.startswith("arch/arm64/") for s in sources.values()), sources
+    assert next(iter(sources.values())) in (Path(summary["report"]) / "index.html").read_text()
     assert summary["booted"]["build_id"] == kbuild_artifact.build_id
 
 

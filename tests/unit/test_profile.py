@@ -81,6 +81,21 @@ def test_vmlinux_names_frames_moved_by_the_kaslr_offset(vmlinux):
     assert unknown.name(0xdead0000) == "0xdead0000" and unknown.unresolved == 1
 
 
+def test_a_functions_source_line_comes_from_dwarf_and_a_vmlinux_without_it_gives_none(vmlinux, tmp_path):
+    from sisctl.profile.symbols import add_sources
+    source = tmp_path / "kernel" / "sys.c"
+    source.parent.mkdir()
+    source.write_text("void _stext(void) {}\n\nint spin(int n)\n{\n  int s = 0;\n  for (int i = 0; i < n; i++)\n"
+                      "    s += i * n;\n  return s;\n}\n\nint outer(int n) { return spin(n) + 1; }\n")
+    elf = tmp_path / "vmlinux"
+    subprocess.run(["gcc", "-g", "-O1", "-nostdlib", "-static", "-Wl,-e,_stext", "-o", str(elf), "kernel/sys.c"],
+                   check=True, cwd=tmp_path)
+    top = [{"function": "spin"}, {"function": "outer"}, {"function": "virtio_queue_rq [virtio_blk]"}]
+    assert [t["source"] for t in add_sources(top, elf)] == ["kernel/sys.c:4", "kernel/sys.c:11", ""]
+    assert [t["source"] for t in add_sources(top, vmlinux)] == ["", "", ""]       # no DWARF: no line
+    assert [t["source"] for t in add_sources(top, None)] == ["", "", ""]
+
+
 def test_kallsyms_names_come_first_and_name_the_module(vmlinux):
     samples, _ = parse_samples(REPORT)
     resolver = Resolver(samples, vmlinux)

@@ -66,6 +66,7 @@ class PhaseProfiler:
                                            resolver.unresolved)):
                 totals[key] += value
             totals["symbols"] = resolver.source
+            totals["vmlinux"] = str(vmlinux) if vmlinux else ""
             paths.write_atomic(totals_path, json.dumps(totals) + "\n")
 
 
@@ -124,11 +125,13 @@ def write_phase_profiles(out: Path, title: str) -> dict:
     """Each profiled phase's top.json and flame.svg over every board's stacks; its figures by phase."""
     from sisctl.profile.flame import flame_svg
     from sisctl.profile.folded import top_functions
+    from sisctl.profile.symbols import add_sources
     figures = {}
     for folder in _phase_folders(out):
         phase = (folder / "phase").read_text()
         folded, totals = _merged(folder)
-        top = top_functions(folded, TOP)
+        vmlinux = Path(totals["vmlinux"]) if totals.get("vmlinux") and Path(totals["vmlinux"]).exists() else None
+        top = add_sources(top_functions(folded, TOP), vmlinux)
         (folder / "top.json").write_text(json.dumps(top, indent=1) + "\n")
         (folder / "flame.svg").write_text(flame_svg(folded, f"{title}: {phase}"))
         figures[phase] = {**totals, "stacks": len(folded), "folder": f"{FOLDER}/{folder.name}", "top": top}
@@ -153,18 +156,17 @@ def phase_profile_points(out: Path, board: str, campaign: str) -> list:
 
 def phase_profile_sections(summary: dict) -> list:
     """The page's top-functions table and flame graph of each profiled phase."""
+    from sisctl.jobs.profile import top_table
     from sisctl.profile.flame import static_copy
     from sisctl.report.page import Figure, Group, Link, Paragraph, Table
     out, sections = Path(summary["report"]), []
     for phase, figures in (summary.get("phase_profiles") or {}).items():
-        rows = [[t["function"], t["self"], f"{100 * t['self_share']:.1f}", t["total"], f"{100 * t['total_share']:.1f}"]
-                for t in figures["top"]]
         svg = (out / figures["folder"] / "flame.svg").read_text()
         sections.append(Group(f"Where the kernel spent '{phase}'", [
             Paragraph(f"{figures['counted']} samples of {figures['commands']} commands in {figures['stacks']} "
                       f"distinct stacks; symbols from {figures.get('symbols', '?')}; {figures['lost']} lost, "
                       f"{figures['dropped']} dropped."),
-            Table("Top functions", ["function", "self", "self %", "total", "total %"], rows),
+            top_table(figures["top"]),
             Table("", [], [["zoomable flame graph", Link("flame.svg", f"{figures['folder']}/flame.svg")],
                            ["folded stacks, per board", Link(figures["folder"], figures["folder"])]]),
             Figure("Flame graph", static_copy(svg), "callers below, callees above")]))
