@@ -136,3 +136,31 @@ def test_what_needs_the_agent_is_refused_as_usage(smoke, args, says):
     done = subprocess.run([str(INVOKE), "campaign", "--board", BOARD, *args], cwd=PROJECT, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 2 and says in done.stderr, done.stderr
+
+
+def test_the_host_profiles_a_kernel_without_the_agent_from_its_vmlinux(direct, kbuild_artifact, tmp_path):
+    """No agent and no sampler in the guest: QEMU's gdbstub samples the stand-in's kernel (the tiny
+    kbuild one) while its own `fsctl stress` runs, named and given source lines from its vmlinux."""
+    from sisctl.board.board import Board
+    from sisctl.board.gdbstub import gdb_args
+    from sisctl.board.qemu import Disk
+    from sisctl.image.ext4 import make_ext4
+    from sisctl.jobs.profile import host_sample
+    from sisctl.net import free_port
+    from sisctl.profile.folded import fold, top_functions
+    from sisctl.profile.symbols import Resolver, add_sources
+    disk = tmp_path / "scratch.img"
+    make_ext4(disk, 32 << 20, 32 << 20)
+    port = free_port()
+    with Board(find_board(str(direct))).session(fast=False, artifact=kbuild_artifact, label="host-profile",
+                                                disks=[Disk("scratch", disk)], qemu_args=gdb_args(port)) as session:
+        samples, result = host_sample(session, port, "fsctl stress write_during_allocation", 100, 120)
+    assert "promise" in result.text, result.text[-500:]
+    assert samples.counted >= 100 and samples.stopped_s > 0
+    resolver = Resolver(samples, kbuild_artifact.vmlinux)
+    folded = fold(samples, resolver)
+    on_stack = {frame for path in folded for frame in path[1:]}
+    assert {"ext4_file_write_iter", "jbd2_journal_commit_transaction"} & on_stack, sorted(on_stack)
+    assert resolver.unresolved <= samples.counted // 10          # user-space PCs are not the kernel's
+    top = add_sources(top_functions(folded, 10), kbuild_artifact.vmlinux)
+    assert sum(bool(t["source"]) for t in top) >= 5, top
