@@ -8,6 +8,8 @@ profile's top three for the planted getppid cost, measured in one run on one boa
 - From the host (QEMU's gdbstub at 100 Hz): samples per second, the guest's stopped share and the
   workload's wall time against unsampled, interleaved in one boot.
 - linux-kbuild-debug against linux-kbuild-debug+planted_getppid_loops=1000 on the null syscall.
+- `--campaigns`: what `--profile on` costs an ext4-crash campaign (states per minute) and a fuzz
+  campaign (execs per second) on the board's flashed kernel, each run with and without it.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import argparse
 import re
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from sisctl.board.firstuse import ensure_flashed  # noqa: E402
 from sisctl.board.gdbstub import HostSampler, gdb_args  # noqa: E402
 from sisctl.board.spec import find_board  # noqa: E402
 from sisctl.build.variant import parse_variant  # noqa: E402
+from sisctl.campaign.core.runner import start  # noqa: E402
 from sisctl.jobs.profile import run_profile_diff  # noqa: E402
 from sisctl.net import free_port  # noqa: E402
 from sisctl.profile.samples import parse_samples, profile_command  # noqa: E402
@@ -79,14 +83,37 @@ def host(board: Board, artifact, command: str, runs: int, hz: int) -> dict:
             "samples_per_s": statistics.median(rates), "stopped_share": statistics.median(stopped)}
 
 
+def campaigns(board: str, corpora: Path) -> None:
+    """Each campaign with --profile off, then on, the same seed (a fuzz run from an empty corpus of
+    its own): its rate and the samples it took."""
+    runs = {"ext4-crash": ({"scenario": "generated-2,write_during_journal_commit", "runs": 1}, "states_per_minute",
+                           "states per minute"),
+            "fuzz": ({"target": "vfs-ops", "duration": "30s", "minimize": "off"}, "execs_per_s", "execs/s")}
+    for kind, (options, key, unit) in runs.items():
+        rate, samples = {}, 0
+        for profile in ("off", "on"):
+            corpus = {"corpus": str(corpora / profile)} if kind == "fuzz" else {}
+            summary = start(kind, board, {**options, **corpus, "profile": profile}, 7, progress=lambda _: None)
+            assert summary["status"] == "passed", summary.get("reason")
+            rate[profile] = summary[key]
+            samples = sum(p["counted"] for p in (summary.get("phase_profiles") or {}).values())
+        print(f"{kind} --profile on: {rate['on']:.1f} {unit} against {rate['off']:.1f} off "
+              f"({rate['on'] / rate['off']:.2f}x), {samples} samples")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--board", default="qemu-virt-0")
     parser.add_argument("--ops", type=int, default=1000000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--campaigns", action="store_true", help="only the campaigns' cost of --profile on")
     args = parser.parse_args()
     board = Board(find_board(args.board))
     ensure_flashed(board, progress=lambda _: None)
+    if args.campaigns:
+        with tempfile.TemporaryDirectory() as corpora:
+            campaigns(args.board, Path(corpora))
+        return
     artifact = parse_variant(KERNEL).build(progress=lambda _: None)
     command = f"sisagent bench null_syscall {args.ops}"
     for label, kernel in (("flashed kernel", None), (KERNEL, artifact)):

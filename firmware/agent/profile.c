@@ -10,14 +10,17 @@
  * which the command does not inherit, so its own output cannot pass for the report):
  *   profile unsupported ERRNO              perf_event_open refused (no CONFIG_PERF_EVENTS, say)
  *   profile comm PID NAME                  the name a process had when sampled
- *   profile stack COUNT PID K,ADDR,...,U   leaf first; K starts the kernel frames, U stands for user ones
- *   profile sym ADDR NAME [MODULE]         each kallsyms function a stack names
+ *   profile stack COUNT PID K,F,...,U      leaf first; K starts the kernel frames, U stands for user
+ *                                          ones; a frame F is @N (hex), the Nth sym line below, or
+ *                                          the raw address where kallsyms has no function for it
+ *   profile sym ADDR NAME [MODULE]         each kallsyms function a stack names, in the order of N
  *   profile ktext ADDR                     the running kernel's _stext (KASLR moves it), when kallsyms tells
  *   profile total SAMPLES LOST STACKS DROPPED
  *   profile exit CODE | profile signal SIG
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/perf_event.h>
 #include <poll.h>
 #include <signal.h>
@@ -148,9 +151,10 @@ static void drain(struct perf_event_mmap_page *meta, const unsigned char *data, 
     __atomic_store_n(&meta->data_tail, tail, __ATOMIC_RELEASE);
 }
 
-struct ksym { uint64_t addr; char *line; int used; };
-static struct ksym *syms;
-static size_t nsyms;
+struct ksym { uint64_t addr; char *line; long index; };   /* index: in the report, or -1 */
+static struct ksym *syms, **named;      /* named: the functions the report names, in their index order */
+static size_t nsyms, nnamed;
+static char *kallsyms;      /* the whole file; the symbols' names point into it */
 
 static int by_addr(const void *a, const void *b)
 {
@@ -158,32 +162,51 @@ static int by_addr(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The text symbols of /proc/kallsyms by address, read before sampling starts. */
+/* All of `path` in one buffer ending in a NUL, or NULL. */
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    size_t len = 0, cap = 1 << 20;
+    char *data = f ? malloc(cap) : NULL;
+    for (size_t n = 1; data && n > 0; len += n) {
+        if (cap - len < 2) {
+            char *more = realloc(data, cap *= 2);
+            if (!more) { free(data); data = NULL; break; }
+            data = more;
+        }
+        n = fread(data + len, 1, cap - len - 1, f);
+    }
+    if (data) data[len] = 0;
+    if (f) fclose(f);
+    return data;
+}
+
+/* The text symbols of /proc/kallsyms by address, read before sampling starts: parsed in place
+ * (a large kernel has tens of thousands; this is most of a short command's sampling cost). */
 static void load_symbols(void)
 {
-    FILE *f = fopen("/proc/kallsyms", "r");
     size_t cap = 1 << 16;
-    char line[512];
-    syms = f ? malloc(cap * sizeof *syms) : NULL;
-    while (syms && fgets(line, sizeof line, f)) {
-        char type;
-        unsigned long long addr;
-        int at;
-        if (sscanf(line, "%llx %c %n", &addr, &type, &at) != 2 || addr == 0) continue;   /* 0: addresses hidden */
-        line[strcspn(line, "\n")] = 0;
-        if (!strcmp(line + at, "_stext")) fprintf(stderr, "%s ktext %llx\n", tag, addr);
+    int sorted = 1;
+    kallsyms = read_all("/proc/kallsyms");
+    syms = kallsyms ? malloc(cap * sizeof *syms) : NULL;
+    for (char *line = kallsyms, *next; syms && line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        char *end;
+        uint64_t addr = strtoull(line, &end, 16);
+        if (end == line || end[0] != ' ' || !end[1] || end[2] != ' ' || addr == 0) continue;   /* 0: addresses hidden */
+        char type = end[1], *name = end + 3;
+        if (!strcmp(name, "_stext")) fprintf(stderr, "%s ktext %llx\n", tag, (unsigned long long)addr);
         if (type != 't' && type != 'T' && type != 'w' && type != 'W') continue;
         if (nsyms == cap) {
             struct ksym *more = realloc(syms, (cap *= 2) * sizeof *syms);
             if (!more) break;
             syms = more;
         }
-        syms[nsyms].addr = addr;
-        syms[nsyms].used = 0;
-        syms[nsyms++].line = strdup(line + at);
+        sorted &= nsyms == 0 || syms[nsyms - 1].addr <= addr;
+        syms[nsyms++] = (struct ksym){addr, name, -1};
     }
-    if (f) fclose(f);
-    if (syms) qsort(syms, nsyms, sizeof *syms, by_addr);
+    if (syms && !sorted) qsort(syms, nsyms, sizeof *syms, by_addr);
 }
 
 /* The start of the kernel function holding `ip` (so samples in one function make one frame), or
@@ -196,16 +219,44 @@ static uint64_t function_of(uint64_t ip)
         if (syms[mid].addr <= ip) lo = mid + 1;
         else hi = mid;
     }
-    if (lo == 0) return ip;
-    syms[lo - 1].used = 1;
-    return syms[lo - 1].addr;
+    return lo == 0 ? ip : syms[lo - 1].addr;
 }
 
-static void print_symbols(void)
+/* A frame as the report writes it: @N for the Nth function named (given its number at first use),
+ * the address where kallsyms has none; a frame costs a few bytes, not sixteen. */
+static void print_frame(FILE *out, uint64_t ip, int first)
 {
-    for (size_t i = 0; i < nsyms; i++)
-        if (syms[i].used)
-            fprintf(stderr, "%s sym %llx %s\n", tag, (unsigned long long)syms[i].addr, syms[i].line);
+    size_t lo = 0, hi = nsyms;
+    while (lo < hi) {           /* the last at that address, as function_of chose it */
+        size_t mid = (lo + hi) / 2;
+        if (syms[mid].addr <= ip) lo = mid + 1;
+        else hi = mid;
+    }
+    struct ksym *sym = lo > 0 && syms[lo - 1].addr == ip ? &syms[lo - 1] : NULL;
+    if (sym && sym->index < 0 && named) {
+        sym->index = (long)nnamed;
+        named[nnamed++] = sym;
+    }
+    if (sym && sym->index >= 0) fprintf(out, "%s@%lx", first ? "" : ",", sym->index);
+    else fprintf(out, "%s%llx", first ? "" : ",", (unsigned long long)ip);
+}
+
+static void print_symbols(FILE *out)
+{
+    for (size_t n = 0; n < nnamed; n++) {
+        const struct ksym *sym = named[n];
+        fprintf(out, "%s sym %llx %s\n", tag, (unsigned long long)sym->addr, sym->line);
+    }
+}
+
+static int child_exited[2];
+
+static void note_child_exit(int sig)
+{
+    int saved = errno;
+    (void)sig;
+    if (write(child_exited[1], "x", 1) < 0) { /* full: a wake-up is already pending */ }
+    errno = saved;
 }
 
 /* profile HZ CMD [ARGS...] */
@@ -223,6 +274,9 @@ int tool_profile(int argc, char **argv)
     unsetenv("SISAGENT_PROFILE_MARK");    /* the command never sees it */
     stacks = calloc(SLOTS, sizeof *stacks);
     load_symbols();
+    /* The command's end wakes the loop at once (a pipe its SIGCHLD writes to), not at the next poll */
+    struct sigaction on_exit = {.sa_handler = note_child_exit, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
+    if (pipe2(child_exited, O_CLOEXEC | O_NONBLOCK) || sigaction(SIGCHLD, &on_exit, NULL)) return 2;
     int gate;
     pid_t pid = stacks ? spawn_held(cmd, &gate) : -1;
     if (pid < 0) return 2;
@@ -259,37 +313,45 @@ int tool_profile(int argc, char **argv)
     if (start_held(gate)) return 2;
     int status = 0;
     for (int running = 1; running;) {
-        struct pollfd p[MAX_CPUS];
+        struct pollfd p[MAX_CPUS + 1];
         for (long c = 0; c < ncpus; c++)
             p[c] = (struct pollfd){rings[c].fd, POLLIN, 0};
-        poll(p, (nfds_t)ncpus, 50);
+        p[ncpus] = (struct pollfd){child_exited[0], POLLIN, 0};
+        poll(p, (nfds_t)ncpus + 1, 50);
         pid_t done = waitpid(pid, &status, WNOHANG);
         running = !(done == pid || (done < 0 && errno != EINTR));
         for (long c = 0; c < ncpus; c++)
             drain(rings[c].meta, (const unsigned char *)rings[c].meta + page, size);
     }
-    fputc('\n', stderr);     /* the command's last line may lack its newline: the report starts on its own */
+    /* The report in large writes, not one per field (each a system call, slow under emulation) */
+    int copy = dup(STDERR_FILENO);
+    FILE *out = copy >= 0 ? fdopen(copy, "w") : NULL;
+    if (out) setvbuf(out, NULL, _IOFBF, 1 << 16);
+    else out = stderr;
+    named = calloc(nsyms + 1, sizeof *named);
+    fputc('\n', out);     /* the command's last line may lack its newline: the report starts on its own */
     for (unsigned i = 0; i < ncomms; i++)
-        fprintf(stderr, "%s comm %u %s\n", tag, comms[i].pid, comms[i].name);
+        fprintf(out, "%s comm %u %s\n", tag, comms[i].pid, comms[i].name);
     for (unsigned i = 0; i < SLOTS; i++) {
         const struct stack *s = &stacks[i];
         if (!s->count) continue;
-        fprintf(stderr, "%s stack %llu %u ", tag, (unsigned long long)s->count, s->pid);
+        fprintf(out, "%s stack %llu %u ", tag, (unsigned long long)s->count, s->pid);
         for (uint32_t d = 0; d < s->depth; d++) {
             uint64_t ip = s->ips[d];
-            if (ip == (uint64_t)PERF_CONTEXT_KERNEL) fprintf(stderr, "%sK", d ? "," : "");
-            else if (ip == (uint64_t)PERF_CONTEXT_USER) fprintf(stderr, "%sU", d ? "," : "");
-            else if (ip < (uint64_t)PERF_CONTEXT_MAX) fprintf(stderr, "%s%llx", d ? "," : "", (unsigned long long)ip);
+            if (ip == (uint64_t)PERF_CONTEXT_KERNEL) fprintf(out, "%sK", d ? "," : "");
+            else if (ip == (uint64_t)PERF_CONTEXT_USER) fprintf(out, "%sU", d ? "," : "");
+            else if (ip < (uint64_t)PERF_CONTEXT_MAX) print_frame(out, ip, d == 0);
         }
-        fprintf(stderr, "\n");
+        fprintf(out, "\n");
     }
-    print_symbols();
-    fprintf(stderr, "%s total %llu %llu %u %llu\n", tag, (unsigned long long)samples, (unsigned long long)lost,
+    print_symbols(out);
+    fprintf(out, "%s total %llu %llu %u %llu\n", tag, (unsigned long long)samples, (unsigned long long)lost,
             nstacks, (unsigned long long)dropped);
-    if (WIFSIGNALED(status)) {
-        fprintf(stderr, "%s signal %d\n", tag, WTERMSIG(status));
-        return 128 + WTERMSIG(status);
-    }
-    fprintf(stderr, "%s exit %d\n", tag, WEXITSTATUS(status));
+    if (WIFSIGNALED(status))
+        fprintf(out, "%s signal %d\n", tag, WTERMSIG(status));
+    else
+        fprintf(out, "%s exit %d\n", tag, WEXITSTATUS(status));
+    if (out != stderr) fclose(out);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);
 }

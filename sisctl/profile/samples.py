@@ -59,14 +59,24 @@ def parse_samples(stderr: str, mark: str = "") -> tuple[Samples, str]:
             _take(samples, parts)
         except ValueError:            # not the agent's after all: the command's own line
             rest.append(line)
+    named = list(samples.kallsyms)    # a frame @N is the Nth sym line's function
+    for stack in samples.stacks:
+        stack.frames = [named[f[1]] if isinstance(f, tuple) and f[1] < len(named) else
+                        f"@{f[1]:x}" if isinstance(f, tuple) else f for f in stack.frames]
     return samples, "".join(rest)
+
+
+def _frame(text: str) -> int | str | tuple[str, int]:
+    if text in (KERNEL, USER):
+        return text
+    return ("@", int(text[1:], 16)) if text.startswith("@") else int(text, 16)
 
 
 def _take(samples: Samples, parts: list[str]) -> None:
     """One report line of the agent (split), into `samples`; ValueError if it is not one."""
     kind = parts[1]
     if kind == "stack" and len(parts) == 5:
-        frames = [f if f in (KERNEL, USER) else int(f, 16) for f in parts[4].split(",") if f]
+        frames = [_frame(f) for f in parts[4].split(",") if f]
         samples.stacks.append(Stack(int(parts[2]), int(parts[3]), frames))
     elif kind == "comm" and len(parts) >= 4:
         samples.comms[int(parts[2])] = " ".join(parts[3:])

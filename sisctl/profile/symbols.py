@@ -170,7 +170,10 @@ class Resolver:
             return "kallsyms" + (" and vmlinux" if self.vmlinux else "")
         return f"vmlinux (KASLR offset {self.offset:#x})" if self.vmlinux else "none"
 
-    def name(self, address: int) -> str:
+    def name(self, address: int | str) -> str:
+        if isinstance(address, str):      # a frame the report named by a sym line it did not send
+            self.unresolved += 1
+            return address
         if address in self.kallsyms:
             function, module = self.kallsyms[address]
             return f"{function} [{module}]" if module else function

@@ -44,6 +44,18 @@ def test_the_agents_report_is_read_and_the_commands_own_stderr_kept():
     assert profile_command("echo 'a b'", 997) == "sisagent profile 997 /bin/sh -c 'echo '\"'\"'a b'\"'\"''"
 
 
+def test_frames_named_by_number_are_the_sym_lines_in_their_order():
+    report = ("profile stack 4 7 K,@1,@0,ffff800008000010,U\nprofile stack 2 7 K,@5\n"
+              "profile sym ffff8000080281a0 invoke_syscall\nprofile sym ffff8000080b4560 __arm64_sys_getppid\n"
+              "profile stack 1 7 K,@zz\nprofile total 6 0 2 0\nprofile exit 0\n")
+    samples, rest = parse_samples(report)
+    assert samples.stacks[0].frames == ["K", 0xffff8000080b4560, 0xffff8000080281a0, 0xffff800008000010, "U"]
+    assert rest == "profile stack 1 7 K,@zz\n"                  # not the agent's: the command's own line
+    resolver = Resolver(samples)
+    folded = fold(samples, resolver)
+    assert folded[("pid 7", "@5")] == 2 and resolver.unresolved == 2   # a number without its sym line, an address
+
+
 def test_stacks_fold_root_first_and_the_top_table_counts_self_and_total():
     samples, _ = parse_samples(REPORT)
     folded = fold(samples, Resolver(samples))

@@ -20,7 +20,7 @@ from sisctl.campaign.core.options import Option, on_off
 # The kinds' option tables import this module for the command line: the profile side (pyelftools,
 # the flame graph writer) is imported where a profile is taken or written.
 
-HZ = 1000
+HZ = 200      # samples a CPU second: a campaign takes many commands, so its profile builds up anyway
 TOP = 20
 FOLDER = "phase-profiles"
 TOTALS = ("commands", "samples", "counted", "lost", "dropped", "unresolved")
