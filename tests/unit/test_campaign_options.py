@@ -54,17 +54,18 @@ def test_invoke_help_campaign_shows_every_option():
 
 def test_an_option_not_in_the_table_names_the_ones_the_kind_takes():
     with pytest.raises(UsageError, match=r"^--stop-on is not an option of ext4-crash campaigns "
-                                         r"\(they take --scenario, --mode, --runs\)$"):
+                                         r"\(they take --scenario, --mode, --runs, --profile\)$"):
         kind_named("ext4-crash").config_from_options("qemu-virt-0", 1, {"stop_on": "x"})
     with pytest.raises(UsageError, match=r"^--runs is not an option of fuzz campaigns \(they take --target, "
-                                         r"--duration, --corpus, --coverage, --checksum-repair, --stop-on, --minimize\)$"):
+                                         r"--duration, --corpus, --coverage, --checksum-repair, --stop-on, --minimize, --profile\)$"):
         kind_named("fuzz").config_from_options("qemu-virt-0", 1, {"runs": 1})
 
 
 def test_values_are_parsed_from_text_or_plan_values_and_none_is_not_given():
     table = kind_named("ext4-crash").options
     assert option_values("ext4-crash", table, {"runs": "3", "mode": None}) == \
-        {"scenarios": kind_named("ext4-crash").config_from_options("b", 1, {}).scenarios, "mode": "powerloss", "runs": 3}
+        {"scenarios": kind_named("ext4-crash").config_from_options("b", 1, {}).scenarios, "mode": "powerloss", "runs": 3,
+         "profile": "off"}
     assert option_values("ext4-crash", table, {"runs": 3})["runs"] == 3
     fuzz = kind_named("fuzz").config_from_options("b", 1, {"duration": "2m", "checksum_repair": 0.5,
                                                           "stop_on": "WARNING"})
