@@ -16,6 +16,8 @@
  *   profile sym ADDR NAME [MODULE]         each kallsyms function a stack names, in the order of N
  *   profile ktext ADDR                     the running kernel's _stext (KASLR moves it), when kallsyms tells
  *   profile total SAMPLES LOST STACKS DROPPED
+ *   profile deadline SECONDS               the command outlived SISAGENT_PROFILE_SECONDS and was
+ *                                          killed (its process group); what it ran is still reported
  *   profile exit CODE | profile signal SIG
  */
 #define _GNU_SOURCE
@@ -96,8 +98,13 @@ static void count_stack(uint32_t pid, const uint64_t *chain, uint64_t nr)
     dropped++;     /* the table is full: counted in the total, never silently */
 }
 
-static void note_comm(uint32_t pid, const char *name)
+static void note_comm(uint32_t pid, const char *given)
 {
+    char name[16];      /* a report line stays one line whatever a process calls itself */
+    size_t n = strnlen(given, sizeof name - 1);
+    for (size_t i = 0; i < n; i++)
+        name[i] = (unsigned char)given[i] < 0x20 || given[i] == 0x7f ? '?' : given[i];
+    name[n] = 0;
     for (unsigned i = 0; i < ncomms; i++)
         if (comms[i].pid == pid) {
             memcpy(comms[i].name, name, strnlen(name, sizeof comms[i].name - 1) + 1);
@@ -269,9 +276,11 @@ int tool_profile(int argc, char **argv)
         fprintf(stderr, "sisagent profile: HZ must be a positive number\n");
         return 2;
     }
-    const char *mark = getenv("SISAGENT_PROFILE_MARK");
+    const char *mark = getenv("SISAGENT_PROFILE_MARK"), *limit = getenv("SISAGENT_PROFILE_SECONDS");
     if (mark && *mark) snprintf(tag, sizeof tag, "profile:%.64s", mark);
-    unsetenv("SISAGENT_PROFILE_MARK");    /* the command never sees it */
+    double seconds = limit ? atof(limit) : 0;
+    unsetenv("SISAGENT_PROFILE_MARK");    /* the command never sees them */
+    unsetenv("SISAGENT_PROFILE_SECONDS");
     stacks = calloc(SLOTS, sizeof *stacks);
     load_symbols();
     /* The command's end wakes the loop at once (a pipe its SIGCHLD writes to), not at the next poll */
@@ -310,9 +319,17 @@ int tool_profile(int argc, char **argv)
         }
         rings[c].meta = ring;
     }
+    /* With a deadline the command gets a process group of its own, killed whole at the deadline,
+     * so a command that hangs still gives its samples (the agent's own timeout would take both) */
+    long long deadline = seconds > 0 ? mono_ns() + (long long)(seconds * 1e9) : 0;
+    if (deadline) setpgid(pid, pid);
     if (start_held(gate)) return 2;
-    int status = 0;
+    int status = 0, killed = 0;
     for (int running = 1; running;) {
+        if (deadline && !killed && mono_ns() >= deadline) {
+            kill(-pid, SIGKILL);
+            killed = 1;
+        }
         struct pollfd p[MAX_CPUS + 1];
         for (long c = 0; c < ncpus; c++)
             p[c] = (struct pollfd){rings[c].fd, POLLIN, 0};
@@ -347,6 +364,8 @@ int tool_profile(int argc, char **argv)
     print_symbols(out);
     fprintf(out, "%s total %llu %llu %u %llu\n", tag, (unsigned long long)samples, (unsigned long long)lost,
             nstacks, (unsigned long long)dropped);
+    if (killed)
+        fprintf(out, "%s deadline %g\n", tag, seconds);
     if (WIFSIGNALED(status))
         fprintf(out, "%s signal %d\n", tag, WTERMSIG(status));
     else

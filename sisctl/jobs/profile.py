@@ -2,6 +2,7 @@
 spent its time: folded stacks, a top-functions table and a flame graph, on a page of its own."""
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -30,11 +31,15 @@ TOP = 20
 SAMPLERS = ("guest", "host")
 
 
+DEADLINE_MARGIN_S = 15     # the agent's own timeout, past the sampler's deadline for the command
+
+
 def sample_command(session, command: str, hz: int, timeout_s: float) -> tuple[Samples, object]:
     """Run `command` under the sampler in a live session of a board with sisctl's agent: the samples
-    and the command's result."""
+    and the command's result. A command still running after `timeout_s` is killed by the sampler,
+    which still reports; its result then reads as a timeout, as it would have without sampling."""
     mark = new_mark()
-    result = session.run(profile_command(command, hz, mark), timeout_s=timeout_s)
+    result = session.run(profile_command(command, hz, mark, timeout_s), timeout_s=timeout_s + DEADLINE_MARGIN_S)
     samples, samples.command_stderr = parse_samples(result.stderr.decode(errors="replace"), mark)
     if samples.unsupported_errno is not None:
         why = {errno.ENOENT: "the kernel has no perf events (CONFIG_PERF_EVENTS)",
@@ -46,6 +51,8 @@ def sample_command(session, command: str, hz: int, timeout_s: float) -> tuple[Sa
     if result.reason == "exit" and samples.exit_code is None:
         raise BoardError(session.board.name, "the sampler's report ended early (no exit line): "
                          f"{result.stderr.decode(errors='replace')[-300:]}")
+    if samples.deadline_s is not None:
+        result = dataclasses.replace(result, reason="timeout", code=-1)
     return samples, result
 
 
@@ -114,6 +121,8 @@ def _start(board_name: str, hz: int, reports: Path | None, progress, sampler: st
 
 def _ended(result) -> str:
     """Why the command did not succeed, or ''."""
+    if result.reason == "timeout":
+        return "the command did not end within its timeout and was killed (its samples until then are kept)"
     return "" if result.reason == "exit" and result.code == 0 else f"the command ended with {result.reason} {result.code}"
 
 

@@ -17,7 +17,7 @@ INSTRUMENTATION = ("__sanitizer_cov_", "__asan_", "__tsan_")
 def fold(samples: Samples, resolver: Resolver) -> Folded:
     stacks: Counter = Counter()
     for stack in samples.stacks:
-        comm = samples.comms.get(stack.pid, f"pid {stack.pid}")
+        comm = samples.comms.get(stack.pid, f"pid {stack.pid}").replace(";", ":")   # ';' parts frames
         kernel = [resolver.name(f) for f in stack.frames if f not in (KERNEL, USER)]
         while kernel and kernel[0].startswith(INSTRUMENTATION):     # leaf first
             del kernel[0]
@@ -30,12 +30,17 @@ def folded_text(folded: Folded) -> str:
     return "".join(f"{';'.join(path)} {count}\n" for path, count in sorted(folded.items()))
 
 
+MAX_COUNT = 10 ** 12       # more samples than any run takes: a damaged line, left out
+
+
 def read_folded(text: str) -> Folded:
+    """Folded stacks from their text; lines that are not `frame;frame COUNT` are left out."""
     stacks: Counter = Counter()
     for line in text.splitlines():
         path, _, count = line.rpartition(" ")
-        if path and count.isdigit():
-            stacks[tuple(path.split(";"))] += int(count)
+        frames = tuple(path.split(";"))
+        if path and count.isdigit() and int(count) <= MAX_COUNT and all(frames):
+            stacks[frames] += int(count)
     return dict(stacks)
 
 

@@ -29,16 +29,19 @@ class Samples:
     command_stderr: str = ""                   # the command's own stderr, the report taken out
     exit_code: int | None = None
     stopped_s: float = 0.0                     # host sampling: time the guest stood stopped
+    deadline_s: float | None = None            # the command outlived this and was killed
 
     @property
     def counted(self) -> int:
         return sum(stack.count for stack in self.stacks)
 
 
-def profile_command(command: str, hz: int, mark: str = "") -> str:
+def profile_command(command: str, hz: int, mark: str = "", seconds: float | None = None) -> str:
     """The guest command that runs `command` (a shell string) sampled `hz` times a CPU second; with
-    `mark`, the agent's report lines carry it and the command's own lines cannot."""
+    `mark`, the agent's report lines carry it and the command's own lines cannot; with `seconds`,
+    the command is killed once it has run that long and its samples still come back."""
     prefix = f"SISAGENT_PROFILE_MARK={shlex.quote(mark)} " if mark else ""
+    prefix += f"SISAGENT_PROFILE_SECONDS={float(seconds):g} " if seconds else ""
     return f"{prefix}sisagent profile {int(hz)} /bin/sh -c {shlex.quote(command)}"
 
 
@@ -87,6 +90,8 @@ def _take(samples: Samples, parts: list[str]) -> None:
         samples.ktext = int(parts[2], 16)
     elif kind == "total" and len(parts) == 6:
         samples.total, samples.lost, _, samples.dropped = (int(p) for p in parts[2:])
+    elif kind == "deadline":
+        samples.deadline_s = float(parts[2])
     elif kind == "unsupported":
         samples.unsupported_errno = int(parts[2])
     elif kind in ("exit", "signal"):

@@ -10,6 +10,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 
 from elftools.elf.constants import SH_FLAGS
+from elftools.common.exceptions import DWARFError, ELFError
 from elftools.elf.elffile import ELFFile
 
 from sisctl.profile.samples import Samples
@@ -149,7 +150,10 @@ def function_lines(vmlinux: Path | None, functions: list[str]) -> dict[str, str]
 
 def add_sources(top: list[dict], vmlinux: Path | None) -> list[dict]:
     """A top-functions table (folded.top_functions) with each function's 'source' (file:line, or '')."""
-    lines = function_lines(vmlinux, [t["function"] for t in top])
+    try:
+        lines = function_lines(vmlinux, [t["function"] for t in top])
+    except (OSError, ValueError, ELFError, DWARFError):     # gone, not ELF, damaged: the names stand
+        lines = {}
     return [{**t, "source": lines.get(t["function"], "")} for t in top]
 
 

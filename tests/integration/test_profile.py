@@ -35,6 +35,17 @@ def test_a_profile_of_the_debian_kernel_names_the_syscall_path_from_kallsyms(boa
     assert json.loads((out / "top.json").read_text())[0]["function"] == summary["top"][0]["function"]
 
 
+def test_a_command_that_never_ends_is_killed_at_its_timeout_and_keeps_its_samples(board):
+    summary = run_profile(board.name, "while :; do kill -0 $$; done", hz=500, timeout_s=4, progress=lambda _: None)
+    assert summary["status"] == "failed" and "did not end within its timeout" in summary["reason"]
+    assert summary["counted"] > 200, summary                       # about 4 s of one CPU at 500 Hz
+    assert "__arm64_sys_kill" in kernel_functions(summary)
+    with board.session(label="deadline") as session:
+        samples, result = sample_command(session, "sh -c 'while :; do :; done' & while :; do kill -0 $$; done", 200, 3)
+        assert result.reason == "timeout" and samples.deadline_s == 3 and samples.counted > 0
+        assert session.run("ps | grep -c '[w]hile'").text.strip() == "0"   # the command and its child are gone
+
+
 def test_a_module_function_is_named_with_its_module(board, tmp_path):
     """Reads of a virtio disk run in virtio_blk, a module of Debian's cloud kernel."""
     disk = tmp_path / "disk.img"

@@ -129,6 +129,31 @@ def test_a_truncated_last_line_of_a_killed_campaign_is_left_out(tmp_path):
     assert figures["stacks"] == 2 and figures["top"][0]["self"] == 14
 
 
+@pytest.mark.parametrize("damage", [
+    ("qemu-virt-0.totals.json", b'{"commands": 27, "samp'), ("qemu-virt-0.totals.json", b""),
+    ("qemu-virt-0.totals.json", b"[]"), ("qemu-virt-0.totals.json", b'{"commands": "x", "vmlinux": "/etc/passwd"}'),
+    ("qemu-virt-0.folded", b"\xff\xfe;x 3\n;;; 3\nhuge 99999999999999999999999\n"), ("phase", None)])
+def test_damaged_profile_files_cost_the_summary_nothing(tmp_path, damage):
+    phases = campaign_phases(tmp_path)
+    with phases.session(Opening(FakeSession())) as session, phases("guest check", guest=True):
+        session.run("sisagent check /mnt slot0")
+    name, text = damage
+    target = tmp_path / FOLDER / "guest-check" / name
+    if text is None:
+        target.unlink()
+    elif name.endswith(".folded"):
+        target.write_bytes(target.read_bytes() + text)
+    else:
+        target.write_bytes(text)
+    with phases.session(Opening(FakeSession())) as session, phases("guest check", guest=True):
+        session.run("sisagent check /mnt slot0")                            # a resume appends
+    profiles = write_phase_profiles(tmp_path, "c")
+    [figures] = profiles.values()
+    assert figures["top"][0]["function"] == "jbd2_journal_recover" and figures["top"][0]["self"] == 14
+    assert "huge" not in {t["function"] for t in figures["top"]}
+    assert phase_profile_points(tmp_path, "qemu-virt-0", "c")
+
+
 def test_no_profile_without_the_agent_and_the_option_is_on_or_off():
     from sisctl.campaign.ext4crash import KIND
     from sisctl.campaign.ext4crash.options import config_from_options

@@ -42,6 +42,8 @@ def test_the_agents_report_is_read_and_the_commands_own_stderr_kept():
     assert samples.kallsyms[0xffff800000a01000] == ("virtio_queue_rq", "virtio_blk")
     assert samples.stacks[1].frames == ["K", 0xffff8000080b4560, 0xffff8000080281a0, 0xffff8000080113bc, "U"]
     assert profile_command("echo 'a b'", 997) == "sisagent profile 997 /bin/sh -c 'echo '\"'\"'a b'\"'\"''"
+    assert profile_command("true", 10, "m", 4.5).startswith("SISAGENT_PROFILE_MARK=m SISAGENT_PROFILE_SECONDS=4.5 ")
+    assert parse_samples("profile deadline 4.5\nprofile signal 9\n")[0].deadline_s == 4.5
 
 
 def test_frames_named_by_number_are_the_sym_lines_in_their_order():

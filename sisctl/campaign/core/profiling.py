@@ -24,6 +24,26 @@ HZ = 200      # samples a CPU second: a campaign takes many commands, so its pro
 TOP = 20
 FOLDER = "phase-profiles"
 TOTALS = ("commands", "samples", "counted", "lost", "dropped", "unresolved")
+COMPACT_BYTES = 1 << 20     # a board's folded file past this is rewritten with each stack once
+
+
+def read_totals(path: Path) -> dict:
+    """A board's totals of one phase; zeros where the file is missing or damaged (the stacks are
+    what count: a damaged totals file must not cost the campaign its summary)."""
+    totals = dict.fromkeys(TOTALS, 0)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return totals
+    if isinstance(data, dict):
+        totals.update({k: v for k, v in data.items() if k not in TOTALS or (isinstance(v, int) and v >= 0)})
+    return totals
+
+
+def read_stacks(path: Path) -> dict:
+    """A board's folded stacks of one phase (damaged lines, such as one cut short by a kill, left out)."""
+    from sisctl.profile.folded import read_folded
+    return read_folded(path.read_bytes().decode(errors="replace"))
 
 
 def profile_option(phases: str) -> Option:
@@ -56,12 +76,16 @@ class PhaseProfiler:
         with self._lock:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "phase").write_text(phase)
-            with open(folder / f"{self.board}.folded", "ab+") as f:
+            stacks = folder / f"{self.board}.folded"
+            with open(stacks, "ab+") as f:
                 if f.seek(0, 2) and (f.seek(-1, 2), f.read(1))[1] != b"\n":
                     f.write(b"\n")       # a line cut short by a kill stays apart (and is not read)
                 f.write(text.encode())
+                size = f.tell()
+            if size > COMPACT_BYTES:      # a long campaign's file stays as large as its distinct stacks
+                paths.write_atomic(stacks, folded_text(read_stacks(stacks)))
             totals_path = folder / f"{self.board}.totals.json"
-            totals = json.loads(totals_path.read_text()) if totals_path.exists() else dict.fromkeys(TOTALS, 0)
+            totals = read_totals(totals_path)
             for key, value in zip(TOTALS, (1, samples.total, samples.counted, samples.lost, samples.dropped,
                                            resolver.unresolved)):
                 totals[key] += value
@@ -98,26 +122,34 @@ class ProfiledSession:
         return self._vmlinux[0]
 
 
-def _phase_folders(out: Path) -> list[Path]:
+def _phase_folders(out: Path) -> list[tuple[str, Path]]:
+    """Each profiled phase's name and folder (a folder that lost its name file goes by its own)."""
     root = out / FOLDER
-    return sorted(p for p in root.iterdir() if (p / "phase").exists()) if root.is_dir() else []
+    if not root.is_dir():
+        return []
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    return [(_phase_name(p), p) for p in folders]
+
+
+def _phase_name(folder: Path) -> str:
+    try:
+        return (folder / "phase").read_text().strip() or folder.name
+    except (OSError, UnicodeDecodeError):
+        return folder.name
 
 
 def _merged(folder: Path, boards: list[str] | None = None) -> tuple[dict, dict]:
     """The folded stacks of `boards` (None: every board's) in one phase's folder, and their totals."""
-    from sisctl.profile.folded import read_folded
     folded: dict = {}
     totals = dict.fromkeys(TOTALS, 0)
     for path in sorted(folder.glob("*.folded")):
         board = path.name[:-len(".folded")]
         if boards is not None and board not in boards:
             continue
-        for stack, count in read_folded(path.read_text()).items():
+        for stack, count in read_stacks(path).items():
             folded[stack] = folded.get(stack, 0) + count
-        totals_path = folder / f"{board}.totals.json"
-        if totals_path.exists():
-            for key, value in json.loads(totals_path.read_text()).items():
-                totals[key] = totals.get(key, 0) + value if key in TOTALS else value
+        for key, value in read_totals(folder / f"{board}.totals.json").items():
+            totals[key] = totals.get(key, 0) + value if key in TOTALS else value
     return folded, totals
 
 
@@ -127,8 +159,7 @@ def write_phase_profiles(out: Path, title: str) -> dict:
     from sisctl.profile.folded import top_functions
     from sisctl.profile.symbols import add_sources
     figures = {}
-    for folder in _phase_folders(out):
-        phase = (folder / "phase").read_text()
+    for phase, folder in _phase_folders(out):
         folded, totals = _merged(folder)
         vmlinux = Path(totals["vmlinux"]) if totals.get("vmlinux") and Path(totals["vmlinux"]).exists() else None
         top = add_sources(top_functions(folded, TOP), vmlinux)
@@ -143,11 +174,10 @@ def phase_profile_points(out: Path, board: str, campaign: str) -> list:
     from sisctl.profile.folded import top_functions
     from sisctl.telemetry.points import make_point
     now, points = time.time_ns(), []
-    for folder in _phase_folders(out):
+    for phase, folder in _phase_folders(out):
         folded, _ = _merged(folder, [board])
         for top in top_functions(folded, TOP):
-            points.append(make_point("profile_top", {"board": board, "campaign": campaign,
-                                                     "phase": (folder / "phase").read_text(),
+            points.append(make_point("profile_top", {"board": board, "campaign": campaign, "phase": phase,
                                                      "function": top["function"]},
                                      {"self_share": top["self_share"], "total_share": top["total_share"],
                                       "samples": top["self"]}, now))

@@ -207,7 +207,10 @@ def _summarize(campaign_kind: CampaignKind, config: Any, out: Path, shards: list
                "headline": found.headline, "elapsed_s": round(elapsed, 1), "finished_epoch": round(time.time(), 1),
                "provenance": origin, "shards": [s.describe(records) for s in shards], **found.summary}
     if (out / profiling.FOLDER).is_dir():
-        summary["phase_profiles"] = profiling.write_phase_profiles(out, out.name)
+        try:
+            summary["phase_profiles"] = profiling.write_phase_profiles(out, out.name)
+        except OSError as err:        # the verdict stands without its profiles
+            summary["phase_profiles_problem"] = f"the phase profiles were not written: {err}"
     paths.write_atomic(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     cases = list(found.cases)
     if problem is not None:

@@ -159,7 +159,10 @@ def _execute(kind: CampaignKind, config: Any, shard: Shard, ctx: Context, stoppi
         with lock:
             failures.append(shard)
     finally:
-        ctx.write_points(phase_profile_points(ctx.out, ctx.board.name, ctx.out.name))
+        try:
+            ctx.write_points(phase_profile_points(ctx.out, ctx.board.name, ctx.out.name))
+        except OSError as err:        # never in place of how the shard ended
+            ctx.progress(f"{ctx.board.name}: no profile_top points: {err}")
 
 
 def shard_sections(summary: dict) -> list:
