@@ -216,9 +216,8 @@ static void load_symbols(void)
     if (syms && !sorted) qsort(syms, nsyms, sizeof *syms, by_addr);
 }
 
-/* The start of the kernel function holding `ip` (so samples in one function make one frame), or
- * `ip` itself where kallsyms cannot tell (the host then reads vmlinux). */
-static uint64_t function_of(uint64_t ip)
+/* The last symbol at or below `ip` (of several at one address, the last), or NULL. */
+static struct ksym *symbol_at_or_below(uint64_t ip)
 {
     size_t lo = 0, hi = nsyms;
     while (lo < hi) {
@@ -226,20 +225,23 @@ static uint64_t function_of(uint64_t ip)
         if (syms[mid].addr <= ip) lo = mid + 1;
         else hi = mid;
     }
-    return lo == 0 ? ip : syms[lo - 1].addr;
+    return lo ? &syms[lo - 1] : NULL;
+}
+
+/* The start of the kernel function holding `ip` (so samples in one function make one frame), or
+ * `ip` itself where kallsyms cannot tell (the host then reads vmlinux). */
+static uint64_t function_of(uint64_t ip)
+{
+    const struct ksym *sym = symbol_at_or_below(ip);
+    return sym ? sym->addr : ip;
 }
 
 /* A frame as the report writes it: @N for the Nth function named (given its number at first use),
  * the address where kallsyms has none; a frame costs a few bytes, not sixteen. */
 static void print_frame(FILE *out, uint64_t ip, int first)
 {
-    size_t lo = 0, hi = nsyms;
-    while (lo < hi) {           /* the last at that address, as function_of chose it */
-        size_t mid = (lo + hi) / 2;
-        if (syms[mid].addr <= ip) lo = mid + 1;
-        else hi = mid;
-    }
-    struct ksym *sym = lo > 0 && syms[lo - 1].addr == ip ? &syms[lo - 1] : NULL;
+    struct ksym *sym = symbol_at_or_below(ip);     /* the one function_of chose */
+    if (sym && sym->addr != ip) sym = NULL;
     if (sym && sym->index < 0 && named) {
         sym->index = (long)nnamed;
         named[nnamed++] = sym;

@@ -56,13 +56,19 @@ def sample_command(session, command: str, hz: int, timeout_s: float) -> tuple[Sa
     return samples, result
 
 
+def write_top_and_flame(out: Path, folded: dict, vmlinux: Path | None, title: str) -> list[dict]:
+    """top.json (with source lines where vmlinux has them) and flame.svg of `folded` in `out`; the top."""
+    top = add_sources(top_functions(folded, TOP), vmlinux)
+    (out / "top.json").write_text(json.dumps(top, indent=1) + "\n")
+    (out / "flame.svg").write_text(flame_svg(folded, title))
+    return top
+
+
 def write_profile(out: Path, samples: Samples, resolver: Resolver, title: str) -> dict:
     """profile.folded, top.json and flame.svg in `out`; the figures for a summary."""
     folded = fold(samples, resolver)
-    top = add_sources(top_functions(folded, TOP), resolver.vmlinux_path)
     (out / "profile.folded").write_text(folded_text(folded))
-    (out / "top.json").write_text(json.dumps(top, indent=1) + "\n")
-    (out / "flame.svg").write_text(flame_svg(folded, title))
+    top = write_top_and_flame(out, folded, resolver.vmlinux_path, title)
     return {"samples": samples.total, "counted": samples.counted, "lost": samples.lost, "dropped": samples.dropped,
             "stacks": len(folded), "symbols": resolver.source, "unresolved_frames": resolver.unresolved,
             "top": top}

@@ -64,15 +64,23 @@ def parse_samples(stderr: str, mark: str = "") -> tuple[Samples, str]:
             rest.append(line)
     named = list(samples.kallsyms)    # a frame @N is the Nth sym line's function
     for stack in samples.stacks:
-        stack.frames = [named[f[1]] if isinstance(f, tuple) and f[1] < len(named) else
-                        f"@{f[1]:x}" if isinstance(f, tuple) else f for f in stack.frames]
+        stack.frames = [_named(f, named) for f in stack.frames]
     return samples, "".join(rest)
 
 
 def _frame(text: str) -> int | str | tuple[str, int]:
+    """A frame of a stack line: a mark, an address, or ('@', N) until the sym lines are read."""
     if text in (KERNEL, USER):
         return text
     return ("@", int(text[1:], 16)) if text.startswith("@") else int(text, 16)
+
+
+def _named(frame, named: list[int]) -> int | str:
+    """A frame with its number replaced by the function's address; '@N' kept where no sym line says."""
+    if not isinstance(frame, tuple):
+        return frame
+    number = frame[1]
+    return named[number] if number < len(named) else f"@{number:x}"
 
 
 def _take(samples: Samples, parts: list[str]) -> None:

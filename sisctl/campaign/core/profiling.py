@@ -11,6 +11,7 @@ import dataclasses
 import json
 import threading
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -21,7 +22,6 @@ from sisctl.campaign.core.options import Option, on_off
 # the flame graph writer) is imported where a profile is taken or written.
 
 HZ = 200      # samples a CPU second: a campaign takes many commands, so its profile builds up anyway
-TOP = 20
 FOLDER = "phase-profiles"
 TOTALS = ("commands", "samples", "counted", "lost", "dropped", "unresolved")
 COMPACT_BYTES = 1 << 20     # a board's folded file past this is rewritten with each stack once
@@ -62,6 +62,7 @@ class PhaseProfiler:
     def __init__(self, out: Path, board: str, phases: tuple[str, ...], hz: int = HZ):
         self.root, self.board, self.phases, self.hz = out / FOLDER, board, phases, hz
         self._lock = threading.Lock()
+        self._named: set[str] = set()       # phases whose folder this profiler has made and named
 
     def wrap(self, session, current_phase: Callable[[], str | None]) -> "ProfiledSession":
         return ProfiledSession(session, self, current_phase)
@@ -74,8 +75,10 @@ class PhaseProfiler:
         text = folded_text(fold(samples, resolver))
         folder = self.root / phase_slug(phase)
         with self._lock:
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "phase").write_text(phase)
+            if phase not in self._named:
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "phase").write_text(phase)
+                self._named.add(phase)
             stacks = folder / f"{self.board}.folded"
             with open(stacks, "ab+") as f:
                 if f.seek(0, 2) and (f.seek(-1, 2), f.read(1))[1] != b"\n":
@@ -100,7 +103,6 @@ class ProfiledSession:
 
     def __init__(self, session, profiler: PhaseProfiler, current_phase: Callable[[], str | None]):
         self._session, self._profiler, self._current_phase = session, profiler, current_phase
-        self._vmlinux: tuple[Path | None] | None = None
 
     def __getattr__(self, name: str):
         return getattr(self._session, name)
@@ -111,15 +113,13 @@ class ProfiledSession:
             return self._session.run(command, timeout_s=timeout_s)
         from sisctl.jobs.profile import sample_command
         samples, result = sample_command(self._session, command, self._profiler.hz, timeout_s)
-        self._profiler.add(phase, samples, self._booted_vmlinux())
+        self._profiler.add(phase, samples, self._booted_vmlinux)
         return dataclasses.replace(result, stderr=samples.command_stderr.encode())
 
+    @cached_property
     def _booted_vmlinux(self) -> Path | None:
-        if self._vmlinux is None:
-            session = self._session
-            artifact = session.artifact or session.board.flashed().load_artifact()
-            self._vmlinux = (artifact.vmlinux,)
-        return self._vmlinux[0]
+        session = self._session
+        return (session.artifact or session.board.flashed().load_artifact()).vmlinux
 
 
 def _phase_folders(out: Path) -> list[tuple[str, Path]]:
@@ -155,22 +155,19 @@ def _merged(folder: Path, boards: list[str] | None = None) -> tuple[dict, dict]:
 
 def write_phase_profiles(out: Path, title: str) -> dict:
     """Each profiled phase's top.json and flame.svg over every board's stacks; its figures by phase."""
-    from sisctl.profile.flame import flame_svg
-    from sisctl.profile.folded import top_functions
-    from sisctl.profile.symbols import add_sources
+    from sisctl.jobs.profile import write_top_and_flame
     figures = {}
     for phase, folder in _phase_folders(out):
         folded, totals = _merged(folder)
         vmlinux = Path(totals["vmlinux"]) if totals.get("vmlinux") and Path(totals["vmlinux"]).exists() else None
-        top = add_sources(top_functions(folded, TOP), vmlinux)
-        (folder / "top.json").write_text(json.dumps(top, indent=1) + "\n")
-        (folder / "flame.svg").write_text(flame_svg(folded, f"{title}: {phase}"))
+        top = write_top_and_flame(folder, folded, vmlinux, f"{title}: {phase}")
         figures[phase] = {**totals, "stacks": len(folded), "folder": f"{FOLDER}/{folder.name}", "top": top}
     return figures
 
 
 def phase_profile_points(out: Path, board: str, campaign: str) -> list:
     """A `profile_top` point per function of this board's top list in each profiled phase."""
+    from sisctl.jobs.profile import TOP
     from sisctl.profile.folded import top_functions
     from sisctl.telemetry.points import make_point
     now, points = time.time_ns(), []
