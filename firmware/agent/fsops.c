@@ -9,8 +9,12 @@
  *   sisagent dump DIR
  *       Print the tree under DIR: "d PATH", "f PATH SIZE CRC32 NLINK",
  *       "l PATH TARGET", "e PATH ERRNO" (lost+found left out).
+ *   sisagent marks DEV OFFSET
+ *       Print "mark PERSIST OP" for each valid mark block from OFFSET on, in
+ *       order until the first missing one, then "marks N" (the count).
  *   sisagent check MNTBASE SERIAL...
- *       For each virtio disk with that serial: mount it as ext4 under
+ *       For each virtio disk with that serial (or NAME=DEVICE: that device,
+ *       under the name NAME): mount it as ext4 under
  *       MNTBASE/SERIAL (the kernel recovers the journal), time the mount, dump
  *       the tree, create+fsync+delete a file, unmount. Prints "== SERIAL",
  *       "recovery_ns N", the dump, "sanity ok|failed ...", "mount failed:
@@ -61,6 +65,30 @@ static int write_mark(int dev, long long base, uint32_t persist, uint32_t op)
     memcpy(block + 16, &crc, 4);
     if (pwrite(dev, block, MARK_SIZE, base + (long long)persist * MARK_SIZE) != MARK_SIZE)
         return -1;
+    return 0;
+}
+
+/* marks DEV OFFSET: the marks on a crashed device, as read_marks() in sisctl/campaign/ext4crash/disk.py */
+int tool_marks(int argc, char **argv)
+{
+    (void)argc;
+    long long base = atoll(argv[1]);
+    int dev = open(argv[0], O_RDONLY);
+    if (dev < 0) { fprintf(stderr, "marks: cannot open %s: %s\n", argv[0], strerror(errno)); return 1; }
+    unsigned char head[20];
+    uint32_t n = 0, persist, op, crc;
+    while (n < (8u << 20) / MARK_SIZE && pread(dev, head, 20, base + (long long)n * MARK_SIZE) == 20
+           && !memcmp(head, MARK_MAGIC, 8)) {
+        memcpy(&persist, head + 8, 4);
+        memcpy(&op, head + 12, 4);
+        memcpy(&crc, head + 16, 4);
+        if (persist != n || crc != crc32_of(head, 16))
+            break;
+        printf("mark %u %u\n", persist, op);
+        n++;
+    }
+    close(dev);
+    printf("marks %u\n", n);
     return 0;
 }
 
@@ -227,7 +255,9 @@ int tool_check(int argc, char **argv)
     if (fd >= 0) { if (write(fd, "3", 1) < 0) perror("drop_caches"); close(fd); }
     for (int i = 0; i < count; i++) {
         char mnt[PATH_MAX];
-        const char *dev = disk_by_serial(serials[i]);
+        char *named = strchr(serials[i], '=');
+        const char *dev = named ? named + 1 : disk_by_serial(serials[i]);
+        if (named) *named = 0;
         printf("== %s\n", serials[i]);
         snprintf(mnt, sizeof mnt, "%s/%s", base, serials[i]);
         mkdir(mnt, 0755);

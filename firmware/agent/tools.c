@@ -16,6 +16,7 @@ static const struct tool {
     {"ops", 4, 4, tool_ops},
     {"dump", 1, 1, tool_dump},
     {"check", 2, -1, tool_check},
+    {"marks", 2, 2, tool_marks},
     {"now", 0, -1, tool_now},
     {"pmu", 2, -1, tool_pmu},
     {"profile", 2, -1, tool_profile},
@@ -31,7 +32,7 @@ int run_tool(int argc, char **argv)
         if (!strcmp(argv[1], t->name) && nargs >= t->min_args && (t->max_args < 0 || nargs <= t->max_args))
             return t->run(nargs, argv + 2);
     }
-    fprintf(stderr, "usage: sisagent [ops MOUNT MARKDEV MARKOFFSET OPSFILE | dump DIR | check MNTBASE SERIAL... | "
+    fprintf(stderr, "usage: sisagent [ops MOUNT MARKDEV MARKOFFSET OPSFILE | dump DIR | check MNTBASE SERIAL|NAME=DEV... | marks DEV OFFSET | "
                     "pmu INTERVAL_MS CMD... | profile HZ CMD... | now | bench WORKLOAD [N] [DIR] | fuzz SERIAL[,SERIAL...] MNTBASE MOUNTOPTS]\n");
     return 2;
 }

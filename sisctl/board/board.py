@@ -412,5 +412,13 @@ class BoardSession:
         """Hard reset through QMP, as a power cycle would."""
         self.machine.qmp("system_reset")
 
+    def power_cut(self) -> None:
+        """Pull the plug now: QEMU is killed (what it has not written is lost), a real board is
+        switched off through its power switch. No command runs after it; the session's end does the rest."""
+        if self.machine is not None:
+            self.machine.kill()
+        else:
+            power_set(self.board.spec.power, False)
+
     def close(self, cause: BaseException | None = None) -> None:
         self._power_off(cause)

@@ -273,6 +273,12 @@ class QemuMachine:
             time.sleep(0.01)
         raise BoardError(self.board, f"{command} {args['tag']} did not finish within {timeout_s:.0f} s")
 
+    def kill(self) -> None:
+        """End QEMU at once (SIGKILL), as a power cut ends a board."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
     def stop(self) -> None:
         """Stop QEMU: ask through QMP, then terminate, then kill. Safe to call twice."""
         asked = False

@@ -14,6 +14,8 @@ from sisctl.board.console import ConsoleUrl
 from sisctl.board.pi import PiSpec
 from sisctl.board.power import PowerSpec
 from sisctl.board.qemu import QemuSpec
+from sisctl.board import storage as storage_spec
+from sisctl.board.storage import StorageSpec
 from sisctl.board.target import TargetSpec
 from sisctl.board.target import module as target_kind
 from sisctl.board.uboot import UbootSpec
@@ -73,6 +75,7 @@ class BoardSpec:
     boot: BootSpec = field(default_factory=BootSpec)
     target: TargetSpec = field(default_factory=config.default_choice(TargetSpec))
     qemu: QemuSpec | None = None
+    storage: StorageSpec | None = None   # what crash campaigns may destroy (sisctl/board/storage.py)
     lab: LabPlace | None = None
     source: str = field(default="", init=False)
 
@@ -88,6 +91,7 @@ def load_board(path: Path) -> BoardSpec:
                                  f"remove the key or set it to 'qemu' (got {spec.console.url!r})")
     if spec.qemu is not None:
         _check_qemu(spec.qemu, path)
+    storage_spec.check(spec.storage, path)
     if spec.name != Path(path).stem:
         raise config.ConfigError(path, "name", f"must match the file name ('{Path(path).stem}')")
     spec.source = str(path)

@@ -1,4 +1,4 @@
-"""The guest image: an initramfs with busybox, the sisctl agent and the modules a board needs."""
+"""The guest image: an initramfs with busybox, the sisctl agent, a static e2fsck and the modules a board needs."""
 from __future__ import annotations
 
 import hashlib
@@ -47,26 +47,40 @@ def build_agent(cache: Path) -> Path:
     return out
 
 
-def fetch_busybox(cache: Path) -> Path:
-    name, version = debian.resolve("busybox-static")
-    out = cache / "busybox" / f"busybox-{version.replace(':', '_')}"
+def fetch_static(package: str, members: tuple[str, ...], cache: Path) -> Path:
+    """A static arm64 program from Debian's `package`: the first of `members` (paths in the package)
+    that it holds, cached by the package's version."""
+    name, version = debian.resolve(package)
+    out = cache / package / f"{package}-{version.replace(':', '_')}"
     if not out.exists():
         deb = debian.fetch_deb(name, version, "arm64", cache / "debs")
         unpacked = paths.partial_path(out)
         try:
             debian.unpack(deb, unpacked)
-            (unpacked / "bin" / "busybox").replace(out)
+            found = [unpacked / member for member in members if (unpacked / member).is_file()]
+            if not found:
+                raise FileNotFoundError(f"{package} {version} holds none of {', '.join(members)}")
+            found[0].replace(out)
         finally:
             shutil.rmtree(unpacked, ignore_errors=True)
     return out
 
 
+def fetch_busybox(cache: Path) -> Path:
+    return fetch_static("busybox-static", ("bin/busybox",), cache)
+
+
+def fetch_e2fsck(cache: Path) -> Path:
+    """Debian's static e2fsck: crash campaigns check a board's scratch device on the board."""
+    return fetch_static("e2fsck-static", ("sbin/e2fsck.static", "usr/sbin/e2fsck.static"), cache)
+
+
 def build_guest(artifact: Artifact, modules: list[str], cache: Path | None = None) -> Path:
     """Build (or reuse) the initramfs for `artifact` loading `modules` and their dependencies."""
     cache = cache or paths.cache_dir()
-    agent, busybox = build_agent(cache), fetch_busybox(cache)
+    agent, busybox, fsck = build_agent(cache), fetch_busybox(cache), fetch_e2fsck(cache)
     order = artifact.modules.load_order(modules)
-    key = _digest(agent.read_bytes(), busybox.read_bytes(), INIT_SCRIPT.read_bytes(),
+    key = _digest(agent.read_bytes(), busybox.read_bytes(), fsck.read_bytes(), INIT_SCRIPT.read_bytes(),
                   json.dumps([artifact.sha256, [m.name for m in order]]).encode())
     out = cache / "guest" / f"initramfs-{key[:16]}.cpio.gz"
     if out.exists():
@@ -75,6 +89,7 @@ def build_guest(artifact: Artifact, modules: list[str], cache: Path | None = Non
     with paths.written_into_place(out) as partial, CpioWriter(partial) as cpio:
         busybox_system(cpio, busybox, INIT_SCRIPT, order)
         cpio.file("sbin/sisagent", agent.read_bytes(), 0o755)
+        cpio.file("sbin/e2fsck", fsck.read_bytes(), 0o755)
     return out
 
 

@@ -105,6 +105,8 @@ class CampaignKind(Protocol):
     # Optional: runs_without_agent(self, config, board) -> bool: this config runs on a board whose target
     # has no sisctl agent (ext4-crash's reset mode on a prompt target with a crash profile); without it,
     # such a board is refused.
+    # Optional: check_board(self, config, board) -> None: raise UsageError for a board this config cannot
+    # run on (ext4-crash's QEMU-only modes on a real board), before anything boots.
     # Optional: page_sections(self, summary: dict, records: list[dict]) -> list[sisctl.report.page.Section]
     # adds the kind's tables, plots and details to reports/<id>/index.html (written for every outcome,
     # also error and aborted, so records may be few or none). Without it the page has the verdict only.

@@ -148,7 +148,9 @@ def _run(campaign_kind: CampaignKind, config: Any, out: Path, progress: Callable
         if len(boards) > 1 and not shardable(campaign_kind):
             raise UsageError(f"a {campaign_kind.name} campaign runs on one board, not on {', '.join(boards)}")
         shards = [Shard(held_board(name), i, len(boards)) for i, name in enumerate(boards)]
-        for shard in shards:   # campaigns speak to sisctl's agent
+        for shard in shards:   # campaigns speak to sisctl's agent; a kind may ask more of a board
+            if hasattr(campaign_kind, "check_board"):
+                campaign_kind.check_board(config, shard.board)
             if not shard.board.has_agent and needs_agent(campaign_kind, config, shard.board):
                 raise UsageError(f"{shard.board.name}: {campaign_kind.name} campaigns need sisctl's agent, and this "
                                  f"board's target ({shard.board.spec.target.kind}) has none; use target kind agent, "

@@ -28,8 +28,25 @@ class Ext4CrashKind:
             from sisctl.campaign.ext4crash.promptcrash import PromptCrashCampaign
             PromptCrashCampaign(ctx, config).run()
             return
+        if config.mode == "power-cut":
+            from sisctl.campaign.ext4crash.powercut import PowerCutCampaign
+            PowerCutCampaign(ctx, config).run()
+            return
         from sisctl.campaign.ext4crash.campaign import Ext4CrashCampaign   # the board side, only when run
         Ext4CrashCampaign(ctx, config).run()
+
+    def check_board(self, config: CampaignConfig, board) -> None:
+        """What a mode needs of a board, refused before anything boots."""
+        spec = board.spec
+        if spec.qemu is None and config.mode != "power-cut":
+            raise UsageError(f"{board.name}: --mode {config.mode} crashes QEMU's disks (a write log, a QMP "
+                             "reset); on a real board use --mode power-cut")
+        if spec.qemu is None and spec.storage is None:
+            raise UsageError(f"{spec.source}: key 'storage': --mode power-cut destroys a scratch device; name it "
+                             "(storage: {scratch: {label: NAME}}, a GPT partition name, or {serial: ..., partition: N})")
+        if spec.qemu is None and spec.power.model == "manual":
+            raise UsageError(f"{spec.source}: key 'power.model': --mode power-cut cuts the power at a seeded "
+                             "moment, which a switch worked by hand (manual) cannot")
 
     def runs_without_agent(self, config: CampaignConfig, board) -> bool:
         """A kernel without the agent whose profile names its crash commands runs the reset mode."""

@@ -202,8 +202,8 @@ class Ext4CrashCampaign:
             self._check_pending(session)
         self._finish_run(scenario, run, [log, complete])
 
-    def _run_workload(self, session: BoardSession, ops, scenario: str, run: int) -> None:
-        result = session.run(workload_script(WORK, format_ops(ops), unmount=True), timeout_s=600)
+    def _run_workload(self, session: BoardSession, ops, scenario: str, run: int, device: str | None = None) -> None:
+        result = session.run(workload_script(WORK, format_ops(ops), unmount=True, device=device), timeout_s=600)
         if not result.ok:
             raise BoardError(self.board.name, f"workload {scenario} run {run} failed: "
                              f"{result.text.strip()} {result.stderr.decode(errors='replace').strip()}")
@@ -222,14 +222,18 @@ class Ext4CrashCampaign:
         cache = self.work / "durations.json"
         durations = json.loads(cache.read_text()) if cache.exists() else {}
         if scenario not in durations:
-            copy_image(self.base, self.work / "work.img")
-            with self._session(f"{scenario}-timing") as session:
-                started = time.monotonic()
-                self._run_workload(session, ops, scenario, -1)
-                durations[scenario] = time.monotonic() - started
+            durations[scenario] = self._time_workload(scenario, ops)
             cache.write_text(json.dumps(durations))
-            copy_image(self.base, self.work / "work.img")
         return durations[scenario]
+
+    def _time_workload(self, scenario: str, ops) -> float:
+        copy_image(self.base, self.work / "work.img")
+        with self._session(f"{scenario}-timing") as session:
+            started = time.monotonic()
+            self._run_workload(session, ops, scenario, -1)
+            elapsed = time.monotonic() - started
+        copy_image(self.base, self.work / "work.img")
+        return elapsed
 
     def _powerloss_states(self, scenario: str, run: int, log_path: Path, seed: int) -> list[PendingState]:
         log = self._read_log(log_path)
@@ -310,7 +314,8 @@ class Ext4CrashCampaign:
                     steps += ms / 1000
         self.phases.add("command and output transfer", max(0.0, wall_s - steps), within="guest check")
 
-    def _record(self, state: PendingState, marks, report, fsck, console: dict | None = None) -> None:
+    def _record(self, state: PendingState, marks, report, fsck, console: dict | None = None,
+                extra: dict | None = None) -> None:
         run = self._workload(state.scenario, state.run)
         with self.phases("oracle"):
             verdict = (verify(run.ops, len(marks), parse_dump("\n".join(report.dump)), run.states)
@@ -333,7 +338,7 @@ class Ext4CrashCampaign:
             "facts_checked": verdict.checked if verdict else 0,
             "reproduce": f"invoke campaign.replay --campaign {self.out} --state {state.key}",
             "checked_at": round(time.time(), 3), "console": console,
-            **self.ctx.origin,
+            **(extra or {}), **self.ctx.origin,
         }
         with self.phases("record write"):
             self._append(record)

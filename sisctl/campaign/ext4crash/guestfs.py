@@ -4,6 +4,7 @@ Disks are found by their virtio serial (the Disk name), never by probe order.
 """
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 
 from sisctl.board.qemu import FIND_DISK
@@ -12,16 +13,23 @@ from sisctl.campaign.ext4crash.disk import FS_BYTES
 OPS_END = "SISCTL_OPS_END"
 
 
-def workload_script(disk: str, ops_text: str, unmount: bool) -> str:
-    """Mount the fresh disk, run the ops with durable marks, optionally unmount (freezes the write log)."""
+def workload_script(disk: str, ops_text: str, unmount: bool, device: str | None = None,
+                    timed: bool = False) -> str:
+    """Mount the fresh disk (the virtio disk with serial `disk`, or `device`, mounted at /mnt/`disk`),
+    run the ops with durable marks, optionally unmount (freezes the write log). `timed` prints the
+    guest's clock at the start, before and after the ops, and at the end ("t0".."t3", nanoseconds)."""
     if OPS_END in ops_text:
         raise ValueError("ops text contains the here-document terminator")
-    return (f"set -e\n{FIND_DISK}dev=$(disk {disk})\nmkdir -p /mnt/{disk}\n"
+    found = f"dev={shlex.quote(device)}" if device else f"{FIND_DISK}dev=$(disk {disk})"
+
+    def clock(n: int) -> str:
+        return f'echo "t{n} $(sisagent now)"\n' if timed else ""
+    return (f"set -e\n{clock(0)}{found}\nmkdir -p /mnt/{disk}\n"
             f"cat > /tmp/ops <<'{OPS_END}'\n{ops_text.rstrip()}\n{OPS_END}\n"
             f"sync; echo 3 > /proc/sys/vm/drop_caches\n"
-            f"mount -t ext4 $dev /mnt/{disk}\n"
-            f"sisagent ops /mnt/{disk} $dev {FS_BYTES} /tmp/ops\n"
-            + (f"umount /mnt/{disk}\n" if unmount else ""))
+            f"mount -t ext4 $dev /mnt/{disk}\n{clock(1)}"
+            f"sisagent ops /mnt/{disk} $dev {FS_BYTES} /tmp/ops\n{clock(2)}"
+            + (f"umount /mnt/{disk}\n" if unmount else "") + clock(3))
 
 
 def check_script(slots: list[str]) -> str:

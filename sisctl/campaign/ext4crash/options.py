@@ -10,14 +10,14 @@ from sisctl.campaign.core.profiling import profile_option
 from sisctl.campaign.ext4crash.fsworkloads import SCENARIOS
 from sisctl.errors import UsageError
 
-MODES = ("powerloss", "reset")
+MODES = ("powerloss", "reset", "power-cut")
 
 
 @dataclass
 class CampaignConfig:
     board: str
     scenarios: list[str]
-    mode: Literal["powerloss", "reset"] = "powerloss"
+    mode: Literal["powerloss", "reset", "power-cut"] = "powerloss"
     runs: int = 2
     seed: int = 1
     reorder_per_epoch: int = 2      # powerloss: extra states per epoch that lose unflushed writes

@@ -21,6 +21,10 @@ def replay(campaign: str, state_key: str, progress: Callable[[str], None] = prin
     original = next((r for r in read_records(out / "records.jsonl") if r.get("state_key") == state_key), None)
     if original is None:
         raise UsageError(f"{out / 'records.jsonl'}: no record for state {state_key!r}")
+    if original.get("mode") == "power-cut":
+        raise UsageError(f"{state_key}: a power-cut state lived on the board's scratch device only until the next "
+                         "run restored it, so it cannot be rebuilt; run the campaign again with its seed (the cut "
+                         "moment is seeded, what the device had written by then is not)")
     try:
         scenario, run, point = original["scenario"], original["run"], original["crash_point"]
         source, base = Path(point["source"]), Path(point["base"])

@@ -31,6 +31,7 @@ def summarize(records: list[dict]) -> dict:
     for scenario in dict.fromkeys(r["scenario"] for r in states):
         mine = [r for r in states if r["scenario"] == scenario]
         recovery = [r["recovery_ms"] for r in mine if r["recovery_ms"] is not None]
+        boots = [r["boot_s"] for r in mine if r.get("boot_s") is not None]   # power-cut: the boot after the cut
         outcomes = [r["outcome"] for r in mine]
         failing = [r for r in mine if r["outcome"] != "ok"]
         scenarios[scenario] = {
@@ -43,6 +44,7 @@ def summarize(records: list[dict]) -> dict:
             "sanity_failures": outcomes.count("sanity"),
             "recovery_ms_mean": round(statistics.fmean(recovery), 2) if recovery else None,
             "recovery_ms_p99": round(_p99(recovery), 2) if recovery else None,
+            **({"boot_s_mean": round(statistics.fmean(boots), 2), "boot_s_max": round(max(boots), 2)} if boots else {}),
             "failures": [{"state": r["state_key"], "outcome": r["outcome"],
                           "violations": [f"{v['kind']} {v['path']}: {v['guarantee']}" for v in r["violations"]],
                           "e2fsck": r["e2fsck"]["meaning"], "cause": failure_cause(r),

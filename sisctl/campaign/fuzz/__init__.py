@@ -8,6 +8,7 @@ from sisctl.campaign.core import phases
 from sisctl.campaign.core.kind import Context, Findings
 from sisctl.campaign.core.options import config_from_json
 from sisctl.campaign.fuzz.options import OPTIONS, FuzzConfig, config_from_options
+from sisctl.errors import UsageError
 from sisctl.campaign.fuzz.summary import cases, coverage_summary, summarize, terminal_summary
 
 
@@ -25,6 +26,11 @@ class FuzzKind:
     def execute(self, ctx: Context, config: FuzzConfig) -> None:
         from sisctl.campaign.fuzz.campaign import FuzzCampaign   # imports the board side only when run
         FuzzCampaign(ctx, config).run()
+
+    def check_board(self, config: FuzzConfig, board) -> None:
+        if board.spec.qemu is None:
+            raise UsageError(f"{board.name}: fuzz campaigns run on QEMU boards: every batch of inputs starts from "
+                             "a snapshot of the running kernel and its disks, which a real board does not have")
 
     def findings(self, config: FuzzConfig, records: list[dict], figures: dict) -> Findings:
         summary = {"target": config.target, "duration_s": config.duration_s,
