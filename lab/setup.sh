@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(qemu-system-arm u-boot-qemu qemu-utils gcc-aarch64-linux-gnu libc6-dev-arm64-cross e2fsprogs cpio victoria-metrics
               socat linux-source bc bison flex libssl-dev libelf-dev make xz-utils openssh-server
-              device-tree-compiler ser2net chromium patch qemu-efi-aarch64 dosfstools mtools openssl)
+              device-tree-compiler ser2net chromium patch qemu-efi-aarch64 dosfstools mtools openssl fdisk)
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 

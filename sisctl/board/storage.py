@@ -159,10 +159,6 @@ def choose(board: str, storage: StorageSpec, facts: BoardFacts, need_bytes: dict
             raise refuse(key, f"names {len(found)} devices ({', '.join(d.describe() for d in found)}); "
                               "name one")
         device = found[0]
-        if ref.size_mib and abs(device.bytes - (ref.size_mib << 20)) >= 1 << 20:
-            raise refuse(key, f"{device.describe()} is not the {ref.size_mib} MiB the board file expects")
-        if device.bytes < need:
-            raise refuse(key, f"{device.describe()} is smaller than the {need >> 20} MiB the campaign needs")
         for other, what in protected:
             if overlaps(device, other):
                 relation = ("is" if other.name == device.name else f"holds /dev/{other.name}," if device.partition == 0
@@ -175,6 +171,10 @@ def choose(board: str, storage: StorageSpec, facts: BoardFacts, need_bytes: dict
         for other_key, other in chosen.items():
             if overlaps(device, other):
                 raise refuse(key, f"{device.describe()} is also storage.{other_key}")
+        if ref.size_mib and abs(device.bytes - (ref.size_mib << 20)) >= 1 << 20:
+            raise refuse(key, f"{device.describe()} is not the {ref.size_mib} MiB the board file expects")
+        if device.bytes < need:
+            raise refuse(key, f"{device.describe()} is smaller than the {need >> 20} MiB the campaign needs")
         chosen[key] = device
     return {key: f"/dev/{device.name}" for key, device in chosen.items()}
 

@@ -12,12 +12,22 @@ import select
 import subprocess
 import threading
 import tty
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 from urllib.request import parse_http_list, parse_keqv_list
 
+import yaml
+
 from sisctl import proc
+from sisctl.board.board import Board
+from sisctl.board.spec import find_board, load_board
+from sisctl.net import free_port
+
+UBOOT = Path(find_board("qemu-virt-uboot").qemu.firmware)
+SER2NET = "/usr/sbin/ser2net"
+PDU_USER, PDU_PASSWORD = "lab", "outlet-secret"
 
 
 def start_board(argv: list[str], log: Path) -> subprocess.Popen:
@@ -67,6 +77,7 @@ class Pdu:
         self.board_argv, self.log = board_argv, log
         self.board: subprocess.Popen | None = None
         self.requests: list[str] = []
+        self.dead_after: int | None = None    # the outlet fails every request after this many
         pdu = self
         expected = "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
 
@@ -79,6 +90,8 @@ class Pdu:
             def do_POST(self):
                 if self.headers.get("Authorization") != expected:
                     return self._answer("denied", 401)
+                if pdu.dead_after is not None and len(pdu.requests) >= pdu.dead_after:
+                    return self._answer("outlet controller fault", 503)
                 pdu.requests.append(self.path)
                 pdu.switch(self.path == "/on")
                 self._answer("ok")
@@ -185,3 +198,60 @@ class ShellyGen2:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def sd_card(path: Path, partitions: list[tuple[str, int]]) -> list[str]:
+    """A raw disk image with a GPT of (name, MiB) partitions, and the QEMU options that plug it into a
+    board as a virtio disk with serial 'sdcard': the board's own storage, not one sisctl attaches."""
+    total = sum(mib for _, mib in partitions) + 2
+    with open(path, "wb") as f:
+        f.truncate(total << 20)
+    layout = "label: gpt\n" + "".join(f"size={mib}MiB, name={name}\n" for name, mib in partitions)
+    proc.run(["sfdisk", "-q", path], input=layout, timeout=30)
+    return ["-drive", f"file={path},format=raw,if=none,id=sd", "-device", "virtio-blk-pci,drive=sd,serial=sdcard"]
+
+
+@contextmanager
+def uboot_lab_board(tmp_path: Path, sshd, monkeypatch, board_argv_extra: list[str] = (), board_keys: dict = None):
+    """A U-Boot board wired as a lab wires one: QEMU running U-Boot started by an HTTP PDU's outlet
+    (basic auth, credentials from the environment), its console behind ser2net over RFC 2217, its
+    TFTP files staged over SFTP. `board_argv_extra`: more of the board's hardware (an SD card);
+    `board_keys`: more keys of its board file. Yields (Board, Pdu, TFTP root)."""
+    line = SerialLine()
+    tftp_root = tmp_path / "srv-tftp"
+    tftp_root.mkdir()
+    state = tmp_path / "state"
+    board_argv = ["qemu-system-aarch64", "-M", "virt", "-cpu", "max", "-m", "512", "-nodefaults",
+                  "-no-user-config", "-display", "none", "-bios", str(UBOOT), "-serial", line.paths[1],
+                  "-netdev", f"user,id=net0,restrict=on,tftp={tftp_root}", "-device", "virtio-net-pci,netdev=net0",
+                  *board_argv_extra]
+    pdu = Pdu(board_argv, tmp_path / "board.log", (PDU_USER, PDU_PASSWORD))
+    console_port = free_port()
+    ser2net = subprocess.Popen([SER2NET, "-n", "-u", "-P", str(tmp_path / "ser2net.pid"),
+                                "-Y", "connection: &board",
+                                "-Y", f"  accepter: telnet(rfc2217),tcp,127.0.0.1,{console_port}",
+                                "-Y", f"  connector: serialdev,{line.paths[0]},115200n81,local"],
+                               stdout=subprocess.DEVNULL, stderr=open(tmp_path / "ser2net.log", "wb"))
+    monkeypatch.setenv("LAB_PDU_USER", PDU_USER)
+    monkeypatch.setenv("LAB_PDU_PASSWORD", PDU_PASSWORD)
+    pdu_url = f"http://127.0.0.1:{pdu.server.server_port}"
+    path = tmp_path / "uboot-lab.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "uboot-lab",
+        "console": {"url": f"rfc2217://127.0.0.1:{console_port}?ign_set_control", "open_timeout_s": 10},
+        "power": {"model": "http", "on_url": f"{pdu_url}/on", "off_url": f"{pdu_url}/off",
+                  "status_url": pdu_url, "status_on": '"state": "on"', "method": "POST",
+                  "user_env": "LAB_PDU_USER", "password_env": "LAB_PDU_PASSWORD", "off_time_s": 0.2},
+        "boot": {"method": "uboot", "cmdline": "console=ttyAMA0 panic=-1", "ready_timeout_s": 120,
+                 "modules": ["virtio_pci", "virtio_blk"],
+                 "uboot": {"transfer": "tftp", "tftp_root": str(tftp_root), "tftp_ssh": sshd.__dict__,
+                           "ramdisk_addr": "0x48000000"}},
+        **(board_keys or {})}))
+    state.mkdir()
+    try:
+        yield Board(load_board(path), state_root=state, reports=tmp_path), pdu, tftp_root
+    finally:
+        ser2net.terminate()
+        ser2net.wait(10)
+        pdu.close()
+        line.close()

@@ -5,24 +5,16 @@ PDU's outlet and attached to a serial line (a pty pair that outlives power cycle
 USB-serial adapter outlives the board it is plugged into)."""
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sisctl.board.board import Board
 from sisctl.board.errors import BoardError
 from sisctl.board.power import PowerSwitchError
-from sisctl.board.spec import find_board, load_board
-from sisctl.net import free_port
 from sisctl.jobs.smoke import run_smoke
-from tests.integration.standins import Pdu, SerialLine
-
-UBOOT = Path(find_board("qemu-virt-uboot").qemu.firmware)
-SER2NET = "/usr/sbin/ser2net"
-PDU_USER, PDU_PASSWORD = "lab", "outlet-secret"
+from tests.integration.standins import SER2NET, UBOOT, uboot_lab_board
 
 pytestmark = pytest.mark.skipif(not (UBOOT.exists() and Path(SER2NET).exists()),
                                 reason="u-boot-qemu and ser2net are needed")
@@ -31,42 +23,8 @@ pytestmark = pytest.mark.skipif(not (UBOOT.exists() and Path(SER2NET).exists()),
 @pytest.fixture
 def lab_board(tmp_path, sshd, monkeypatch):
     """boards/uboot-lab.yaml for a board behind ser2net, an HTTP PDU and a TFTP lab host."""
-    line = SerialLine()
-    tftp_root = tmp_path / "srv-tftp"
-    tftp_root.mkdir()
-    state = tmp_path / "state"
-    board_argv = ["qemu-system-aarch64", "-M", "virt", "-cpu", "max", "-m", "512", "-nodefaults",
-                  "-no-user-config", "-display", "none", "-bios", str(UBOOT), "-serial", line.paths[1],
-                  "-netdev", f"user,id=net0,restrict=on,tftp={tftp_root}", "-device", "virtio-net-pci,netdev=net0"]
-    pdu = Pdu(board_argv, tmp_path / "board.log", (PDU_USER, PDU_PASSWORD))
-    console_port = free_port()
-    ser2net = subprocess.Popen([SER2NET, "-n", "-u", "-P", str(tmp_path / "ser2net.pid"),
-                                "-Y", "connection: &board",
-                                "-Y", f"  accepter: telnet(rfc2217),tcp,127.0.0.1,{console_port}",
-                                "-Y", f"  connector: serialdev,{line.paths[0]},115200n81,local"],
-                               stdout=subprocess.DEVNULL, stderr=open(tmp_path / "ser2net.log", "wb"))
-    monkeypatch.setenv("LAB_PDU_USER", PDU_USER)
-    monkeypatch.setenv("LAB_PDU_PASSWORD", PDU_PASSWORD)
-    pdu_url = f"http://127.0.0.1:{pdu.server.server_port}"
-    path = tmp_path / "uboot-lab.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "uboot-lab",
-        "console": {"url": f"rfc2217://127.0.0.1:{console_port}?ign_set_control", "open_timeout_s": 10},
-        "power": {"model": "http", "on_url": f"{pdu_url}/on", "off_url": f"{pdu_url}/off",
-                  "status_url": pdu_url, "status_on": '"state": "on"', "method": "POST",
-                  "user_env": "LAB_PDU_USER", "password_env": "LAB_PDU_PASSWORD", "off_time_s": 0.2},
-        "boot": {"method": "uboot", "cmdline": "console=ttyAMA0 panic=-1", "ready_timeout_s": 120,
-                 "modules": ["virtio_pci", "virtio_blk"],
-                 "uboot": {"transfer": "tftp", "tftp_root": str(tftp_root), "tftp_ssh": sshd.__dict__,
-                           "ramdisk_addr": "0x48000000"}}}))
-    state.mkdir()
-    try:
-        yield Board(load_board(path), state_root=state, reports=tmp_path), pdu, tftp_root
-    finally:
-        ser2net.terminate()
-        ser2net.wait(10)
-        pdu.close()
-        line.close()
+    with uboot_lab_board(tmp_path, sshd, monkeypatch) as wired:
+        yield wired
 
 
 def test_smoke_job_on_a_uboot_board_behind_ser2net_pdu_and_tftp_host(lab_board, lab_dirs, debian_artifact):
