@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sisctl.campaign.ext4crash.blocklog import (DISCARD, FLUSH, MAGIC, CrashState, LogError, prefix_states, read_log,
+from sisctl.campaign.ext4crash.blocklog import (DISCARD, FLUSH, FUA, MAGIC, CrashState, LogError, prefix_states, read_log,
                                       reorder_states, replay, write_log)
 
 SS = 512
@@ -159,6 +159,18 @@ def test_epochs_split_after_flushes(tmp_path):
     log = read_log(path)
     assert log.flush_indexes() == [1, 2]
     assert [[e.index for e in epoch] for epoch in log.epochs()] == [[0], [], [3, 4]]
+
+
+def test_a_flush_with_data_and_a_fua_write_are_never_lost_before_their_time(tmp_path):
+    """The kernel's dm-log-writes logs a PREFLUSH write as one entry and keeps FUA: the flush's own
+    data belongs to the next epoch, and a FUA write is durable once complete (QEMU's log has neither)."""
+    path = tmp_path / "log"
+    write_log(path, SS, [(1, 0, sectors(1)), (2, 0, sectors(2)), (3, FLUSH, sectors(3)), (4, FUA, sectors(4)),
+                         (5, 0, sectors(5)), (6, 0, sectors(6))])
+    log = read_log(path)
+    assert [[e.index for e in epoch] for epoch in log.epochs()] == [[0, 1], [2, 4, 5]]   # 2: after its flush; 3: FUA
+    dropped = {i for state in reorder_states(log, random.Random(1), 8) for i in state.dropped}
+    assert dropped and 3 not in dropped
 
 
 # --- replay --------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from sisctl.board.spec import load_board
 from sisctl.campaign.ext4crash import KIND
 from sisctl.campaign.ext4crash.disk import Mark
 from sisctl.campaign.ext4crash.options import CampaignConfig
-from sisctl.campaign.ext4crash.powercut import parse_fsck_and_marks, recovery_script
+from sisctl.campaign.ext4crash.onboard import parse_fsck_and_marks, recovery_script
 from sisctl.errors import UsageError
 
 

@@ -1,15 +1,22 @@
 """The ext4 crash-injection campaign kind: workloads, crash states, the durability oracle."""
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 from sisctl.campaign.core import phases
 from sisctl.campaign.core.kind import Context, Findings
 from sisctl.campaign.core.options import config_from_json
 from sisctl.campaign.ext4crash.fsworkloads import SCENARIOS
-from sisctl.campaign.ext4crash.options import OPTIONS, CampaignConfig, config_from_options
+from sisctl.campaign.ext4crash.options import ON_BOARD_MODES, OPTIONS, CampaignConfig, config_from_options
 from sisctl.campaign.ext4crash.summary import scenario_cases, summarize, terminal_summary
 from sisctl.errors import UsageError
+
+
+# Each mode's campaign: (module of sisctl/campaign/ext4crash, class). A mode is a module and a line here
+# (and its name in options.MODES); docs/development.md says how.
+CAMPAIGNS = {"powerloss": ("campaign", "Ext4CrashCampaign"), "reset": ("campaign", "Ext4CrashCampaign"),
+             "power-cut": ("powercut", "PowerCutCampaign"), "log-writes": ("logwrites", "LogWritesCampaign")}
 
 
 class Ext4CrashKind:
@@ -28,23 +35,24 @@ class Ext4CrashKind:
             from sisctl.campaign.ext4crash.promptcrash import PromptCrashCampaign
             PromptCrashCampaign(ctx, config).run()
             return
-        if config.mode == "power-cut":
-            from sisctl.campaign.ext4crash.powercut import PowerCutCampaign
-            PowerCutCampaign(ctx, config).run()
-            return
-        from sisctl.campaign.ext4crash.campaign import Ext4CrashCampaign   # the board side, only when run
-        Ext4CrashCampaign(ctx, config).run()
+        module, name = CAMPAIGNS[config.mode]     # the board side, imported only when run
+        getattr(import_module(f"sisctl.campaign.ext4crash.{module}"), name)(ctx, config).run()
 
     def check_board(self, config: CampaignConfig, board) -> None:
         """What a mode needs of a board, refused before anything boots."""
         spec = board.spec
-        if spec.qemu is None and config.mode != "power-cut":
+        if spec.qemu is not None:
+            return      # sisctl gives a QEMU board the disks each mode needs
+        if config.mode not in ON_BOARD_MODES:
             raise UsageError(f"{board.name}: --mode {config.mode} crashes QEMU's disks (a write log, a QMP "
-                             "reset); on a real board use --mode power-cut")
-        if spec.qemu is None and spec.storage is None:
-            raise UsageError(f"{spec.source}: key 'storage': --mode power-cut destroys a scratch device; name it "
-                             "(storage: {scratch: {label: NAME}}, a GPT partition name, or {serial: ..., partition: N})")
-        if spec.qemu is None and spec.power.model == "manual":
+                             f"reset); on a real board use --mode {' or '.join(ON_BOARD_MODES)}")
+        if spec.storage is None:
+            raise UsageError(f"{spec.source}: key 'storage': --mode {config.mode} destroys a scratch device; name "
+                             "it (storage: {scratch: {label: NAME}}, a GPT partition name, or {serial: ..., partition: N})")
+        if config.mode == "log-writes" and spec.storage.log is None:
+            raise UsageError(f"{spec.source}: key 'storage.log': --mode log-writes keeps its write log on a device "
+                             "of the board's; name it as the scratch device is named")
+        if config.mode == "power-cut" and spec.power.model == "manual":
             raise UsageError(f"{spec.source}: key 'power.model': --mode power-cut cuts the power at a seeded "
                              "moment, which a switch worked by hand (manual) cannot")
 

@@ -70,16 +70,20 @@ class BlockLog:
         return [e.index for e in self.entries if e.is_flush]
 
     def epochs(self) -> list[list[Entry]]:
-        """Writes and discards split after each flush: epoch k ends at the k-th flush; a trailing
-        epoch without a closing flush is included when it is not empty."""
+        """The writes and discards a crash may lose, split at each flush: epoch k ends at the k-th
+        flush; a trailing epoch without a closing flush is included when it is not empty.
+
+        A flush that carries data (the kernel's dm-log-writes logs a PREFLUSH write as one entry;
+        QEMU logs a bare flush) makes what came before durable before its own data, which belongs
+        to the next epoch. A FUA write is durable once complete: never in an epoch, never lost."""
         epochs: list[list[Entry]] = []
         current: list[Entry] = []
         for e in self.entries:
-            if e.changes_disk:
-                current.append(e)
             if e.is_flush:
                 epochs.append(current)
                 current = []
+            if e.changes_disk and not e.flags & FUA:
+                current.append(e)
         if current:
             epochs.append(current)
         return epochs

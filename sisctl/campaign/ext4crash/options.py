@@ -10,14 +10,15 @@ from sisctl.campaign.core.profiling import profile_option
 from sisctl.campaign.ext4crash.fsworkloads import SCENARIOS
 from sisctl.errors import UsageError
 
-MODES = ("powerloss", "reset", "power-cut")
+MODES = ("powerloss", "reset", "power-cut", "log-writes")
+ON_BOARD_MODES = ("power-cut", "log-writes")    # run on real boards too: states checked on the board
 
 
 @dataclass
 class CampaignConfig:
     board: str
     scenarios: list[str]
-    mode: Literal["powerloss", "reset", "power-cut"] = "powerloss"
+    mode: Literal[MODES] = "powerloss"
     runs: int = 2
     seed: int = 1
     reorder_per_epoch: int = 2      # powerloss: extra states per epoch that lose unflushed writes
