@@ -12,6 +12,10 @@
  *   sisagent marks DEV OFFSET
  *       Print "mark PERSIST OP" for each valid mark block from OFFSET on, in
  *       order until the first missing one, then "marks N" (the count).
+ *   sisagent restore DEV BYTES
+ *       Make DEV's first BYTES a copy of the BYTES after them (the pristine copy),
+ *       writing only the 4 KiB blocks that differ (BYTES: whole 4 KiB blocks);
+ *       prints "restored N" (blocks).
  *   sisagent check MNTBASE SERIAL...
  *       For each virtio disk with that serial (or NAME=DEVICE: that device,
  *       under the name NAME): mount it as ext4 under
@@ -89,6 +93,39 @@ int tool_marks(int argc, char **argv)
     }
     close(dev);
     printf("marks %u\n", n);
+    return 0;
+}
+
+/* restore DEV BYTES */
+int tool_restore(int argc, char **argv)
+{
+    (void)argc;
+    long long bytes = atoll(argv[1]), changed = 0;
+    const size_t chunk = 1 << 20;
+    /* O_DIRECT: what is on the device, never a page cached before a file system wrote past it */
+    int dev = open(argv[0], O_RDWR | O_DIRECT);
+    char *crash = NULL, *pristine = NULL;
+    if (posix_memalign((void **)&crash, 4096, chunk) || posix_memalign((void **)&pristine, 4096, chunk)) crash = NULL;
+    if (dev < 0 || !crash || !pristine) { fprintf(stderr, "restore: %s: %s\n", argv[0], strerror(errno)); return 1; }
+    for (long long at = 0; at < bytes; at += chunk) {
+        size_t n = bytes - at < (long long)chunk ? (size_t)(bytes - at) : chunk;
+        if (pread(dev, crash, n, at) != (ssize_t)n || pread(dev, pristine, n, bytes + at) != (ssize_t)n) {
+            fprintf(stderr, "restore: reading %s at %lld: %s\n", argv[0], at, strerror(errno));
+            return 1;
+        }
+        for (size_t block = 0; block < n; block += 4096) {
+            size_t len = n - block < 4096 ? n - block : 4096;
+            if (!memcmp(crash + block, pristine + block, len)) continue;
+            if (pwrite(dev, pristine + block, len, at + (long long)block) != (ssize_t)len) {
+                fprintf(stderr, "restore: writing %s: %s\n", argv[0], strerror(errno));
+                return 1;
+            }
+            changed++;
+        }
+    }
+    if (fsync(dev)) { fprintf(stderr, "restore: fsync %s: %s\n", argv[0], strerror(errno)); return 1; }
+    close(dev);
+    printf("restored %lld\n", changed);
     return 0;
 }
 

@@ -6,7 +6,7 @@
 typedef int tool_fn(int argc, char **argv);
 
 int run_tool(int argc, char **argv);                 /* tools.c: main's argc/argv, NAME in argv[1] */
-tool_fn tool_ops, tool_dump, tool_check, tool_marks, tool_now;   /* fsops.c */
+tool_fn tool_ops, tool_dump, tool_check, tool_marks, tool_restore, tool_now;   /* fsops.c */
 tool_fn tool_pmu;                                    /* pmu.c */
 tool_fn tool_profile;                                /* profile.c */
 tool_fn tool_bench;                                  /* bench.c */

@@ -17,6 +17,7 @@ static const struct tool {
     {"dump", 1, 1, tool_dump},
     {"check", 2, -1, tool_check},
     {"marks", 2, 2, tool_marks},
+    {"restore", 2, 2, tool_restore},
     {"logwrites", 3, 3, tool_logwrites},
     {"logwrites-end", 1, 1, tool_logwrites_end},
     {"log-entries", 1, 1, tool_log_entries},
@@ -36,7 +37,7 @@ int run_tool(int argc, char **argv)
         if (!strcmp(argv[1], t->name) && nargs >= t->min_args && (t->max_args < 0 || nargs <= t->max_args))
             return t->run(nargs, argv + 2);
     }
-    fprintf(stderr, "usage: sisagent [ops MOUNT MARKDEV MARKOFFSET OPSFILE | dump DIR | check MNTBASE SERIAL|NAME=DEV... | marks DEV OFFSET | logwrites NAME DEV LOGDEV | logwrites-end NAME | log-entries LOGDEV | log-replay LOGDEV DEV UPTO DROPPED | "
+    fprintf(stderr, "usage: sisagent [ops MOUNT MARKDEV MARKOFFSET OPSFILE | dump DIR | check MNTBASE SERIAL|NAME=DEV... | marks DEV OFFSET | restore DEV BYTES | logwrites NAME DEV LOGDEV | logwrites-end NAME | log-entries LOGDEV | log-replay LOGDEV DEV UPTO DROPPED | "
                     "pmu INTERVAL_MS CMD... | profile HZ CMD... | now | bench WORKLOAD [N] [DIR] | fuzz SERIAL[,SERIAL...] MNTBASE MOUNTOPTS]\n");
     return 2;
 }

@@ -243,7 +243,7 @@ def uboot_lab_board(tmp_path: Path, sshd, monkeypatch, board_argv_extra: list[st
                   "status_url": pdu_url, "status_on": '"state": "on"', "method": "POST",
                   "user_env": "LAB_PDU_USER", "password_env": "LAB_PDU_PASSWORD", "off_time_s": 0.2},
         "boot": {"method": "uboot", "cmdline": "console=ttyAMA0 panic=-1", "ready_timeout_s": 120,
-                 "modules": ["virtio_pci", "virtio_blk"],
+                 "modules": ["virtio_pci", "virtio_blk", "dm_log_writes"],
                  "uboot": {"transfer": "tftp", "tftp_root": str(tftp_root), "tftp_ssh": sshd.__dict__,
                            "ramdisk_addr": "0x48000000"}},
         **(board_keys or {})}))

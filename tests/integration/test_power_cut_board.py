@@ -27,15 +27,16 @@ pytestmark = pytest.mark.skipif(not (UBOOT.exists() and Path(SER2NET).exists()),
 PROJECT = Path(__file__).resolve().parents[2]
 INVOKE = Path(sys.executable).parent / "invoke"
 BOOT_FILES = b"config.txt and kernel8.img of the board's own OS" * 100
-STORAGE = {"scratch": {"label": "sis-scratch", "size_mib": 96}, "boot": {"label": "bootfs"}}
+STORAGE = {"scratch": {"label": "sis-scratch", "size_mib": 96}, "log": {"label": "sis-log"}, "boot": {"label": "bootfs"}}
 
 
 @pytest.fixture
 def sd_board(tmp_path, sshd, monkeypatch, lab_dirs):
     """The stand-in with its SD card: partition 1 'bootfs' (16 MiB, holding the board's boot files),
-    partition 2 'sis-scratch' (96 MiB, what campaigns may destroy)."""
+    partition 2 'sis-scratch' (96 MiB, what campaigns may destroy), partition 3 'sis-log' (32 MiB,
+    where log-writes keeps its write log)."""
     card = tmp_path / "sdcard.img"
-    plug = sd_card(card, [("bootfs", 16), ("sis-scratch", 96)])
+    plug = sd_card(card, [("bootfs", 16), ("sis-scratch", 96), ("sis-log", 32)])
     make_ext4(tmp_path / "old.img", 8 << 20)   # what an earlier user left on the scratch partition
     with open(card, "r+b") as f:
         f.seek(1 << 20)              # sfdisk starts the first partition at 1 MiB
@@ -77,6 +78,20 @@ def test_power_cut_on_the_board_checks_every_state_and_times_boot_and_recovery(s
     with open(card, "rb") as f:       # the pristine copy sits behind the crash disk on the scratch partition
         f.seek((17 << 20) + DISK_BYTES)
         assert f.read(4096) == (out / "base.img").read_bytes()[:4096]
+
+
+def test_log_writes_keeps_its_log_and_checks_every_state_on_the_board(sd_board):
+    wired, card = sd_board
+    with wired(STORAGE) as (board, pdu, _):
+        summary = start("ext4-crash", board.spec.source, {"scenario": "write_during_journal_commit", "mode": "log-writes",
+                                                         "runs": 1}, 3, progress=lambda _: None)
+        ons = pdu.requests.count("/on")
+    records = states(Path(summary["report"]))
+    assert summary["status"] == "passed" and summary["failed"] == 0, summary
+    assert len(records) >= 5 and all(r["console"]["device"] == "/dev/vda2" for r in records)
+    assert {r["crash_point"]["source"] for r in records} == {"/dev/vda3"}      # the log never left the board
+    assert ons == 2            # the flash and one session: every state rebuilt and checked in it
+    assert boot_files_intact(card)
 
 
 def test_scratch_devices_that_are_not_safe_to_destroy_are_refused_and_nothing_is_written(sd_board, lab_dirs):

@@ -63,3 +63,16 @@ def test_fuzz_refuses_a_real_board_before_it_boots(tmp_path):
     from sisctl.campaign.fuzz import KIND as FUZZ
     with pytest.raises(UsageError, match="fuzz campaigns run on QEMU boards"):
         FUZZ.check_board(None, board(tmp_path, REAL))
+
+
+def test_the_boards_log_listing_is_read_whole_without_its_end_mark():
+    from pathlib import Path
+    from sisctl.campaign.ext4crash.logwrites import parse_entries
+    listing = "super 3 512\ne 0 8 8 0 1024\ne 1 0 0 1 5632\ne 2 0 0 8 6144\n"
+    log = parse_entries(listing, Path("/dev/vdc"))
+    assert (log.sectorsize, log.claimed_entries, [e.index for e in log.entries]) == (512, 3, [0, 1])
+    assert log.flush_indexes() == [1] and log.entries[0].data_offset == 1024
+    with pytest.raises(ValueError, match="listed 2 of the log's 3 entries"):
+        parse_entries("super 3 512\ne 0 8 8 0 1024\ne 1 0 0 1 5632\n", Path("/dev/vdc"))
+    with pytest.raises(ValueError, match="no log super"):
+        parse_entries("log: /dev/vdc: not a dm-log-writes log\n", Path("/dev/vdc"))

@@ -98,10 +98,10 @@ class OnBoardCampaign(Ext4CrashCampaign):
                              "the same: the device loses writes")
 
     def _restore(self, session: BoardSession, device: str) -> None:
-        """The crash disk becomes the starting image again (file system and an empty mark area)."""
+        """The crash disk becomes the starting image again (file system and an empty mark area):
+        the blocks that differ from the pristine copy are copied back."""
         with self.phases("starting image restored"):
-            self._on_board(session, f"dd if={shlex.quote(device)} of={shlex.quote(device)} bs=1M "
-                                    f"skip={DISK_BYTES // MIB} count={DISK_BYTES // MIB} conv=fsync 2>&1",
+            self._on_board(session, f"sisagent restore {shlex.quote(device)} {DISK_BYTES}",
                            "restoring the starting image")
 
     def _on_board(self, session: BoardSession, command: str, what: str) -> str:
