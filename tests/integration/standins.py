@@ -215,8 +215,9 @@ def sd_card(path: Path, partitions: list[tuple[str, int]]) -> list[str]:
 def uboot_lab_board(tmp_path: Path, sshd, monkeypatch, board_argv_extra: list[str] = (), board_keys: dict = None):
     """A U-Boot board wired as a lab wires one: QEMU running U-Boot started by an HTTP PDU's outlet
     (basic auth, credentials from the environment), its console behind ser2net over RFC 2217, its
-    TFTP files staged over SFTP. `board_argv_extra`: more of the board's hardware (an SD card);
-    `board_keys`: more keys of its board file. Yields (Board, Pdu, TFTP root)."""
+    TFTP files staged over SFTP (`sshd`; None: copied into the TFTP root). `board_argv_extra`: more
+    of the board's hardware (an SD card); `board_keys`: more keys of its board file. `monkeypatch`
+    sets the PDU's credentials in the environment. Yields (Board, Pdu, TFTP root)."""
     line = SerialLine()
     tftp_root = tmp_path / "srv-tftp"
     tftp_root.mkdir()
@@ -244,8 +245,8 @@ def uboot_lab_board(tmp_path: Path, sshd, monkeypatch, board_argv_extra: list[st
                   "user_env": "LAB_PDU_USER", "password_env": "LAB_PDU_PASSWORD", "off_time_s": 0.2},
         "boot": {"method": "uboot", "cmdline": "console=ttyAMA0 panic=-1", "ready_timeout_s": 120,
                  "modules": ["virtio_pci", "virtio_blk", "dm_log_writes"],
-                 "uboot": {"transfer": "tftp", "tftp_root": str(tftp_root), "tftp_ssh": sshd.__dict__,
-                           "ramdisk_addr": "0x48000000"}},
+                 "uboot": {"transfer": "tftp", "tftp_root": str(tftp_root), "ramdisk_addr": "0x48000000",
+                           **({"tftp_ssh": sshd.__dict__} if sshd else {})}},
         **(board_keys or {})}))
     state.mkdir()
     try:
