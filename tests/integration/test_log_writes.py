@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sisctl.board.board import Board
+from sisctl.board.spec import find_board
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.core.runner import start
 from sisctl.campaign.ext4crash import blocklog
@@ -49,3 +51,12 @@ def test_a_replay_that_loses_flushed_writes_is_caught(board, tmp_path, monkeypat
     records = states(tmp_path / "out")
     assert any(r["outcome"] == "violation" for r in records), [r["outcome"] for r in records]
     assert all(r["outcome"] == "ok" for r in records if r["crash_point"]["state"] == "start")
+
+
+def test_log_writes_runs_on_the_kbuild_kernel_with_the_target_built_in(lab_dirs, kbuild_artifact):
+    """linux-kbuild has no modules: its dm-log-writes is built in (firmware/configs/dm-log-writes.config)."""
+    tiny = Board(find_board("qemu-virt-tiny"))
+    tiny.flash(kbuild_artifact, progress=lambda _: None)
+    summary = start("ext4-crash", tiny.name, {"scenario": "generated-1", "mode": "log-writes", "runs": 1}, 5,
+                    progress=lambda _: None)
+    assert summary["status"] == "passed" and summary["failed"] == 0 and summary["states"] >= 2, summary

@@ -74,5 +74,7 @@ def test_the_boards_log_listing_is_read_whole_without_its_end_mark():
     assert log.flush_indexes() == [1] and log.entries[0].data_offset == 1024
     with pytest.raises(ValueError, match="listed 2 of the log's 3 entries"):
         parse_entries("super 3 512\ne 0 8 8 0 1024\ne 1 0 0 1 5632\n", Path("/dev/vdc"))
+    with pytest.raises(ValueError, match="lacks its end mark after 2 entries: the log device filled up"):
+        parse_entries("super 2 512\ne 0 8 8 0 1024\ne 1 0 0 1 5632\n", Path("/dev/vdc"))
     with pytest.raises(ValueError, match="no log super"):
         parse_entries("log: /dev/vdc: not a dm-log-writes log\n", Path("/dev/vdc"))

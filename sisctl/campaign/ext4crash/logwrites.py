@@ -72,7 +72,8 @@ class LogWritesCampaign(OnBoardCampaign):
 
 
 def parse_entries(text: str, path: Path) -> blocklog.BlockLog:
-    """The board's listing of a log (`sisagent log-entries`), without the mark that ends it."""
+    """The board's listing of a log (`sisagent log-entries`), without the mark that ends it; a log
+    without that mark is incomplete (ValueError)."""
     lines = [line.split() for line in text.splitlines()]
     supers = [words for words in lines if len(words) == 3 and words[0] == "super"]
     if not supers or not all(w.isdigit() for w in supers[0][1:]):
@@ -82,6 +83,7 @@ def parse_entries(text: str, path: Path) -> blocklog.BlockLog:
                if len(w) == 6 and w[0] == "e" and all(x.isdigit() for x in w[1:])]
     if len(entries) != claimed or [e.index for e in entries] != list(range(claimed)):
         raise ValueError(f"the board listed {len(entries)} of the log's {claimed} entries")
-    while entries and entries[-1].flags & blocklog.MARK and not entries[-1].changes_disk:
-        entries.pop()
-    return blocklog.BlockLog(path, sectorsize, claimed, entries)
+    if not entries or not entries[-1].flags & blocklog.MARK or entries[-1].changes_disk:
+        raise ValueError(f"the write log on {path} lacks its end mark after {len(entries)} entries: the log "
+                         "device filled up (dm-log-writes then stops logging) or logging failed")
+    return blocklog.BlockLog(path, sectorsize, claimed, entries[:-1])
