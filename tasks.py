@@ -5,8 +5,9 @@ Exit codes of every task: 0 ok, 1 test failure, 2 usage or bad input, 75 infrast
 """
 from invoke import Collection
 
-from sisctl.cli.common import leave_without_teardown_at_exit
+from sisctl.cli.common import leave_without_teardown_at_exit, usage_errors_exit_2
 leave_without_teardown_at_exit()        # before anything else registers an exit step
+usage_errors_exit_2()                   # an unknown option exits 2, not invoke's 1
 
 from sisctl.cli.bench import bench
 from sisctl.cli.speed import speed

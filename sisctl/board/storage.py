@@ -68,11 +68,21 @@ for d in /sys/class/block/*; do
   if [ -e $d/partition ]; then p=$(cat $d/partition); disk=$(basename $(readlink -f $d/..)); fi
   label=$(sed -n 's/^PARTNAME=//p' $d/uevent)
   serial=$(cat /sys/class/block/$disk/serial 2>/dev/null || cat /sys/class/block/$disk/device/serial 2>/dev/null)
-  printf 'dev\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$disk" "$p" "$(cat $d/size)" "$label" "$serial"
+  printf 'dev\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$disk" "$p" "$(cat $d/size)" "$label" "$serial" \
+    "$(cat $d/dev)" "$(ls $d/holders 2>/dev/null | tr '\n' ' ')"
 done
-while read -r dev at rest; do printf 'mount\t%s\t%s\n' "$dev" "$at"; done < /proc/mounts
+while read -r dev at rest; do printf 'mount\t%s\t%s\t%s\n' "$dev" "$at" "$(stat -c %d "$at" 2>/dev/null)"; done < /proc/mounts
+while read -r swap rest; do [ "$swap" = Filename ] || printf 'swap\t%s\n' "$swap"; done < /proc/swaps
 printf 'cmdline\t%s\n' "$(cat /proc/cmdline)"
 """
+
+
+def dev_number(st_dev: str) -> str:
+    """MAJOR:MINOR of a file system's st_dev as stat -c %d prints it (glibc's encoding)."""
+    if not st_dev.isdigit():
+        return ""
+    d = int(st_dev)
+    return f"{((d >> 8) & 0xfff) | ((d >> 32) & ~0xfff)}:{(d & 0xff) | ((d >> 12) & ~0xff)}"
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,8 @@ class BlockDevice:
     bytes: int
     label: str = ""
     serial: str = ""
+    number: str = ""                     # MAJOR:MINOR
+    holders: tuple[str, ...] = ()        # device-mapper, md or LVM devices built on it
 
     def describe(self) -> str:
         said = [f"label {self.label!r}" if self.label else "", f"serial {self.serial!r}" if self.serial and
@@ -93,7 +105,8 @@ class BlockDevice:
 @dataclass
 class BoardFacts:
     devices: list[BlockDevice] = field(default_factory=list)
-    mounts: list[tuple[str, str]] = field(default_factory=list)    # (device, mount point)
+    mounts: list[tuple[str, str, str]] = field(default_factory=list)   # (source, mount point, MAJOR:MINOR)
+    swaps: list[str] = field(default_factory=list)
     cmdline: str = ""
 
     def find(self, ref: DeviceRef) -> list[BlockDevice]:
@@ -105,15 +118,21 @@ class BoardFacts:
     def _disk(self, device: BlockDevice) -> BlockDevice:
         return next((d for d in self.devices if d.name == device.disk), device)
 
-    def root_device(self) -> BlockDevice | None:
-        """The device named by root= on the kernel's command line, or mounted at /."""
-        named = [word[5:] for word in self.cmdline.split() if word.startswith("root=")]
-        for value in named + [dev for dev, at in self.mounts if at == "/"]:
-            for device in self.devices:
-                if value == f"/dev/{device.name}" or (value.startswith("PARTLABEL=") and device.partition
-                                                      and value[10:] == device.label):
-                    return device
-        return None
+    def mounted(self, source: str, number: str) -> BlockDevice | None:
+        """The block device a mount's source names or its file system lives on (/dev/root too)."""
+        return next((d for d in self.devices if source == f"/dev/{d.name}" or (number and d.number == number)), None)
+
+    def root_devices(self) -> list[BlockDevice]:
+        """What the board runs from: the device of /, and what root= names (a /dev path,
+        PARTLABEL= or MAJOR:MINOR)."""
+        found = [d for source, at, number in self.mounts if at == "/" and (d := self.mounted(source, number))]
+        for word in self.cmdline.split():
+            value = word[5:] if word.startswith("root=") else None
+            if value is None:
+                continue
+            found += [d for d in self.devices if value in (f"/dev/{d.name}", d.number)
+                      or (value.startswith("PARTLABEL=") and d.partition and value[10:] == d.label)]
+        return found
 
 
 def parse_facts(text: str) -> BoardFacts:
@@ -121,11 +140,15 @@ def parse_facts(text: str) -> BoardFacts:
     for line in text.splitlines():
         kind, _, rest = line.partition("\t")
         fields = rest.split("\t")
-        if kind == "dev" and len(fields) == 6 and fields[2].isdigit() and fields[3].isdigit():
-            name, disk, part, sectors, label, serial = fields
-            facts.devices.append(BlockDevice(name, disk, int(part), int(sectors) * 512, label, serial.strip()))
-        elif kind == "mount" and len(fields) == 2:
-            facts.mounts.append((fields[0], fields[1]))
+        if kind == "dev" and len(fields) in (6, 8) and fields[2].isdigit() and fields[3].isdigit():
+            name, disk, part, sectors, label, serial, *more = fields
+            number, holders = more if more else ("", "")
+            facts.devices.append(BlockDevice(name, disk, int(part), int(sectors) * 512, label, serial.strip(),
+                                             number.strip(), tuple(holders.split())))
+        elif kind == "mount" and len(fields) in (2, 3):
+            facts.mounts.append((fields[0], fields[1], dev_number(fields[2]) if len(fields) == 3 else ""))
+        elif kind == "swap" and fields[0]:
+            facts.swaps.append(fields[0])
         elif kind == "cmdline":
             facts.cmdline = rest
     return facts
@@ -145,9 +168,8 @@ def choose(board: str, storage: StorageSpec, facts: BoardFacts, need_bytes: dict
     protected: list[tuple[BlockDevice, str]] = []
     if storage.boot is not None:
         protected += [(d, "the board's boot device (storage.boot)") for d in facts.find(storage.boot)]
-    root = facts.root_device()
-    if root is not None:
-        protected.append((root, "the device the board runs from (its root file system)"))
+    protected += [(root, "the device the board runs from (its root file system)") for root in facts.root_devices()]
+    protected += [(d, "swap space of the board") for d in facts.devices if f"/dev/{d.name}" in facts.swaps]
     chosen: dict[str, BlockDevice] = {}
     for key, need in need_bytes.items():
         ref = getattr(storage, key)
@@ -164,13 +186,16 @@ def choose(board: str, storage: StorageSpec, facts: BoardFacts, need_bytes: dict
                 relation = ("is" if other.name == device.name else f"holds /dev/{other.name}," if device.partition == 0
                             else "is a partition of")
                 raise refuse(key, f"{device.describe()} {relation} {what}")
-        for dev, at in facts.mounts:
-            mounted = next((d for d in facts.devices if dev == f"/dev/{d.name}"), None)
+        for source, at, number in facts.mounts:
+            mounted = facts.mounted(source, number)
             if mounted is not None and overlaps(device, mounted):
                 raise refuse(key, f"/dev/{mounted.name} is mounted at {at}")
+        for held in [d for d in facts.devices if overlaps(device, d) and d.holders]:
+            raise refuse(key, f"/dev/{held.name} is in use by /dev/{', /dev/'.join(held.holders)} "
+                              "(device-mapper, md or LVM)")
         for other_key, other in chosen.items():
             if overlaps(device, other):
-                raise refuse(key, f"{device.describe()} is also storage.{other_key}")
+                raise refuse(key, f"{device.describe()} overlaps storage.{other_key} (/dev/{other.name})")
         if ref.size_mib and abs(device.bytes - (ref.size_mib << 20)) >= 1 << 20:
             raise refuse(key, f"{device.describe()} is not the {ref.size_mib} MiB the board file expects")
         if device.bytes < need:

@@ -40,6 +40,21 @@ Argument.set_value = _usage_on_bad_number(Argument.set_value)
 _exit_code: list[int] = []     # the code the last guarded task ended with
 
 
+def usage_errors_exit_2() -> None:
+    """An option invoke's parser does not know (a typo, a value given twice) is a usage error: exit 2,
+    as sisctl's own usage errors, not invoke's 1 (which means a test failure here)."""
+    from invoke.exceptions import Exit, ParseError
+    from invoke.program import Program
+    parse = Program.parse_tasks
+
+    def parse_tasks(self) -> None:
+        try:
+            parse(self)
+        except ParseError as err:
+            raise Exit(f"error: {err}", code=errors.USAGE) from None
+    Program.parse_tasks = parse_tasks
+
+
 def leave_without_teardown_at_exit() -> None:
     """For the command line only: grpc's core can deadlock while the interpreter tears itself
     down (a fleet.hold that had printed its result never exited). Registered before any other

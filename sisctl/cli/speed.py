@@ -33,6 +33,14 @@ def speed_crash(c, board="qemu-virt-0", runs=2):
     _script("crash.py", "--board", board, "--runs", str(runs))
 
 
+@task(name="crash-modes", help={"board": "a QEMU board name or path", "runs": "workload runs per mode",
+                                "standin": "also on the U-Boot real-board stand-in (default yes)"})
+@guard
+def speed_crash_modes(c, board="qemu-virt-0", runs=3, standin=True):
+    """Benchmark: states per minute and CPU seconds per state of each crash mode, on QEMU and the stand-in."""
+    _script("crash_modes.py", "--board", board, "--runs", str(runs), *(() if standin else ("--no-standin",)))
+
+
 @task(name="cpu", help={"board": "a QEMU board name or path", "runs": "boots of each CPU option"})
 @guard
 def speed_cpu(c, board="qemu-virt-0", runs=3):
@@ -48,5 +56,5 @@ def speed_telemetry(c, board="qemu-virt-0"):
 
 
 speed = Collection("speed")
-for speed_task in (speed_boot, speed_crash, speed_cpu, speed_telemetry):
+for speed_task in (speed_boot, speed_crash, speed_crash_modes, speed_cpu, speed_telemetry):
     speed.add_task(speed_task)

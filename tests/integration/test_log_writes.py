@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sisctl.board.board import Board
 from sisctl.board.spec import find_board
 from sisctl.campaign.core.records import read_records
@@ -12,6 +14,8 @@ from sisctl.campaign.core.runner import start
 from sisctl.campaign.ext4crash import blocklog
 from sisctl.campaign.ext4crash.logwrites import LogWritesCampaign
 from sisctl.campaign.ext4crash.options import CampaignConfig
+from sisctl.campaign.ext4crash.replay import replay
+from sisctl.errors import UsageError
 
 SCENARIOS = "write_during_journal_commit,generated-2"
 
@@ -34,6 +38,8 @@ def test_log_writes_and_powerloss_agree_on_the_same_seed(board):
         assert 0.5 * other <= figures["states"] <= 2 * other, (scenario, figures["states"], other)
     flushes = [sum("-drop-" not in r["state_key"] for r in states(Path(s["report"]))) for s in (logged, emulated)]
     assert abs(flushes[0] - flushes[1]) <= max(2, flushes[1] // 4), flushes
+    with pytest.raises(UsageError, match="a log-writes state lived on the board's scratch device"):
+        replay(logged["report"], records[0]["state_key"], progress=lambda _: None)   # never the host's /dev/vdb
 
 
 def test_a_replay_that_loses_flushed_writes_is_caught(board, tmp_path, monkeypatch):

@@ -52,3 +52,11 @@ def test_without_it_the_same_teardown_hangs():
     except subprocess.TimeoutExpired:
         return
     raise AssertionError("the teardown did not hang: this test no longer shows what the exit step is for")
+
+
+def test_an_option_invoke_does_not_know_is_a_usage_error():
+    invoke = [sys.executable, "-m", "invoke"]
+    for args in (["campaign", "--kind", "ext4-crash", "--bogus"], ["campaign", "--mode", "a", "--mode", "b"],
+                 ["no-such-task"]):
+        done = subprocess.run(invoke + args, cwd=PROJECT, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and done.stderr.startswith("error: No idea what"), (args, done.stderr)

@@ -80,7 +80,7 @@ def test_two_devices_of_one_label_or_one_device_for_two_roles_are_refused():
     twice = FACTS + "\ndev\tsdb1\tsdb\t1\t196608\tsis-scratch\tX"
     assert "names 2 devices" in refusal(StorageSpec(scratch=DeviceRef(label="sis-scratch")), twice)
     both = StorageSpec(scratch=DeviceRef(label="sis-scratch"), log=DeviceRef(serial="0x8a3c11f0", partition=2))
-    assert "is also storage.scratch" in refusal(both, need={"scratch": MIB, "log": MIB})
+    assert "overlaps storage.scratch (/dev/mmcblk0p2)" in refusal(both, need={"scratch": MIB, "log": MIB})
 
 
 def test_a_line_the_board_garbled_is_left_out():
@@ -101,3 +101,31 @@ def test_a_bad_storage_entry_names_its_key(tmp_path, storage, key, says):
     with pytest.raises(config.ConfigError) as caught:
         load_board(path)
     assert f"key '{key}'" in str(caught.value) and says in str(caught.value)
+
+
+# The SD card of a Pi running its own OS: root by PARTUUID, mounted as /dev/root, found by its number.
+PI = "\n".join([
+    "dev\tmmcblk0\tmmcblk0\t0\t262144\t\t0x8a3c11f0\t179:0\t",
+    "dev\tmmcblk0p1\tmmcblk0\t1\t32768\t\t0x8a3c11f0\t179:1\t",
+    "dev\tmmcblk0p2\tmmcblk0\t2\t196608\t\t0x8a3c11f0\t179:2\t",
+    "dev\tmmcblk0p3\tmmcblk0\t3\t196608\t\t0x8a3c11f0\t179:3\t",
+    f"mount\t/dev/root\t/\t{(179 << 8) | 2}",
+    "cmdline\tconsole=serial0,115200 root=PARTUUID=6c586e13-02 rootwait",
+])
+SD = "0x8a3c11f0"
+
+
+def test_a_root_found_by_partuuid_or_number_is_refused():
+    assert "is the device the board runs from" in refusal(StorageSpec(scratch=DeviceRef(serial=SD, partition=2)), PI)
+    assert "holds /dev/mmcblk0p2, the device the board runs from" in refusal(StorageSpec(scratch=DeviceRef(serial=SD)), PI)
+    by_number = PI.replace(f"\t/\t{(179 << 8) | 2}", "\t/\t").replace("PARTUUID=6c586e13-02", "179:2")
+    assert "is the device the board runs from" in refusal(StorageSpec(scratch=DeviceRef(serial=SD, partition=2)), by_number)
+    assert proven(StorageSpec(scratch=DeviceRef(serial=SD, partition=3)), PI) == {"scratch": "/dev/mmcblk0p3"}
+
+
+def test_a_device_held_by_device_mapper_or_used_as_swap_is_refused():
+    held = PI.replace("179:3\t", "179:3\tdm-0 ")
+    assert "/dev/mmcblk0p3 is in use by /dev/dm-0 (device-mapper, md or LVM)" in refusal(
+        StorageSpec(scratch=DeviceRef(serial=SD, partition=3)), held)
+    swapping = PI + "\nswap\t/dev/mmcblk0p3"
+    assert "is swap space of the board" in refusal(StorageSpec(scratch=DeviceRef(serial=SD, partition=3)), swapping)

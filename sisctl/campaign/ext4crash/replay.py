@@ -8,6 +8,7 @@ from typing import Callable
 from sisctl.campaign.core.records import read_records
 from sisctl.campaign.core.runner import campaign_dir, load_campaign
 from sisctl.campaign.ext4crash.campaign import Ext4CrashCampaign, PendingState
+from sisctl.campaign.ext4crash.options import ON_BOARD_MODES
 from sisctl.errors import UsageError
 from sisctl.jobs.boards import held_board
 
@@ -21,10 +22,11 @@ def replay(campaign: str, state_key: str, progress: Callable[[str], None] = prin
     original = next((r for r in read_records(out / "records.jsonl") if r.get("state_key") == state_key), None)
     if original is None:
         raise UsageError(f"{out / 'records.jsonl'}: no record for state {state_key!r}")
-    if original.get("mode") == "power-cut":
-        raise UsageError(f"{state_key}: a power-cut state lived on the board's scratch device only until the next "
-                         "run restored it, so it cannot be rebuilt; run the campaign again with its seed (the cut "
-                         "moment is seeded, what the device had written by then is not)")
+    if original.get("mode") in ON_BOARD_MODES:
+        why = ("the cut moment is seeded, what the device had written by then is not" if original["mode"] == "power-cut"
+               else "its workloads are seeded; the write log it replays is the kernel's, kept on the board")
+        raise UsageError(f"{state_key}: a {original['mode']} state lived on the board's scratch device only until the "
+                         f"next run restored it, so it cannot be rebuilt; run the campaign again with its seed ({why})")
     try:
         scenario, run, point = original["scenario"], original["run"], original["crash_point"]
         source, base = Path(point["source"]), Path(point["base"])

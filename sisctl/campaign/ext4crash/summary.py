@@ -76,5 +76,6 @@ def terminal_summary(summary: dict) -> str:
     for board, b in summary.get("by_board", {}).items():
         lines.append(f"  {board}: {b['states']} states, {b['failed']} failed, {b['states_per_minute']} states/min")
     lines.append(f"{summary['states']} crash states checked: {summary['ok']} ok, {summary['failed']} failed"
-                 + (f"; {summary['states_per_minute']} states/min" if summary.get("by_board") else ""))
+                 + (f"; {summary['states_per_minute']} states/min" if summary.get("by_board")
+                    and summary.get("states_per_minute") is not None else ""))
     return "\n".join(lines)
