@@ -19,7 +19,6 @@ import resource
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -53,9 +52,17 @@ class Env:
 def standin(tmp: Path):
     """The U-Boot stand-in with an SD card (boot, scratch and log partitions), its TFTP files copied."""
     from tests.integration.standins import sd_card, uboot_lab_board
+    tmp.mkdir(parents=True)
     plug = sd_card(tmp / "sdcard.img", [("bootfs", 16), ("sis-scratch", 96), ("sis-log", 32)])
     storage = {"scratch": {"label": "sis-scratch"}, "log": {"label": "sis-log"}, "boot": {"label": "bootfs"}}
     return uboot_lab_board(tmp, None, Env(), plug, {"storage": storage})
+
+
+def shown(row: dict, baseline: float | None) -> dict:
+    ratio = f"{row['states_per_minute'] / baseline:11.2f}x" if baseline else f"{'1.00x':>12s}"
+    print(f"{row['board']:16s} {row['mode']:11s} {row['states']:6d} {row['states_per_minute']:10.1f} {ratio} "
+          f"{row['cpu_s_per_state']:11.2f}", flush=True)
+    return row
 
 
 def main() -> None:
@@ -70,18 +77,18 @@ def main() -> None:
         tmp = Path(tmp)
         os.environ["SISCTL_STATE"], os.environ["SISCTL_REPORTS"] = str(tmp / "state"), str(tmp / "reports")
         os.environ["SISCTL_COORDINATOR"] = ""
-        rows = [{"board": args.board, **measured(args.board, mode, args.scenario, args.runs, args.seed)}
-                for mode in ("powerloss", "power-cut", "log-writes")]
+        print(f"{'board':16s} {'mode':11s} {'states':>6s} {'states/min':>10s} {'vs powerloss':>12s} {'CPU s/state':>11s}")
+        rows: list[dict] = []
+        for mode in ("powerloss", "power-cut", "log-writes"):     # powerloss first: the baseline
+            baseline = rows[0]["states_per_minute"] if rows else None
+            rows.append(shown({"board": args.board, **measured(args.board, mode, args.scenario, args.runs, args.seed)},
+                              baseline))
         baseline = rows[0]["states_per_minute"]
-        with (nullcontext() if args.no_standin else standin(tmp / "standin")) as wired:
-            if wired:
-                board = wired[0]
-                rows += [{"board": "uboot stand-in", **measured(board.spec.source, mode, args.scenario, args.runs,
-                                                                args.seed)} for mode in ("power-cut", "log-writes")]
-    print(f"{'board':16s} {'mode':11s} {'states':>6s} {'states/min':>10s} {'vs powerloss':>12s} {'CPU s/state':>11s}")
-    for row in rows:
-        print(f"{row['board']:16s} {row['mode']:11s} {row['states']:6d} {row['states_per_minute']:10.1f} "
-              f"{row['states_per_minute'] / baseline:11.2f}x {row['cpu_s_per_state']:11.2f}")
+        if not args.no_standin:
+            with standin(tmp / "standin") as (board, _, _):
+                for mode in ("power-cut", "log-writes"):
+                    rows.append(shown({"board": "uboot stand-in", **measured(board.spec.source, mode, args.scenario,
+                                                                            args.runs, args.seed)}, baseline))
     print(json.dumps(rows))
 
 

@@ -62,13 +62,14 @@ def boot_files_intact(card: Path) -> bool:
 def test_log_writes_keeps_its_log_and_checks_every_state_on_the_board(sd_board, lab_dirs):
     wired, card = sd_board
     with wired(STORAGE) as (board, pdu, _):
-        summary = start("ext4-crash", board.spec.source, {"scenario": "write_during_journal_commit", "mode": "log-writes",
-                                                         "runs": 1}, 3, progress=lambda _: None)
+        summary = start("ext4-crash", board.spec.source, {"scenario": "generated-1", "mode": "log-writes", "runs": 1}, 3,
+                        progress=lambda _: None)
         ons = pdu.requests.count("/on")
         flashed = (Path(lab_dirs["state"]) / "boards" / "uboot-lab" / "flashed.json").stat().st_mtime
     records = states(Path(summary["report"]))
     assert summary["status"] == "passed" and summary["failed"] == 0, summary
-    assert len(records) >= 5 and all(r["console"]["device"] == "/dev/vda2" for r in records)
+    assert len(records) >= 2 and all(r["console"]["device"] == "/dev/vda2" for r in records)
+    assert sum(r["facts_checked"] for r in records) > 0
     assert {r["crash_point"]["source"] for r in records} == {"/dev/vda3"}      # the log never left the board
     # One session (after the flash, when the campaign flashed): every state rebuilt and checked in it.
     assert ons == 1 + (flashed > records[0]["checked_at"] - 600 and ons == 2)
