@@ -488,4 +488,5 @@ def _object_schema(cls: type, defs: dict) -> dict:
     schema = {"type": "object", "properties": props, "additionalProperties": False}
     if cls.__doc__ and not cls.__doc__.startswith(f"{cls.__name__}("):
         schema["description"] = " ".join(cls.__doc__.split())
-    return {**schema, **({"required": required} if required else {})}
+    # What the loader checks across keys, said to editors too: a class's SCHEMA_EXTRA.
+    return {**schema, **({"required": required} if required else {}), **getattr(cls, "SCHEMA_EXTRA", {})}

@@ -29,6 +29,8 @@ class DeviceRef:
     serial: str = ""         # the disk's serial (/sys/block/X/serial or X/device/serial)
     partition: Annotated[int, between(0, 128)] = 0     # with serial: that partition; 0: the whole disk
     size_mib: Annotated[int, between(0, 1 << 24)] = 0  # expected size in MiB; 0: any large enough
+    SCHEMA_EXTRA = {"oneOf": [{"required": ["label"], "not": {"required": ["serial"]}},
+                              {"required": ["serial"], "not": {"required": ["label"]}}]}
 
     def __str__(self) -> str:
         if self.label:
@@ -41,6 +43,7 @@ class StorageSpec:
     scratch: DeviceRef | None = None
     log: DeviceRef | None = None
     boot: DeviceRef | None = None
+    SCHEMA_EXTRA = {"required": ["scratch"]}
 
 
 def check(storage: StorageSpec | None, path) -> None:
