@@ -142,12 +142,16 @@ def _remote_smoke(spec, given: dict) -> dict | None:
     return done.summary
 
 
-@task(help={"fast": "unit tests only (no QEMU)", "k": "only tests matching this pytest expression"})
-def test(c, fast=False, k=""):
-    """Run the test suite (unit + integration with real QEMU, kbuild and e2fsprogs)."""
+@task(help={"fast": "unit tests only (no QEMU)", "all": "the slow tests too (about 20 minutes more)",
+            "k": "only tests matching this pytest expression"})
+def test(c, fast=False, all=False, k=""):
+    """Run the test suite (unit + integration with real QEMU, kbuild and e2fsprogs), without the tests
+    marked slow unless --all."""
     argv = [sys.executable, "-m", "pytest", "-ra", "--durations=30", str(PROJECT / "tests")]
     if fast:
         argv += ["-m", "not integration and not kbuild"]
+    elif not all:
+        argv += ["-m", "not slow"]
     if k:
         argv += ["-k", k]
     raise Exit(code=subprocess.run(argv, cwd=PROJECT).returncode)

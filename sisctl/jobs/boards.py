@@ -8,18 +8,24 @@ from pathlib import Path
 
 from sisctl.board.board import Board
 from sisctl.board.spec import BoardSpec, find_board
-from sisctl.fleet import claims
 from sisctl.jobs.healthcheck import check_board
+
+# sisctl.fleet.claims is imported where a board is taken: labgrid's client costs a third of a second
+# at every start of the command line, and a command refused for bad input takes no board.
 
 
 def fleet_hold(name: str) -> AbstractContextManager:
     """The hold a job's Board is given: through the coordinator, once per process."""
+    from sisctl.fleet import claims
     return claims.held(name, health_check=check_board)
 
 
 def board_name(text: str) -> str:
     """The board `text` names; a tag selection takes (and holds until this process ends) a board."""
-    return claims.select_board(text[4:], health_check=check_board) if text.startswith("tag:") else text
+    if not text.startswith("tag:"):
+        return text
+    from sisctl.fleet import claims
+    return claims.select_board(text[4:], health_check=check_board)
 
 
 def board_spec(text: str) -> BoardSpec:

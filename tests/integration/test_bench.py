@@ -184,6 +184,7 @@ def slow_disk_board(tmp_path: Path, iops: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_benchmark_on_a_throttled_disk_under_icount_ends_without_an_infrastructure_error(
         kbuild_artifact, lab_dirs, tmp_path):
     """Disk requests capped at 20 a second: every guest-side device wait takes real time, and under

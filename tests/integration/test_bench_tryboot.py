@@ -9,6 +9,7 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from sisctl.board.board import Board, FlashRecord
@@ -54,6 +55,7 @@ def count_as_flashed(board: Board, artifact) -> None:
     (board.state / "flashed.json").write_text(json.dumps(record.__dict__))
 
 
+@pytest.mark.slow
 def test_a_bench_campaign_on_a_pi_switches_kernels_by_tryboot_per_boot(lab_dirs, sshd, tmp_path):
     artifact = build(find_recipe("debian-arm64-generic"))
     line = SerialLine()

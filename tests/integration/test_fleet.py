@@ -281,6 +281,7 @@ def test_a_waiter_killed_with_sigkill_leaves_no_reservation(fleet_lab):
     assert lab.reservations() == [] and not lab.places()["shelf-01"].acquired
 
 
+@pytest.mark.slow
 def test_a_board_failing_its_health_check_gets_no_jobs_until_back_from_maintenance(fleet_lab):
     lab, _ = fleet_lab
     # shelf-02's board file is only in the exported folder: the check reads it from there, and fails

@@ -136,6 +136,7 @@ def test_a_killed_campaign_resumes_with_the_tests_it_has_no_record_of(tiny, lab_
     assert summary["status"] == "failed" and summary["counts"]["error"] == 1
 
 
+@pytest.mark.slow
 def test_sigterm_ends_a_campaign_as_ctrl_c_does(tiny, lab_dirs):
     """A cancelled CI job: exit 143, summary and JUnit say aborted, no QEMU left, resume finishes it."""
     earlier = set(lab_dirs["reports"].glob("ktap-*"))

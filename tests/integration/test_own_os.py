@@ -70,6 +70,7 @@ def test_a_short_crash_campaign_over_ssh_checks_every_state(ssh_smoke):
     assert summary["failed"] == 0 and summary["states"] >= 10, summary["headline"]
 
 
+@pytest.mark.slow
 def test_the_quick_bench_suite_over_ssh_compares_a_kernel_with_itself(ssh_smoke):
     summary = start("bench", SSH_BOARD, {"baseline": "debian-arm64", "candidate": "debian-arm64",
                                          "suite": "quick", "budget": "10s"}, 5, progress=lambda _: None)   # one block

@@ -59,6 +59,7 @@ def boot_files_intact(card: Path) -> bool:
         return f.read(len(BOOT_FILES)) == BOOT_FILES
 
 
+@pytest.mark.slow
 def test_log_writes_keeps_its_log_and_checks_every_state_on_the_board(sd_board, lab_dirs):
     wired, card = sd_board
     with wired(STORAGE) as (board, pdu, _):

@@ -7,6 +7,8 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from sisctl.board.qemu import Disk
 from sisctl.campaign.core.runner import start
 from sisctl.jobs.profile import run_profile, run_profile_diff, sample_command
@@ -96,6 +98,7 @@ workloads:
 """
 
 
+@pytest.mark.slow
 def test_a_bench_regression_carries_its_differential_profile(board, tmp_path):
     suite = tmp_path / "getppid.yaml"
     suite.write_text(SUITE)
@@ -113,6 +116,7 @@ def test_a_bench_regression_carries_its_differential_profile(board, tmp_path):
     assert "Differential profiles" in (out / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_the_host_side_sampler_agrees_with_the_agents_on_the_same_work(board):
     """Through QEMU's gdbstub, no perf events and no agent involved in the sampling."""
     runs = {sampler: run_profile(board.name, "sisagent bench null_syscall 100000", hz=200, variant=PLANTED,

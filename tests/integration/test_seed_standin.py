@@ -93,6 +93,7 @@ def test_a_workload_the_kernel_refuses_fails_instead_of_passing_with_nothing_che
     assert record["outcome"] == "sanity" and "unknown command" in record["guest_problem"], record
 
 
+@pytest.mark.slow
 def test_a_killed_campaign_keeps_its_states_and_resumes(direct, lab_dirs):
     out = killed_campaign(lab_dirs["reports"], "ext4-crash-reset-*", "ext4-crash", str(direct),
                           {"scenario": "write_during_allocation", "mode": "reset", "runs": 2}, 5,
@@ -117,6 +118,7 @@ workloads:
 """
 
 
+@pytest.mark.slow
 def test_a_benchmark_of_the_kernels_own_commands_runs_at_its_prompt(direct, tmp_path):
     suite = tmp_path / "prompt.yaml"
     suite.write_text(PROMPT_SUITE)

@@ -45,6 +45,7 @@ def test_bootefi_starts_the_kernels_efi_stub_with_the_initramfs_named_in_the_dev
         assert session.run("cat /proc/cmdline").text.startswith("console=ttyAMA0 panic=-1")
 
 
+@pytest.mark.slow
 @pytest.mark.kbuild
 def test_ymodem_boot_of_a_compressed_kernel_to_the_agent(kbuild_artifact, tmp_path):
     board = Board(find_board("qemu-virt-uboot-serial"), state_root=tmp_path / "state", reports=tmp_path)
