@@ -219,12 +219,17 @@ class Ext4CrashCampaign:
 
     def _expected_duration(self, scenario: str, ops) -> float:
         """Measured once per scenario: the workload's full duration in a session of its own."""
-        cache = self.work / "durations.json"
-        durations = json.loads(cache.read_text()) if cache.exists() else {}
-        if scenario not in durations:
-            durations[scenario] = self._time_workload(scenario, ops)
-            cache.write_text(json.dumps(durations))
-        return durations[scenario]
+        return self._measured_once("durations.json", scenario, lambda: self._time_workload(scenario, ops))
+
+    def _measured_once(self, file: str, scenario: str, measure):
+        """What `measure()` gives for a scenario, kept in the campaign's work folder (a resumed
+        campaign measures nothing again)."""
+        cache = self.work / file
+        known = json.loads(cache.read_text()) if cache.exists() else {}
+        if scenario not in known:
+            known[scenario] = measure()
+            cache.write_text(json.dumps(known))
+        return known[scenario]
 
     def _time_workload(self, scenario: str, ops) -> float:
         copy_image(self.base, self.work / "work.img")
@@ -293,13 +298,19 @@ class Ext4CrashCampaign:
     def _recover(self, session: BoardSession, slots: list[str]) -> tuple[dict, dict]:
         """The guest mounts (recovers), dumps and exercises each slot's image: its reports, and
         where in the console log this happened (for a report's excerpt)."""
+        output, console, wall_s = self._guest_check(session, check_script(slots), 300)
+        reports = parse_check_output(output, slots)
+        self._guest_steps(reports.values(), wall_s)
+        return reports, console
+
+    def _guest_check(self, session: BoardSession, script: str, timeout_s: float) -> tuple[str, dict, float]:
+        """Run a check script in the 'guest check' phase: its output, the part of the console log
+        written meanwhile, and its wall time."""
         log = session.run_dir / "console.log"
         start = log.stat().st_size if log.exists() else 0
         with self.phases("guest check", guest=True) as check:
-            output = session.run(check_script(slots), timeout_s=300).text
-        reports = parse_check_output(output, slots)
-        self._guest_steps(reports.values(), check.wall_s)
-        return reports, {"log": str(log), "from": start, "to": log.stat().st_size if log.exists() else 0}
+            output = session.run(script, timeout_s=timeout_s).text
+        return output, {"log": str(log), "from": start, "to": log.stat().st_size if log.exists() else 0}, check.wall_s
 
     def _guest_steps(self, reports, wall_s: float) -> None:
         """The guest's own times of each step of a check, as parts of the 'guest check' phase; the

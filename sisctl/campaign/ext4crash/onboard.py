@@ -112,19 +112,15 @@ class OnBoardCampaign(Ext4CrashCampaign):
 
     def _check_on_board(self, session: BoardSession, device: str, state: PendingState, extra: dict) -> None:
         """Recover, dump and check the crashed file system on `device` and record the state."""
-        log = session.run_dir / "console.log"
-        start = log.stat().st_size if log.exists() else 0
-        with self.phases("guest check", guest=True) as check:
-            output = session.run(recovery_script(device), timeout_s=600).text
+        output, console, wall_s = self._guest_check(session, recovery_script(device), 600)
         report_text, _, rest = output.partition(f"\n{FSCK_MARK}\n")
         report = parse_check_output(report_text, ["scratch"])["scratch"]
         try:
             fsck, marks = parse_fsck_and_marks(rest)
         except ValueError as err:
             raise BoardError(self.board.name, f"checking {state.key} on {device}: {err}", output[-2000:]) from None
-        self._guest_steps([report], check.wall_s)
-        console = {"log": str(log), "from": start, "to": log.stat().st_size if log.exists() else 0, "device": device}
-        self._record(state, marks, report, fsck, console, extra)
+        self._guest_steps([report], wall_s)
+        self._record(state, marks, report, fsck, {**console, "device": device}, extra)
 
 
 def recovery_script(device: str) -> str:

@@ -26,24 +26,23 @@ class PowerCutCampaign(OnBoardCampaign):
         """When the ops run, in seconds after the workload is sent: (begin, length). Measured once
         per scenario in a session of its own, from the guest's clock around the ops and the host's
         around the whole command (what is left is the way there and back over the console)."""
-        cache = self.work / "cut-windows.json"
-        windows = json.loads(cache.read_text()) if cache.exists() else {}
-        if scenario not in windows:
-            with self._session(f"{scenario}-timing") as session:
-                device = self._device(session)
-                self._restore(session, device)
-                result = session.run(workload_script(WORK, format_ops(ops), unmount=True, device=device,
-                                                     timed=True), timeout_s=600)
-            clock = {w[0]: int(w[1]) / 1e9 for w in (line.split() for line in result.text.splitlines())
-                     if len(w) == 2 and w[0] in ("t0", "t1", "t2", "t3") and w[1].isdigit()}
-            if not result.ok or len(clock) != 4:
-                raise BoardError(self.board.name, f"timing the workload {scenario} failed: "
-                                 f"{(result.text + result.stderr.decode(errors='replace')).strip()[-300:]}")
-            sent = max(0.0, result.duration_s - (clock["t3"] - clock["t0"]))   # there and back
-            windows[scenario] = [sent + clock["t1"] - clock["t0"], clock["t2"] - clock["t1"]]
-            cache.write_text(json.dumps(windows))
-        begin, length = windows[scenario]
+        begin, length = self._measured_once("cut-windows.json", scenario,
+                                            lambda: self._measure_window(scenario, ops))
         return begin, length
+
+    def _measure_window(self, scenario: str, ops) -> list[float]:
+        with self._session(f"{scenario}-timing") as session:
+            device = self._device(session)
+            self._restore(session, device)
+            result = session.run(workload_script(WORK, format_ops(ops), unmount=True, device=device,
+                                                 timed=True), timeout_s=600)
+        clock = {w[0]: int(w[1]) / 1e9 for w in (line.split() for line in result.text.splitlines())
+                 if len(w) == 2 and w[0] in ("t0", "t1", "t2", "t3") and w[1].isdigit()}
+        if not result.ok or len(clock) != 4:
+            raise BoardError(self.board.name, f"timing the workload {scenario} failed: "
+                             f"{(result.text + result.stderr.decode(errors='replace')).strip()[-300:]}")
+        sent = max(0.0, result.duration_s - (clock["t3"] - clock["t0"]))   # there and back
+        return [sent + clock["t1"] - clock["t0"], clock["t2"] - clock["t1"]]
 
     def _one_run(self, scenario: str, run: int) -> None:
         current = self._workload(scenario, run)
