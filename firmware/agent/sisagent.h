@@ -12,5 +12,6 @@ tool_fn tool_profile;                                /* profile.c */
 tool_fn tool_bench;                                  /* bench.c */
 tool_fn tool_fuzz;                                   /* fuzzops.c */
 tool_fn tool_logwrites, tool_logwrites_end, tool_log_entries, tool_log_replay;   /* logwrites.c */
+tool_fn tool_data_recv, tool_data_send, tool_crc;            /* datalink.c */
 
 #endif

@@ -147,7 +147,10 @@ class Agent:
     def run(self, command: str, timeout_s: float = 60.0) -> CommandResult:
         """Run `command` with /bin/sh -c in the guest; returns its output and status exactly."""
         started = time.monotonic()
-        request = self.start(command, timeout_s)
+        return self.result(self.start(command, timeout_s), command, timeout_s, started)
+
+    def result(self, request: str, command: str, timeout_s: float, started: float) -> CommandResult:
+        """The result of a request start() sent at `started` (time.monotonic())."""
         deadline = started + timeout_s + RESULT_GRACE_S
         frame, resends = _Frame(), 0
         while True:

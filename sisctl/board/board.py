@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
 import shutil
 import sys
@@ -18,9 +19,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from sisctl import paths, proc
+from sisctl.net import free_port
 from sisctl.provenance import provenance
 from sisctl.board.agent import Agent, CommandResult
 from sisctl.board.console import Console, open_port
+from sisctl.board import datalink
 from sisctl.board.errors import AgentError, BoardError, ConsoleLost
 from sisctl.board.boot import METHODS, BootRequest
 from sisctl.board.lock import BoardLock, console_lock
@@ -224,6 +227,7 @@ class BoardSession:
         self.artifact: Artifact | None = None    # boot this instead of the flashed artifact
         self.initrd: Path | None = None          # and this guest image for it
         self.qemu_args: list[str] = []
+        self.data_address: tuple[str, int] | None = None   # where the host reaches the data link
 
     def guest_cpu_s(self) -> float | None:
         """The emulator's CPU seconds so far (None for a real board, or QEMU not running)."""
@@ -232,6 +236,10 @@ class BoardSession:
     def boot(self, *, fast: bool, append: str, disks: list[Disk], ready_timeout_s: float) -> None:
         kind = target_kind(self.board.spec.target.kind)
         self._prepared = kind.prepare(self)
+        link = self.board.spec.data_link
+        if link is not None:
+            append = f"{append} {datalink.cmdline_word(link)}".strip()
+            self.data_address = (str(ipaddress.ip_interface(link.address).ip), link.port)
         request = BootRequest(fast and kind.SNAPSHOTS, append, disks, ready_timeout_s)
         METHODS[self.board.spec.boot.method].boot(self, request)
         self.target.after_boot()
@@ -270,6 +278,21 @@ class BoardSession:
         bring_up()
         self.wait_ready(request.ready_timeout_s)
         self.boot_mode, self.boot_s = mode, time.monotonic() - started
+
+    def data_forward(self) -> tuple[int, int] | None:
+        """A QEMU board's data link: the forward from a free port on 127.0.0.1 to the board's port
+        that its launch gets (QemuLaunch.data_forward), which the link then uses."""
+        link = self.board.spec.data_link
+        if link is None:
+            return None
+        port = free_port()
+        self.data_address = ("127.0.0.1", port)
+        return port, link.port
+
+    @property
+    def link(self):
+        """Files to and from the board: over its network where it has one, else the console."""
+        return datalink.link_of(self)
 
     def vmstate(self) -> Path:
         """The qcow2 file that holds this board's ready snapshots (a damaged one is set aside)."""

@@ -97,6 +97,7 @@ class QemuLaunch:
     dtb: Path | None = None
     firmware: Path | None = None     # -bios
     tftp_root: Path | None = None    # QEMU's own TFTP server on a guest-only network (restrict=on)
+    data_forward: tuple[int, int] | None = None   # (port on 127.0.0.1, the guest's port): the data link
     vmstate: Path | None = None          # qcow2 that holds VM snapshots
     disks: list[Disk] = field(default_factory=list)
     extra_args: list[str] = field(default_factory=list)
@@ -109,9 +110,13 @@ class QemuLaunch:
             args += ["-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", self.cmdline]
         if self.firmware:
             args += ["-bios", str(self.firmware)]
-        if self.tftp_root:
-            args += ["-netdev", f"user,id=net0,restrict=on,tftp={option_value(self.tftp_root)}",
-                     "-device", "virtio-net-pci,netdev=net0"]
+        if self.tftp_root or self.data_forward:
+            net = "user,id=net0,restrict=on"
+            if self.tftp_root:
+                net += f",tftp={option_value(self.tftp_root)}"
+            if self.data_forward:
+                net += f",hostfwd=tcp:127.0.0.1:{self.data_forward[0]}-:{self.data_forward[1]}"
+            args += ["-netdev", net, "-device", "virtio-net-pci,netdev=net0"]
         if self.dtb:
             args += ["-dtb", str(self.dtb)]
         if spec.no_reboot:
@@ -125,8 +130,9 @@ class QemuLaunch:
 
     def snapshot_identity(self, spec: QemuSpec) -> list[str]:
         """What a snapshot depends on: the guest's hardware and boot, not the host files behind disks."""
+        forward = (0, self.data_forward[1]) if self.data_forward else None   # any free port on the host
         plain = QemuLaunch(self.kernel, self.initrd, self.cmdline, self.dtb, self.firmware, self.tftp_root,
-                           extra_args=self.extra_args)
+                           forward, extra_args=self.extra_args)
         throttle = f":{spec.disk_iops}-iops" if spec.disk_iops else ""
         return plain.guest_args(spec) + [f"disk:{d.name}:{'log' if d.log else 'plain'}{throttle}" for d in self.disks]
 

@@ -10,6 +10,8 @@ from typing import Annotated, Literal, Optional
 from sisctl import config, paths
 from sisctl.board import qemu_caps
 from sisctl.board.boot import METHODS, sections
+from sisctl.board import datalink
+from sisctl.board.datalink import DataLinkSpec
 from sisctl.board.console import ConsoleUrl
 from sisctl.board.pi import PiSpec
 from sisctl.board.power import PowerSpec
@@ -76,6 +78,7 @@ class BoardSpec:
     target: TargetSpec = field(default_factory=config.default_choice(TargetSpec))
     qemu: QemuSpec | None = None
     storage: StorageSpec | None = None   # what crash campaigns may destroy (sisctl/board/storage.py)
+    data_link: DataLinkSpec | None = None   # files over the board's network (sisctl/board/datalink.py)
     lab: LabPlace | None = None
     source: str = field(default="", init=False)
 
@@ -92,6 +95,7 @@ def load_board(path: Path) -> BoardSpec:
     if spec.qemu is not None:
         _check_qemu(spec.qemu, path)
     storage_spec.check(spec.storage, path)
+    datalink.check(spec.data_link, spec.qemu is not None, path)
     if spec.name != Path(path).stem:
         raise config.ConfigError(path, "name", f"must match the file name ('{Path(path).stem}')")
     spec.source = str(path)

@@ -41,6 +41,13 @@ def speed_crash_modes(c, board="qemu-virt-0", runs=3, standin=True):
     _script("crash_modes.py", "--board", board, "--runs", str(runs), *(() if standin else ("--no-standin",)))
 
 
+@task(name="data-link", help={"mib": "MiB over the network", "console_kib": "KiB over the console"})
+@guard
+def speed_data_link(c, mib=1, console_kib=256):
+    """Benchmark: a file both ways over the console and over the network data link, and the speed-up."""
+    _script("data_link.py", "--mib", str(mib), "--console-kib", str(console_kib))
+
+
 @task(name="cpu", help={"board": "a QEMU board name or path", "runs": "boots of each CPU option"})
 @guard
 def speed_cpu(c, board="qemu-virt-0", runs=3):
@@ -56,5 +63,5 @@ def speed_telemetry(c, board="qemu-virt-0"):
 
 
 speed = Collection("speed")
-for speed_task in (speed_boot, speed_crash, speed_crash_modes, speed_cpu, speed_telemetry):
+for speed_task in (speed_boot, speed_crash, speed_crash_modes, speed_data_link, speed_cpu, speed_telemetry):
     speed.add_task(speed_task)

@@ -24,6 +24,7 @@ BEYOND_SCHEMA = {"name-mismatch", "memory-over-host", "machine-unknown", "cpu-un
                  "console-scheme-unknown", "console-no-port", "console-socket-no-port", "power-url-bad-port",
                  "power-url-port-text", "power-url-bad-ipv6",
                  "ready-timeout-nan", "crash-grace-nan", "pi-back-timeout-nan",   # JSON has no NaN
+                 "data-link-no-prefix", "data-link-off-qemu-net",
                  "target-prompt-empty", "target-secret-both", "target-shell-no-image", "installed-qemu",
                  "installed-agent-target", "uboot-bootefi-gzip"}
 

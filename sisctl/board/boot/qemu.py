@@ -31,6 +31,6 @@ def boot(session: BoardSession, request: BootRequest) -> None:
     machine = session.board.spec.qemu
     files = session.boot_files(request.append, machine.dtb, machine.dtb_remove)
     launch = QemuLaunch(files.kernel, files.initrd, files.cmdline, files.dtb, vmstate=session.vmstate(),
-                        disks=request.disks, extra_args=session.qemu_args)
+                        data_forward=session.data_forward(), disks=request.disks, extra_args=session.qemu_args)
     session.boot_qemu(launch, launch.snapshot_identity(machine), request,
                       cold=lambda: session.start_qemu(launch), mode="cold")

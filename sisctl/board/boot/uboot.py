@@ -53,7 +53,7 @@ def boot(session: BoardSession, request: BootRequest) -> None:
     served = spec.boot.uboot.transfer == "tftp" and not spec.boot.uboot.tftp_root
     launch = QemuLaunch(None, None, "", firmware=Path(spec.qemu.firmware),
                         tftp_root=session.tftp_root() if served else None, vmstate=session.vmstate(),
-                        disks=request.disks, extra_args=session.qemu_args)
+                        data_forward=session.data_forward(), disks=request.disks, extra_args=session.qemu_args)
     # U-Boot loads the files: they are not on QEMU's command line, so they join the snapshot's identity
     identity = launch.snapshot_identity(spec.qemu) + [str(files.kernel), str(files.initrd), str(files.dtb),
                                                       files.cmdline]

@@ -11,7 +11,6 @@ and, once per campaign where the device does not hold this campaign's starting i
 """
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import shlex
@@ -28,7 +27,6 @@ from sisctl.campaign.ext4crash.guestfs import check_script, parse_check_output
 from sisctl.image.ext4 import FsckResult
 
 MIB = 1 << 20
-CHUNK = 40_000            # base64 characters per command while the starting image travels
 FSCK_MARK = "== sisctl-fsck"
 SPARE_LOG_BYTES = 64 * MIB
 
@@ -84,14 +82,12 @@ class OnBoardCampaign(Ext4CrashCampaign):
     def _seed(self, session: BoardSession, device: str) -> None:
         if self._pristine_sha256(session, device) == self.base_sha256:
             return
-        self.progress(f"{self.board.name}: writing the starting image behind the crash disk on {device}")
-        packed = base64.b64encode(gzip.compress(self.base.read_bytes(), 9)).decode()
-        self._on_board(session, ": > /tmp/base.b64", "sending the starting image")
-        for start in range(0, len(packed), CHUNK):
-            self._on_board(session, f"printf %s '{packed[start:start + CHUNK]}' >> /tmp/base.b64",
-                           "sending the starting image")
-        self._on_board(session, f"base64 -d /tmp/base.b64 | gunzip | dd of={shlex.quote(device)} bs=1M "
-                                f"seek={DISK_BYTES // MIB} conv=fsync 2>&1 && rm /tmp/base.b64",
+        link = session.link
+        self.progress(f"{self.board.name}: writing the starting image behind the crash disk on {device} "
+                      f"(sent over the {link.name})")
+        link.put(gzip.compress(self.base.read_bytes(), 9), "/tmp/base.gz")
+        self._on_board(session, f"gunzip -c /tmp/base.gz | dd of={shlex.quote(device)} bs=1M "
+                                f"seek={DISK_BYTES // MIB} conv=fsync 2>&1 && rm /tmp/base.gz",
                        "writing the starting image")
         if self._pristine_sha256(session, device) != self.base_sha256:
             raise BoardError(self.board.name, f"the starting image written to {device} does not read back "
