@@ -1,9 +1,11 @@
 /*
- * data-recv PORT FILE TIMEOUT_S and data-send PORT FILE TIMEOUT_S: one file over TCP, the data
- * link of a board with a network (sisctl/board/datalink.py); the console stays the control path.
+ * data-recv PORT FILE TIMEOUT_S TOKEN and data-send PORT FILE TIMEOUT_S TOKEN: one file over TCP,
+ * the data link of a board with a network (sisctl/board/datalink.py); the console stays the
+ * control path.
  *
- * The tool listens on PORT and takes the first connection that sends a whole header: "SISDATA1",
- * then for data-recv the length (u64, little endian) and the bytes, which go to FILE; data-send
+ * The tool listens on PORT and takes the first connection that sends a whole header: "SISDATA1"
+ * and TOKEN (16 characters the host sent on the console, so no other program on the network
+ * gives or takes the file), then for data-recv the length (u64, little endian) and the bytes, which go to FILE; data-send
  * answers the header with the length of FILE and its bytes. A connection that closes before its
  * header is dropped (the host's forwarder may connect before the guest listens). Both print
  * "data BYTES CRC32" (as `crc FILE` does) and data-recv sends the same line back before it
@@ -49,9 +51,13 @@ static int full_write(int fd, const void *buf, size_t n)
     return 0;
 }
 
-/* The first connection on PORT that sends the magic, or -1 after TIMEOUT_S. */
-static int accept_one(const char *port_text, const char *timeout_text)
+/* The first connection on PORT that sends the magic and `token`, or -1 after TIMEOUT_S. */
+static int accept_one(const char *port_text, const char *timeout_text, const char *token)
 {
+    if (strlen(token) != 16) {
+        fprintf(stderr, "data: the token must be 16 characters\n");
+        return -1;
+    }
     int port = atoi(port_text);
     long long deadline = mono_ns() + (long long)(atof(timeout_text) * 1e9);
     int server = socket(AF_INET, SOCK_STREAM, 0), on = 1;
@@ -70,8 +76,9 @@ static int accept_one(const char *port_text, const char *timeout_text)
             return -1;
         }
         int peer = accept(server, NULL, NULL);
-        char magic[8];
-        if (peer >= 0 && full_read(peer, magic, 8) == 0 && !memcmp(magic, MAGIC, 8)) {
+        char header[24];
+        if (peer >= 0 && full_read(peer, header, 24) == 0 && !memcmp(header, MAGIC, 8)
+            && !memcmp(header + 8, token, 16)) {
             close(server);
             return peer;
         }
@@ -82,7 +89,7 @@ static int accept_one(const char *port_text, const char *timeout_text)
 int tool_data_recv(int argc, char **argv)
 {
     (void)argc;
-    int peer = accept_one(argv[0], argv[2]);
+    int peer = accept_one(argv[0], argv[2], argv[3]);
     if (peer < 0) return 3;
     uint64_t length;
     int out = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -119,7 +126,7 @@ int tool_data_send(int argc, char **argv)
     if (in < 0) { fprintf(stderr, "data-send: %s: %s\n", argv[1], strerror(errno)); return 1; }
     off_t size = lseek(in, 0, SEEK_END);
     lseek(in, 0, SEEK_SET);
-    int peer = accept_one(argv[0], argv[2]);
+    int peer = accept_one(argv[0], argv[2], argv[3]);
     if (peer < 0) return 3;
     uint64_t length = (uint64_t)size;
     static char buf[1 << 16];

@@ -27,8 +27,8 @@ static const struct tool {
     {"profile", 2, -1, tool_profile},
     {"bench", 1, -1, tool_bench},
     {"fuzz", 3, 3, tool_fuzz},
-    {"data-recv", 3, 3, tool_data_recv},
-    {"data-send", 3, 3, tool_data_send},
+    {"data-recv", 4, 4, tool_data_recv},
+    {"data-send", 4, 4, tool_data_send},
     {"crc", 1, 1, tool_crc},
 };
 
@@ -41,6 +41,6 @@ int run_tool(int argc, char **argv)
             return t->run(nargs, argv + 2);
     }
     fprintf(stderr, "usage: sisagent [ops MOUNT MARKDEV MARKOFFSET OPSFILE | dump DIR | check MNTBASE SERIAL|NAME=DEV... | marks DEV OFFSET | restore DEV BYTES | logwrites NAME DEV LOGDEV | logwrites-end NAME | log-entries LOGDEV | log-replay LOGDEV DEV UPTO DROPPED | "
-                    "pmu INTERVAL_MS CMD... | profile HZ CMD... | now | bench WORKLOAD [N] [DIR] | fuzz SERIAL[,SERIAL...] MNTBASE MOUNTOPTS | data-recv|data-send PORT FILE TIMEOUT_S | crc FILE]\n");
+                    "pmu INTERVAL_MS CMD... | profile HZ CMD... | now | bench WORKLOAD [N] [DIR] | fuzz SERIAL[,SERIAL...] MNTBASE MOUNTOPTS | data-recv|data-send PORT FILE TIMEOUT_S TOKEN | crc FILE]\n");
     return 2;
 }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import secrets
 import shlex
 import socket
 import struct
@@ -97,16 +98,16 @@ class NetworkLink:
         self.session, self.address, self.guest_port = session, address, guest_port
 
     def put(self, data: bytes, path: str, timeout_s: float = 300.0) -> None:
-        def talk(peer: socket.socket) -> bytes:
-            peer.sendall(MAGIC + LENGTH.pack(len(data)) + data)
+        def talk(peer: socket.socket, header: bytes) -> bytes:
+            peer.sendall(header + LENGTH.pack(len(data)) + data)
             peer.shutdown(socket.SHUT_WR)
             return _read_all(peer)
         answer, _ = self._transfer("data-recv", path, timeout_s, talk)
         _same(self.session, path, len(data), zlib.crc32(data), answer)
 
     def get(self, path: str, timeout_s: float = 300.0) -> bytes:
-        def talk(peer: socket.socket) -> bytes:
-            peer.sendall(MAGIC)
+        def talk(peer: socket.socket, header: bytes) -> bytes:
+            peer.sendall(header)
             return _read_all(peer)
         answer, said = self._transfer("data-send", path, timeout_s, talk)
         data = answer[LENGTH.size:]
@@ -117,17 +118,18 @@ class NetworkLink:
 
     def _transfer(self, tool: str, path: str, timeout_s: float, talk) -> tuple[bytes, str]:
         """Ask the agent (`tool`) to take one connection, then connect until it has: QEMU's
-        forwarder accepts before the guest listens and drops such a connection at once. What the
-        connection brought, and what the agent printed."""
-        agent = self.session.agent
-        command = f"sisagent {tool} {self.guest_port} {shlex.quote(path)} {timeout_s:g}"
+        forwarder accepts before the guest listens and drops such a connection at once. The
+        connection starts with a token sent on the console: no other program gives or takes the
+        file. What the connection brought, and what the agent printed."""
+        agent, token = self.session.agent, secrets.token_hex(8)
+        command = f"sisagent {tool} {self.guest_port} {shlex.quote(path)} {timeout_s:g} {token}"
         started = time.monotonic()
         request = agent.start(command, timeout_s + 30)
         deadline, answer, problem = started + timeout_s, b"", "no connection was taken"
         while not answer and time.monotonic() < deadline:
             try:
                 with socket.create_connection(self.address, timeout=min(30.0, timeout_s)) as peer:
-                    answer = talk(peer)
+                    answer = talk(peer, MAGIC + token.encode())
             except OSError as err:
                 problem = str(err)
             if not answer:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import struct
+import time
 
 import pytest
 
@@ -42,7 +45,7 @@ def test_a_transfer_the_board_cannot_take_fails_naming_the_file(data_board):
         with pytest.raises(BoardError, match="/tmp/never-written"):
             session.link.get("/tmp/never-written", timeout_s=20)
         # No host ever connecting ends the agent's wait at its timeout, not later.
-        result = session.run("sisagent data-recv 7077 /tmp/y 2", timeout_s=30)
+        result = session.run("sisagent data-recv 7077 /tmp/y 2 0123456789abcdef", timeout_s=30)
         assert result.code == 3 and "no connection" in result.stderr.decode() and result.duration_s < 10
         session.link.put(b"still works", "/tmp/after")     # and the link is usable after each
         assert session.run("cat /tmp/after").text == "still works"
@@ -55,3 +58,29 @@ def test_a_board_without_a_network_sends_over_the_console(board):
         assert link.name == "console" and session.data_address is None
         link.put(data, "/tmp/small")
         assert link.get("/tmp/small") == data
+
+
+def test_only_the_connection_with_the_consoles_token_is_taken(data_board):
+    """Another program on the network connecting first, with the wrong token, gives the board nothing."""
+    with data_board.session(label="data-link-token") as session:
+        command = "sisagent data-recv 7077 /tmp/tok 30 0123456789abcdef"
+        started = time.monotonic()
+        request = session.agent.start(command, 60)
+
+        def send(token: bytes, data: bytes) -> bytes:
+            with socket.create_connection(session.data_address, timeout=10) as peer:
+                peer.sendall(b"SISDATA1" + token + struct.pack("<Q", len(data)) + data)
+                peer.shutdown(socket.SHUT_WR)
+                try:
+                    return peer.recv(100)
+                except ConnectionResetError:
+                    return b""
+        # The intruder tries for 3 s, the guest listening for most of them; the host's first try
+        # right after must get through (so the guest was listening while the intruder was refused).
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            assert send(b"fedcba9876543210", b"intruder") == b""
+            time.sleep(0.05)
+        assert send(b"0123456789abcdef", b"the host").startswith(b"data 8 ")
+        result = session.agent.result(request, command, 60, started)
+        assert result.ok and session.run("cat /tmp/tok").text == "the host"
