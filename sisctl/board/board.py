@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import json
 import shutil
 import sys
@@ -239,7 +238,7 @@ class BoardSession:
         link = self.board.spec.data_link
         if link is not None:
             append = f"{append} {datalink.cmdline_word(link)}".strip()
-            self.data_address = (str(ipaddress.ip_interface(link.address).ip), link.port)
+            self.data_address = datalink.reached_at(link)
         request = BootRequest(fast and kind.SNAPSHOTS, append, disks, ready_timeout_s)
         METHODS[self.board.spec.boot.method].boot(self, request)
         self.target.after_boot()

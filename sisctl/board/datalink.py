@@ -5,6 +5,7 @@ one file over TCP (`sisagent data-recv|data-send`, firmware/agent/datalink.c), a
     data_link:                 # in a board file
       address: 10.0.2.15/24    # what the board's init gives its first interface (sisctl.data=)
       port: 7077               # where its agent listens for a transfer
+      reach: gw.lab:17077      # optional: where this machine reaches that port (a NAT's forward)
 
 A QEMU board's link is QEMU's user network, guest-only (restrict=on), with one forward from a free
 port on 127.0.0.1 to the board's port; a real board is reached at its address.
@@ -39,6 +40,15 @@ QEMU_NET = ipaddress.ip_network("10.0.2.0/24")   # QEMU's user network; .2 and .
 class DataLinkSpec:
     address: str = "10.0.2.15/24"
     port: Annotated[int, between(1, 65535)] = 7077
+    reach: str = ""     # HOST:PORT where this machine reaches the board's port, when not at its address
+
+
+def reached_at(link: DataLinkSpec) -> tuple[str, int]:
+    """Where the host connects: `reach`, else the board's address and port."""
+    if link.reach:
+        host, _, port = link.reach.rpartition(":")
+        return host.strip("[]"), int(port)
+    return str(ipaddress.ip_interface(link.address).ip), link.port
 
 
 def check(link: DataLinkSpec | None, on_qemu: bool, path) -> None:
@@ -51,6 +61,11 @@ def check(link: DataLinkSpec | None, on_qemu: bool, path) -> None:
     except ValueError:
         raise config.ConfigError(path, "data_link.address", f"{link.address!r} is not ADDRESS/PREFIX "
                                  "(such as 192.168.1.50/24)") from None
+    if link.reach and on_qemu:
+        raise config.ConfigError(path, "data_link.reach", "a QEMU board's forward is sisctl's own: remove the key")
+    host, _, port = link.reach.rpartition(":")
+    if link.reach and (not host or not port.isdigit() or not 0 < int(port) < 65536):
+        raise config.ConfigError(path, "data_link.reach", f"{link.reach!r} is not HOST:PORT (such as gw.lab:17077)")
     if on_qemu and (address.network != QEMU_NET or int(address.ip) & 0xff in (0, 2, 3, 255)):
         raise config.ConfigError(path, "data_link.address", "a QEMU board's data link is on QEMU's user "
                                  f"network: an address in {QEMU_NET} other than .0, .2, .3 and .255")

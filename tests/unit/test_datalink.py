@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from sisctl.board.datalink import DataLinkSpec, _same, check, cmdline_word
+from sisctl.board.datalink import DataLinkSpec, _same, check, cmdline_word, reached_at
 from sisctl.board.errors import BoardError
 from sisctl.board.qemu import QemuLaunch, QemuSpec
 from sisctl.config import ConfigError
@@ -23,6 +23,26 @@ def test_the_address_is_checked_where_the_board_is(address, on_qemu, problem):
     with pytest.raises(ConfigError, match=problem) as caught:
         check(DataLinkSpec(address), on_qemu, "b.yaml")
     assert "data_link.address" in str(caught.value) and "b.yaml" in str(caught.value)
+
+
+@pytest.mark.parametrize("reach, on_qemu, problem", [
+    ("127.0.0.1:17077", False, None), ("[::1]:17077", False, None), ("127.0.0.1:17077", True, "sisctl's own"),
+    ("gw.lab", False, "not HOST:PORT"), (":17077", False, "not HOST:PORT"), ("gw:0", False, "not HOST:PORT"),
+    ("gw:70000", False, "not HOST:PORT"), ("gw:http", False, "not HOST:PORT"),
+])
+def test_a_forward_to_a_real_board_is_host_and_port(reach, on_qemu, problem):
+    link = DataLinkSpec("192.168.1.50/24" if not on_qemu else "10.0.2.15/24", reach=reach)
+    if problem is None:
+        check(link, on_qemu, "b.yaml")
+        assert reached_at(link) == (reach.rpartition(":")[0].strip("[]"), int(reach.rpartition(":")[2]))
+        return
+    with pytest.raises(ConfigError, match=problem) as caught:
+        check(link, on_qemu, "b.yaml")
+    assert "data_link.reach" in str(caught.value)
+
+
+def test_without_a_forward_the_host_goes_to_the_boards_address():
+    assert reached_at(DataLinkSpec("192.168.1.50/24", 7000)) == ("192.168.1.50", 7000)
 
 
 def test_the_board_is_told_its_address_on_the_command_line():
