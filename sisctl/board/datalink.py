@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 MAGIC = b"SISDATA1"
 LENGTH = struct.Struct("<Q")
 CHUNK = 40_000              # base64 characters per command on the console
+LISTEN_S = 30.0             # how long the host tries to reach an agent asked to take a file
 QEMU_NET = ipaddress.ip_network("10.0.2.0/24")   # QEMU's user network; .2 and .3 are its own
 
 
@@ -140,7 +141,9 @@ class NetworkLink:
         command = f"sisagent {tool} {self.guest_port} {shlex.quote(path)} {timeout_s:g} {token}"
         started = time.monotonic()
         request = agent.start(command, timeout_s + 30)
-        deadline, answer, problem = started + timeout_s, b"", "no connection was taken"
+        # A guest listens within moments of the request; one that failed (a full /tmp) never will,
+        # and its reason is on the console: tried for LISTEN_S at most.
+        deadline, answer, problem = started + min(timeout_s, LISTEN_S), b"", "no connection was taken"
         while not answer and time.monotonic() < deadline:
             try:
                 with socket.create_connection(self.address, timeout=min(30.0, timeout_s)) as peer:

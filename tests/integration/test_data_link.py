@@ -47,6 +47,12 @@ def test_a_transfer_the_board_cannot_take_fails_naming_the_file(data_board):
         # No host ever connecting ends the agent's wait at its timeout, not later.
         result = session.run("sisagent data-recv 7077 /tmp/y 2 0123456789abcdef", timeout_s=30)
         assert result.code == 3 and "no connection" in result.stderr.decode() and result.duration_s < 10
+        # A board that runs out of room mid-file says so on the console, well before the timeout.
+        session.run("mkdir -p /mnt/small && mount -t tmpfs -o size=256k tmpfs /mnt/small")
+        started = time.monotonic()
+        with pytest.raises(BoardError, match="No space left"):
+            session.link.put(os.urandom(1 << 20), "/mnt/small/big", timeout_s=300)
+        assert time.monotonic() - started < 60
         session.link.put(b"still works", "/tmp/after")     # and the link is usable after each
         assert session.run("cat /tmp/after").text == "still works"
 
